@@ -1,0 +1,29 @@
+# The two commands of a fresh machine: `make demo` and `make test`.
+# Both create and use the virtualenv .venv/ at the repo root.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv system-deps clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	# The CPU wheel of torch lies on disk; asking for it by exact version keeps pip
+	# from resolving a multi-GB CUDA build from the index.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/fhir-assist demo
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Sub-commands of `fhir-assist`; each module has `register(subparsers, help_text)`."""

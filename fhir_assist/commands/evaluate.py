@@ -1,0 +1,44 @@
+"""`fhir-assist evaluate ARTIFACT --data DIR [--json] …`: the artifact's task picks the report."""
+from __future__ import annotations
+
+import argparse
+
+from fhir_assist.cli import CliError
+
+
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help=help_text,
+        description="Evaluate an artifact and its baselines on the test patients of a cohort "
+        "(same deterministic split as training). Medication-change artifacts print the MICRON "
+        "table (Jaccard, F1, PRAUC, DDI rate, Err(add), Err(remove)); coding artifacts print "
+        "per-level NDCG, RE@R, Recall@K, AUPRC and F1.",
+    )
+    parser.add_argument("artifact", metavar="ARTIFACT", help="artifact directory or registry name")
+    parser.add_argument("--data", required=True, metavar="DIR", help="cohort directory")
+    parser.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="retrain and evaluate with N seeds, report mean ± std (default 1)")
+    parser.add_argument("--plots", "--out", dest="plots", metavar="DIR", default=None,
+                        help="write PNG plots (RE@R, Recall@K, calibration) to DIR")
+    parser.add_argument("--feedback", metavar="FILE", default=None,
+                        help="coder feedback labels: also evaluate a ranker retrained with them")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    parser.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model_zoo import registry
+
+    try:
+        task = registry.read_config(args.artifact)["task"]
+    except FileNotFoundError as exc:
+        raise CliError(f"no artifact at {args.artifact!r}: {exc}") from None
+    if task == "medication-change":
+        from fhir_assist.pipelines import medication
+        return medication.evaluate_command(args)
+    if task == "icd-coding":
+        from fhir_assist.pipelines import coding
+        return coding.evaluate_command(args)
+    raise CliError(f"artifact {args.artifact!r} has unknown task {task!r}")

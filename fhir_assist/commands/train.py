@@ -1,0 +1,58 @@
+"""`fhir-assist train {micron,icd-ranker,text-coder} --data DIR --out ARTIFACT`."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
+    parser = sub.add_parser(
+        "train",
+        help=help_text,
+        description="Train a model of the zoo on a cohort directory (Bulk Data NDJSON or FHIR "
+        "Bundles, from any generator) and save it, with its baselines, as an artifact directory. "
+        "The split is by patient and deterministic from --seed (train/validation/test ≈ 4/1/1).",
+    )
+    models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
+
+    micron = models.add_parser("micron", help="MICRON residual medication-change model")
+    _common(micron)
+    micron.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
+    micron.add_argument("--no-ddi-loss", action="store_true",
+                        help="ablation: train without the drug-drug-interaction loss")
+    micron.set_defaults(func=_train_micron)
+
+    ranker = models.add_parser("icd-ranker", help="multitask ICD hierarchy + CCS ranker")
+    _common(ranker)
+    ranker.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
+    ranker.add_argument("--select", choices=["ndcg", "auprc", "f1"], default="ndcg",
+                        help="validation metric for model selection (default: ndcg)")
+    ranker.add_argument("--feedback", metavar="FILE", default=None,
+                        help="coder feedback labels (from `fhir-assist feedback export`)")
+    ranker.set_defaults(func=_train_ranker)
+
+    text = models.add_parser("text-coder", help="note-based ICD + CCS coder (focal loss)")
+    _common(text)
+    text.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
+    text.set_defaults(func=_train_text)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="DIR", help="cohort directory")
+    parser.add_argument("--out", required=True, metavar="ARTIFACT", help="artifact directory to write")
+    parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed (default 0)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+
+
+def _train_micron(args: argparse.Namespace) -> int:
+    from fhir_assist.pipelines import medication
+    return medication.train_command(args)
+
+
+def _train_ranker(args: argparse.Namespace) -> int:
+    from fhir_assist.pipelines import coding
+    return coding.train_command(args, kind="icd-ranker")
+
+
+def _train_text(args: argparse.Namespace) -> int:
+    from fhir_assist.pipelines import coding
+    return coding.train_command(args, kind="text-coder")
