@@ -6,8 +6,14 @@ canonical system URL (see `mappings.codesystems`) and in FHIR's dotted form
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import html
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class Visit:
     notes: list[str] = field(default_factory=list)        # plain text of DocumentReference notes
     age: float | None = None                              # years at the start of the visit
     part_of: str | None = None                            # Encounter.partOf id, if any
+    # Added by the builder (defaults keep hand-made Visits valid):
+    unknown_codes: list[Code] = field(default_factory=list)   # dx/procedure codes outside our vocabularies
+    merged_encounters: list[str] = field(default_factory=list)  # sub-encounters (partOf) folded into this visit
 
 
 @dataclass
@@ -39,3 +48,665 @@ class PatientTimeline:
     sex: str | None            # administrative gender: male | female | other | unknown
     birth_date: date | None
     visits: list[Visit] = field(default_factory=list)  # ordered by period start
+
+
+# ---------------------------------------------------------------------------
+# Building timelines from FHIR resources
+# ---------------------------------------------------------------------------
+# Real exports rarely look like our generator's: Conditions often carry no
+# `encounter` (they are cited from Encounter.diagnosis, or only dated), stays are
+# split into sub-encounters chained by `partOf`, medications arrive as references
+# to Medication resources, times carry offsets. The builder below reads resources
+# one at a time into small records (so a million-resource export fits in a few GB)
+# and assembles visits once everything has been seen, since an export's files come
+# in no particular order.
+
+UTC = timezone.utc
+#: how long after an encounter ends a dated resource without an encounter may still be attached to it
+DEFAULT_ATTACH_WINDOW = timedelta(days=3)
+_DATE_ONLY_SLACK = timedelta(hours=14)     # a bare date may be in any time zone
+
+_DT_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
+                    r"(Z|[+-]\d{2}:\d{2})?)?)?)?\Z")
+_GENDER_ALIASES = {"male": "male", "m": "male", "female": "female", "f": "female",
+                   "other": "other", "o": "other", "unknown": "unknown", "u": "unknown",
+                   "unk": "unknown"}
+_SKIP_ENCOUNTER_STATUS = frozenset({"cancelled", "entered-in-error", "planned"})
+_SKIP_CONDITION_VERIFICATION = frozenset({"entered-in-error", "refuted"})
+_SKIP_PROCEDURE_STATUS = frozenset({"entered-in-error", "not-done"})
+_SKIP_MEDICATION_STATUS = frozenset({"cancelled", "entered-in-error"})
+
+
+def _parse_datetime(value: Any) -> tuple[datetime | None, bool, bool]:
+    """(aware UTC datetime, date_only, zone_assumed) of a FHIR date/dateTime/instant."""
+    if not isinstance(value, str):
+        return None, False, False
+    match = _DT_RE.match(value.strip())
+    if not match:
+        return None, False, False
+    year, month, day, hour, minute, second, frac, zone = match.groups()
+    try:
+        moment = datetime(int(year), int(month or 1), int(day or 1), int(hour or 0),
+                          int(minute or 0), min(int(second or 0), 59),  # leap second 60 → 59
+                          int((frac or "0")[:6].ljust(6, "0")))
+    except ValueError:
+        return None, False, False
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        return moment.replace(tzinfo=timezone(sign * offset)).astimezone(UTC), False, False
+    return moment.replace(tzinfo=UTC), hour is None, hour is not None and zone is None
+
+
+def parse_fhir_datetime(value: Any) -> datetime | None:
+    """A FHIR date, dateTime or instant as an aware UTC datetime (None if unreadable).
+
+    Partial dates take the first month/day; a time without zone is read as UTC.
+    """
+    return _parse_datetime(value)[0]
+
+
+def parse_fhir_date(value: Any) -> date | None:
+    """The calendar date written in a FHIR date or dateTime (partial dates: first day)."""
+    if not isinstance(value, str):
+        return None
+    moment = _parse_datetime(value.strip()[:10])[0]
+    return moment.date() if moment is not None else None
+
+
+def reference_id(reference: Any, expected_type: str | None = None) -> str | None:
+    """The id a Reference points at: "Patient/x", "urn:uuid:x", an absolute URL
+    (".../Patient/x/_history/2") or a bare "x". None if it names another type."""
+    if isinstance(reference, dict):
+        reference = reference.get("reference")
+    if not isinstance(reference, str):
+        return None
+    reference = reference.strip()
+    if not reference:
+        return None
+    if reference.startswith("#"):
+        return reference
+    if reference.startswith(("urn:uuid:", "urn:oid:")):
+        return reference.split(":", 2)[2] or None
+    parts = reference.split("?", 1)[0].rstrip("/").split("/")
+    if "_history" in parts:
+        parts = parts[:parts.index("_history")]
+    if len(parts) == 1:
+        return parts[0] or None
+    if expected_type and parts[-2] != expected_type:
+        return None
+    return parts[-1] or None
+
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_BLOCK_RE = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.I)
+_SCRIPT_RE = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.I | re.S)
+_SPACES_RE = re.compile(r"[ \t\r\f\v]+")
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML note: scripts/styles dropped, block ends as new lines."""
+    text = _SCRIPT_RE.sub(" ", markup)
+    text = _BLOCK_RE.sub("\n", text)
+    text = html.unescape(_TAG_RE.sub(" ", text))
+    lines = (_SPACES_RE.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return "utf-8"
+
+
+class _Encounter:
+    __slots__ = ("id", "patient", "start", "end", "cls", "part_of", "diagnoses",
+                 "reason_codes", "reason_unknown", "reason_refs")
+
+
+class _Item:
+    """A Condition, Procedure, MedicationRequest or DocumentReference, reduced."""
+    __slots__ = ("kind", "patient", "encounters", "dates", "codes", "unknown", "order")
+
+    def __init__(self, kind, patient, encounters, dates, codes, unknown, order):
+        self.kind = kind
+        self.patient = patient
+        self.encounters = encounters      # ids named by the resource itself
+        self.dates = dates                # [(datetime, date_only)] in order of preference
+        self.codes = codes                # list[Code] | rxcui | ("ref", id) | note text
+        self.unknown = unknown            # list[Code] | Code | None
+        self.order = order
+
+
+class _VisitParts:
+    __slots__ = ("visit", "patient", "dx", "procedures", "medications", "unmapped",
+                 "notes", "unknown", "lo", "hi")
+
+    def __init__(self, visit: Visit, patient: str):
+        self.visit = visit
+        self.patient = patient
+        self.dx: list[tuple] = []          # (rank, order, codes)
+        self.procedures: list[tuple] = []
+        self.medications: set[str] = set()
+        self.unmapped: list[Code] = []
+        self.notes: list[tuple] = []       # (when, order, text)
+        self.unknown: list[Code] = []
+        start = visit.start
+        end = visit.end if visit.end is not None and start is not None and visit.end >= start else start
+        # Day bounds: resources dated to the day of admission or discharge belong to the stay.
+        self.lo = start.replace(hour=0, minute=0, second=0, microsecond=0) if start else None
+        self.hi = (end.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+                   - timedelta(microseconds=1)) if end else None
+
+
+class TimelineBuilder:
+    """Feed resources with `add()` (any order), then `build()` the timelines."""
+
+    def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW):
+        from .codes import CodeMapper
+        from .read import IngestReport
+        self.report = report if report is not None else IngestReport()
+        self.mapper = CodeMapper(self.report)
+        self.attach_window = attach_window
+        self.patients: dict[str, tuple[str | None, date | None]] = {}
+        self.encounters: dict[str, _Encounter] = {}
+        self.conditions: dict[str, _Item] = {}
+        self.items: dict[tuple[str, str], _Item] = {}      # (type, id) → procedures, meds, notes
+        self.medications: dict[str, Any] = {}              # Medication id → code concept
+        self._resolved_medications: dict[tuple, tuple] = {}
+        self._order = 0
+        self._handlers = {
+            "Patient": self._patient, "Encounter": self._encounter, "Condition": self._condition,
+            "Procedure": self._procedure, "MedicationRequest": self._medication_request,
+            "Medication": self._medication, "DocumentReference": self._document,
+        }
+
+    # -- reading ---------------------------------------------------------------
+    def add(self, resource: dict) -> None:
+        rtype = resource.get("resourceType")
+        handler = self._handlers.get(rtype)
+        if handler is None:
+            self.report.note(f"{rtype} resources not used by timelines")
+            return
+        self._order += 1
+        try:
+            handler(resource)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            # Only reachable with validate="none": a field of an unexpected shape.
+            self.report.skip(f"{rtype} of an unexpected shape")
+            self.report.note(f"{rtype} read errors: {type(exc).__name__}")
+
+    def add_all(self, resources: Iterable[dict]) -> "TimelineBuilder":
+        for resource in resources:
+            self.add(resource)
+        return self
+
+    def _date(self, value: Any) -> tuple[datetime, bool] | None:
+        moment, date_only, assumed = _parse_datetime(value)
+        if value is not None and moment is None:
+            self.report.note("unreadable dates ignored")
+        if assumed:
+            self.report.note("times without a time zone read as UTC")
+        return (moment, date_only) if moment is not None else None
+
+    def _key(self, resource: dict, rtype: str) -> str:
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            return rid
+        self.report.note(f"{rtype} without id")
+        return f"#anonymous-{self._order}"
+
+    def _patient(self, resource: dict) -> None:
+        rid = resource.get("id")
+        if not isinstance(rid, str) or not rid:
+            self.report.skip("Patient without id")
+            return
+        gender = _GENDER_ALIASES.get(str(resource.get("gender") or "").strip().lower())
+        if resource.get("gender") is not None and gender is None:
+            self.report.note("Patient.gender values not understood")
+        elif gender is not None and gender != resource.get("gender"):
+            self.report.note("Patient.gender values normalised (e.g. 'M' → male)")
+        birth = resource.get("birthDate")
+        if rid in self.patients:
+            self.report.note("duplicate resources (same type and id), last one kept")
+        self.patients[rid] = (gender, parse_fhir_date(birth))
+
+    def _encounter(self, resource: dict) -> None:
+        rid = resource.get("id")
+        if not isinstance(rid, str) or not rid:
+            self.report.skip("Encounter without id")
+            return
+        status = resource.get("status")
+        if status in _SKIP_ENCOUNTER_STATUS:
+            self.report.skip(f"Encounter with status {status}")
+            return
+        enc = _Encounter()
+        enc.id = rid
+        enc.patient = reference_id(resource.get("subject"), "Patient")
+        period = resource.get("period") or {}
+        start = self._date(period.get("start"))
+        end = self._date(period.get("end"))
+        enc.start = start[0] if start else None
+        enc.end = end[0] if end else None
+        cls = resource.get("class")
+        if isinstance(cls, list):      # R5 shape (list of CodeableConcept) seen in the wild
+            cls = (cls[0].get("coding") or [{}])[0] if cls and isinstance(cls[0], dict) else None
+        enc.cls = cls.get("code") if isinstance(cls, dict) and isinstance(cls.get("code"), str) else None
+        enc.part_of = reference_id(resource.get("partOf"), "Encounter")
+        enc.diagnoses = []
+        for i, dx in enumerate(resource.get("diagnosis") or []):
+            if not isinstance(dx, dict):
+                continue
+            cid = reference_id(dx.get("condition"), "Condition")
+            if cid is None:
+                self.report.skip("Encounter.diagnosis without a Condition reference")
+                continue
+            rank = dx.get("rank")
+            enc.diagnoses.append((cid, rank if isinstance(rank, int) and not isinstance(rank, bool) else None))
+        enc.reason_codes, enc.reason_unknown = [], []
+        for concept in resource.get("reasonCode") or []:
+            codes, unknown = self.mapper.diagnoses(concept)
+            enc.reason_codes.extend(c for c in codes if c not in enc.reason_codes)
+            enc.reason_unknown.extend(unknown)
+        enc.reason_refs = [r for r in (reference_id(ref, "Condition")
+                                       for ref in resource.get("reasonReference") or []) if r]
+        if rid in self.encounters:
+            self.report.note("duplicate resources (same type and id), last one kept")
+        self.encounters[rid] = enc
+
+    def _condition(self, resource: dict) -> None:
+        verification = resource.get("verificationStatus") or {}
+        for coding in verification.get("coding") or []:
+            if isinstance(coding, dict) and coding.get("code") in _SKIP_CONDITION_VERIFICATION:
+                self.report.skip(f"Condition {coding['code']}")
+                return
+        codes, unknown = self.mapper.diagnoses(resource.get("code"))
+        if not codes and not unknown:
+            self.report.skip("Condition without a code")
+            return
+        onset = resource.get("onsetDateTime")
+        if onset is None and isinstance(resource.get("onsetPeriod"), dict):
+            onset = resource["onsetPeriod"].get("start")
+        dates = [d for d in (self._date(resource.get("recordedDate")), self._date(onset)) if d]
+        enc = reference_id(resource.get("encounter"), "Encounter")
+        key = self._key(resource, "Condition")
+        if key in self.conditions:
+            self.report.note("duplicate resources (same type and id), last one kept")
+        self.conditions[key] = _Item("Condition", reference_id(resource.get("subject"), "Patient"),
+                                     [enc] if enc else [], dates, codes, unknown, self._order)
+
+    def _procedure(self, resource: dict) -> None:
+        status = resource.get("status")
+        if status in _SKIP_PROCEDURE_STATUS:
+            self.report.skip(f"Procedure with status {status}")
+            return
+        codes, unknown = self.mapper.procedures(resource.get("code"))
+        if not codes and not unknown:
+            self.report.skip("Procedure without a code")
+            return
+        when = resource.get("performedDateTime")
+        if when is None and isinstance(resource.get("performedPeriod"), dict):
+            when = resource["performedPeriod"].get("start")
+        dates = [d for d in (self._date(when),) if d]
+        enc = reference_id(resource.get("encounter"), "Encounter")
+        self._put("Procedure", resource, _Item("Procedure", reference_id(resource.get("subject"), "Patient"),
+                                               [enc] if enc else [], dates, codes, unknown, self._order))
+
+    def _put(self, rtype: str, resource: dict, item: _Item) -> None:
+        key = (rtype, self._key(resource, rtype))
+        if key in self.items:
+            self.report.note("duplicate resources (same type and id), last one kept")
+        self.items[key] = item
+
+    def _medication(self, resource: dict) -> None:
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            self.medications[rid] = resource.get("code")
+
+    def _medication_request(self, resource: dict) -> None:
+        status = resource.get("status")
+        if status in _SKIP_MEDICATION_STATUS:
+            self.report.skip(f"MedicationRequest with status {status}")
+            return
+        concept = resource.get("medicationCodeableConcept")
+        rxcui: Any = None
+        unmapped = None
+        if concept is not None:
+            rxcui, unmapped = self.mapper.medication(concept)
+        else:
+            ref = reference_id(resource.get("medicationReference"), "Medication")
+            if ref is None:
+                self.report.skip("MedicationRequest without a medication")
+                return
+            if ref.startswith("#"):
+                inner = next((c for c in resource.get("contained") or []
+                              if isinstance(c, dict) and c.get("resourceType") == "Medication"
+                              and c.get("id") == ref[1:]), None)
+                if inner is None:
+                    self.report.skip("MedicationRequest referencing a missing contained Medication")
+                    return
+                rxcui, unmapped = self.mapper.medication(inner.get("code"))
+            else:
+                rxcui = ("ref", ref)        # resolved in build(): the Medication may come later
+        enc = reference_id(resource.get("encounter"), "Encounter")
+        dates = [d for d in (self._date(resource.get("authoredOn")),) if d]
+        self._put("MedicationRequest", resource,
+                  _Item("MedicationRequest", reference_id(resource.get("subject"), "Patient"),
+                        [enc] if enc else [], dates, rxcui, unmapped, self._order))
+
+    def _document(self, resource: dict) -> None:
+        if resource.get("status") == "entered-in-error" or resource.get("docStatus") == "entered-in-error":
+            self.report.skip("DocumentReference entered-in-error")
+            return
+        texts = []
+        for content in resource.get("content") or []:
+            attachment = content.get("attachment") if isinstance(content, dict) else None
+            if not isinstance(attachment, dict):
+                continue
+            text = self._attachment_text(attachment)
+            if text:
+                texts.append(text)
+        if not texts:
+            return
+        context = resource.get("context") or {}
+        encounters = [e for e in (reference_id(r, "Encounter") for r in context.get("encounter") or []) if e]
+        when = resource.get("date")
+        if when is None and isinstance(context.get("period"), dict):
+            when = context["period"].get("start")
+        dates = [d for d in (self._date(when),) if d]
+        self._put("DocumentReference", resource,
+                  _Item("DocumentReference", reference_id(resource.get("subject"), "Patient"),
+                        encounters, dates, "\n".join(texts), None, self._order))
+
+    def _attachment_text(self, attachment: dict) -> str | None:
+        content_type = attachment.get("contentType") or "text/plain"
+        data = attachment.get("data")
+        if data is None:
+            if attachment.get("url"):
+                self.report.skip("note attachment by URL (not fetched)")
+            else:
+                self.report.skip("note attachment without data")
+            return None
+        kind = content_type.split(";")[0].strip().lower()
+        if kind not in ("text/plain", "text/html", "application/xhtml+xml"):
+            self.report.skip(f"note content type {kind} not read")
+            return None
+        try:
+            raw = base64.b64decode(data)
+        except (binascii.Error, ValueError, TypeError):
+            self.report.skip("note attachment not valid base64")
+            return None
+        try:
+            text = raw.decode(_charset(content_type), errors="replace")
+        except LookupError:
+            text = raw.decode("utf-8", errors="replace")
+        text = text.lstrip("\ufeff")
+        if kind != "text/plain":
+            text = html_to_text(text)
+        return text.strip() or None
+
+    # -- assembling ------------------------------------------------------------
+    def _root(self, eid: str) -> str:
+        seen = {eid}
+        current = self.encounters[eid]
+        while current.part_of and current.part_of in self.encounters:
+            if current.part_of in seen:
+                self.report.note("Encounter.partOf cycles broken")
+                break
+            seen.add(current.part_of)
+            current = self.encounters[current.part_of]
+        return current.id
+
+    def build(self) -> list[PatientTimeline]:
+        report = self.report
+        groups: dict[str, list[_Encounter]] = defaultdict(list)
+        for eid in self.encounters:
+            groups[self._root(eid)].append(self.encounters[eid])
+
+        parts_of: dict[str, _VisitParts] = {}          # encounter id (any member) → visit parts
+        by_patient: dict[str, list[_VisitParts]] = defaultdict(list)
+        for root_id, members in groups.items():
+            root = self.encounters[root_id]
+            patient = root.patient or next((m.patient for m in members if m.patient), None)
+            if patient is None:
+                report.skip("Encounter without a patient", len(members))
+                continue
+            starts = [m.start for m in members if m.start is not None]
+            ends = [m.end or m.start for m in members if (m.end or m.start) is not None]
+            if len(members) == 1:
+                end = root.end
+            else:   # a merged stay ends when its last part does
+                end = max(ends) if ends else None
+            visit = Visit(encounter_id=root_id, start=min(starts) if starts else None, end=end,
+                          encounter_class=root.cls, part_of=root.part_of)
+            if root.start is None:
+                report.note("Encounters without period.start (ordered last)")
+            members.sort(key=lambda m: (m.id != root_id, m.start or datetime.max.replace(tzinfo=UTC), m.id))
+            visit.merged_encounters = [m.id for m in members if m.id != root_id]
+            if visit.merged_encounters:
+                report.note("sub-encounters merged into their partOf visit", len(visit.merged_encounters))
+            parts = _VisitParts(visit, patient)
+            for m in members:
+                for code in m.reason_codes:
+                    if code not in visit.reason_codes:
+                        visit.reason_codes.append(code)
+                parts.unknown.extend(m.reason_unknown)
+                parts_of[m.id] = parts
+            by_patient[patient].append(parts)
+
+        for visits in by_patient.values():
+            visits.sort(key=lambda p: (p.lo is None, p.lo or datetime.min.replace(tzinfo=UTC),
+                                       p.visit.encounter_id))
+
+        self._attach_conditions(parts_of, by_patient)
+        for (rtype, _), item in self.items.items():
+            targets = self._targets(item, parts_of, by_patient)
+            if not targets:
+                continue
+            for parts in targets:
+                if rtype == "Procedure":
+                    parts.procedures.append((item.order, item.codes))
+                    parts.unknown.extend(item.unknown)
+                elif rtype == "MedicationRequest":
+                    self._add_medication(parts, item)
+                else:
+                    when = item.dates[0][0] if item.dates else None
+                    parts.notes.append((when or datetime.max.replace(tzinfo=UTC), item.order, item.codes))
+
+        timelines = []
+        for pid in sorted(set(self.patients) | set(by_patient)):
+            if pid not in self.patients:
+                report.note("patients without a Patient resource")
+            sex, birth = self.patients.get(pid, (None, None))
+            visits = [self._finish(parts, birth) for parts in by_patient.get(pid, [])]
+            visits.sort(key=lambda v: (v.start is None, v.start or datetime.min.replace(tzinfo=UTC),
+                                       v.encounter_id))
+            if not visits:
+                report.note("patients without encounters")
+            timelines.append(PatientTimeline(patient_id=pid, sex=sex, birth_date=birth, visits=visits))
+        return timelines
+
+    def _attach_conditions(self, parts_of, by_patient) -> None:
+        report = self.report
+        cited: dict[str, list[tuple[_VisitParts, int | None]]] = defaultdict(list)
+        for eid, enc in self.encounters.items():
+            parts = parts_of.get(eid)
+            if parts is None:
+                continue
+            for cid, rank in enc.diagnoses:
+                if cid in self.conditions:
+                    cited[cid].append((parts, rank))
+                else:
+                    report.skip("Encounter.diagnosis citing a Condition not in the data")
+            for cid in enc.reason_refs:
+                condition = self.conditions.get(cid)
+                if condition is not None:
+                    for code in condition.codes:
+                        if code not in parts.visit.reason_codes:
+                            parts.visit.reason_codes.append(code)
+        for cid, item in self.conditions.items():
+            targets: dict[int, tuple[_VisitParts, int | None]] = {}
+            for parts in self._by_encounter(item, parts_of):
+                targets[id(parts)] = (parts, None)
+            for parts, rank in cited.get(cid, ()):
+                previous = targets.get(id(parts))
+                if previous is None or previous[1] is None or (rank is not None and rank < previous[1]):
+                    targets[id(parts)] = (parts, rank)
+            if cited.get(cid):
+                report.note("Conditions linked through Encounter.diagnosis")
+            if not targets:
+                parts = self._by_date(item, by_patient)
+                if parts is None:
+                    report.skip("Condition not attached to a visit")
+                    continue
+                targets[id(parts)] = (parts, None)
+            for parts, rank in targets.values():
+                parts.dx.append((rank if rank is not None else 1 << 30, item.order, item.codes))
+                parts.unknown.extend(item.unknown)
+
+    def _by_encounter(self, item: _Item, parts_of) -> list[_VisitParts]:
+        found = []
+        for eid in item.encounters:
+            parts = parts_of.get(eid)
+            if parts is None:
+                self.report.note(f"{item.kind} referencing an Encounter not in the data")
+            elif parts not in found:
+                found.append(parts)
+        return found
+
+    def _targets(self, item: _Item, parts_of, by_patient) -> list[_VisitParts]:
+        found = self._by_encounter(item, parts_of)
+        if found:
+            return found
+        parts = self._by_date(item, by_patient)
+        if parts is None:
+            self.report.skip(f"{item.kind} not attached to a visit")
+            return []
+        return [parts]
+
+    def _by_date(self, item: _Item, by_patient) -> _VisitParts | None:
+        """The visit a dated resource without (a known) encounter belongs to.
+
+        First a visit whose days contain one of its dates (the latest-starting one if
+        stays overlap), else the nearest visit that ended at most `attach_window` before.
+        """
+        patient = item.patient
+        if patient is None:
+            # No subject: fall back to the patient of the encounter it names, if any.
+            for eid in item.encounters:
+                enc = self.encounters.get(eid)
+                if enc is not None and enc.patient:
+                    patient = enc.patient
+                    break
+        visits = by_patient.get(patient) if patient else None
+        if not visits or not item.dates:
+            return None
+        for moment, date_only in item.dates:
+            slack = _DATE_ONLY_SLACK if date_only else timedelta(0)
+            for parts in reversed(visits):
+                if parts.lo is not None and parts.lo - slack <= moment <= parts.hi + slack:
+                    self.report.note(f"{item.kind} attached to a visit by date")
+                    return parts
+        for moment, date_only in item.dates:
+            best = None
+            for parts in visits:
+                if parts.hi is not None and parts.hi < moment and moment - parts.hi <= self.attach_window:
+                    if best is None or parts.hi > best.hi:
+                        best = parts
+            if best is not None:
+                self.report.note(f"{item.kind} attached to the preceding visit by date")
+                return best
+        return None
+
+    def _add_medication(self, parts: _VisitParts, item: _Item) -> None:
+        rxcui, unmapped = item.codes, item.unknown
+        if isinstance(rxcui, tuple):            # ("ref", Medication id)
+            concept = self.medications.get(rxcui[1], _MISSING)
+            if concept is _MISSING:
+                self.report.skip("MedicationRequest referencing a Medication not in the data")
+                return
+            key = ("resolved", rxcui[1])
+            resolved = self._resolved_medications.get(key)
+            if resolved is None:
+                resolved = self.mapper.medication(concept)
+                self._resolved_medications[key] = resolved
+            rxcui, unmapped = resolved
+        if rxcui:
+            parts.medications.add(rxcui)
+        elif unmapped is not None and unmapped not in parts.unmapped:
+            parts.unmapped.append(unmapped)
+
+    def _finish(self, parts: _VisitParts, birth: date | None) -> Visit:
+        visit = parts.visit
+        for _, _, codes in sorted(parts.dx, key=lambda t: (t[0], t[1])):
+            for code in codes:
+                if code not in visit.diagnoses:
+                    visit.diagnoses.append(code)
+        for _, codes in sorted(parts.procedures, key=lambda t: t[0]):
+            for code in codes:
+                if code not in visit.procedures:
+                    visit.procedures.append(code)
+        visit.medications = sorted(parts.medications)
+        visit.unmapped_medications = parts.unmapped
+        visit.notes = [text for _, _, text in sorted(parts.notes, key=lambda t: (t[0], t[1]))]
+        for code in parts.unknown:
+            if code not in visit.unknown_codes:
+                visit.unknown_codes.append(code)
+        if birth is not None and visit.start is not None:
+            days = (visit.start.date() - birth).days
+            if days >= 0:
+                visit.age = round(days / 365.25, 2)
+            else:
+                self.report.note("visits before the birth date (age left empty)")
+        return visit
+
+
+_MISSING = object()
+
+
+def build_timelines(resources: Iterable[dict], report=None, *,
+                    attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> list[PatientTimeline]:
+    """One PatientTimeline per patient (sorted by id), visits ordered by start.
+
+    Conditions reach a visit through their `encounter`, through every Encounter.diagnosis
+    citing them (a chronic problem re-cited at three visits lands in all three), or
+    else by date. Sub-encounters (partOf) are merged into their top-level visit.
+    What is skipped or not understood is counted in `report`.
+    """
+    return TimelineBuilder(report, attach_window=attach_window).add_all(resources).build()
+
+
+@dataclass
+class Cohort:
+    timelines: list[PatientTimeline]
+    report: Any                       # fhir_assist.adapter.read.IngestReport
+    source: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.timelines)
+
+    def __iter__(self):
+        return iter(self.timelines)
+
+    def patient(self, patient_id: str) -> PatientTimeline | None:
+        return next((t for t in self.timelines if t.patient_id == patient_id), None)
+
+    @property
+    def visit_count(self) -> int:
+        return sum(len(t.visits) for t in self.timelines)
+
+
+def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sample: int = 0,
+                attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> Cohort:
+    """Read a Bulk Data export directory, NDJSON/Bundle file(s) into patient timelines.
+
+    Never stops on messy data: see `cohort.report.summary()` for what was skipped.
+    """
+    from .read import IngestReport, iter_resources
+    report = IngestReport()
+    builder = TimelineBuilder(report, attach_window=attach_window)
+    builder.add_all(iter_resources(path, validate=validate, report=report, progress=progress,
+                                   full_sample=full_sample))
+    return Cohort(builder.build(), report, str(path))

@@ -1,0 +1,204 @@
+"""Ingest throughput: resources/s read with validation none / fast / full.
+
+    .venv/bin/python benchmarks/ingest.py                  # writes a 200k-resource export, measures
+    .venv/bin/python benchmarks/ingest.py --path EXPORT    # measure an existing export directory
+    .venv/bin/python benchmarks/ingest.py --resources 1000000 --timelines
+
+The export written is a Bulk Data layout (one NDJSON file per resource type) with
+the shapes real exports have: offsets and microseconds in times, Conditions cited
+from Encounter.diagnosis, medicationReference, base64 notes. Full (pydantic)
+validation runs on at most --full-resources resources, as it is far slower; every
+rate is resources per second of wall time in this process, and the ratios are
+against the "none" rate measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fhir_assist.adapter.read import IngestReport, discover_files, iter_resources  # noqa: E402
+
+ICD10 = ["I10", "E11.9", "E78.5", "I50.23", "J18.9", "N39.0", "K21.9", "I48.91", "N18.3",
+         "J44.1", "E11.65", "F32.9", "M54.5", "R07.9", "Z79.4", "E87.1"]
+RXNORM = ["6809", "29046", "83367", "11289", "1191", "32968", "4603", "7646", "17767", "36567"]
+PCS = ["0DTJ4ZZ", "5A1955Z", "02703ZZ", "0FT44ZZ", "3E0336Z"]
+NOTE = base64.b64encode(b"Admitted with shortness of breath. Known HTN and T2DM (E11.9). "
+                        b"Chest x-ray: no consolidation. Plan: diuresis, follow-up in clinic.").decode()
+
+
+def _time(rng: random.Random, day: int) -> str:
+    hour, minute = rng.randrange(24), rng.randrange(60)
+    micro = f".{rng.randrange(10**6):06d}" if rng.random() < 0.3 else ""
+    zone = rng.choice(["Z", "+02:00", "-05:00", "+05:30"])
+    year, rest = 2015 + day // 365, day % 365
+    month, mday = 1 + rest // 31 % 12, 1 + rest % 28
+    return f"{year}-{month:02d}-{mday:02d}T{hour:02d}:{minute:02d}:{rng.randrange(60):02d}{micro}{zone}"
+
+
+def write_export(out: Path, resources: int, seed: int = 0) -> int:
+    """A synthetic Bulk Data export of about `resources` resources; returns the count written."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    names = ["Patient", "Encounter", "Condition", "Procedure", "MedicationRequest", "Medication",
+             "DocumentReference"]
+    files = {n: open(out / f"{n}.ndjson", "w") for n in names}
+    written = 0
+
+    def emit(resource: dict) -> None:
+        nonlocal written
+        files[resource["resourceType"]].write(json.dumps(resource, separators=(",", ":")) + "\n")
+        written += 1
+
+    for i, rx in enumerate(RXNORM):
+        emit({"resourceType": "Medication", "id": f"med{i}",
+              "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": rx}]}})
+    p = 0
+    while written < resources:
+        pid = f"MRN{p:07d}"
+        p += 1
+        emit({"resourceType": "Patient", "id": pid, "gender": rng.choice(["male", "female"]),
+              "birthDate": f"{rng.randrange(1930, 2000)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"})
+        chronic = [f"{pid}-c{k}" for k in range(rng.randrange(1, 3))]
+        for cid in chronic:
+            emit({"resourceType": "Condition", "id": cid,
+                  "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": rng.choice(ICD10)}]},
+                  "subject": {"reference": f"Patient/{pid}"}, "recordedDate": "2014-06-01"})
+        day = rng.randrange(300)
+        for v in range(rng.randrange(1, 5)):
+            eid = f"{pid}-e{v}"
+            day += rng.randrange(20, 200)
+            acute = [f"{eid}-dx{k}" for k in range(rng.randrange(1, 6))]
+            emit({"resourceType": "Encounter", "id": eid, "status": "finished",
+                  "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                  "subject": {"reference": f"Patient/{pid}"},
+                  "period": {"start": _time(rng, day), "end": _time(rng, day + 3)},
+                  "diagnosis": [{"condition": {"reference": f"Condition/{c}"}, "rank": r + 1}
+                                for r, c in enumerate(acute + chronic)]})
+            for cid in acute:
+                emit({"resourceType": "Condition", "id": cid,
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                           "code": rng.choice(ICD10), "display": "—"}]},
+                      "subject": {"reference": f"Patient/{pid}"}, "recordedDate": _time(rng, day + 1)})
+            for k in range(rng.randrange(0, 3)):
+                emit({"resourceType": "Procedure", "id": f"{eid}-p{k}", "status": "completed",
+                      "code": {"coding": [{"system": "http://www.cms.gov/Medicare/Coding/ICD10",
+                                           "code": rng.choice(PCS)}]},
+                      "subject": {"reference": f"Patient/{pid}"}, "encounter": {"reference": f"Encounter/{eid}"},
+                      "performedPeriod": {"start": _time(rng, day + 1)}})
+            for k in range(rng.randrange(1, 6)):
+                med = ({"medicationReference": {"reference": f"Medication/med{rng.randrange(len(RXNORM))}"}}
+                       if rng.random() < 0.3 else
+                       {"medicationCodeableConcept": {"coding": [
+                           {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": rng.choice(RXNORM)}]}})
+                emit({"resourceType": "MedicationRequest", "id": f"{eid}-m{k}", "status": "active",
+                      "intent": "order", **med, "subject": {"reference": f"Patient/{pid}"},
+                      "encounter": {"reference": f"Encounter/{eid}"}, "authoredOn": _time(rng, day)})
+            if rng.random() < 0.5:
+                emit({"resourceType": "DocumentReference", "id": f"{eid}-n", "status": "current",
+                      "subject": {"reference": f"Patient/{pid}"},
+                      "content": [{"attachment": {"contentType": "text/plain", "data": NOTE}}],
+                      "context": {"encounter": [{"reference": f"Encounter/{eid}"}]}})
+    for handle in files.values():
+        handle.close()
+    return written
+
+
+def _subset(src: Path, dst: Path, limit: int) -> None:
+    """The first lines of each file, `limit` resources in all (for the slow full mode)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    files = [f for f in discover_files(src) if f.name.endswith(".ndjson")]
+    total = sum(1 for f in files for _ in open(f, "rb"))
+    for f in files:
+        lines = sum(1 for _ in open(f, "rb"))
+        keep = max(1, lines * limit // max(total, 1))
+        with open(f, "rb") as fin, open(dst / f.name, "wb") as fout:
+            for n, line in enumerate(fin):
+                if n >= keep:
+                    break
+                fout.write(line)
+
+
+def measure(path: Path, mode: str) -> tuple[int, float]:
+    report = IngestReport()
+    start = time.perf_counter()
+    count = sum(1 for _ in iter_resources(path, validate=mode, report=report))
+    return count, time.perf_counter() - start
+
+
+def measure_json_only(path: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    count = 0
+    for f in discover_files(path):
+        with open(f, "rb") as handle:
+            for line in handle:
+                json.loads(line)
+                count += 1
+    return count, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", type=Path, help="existing export directory (default: write one)")
+    parser.add_argument("--resources", type=int, default=200_000, help="resources to write (default 200000)")
+    parser.add_argument("--full-resources", type=int, default=20_000,
+                        help="resources to measure full validation on (default 20000)")
+    parser.add_argument("--timelines", action="store_true", help="also time load_cohort (fast mode)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="fhir-ingest-") as tmp:
+        path = args.path
+        if path is None:
+            path = Path(tmp) / "export"
+            t0 = time.perf_counter()
+            n = write_export(path, args.resources, args.seed)
+            print(f"wrote {n} resources to {path} in {time.perf_counter() - t0:.1f}s "
+                  f"({sum(f.stat().st_size for f in path.iterdir()) / 1e6:.0f} MB)", file=sys.stderr)
+        full_path = Path(tmp) / "full-subset"
+        _subset(path, full_path, args.full_resources)
+
+        results = {}
+        count, seconds = measure_json_only(path)
+        results["json.loads only"] = (count, seconds)
+        for mode in ("none", "fast"):
+            results[mode] = measure(path, mode)
+        # none on the same subset, so the full ratio is taken on identical data
+        results["none (full subset)"] = measure(full_path, "none")
+        results["full"] = measure(full_path, "full")
+        if args.timelines:
+            from fhir_assist.adapter.timeline import load_cohort
+            start = time.perf_counter()
+            cohort = load_cohort(path, validate="fast", progress=False)
+            seconds = time.perf_counter() - start
+            results["load_cohort (fast)"] = (sum(cohort.report.resources.values()), seconds)
+
+    rate = {name: count / seconds for name, (count, seconds) in results.items()}
+    base = rate["none"]
+    rows = []
+    for name, (count, seconds) in results.items():
+        reference = rate["none (full subset)"] if name == "full" else base
+        rows.append({"stage": name, "resources": count, "seconds": round(seconds, 2),
+                     "resources_per_s": round(rate[name]), "vs_none": round(rate[name] / reference, 3)})
+    if args.json:
+        print(json.dumps({"cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+    else:
+        print(f"{'stage':<22}{'resources':>11}{'seconds':>9}{'res/s':>10}{'vs none':>9}")
+        for row in rows:
+            print(f"{row['stage']:<22}{row['resources']:>11}{row['seconds']:>9.2f}"
+                  f"{row['resources_per_s']:>10}{row['vs_none']:>9.2f}")
+        print("(full is measured on a subset; its ratio is against none on that same subset)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""FHIR codings → our code systems: ICD diagnoses, ICD procedures, RxNorm ingredients.
+
+Exports from other systems put codes under OIDs, misspelt URLs, or the wrong ICD
+edition; undotted ("E1165", "4280"), lower-case or padded codes are common. Each
+coding is mapped once (results are cached: a cohort repeats the same few thousand
+codes millions of times) and what cannot be mapped is counted in the report by
+system — never dropped silently.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mappings import codesystems as cs
+
+from .timeline import Code
+
+ICD_DX_SYSTEMS = (cs.ICD10CM, cs.ICD9CM)
+# Systems that are certainly not ICD: a code under one of them is never re-read as ICD.
+_NOT_ICD = frozenset({cs.SNOMED, cs.LOINC, cs.RXNORM, cs.CPT})
+
+_PCS_RE = re.compile(r"[0-9A-HJ-NP-Z]{7}\Z")          # ICD-10-PCS: 7 characters, no I or O
+_ICD9_PROC_RE = re.compile(r"(\d{2})\.?(\d{0,2})\Z")
+
+
+def _clean(code: Any) -> str | None:
+    if not isinstance(code, str):
+        return None
+    code = code.strip()
+    return code or None
+
+
+def _codings(concept: Any) -> list[dict]:
+    if not isinstance(concept, dict):
+        return []
+    codings = concept.get("coding")
+    if not isinstance(codings, list):
+        return []
+    return [c for c in codings if isinstance(c, dict)]
+
+
+def _concept_text(concept: Any) -> str | None:
+    if isinstance(concept, dict) and isinstance(concept.get("text"), str):
+        return concept["text"].strip() or None
+    return None
+
+
+class CodeMapper:
+    """Maps codings to our vocabularies, counting what it cannot map in `report`."""
+
+    def __init__(self, report) -> None:
+        from mappings.icd import hierarchy_for
+        self.report = report
+        self._hierarchy_for = hierarchy_for
+        self._dx_cache: dict[tuple, tuple[Code | None, bool]] = {}
+        self._proc_cache: dict[tuple, tuple[Code | None, bool]] = {}
+        self._med_cache: dict[tuple, str | None] = {}
+        self._system_cache: dict[Any, str | None] = {}
+
+    # -- systems -------------------------------------------------------------
+    def canonical(self, url: Any) -> str | None:
+        try:
+            return self._system_cache[url]
+        except KeyError:
+            pass
+        except TypeError:          # unhashable junk in a system field
+            return None
+        value = cs.canonical_system(url) if isinstance(url, str) else None
+        self._system_cache[url] = value
+        return value
+
+    def _label(self, url: Any) -> str:
+        """The system as reported: canonical URL when recognised, else as written."""
+        canon = self.canonical(url)
+        if canon:
+            return canon
+        return url.strip() if isinstance(url, str) and url.strip() else "(no system)"
+
+    # -- diagnoses -------------------------------------------------------------
+    def _icd(self, system: str, code: str) -> str | None:
+        hierarchy = self._hierarchy_for(system)
+        normal = hierarchy.normalize(code)
+        if normal and hierarchy.is_valid(normal):
+            return normal
+        return None
+
+    def diagnosis_code(self, url: Any, code: Any, display: Any = None) -> tuple[Code | None, bool]:
+        """(Code, system_corrected) for one coding, or (None, False) if not ICD we know."""
+        code = _clean(code)
+        if code is None:
+            return None, False
+        key = (url, code)
+        hit = self._dx_cache.get(key)
+        if hit is None:
+            hit = self._map_diagnosis(url, code)
+            self._dx_cache[key] = hit
+        mapped, corrected = hit
+        if mapped is not None and isinstance(display, str) and display:
+            mapped = Code(mapped.system, mapped.code, display)
+        return mapped, corrected
+
+    def _map_diagnosis(self, url: Any, code: str) -> tuple[Code | None, bool]:
+        canon = self.canonical(url)
+        candidates: list[str] = []
+        if canon in ICD_DX_SYSTEMS:
+            candidates.append(canon)
+        if canon not in _NOT_ICD:
+            guess = cs.detect_icd_system(code)
+            if guess and guess not in candidates:
+                candidates.append(guess)
+        for system in candidates:
+            normal = self._icd(system, code)
+            if normal:
+                return Code(system, normal), system != canon
+        return None, False
+
+    def diagnoses(self, concept: Any) -> tuple[list[Code], list[Code]]:
+        """(ICD codes, unknown codes) of a CodeableConcept.
+
+        Other codings of a concept that has an ICD coding are translations, not
+        unknown codes; a concept with no ICD coding counts each of its codings as unknown.
+        """
+        found: list[Code] = []
+        unknown: list[Code] = []
+        for coding in _codings(concept):
+            mapped, corrected = self.diagnosis_code(coding.get("system"), coding.get("code"),
+                                                    coding.get("display"))
+            if mapped is not None:
+                if corrected:
+                    self.report.note("ICD codes under a wrong or unrecognised system URL, corrected")
+                if mapped not in found:
+                    found.append(mapped)
+            elif _clean(coding.get("code")):
+                unknown.append(Code(self._label(coding.get("system")), _clean(coding.get("code")),
+                                    coding.get("display") if isinstance(coding.get("display"), str) else None))
+        if found:
+            return found, []
+        self._count_unknown(concept, unknown)
+        return [], unknown
+
+    def _count_unknown(self, concept: Any, unknown: list[Code]) -> None:
+        for code in unknown:
+            self.report.unknown_code(code.system, code.code)
+        if not unknown:
+            text = _concept_text(concept)
+            self.report.unknown_code("(text only)" if text else "(no code)", text)
+
+    # -- procedures ------------------------------------------------------------
+    def _pcs(self, code: str) -> str | None:
+        from mappings.procedures import procedure_description
+        normal = code.replace(".", "").replace(" ", "").upper()
+        if _PCS_RE.match(normal) and procedure_description(cs.ICD10PCS, normal) is not None:
+            return normal
+        return None
+
+    def _icd9_proc(self, code: str) -> str | None:
+        from mappings.procedures import procedure_description
+        match = _ICD9_PROC_RE.match(code.replace(" ", ""))
+        if not match:
+            return None
+        head, tail = match.groups()
+        normal = f"{head}.{tail}" if tail else head
+        if procedure_description(cs.ICD9CM_PROC, normal) is not None:
+            return normal
+        return None
+
+    def procedure_code(self, url: Any, code: Any) -> tuple[Code | None, bool]:
+        code = _clean(code)
+        if code is None:
+            return None, False
+        key = (url, code)
+        hit = self._proc_cache.get(key)
+        if hit is None:
+            hit = self._map_procedure(url, code)
+            self._proc_cache[key] = hit
+        return hit
+
+    def _map_procedure(self, url: Any, code: str) -> tuple[Code | None, bool]:
+        canon = self.canonical(url)
+        attempts = []
+        if canon == cs.ICD10PCS:
+            attempts = [(cs.ICD10PCS, self._pcs), (cs.ICD9CM_PROC, self._icd9_proc)]
+        elif canon == cs.ICD9CM_PROC:
+            attempts = [(cs.ICD9CM_PROC, self._icd9_proc), (cs.ICD10PCS, self._pcs)]
+        elif canon not in _NOT_ICD:
+            # ICD-10-CM URL, a local URL or none at all: try by shape.
+            attempts = [(cs.ICD10PCS, self._pcs), (cs.ICD9CM_PROC, self._icd9_proc)]
+        for system, normalise in attempts:
+            normal = normalise(code)
+            if normal:
+                return Code(system, normal), system != canon
+        return None, False
+
+    def procedures(self, concept: Any) -> tuple[list[Code], list[Code]]:
+        found: list[Code] = []
+        unknown: list[Code] = []
+        for coding in _codings(concept):
+            mapped, corrected = self.procedure_code(coding.get("system"), coding.get("code"))
+            if mapped is not None:
+                if corrected:
+                    self.report.note("procedure codes under a wrong or unrecognised system URL, corrected")
+                display = coding.get("display")
+                if isinstance(display, str) and display:
+                    mapped = Code(mapped.system, mapped.code, display)
+                if mapped not in found:
+                    found.append(mapped)
+            elif _clean(coding.get("code")):
+                unknown.append(Code(self._label(coding.get("system")), _clean(coding.get("code")),
+                                    coding.get("display") if isinstance(coding.get("display"), str) else None))
+        if found:
+            return found, []
+        self._count_unknown(concept, unknown)
+        return [], unknown
+
+    # -- medications -----------------------------------------------------------
+    def _ingredient(self, code: str | None, display: str | None) -> str | None:
+        key = (code, display)
+        if key not in self._med_cache:
+            from mappings.rxnorm import ingredient_for
+            self._med_cache[key] = ingredient_for(code, display)
+        return self._med_cache[key]
+
+    def medication(self, concept: Any) -> tuple[str | None, Code | None]:
+        """(ingredient RxCUI, None) or (None, the unmapped code) for a medication concept.
+
+        RxNorm codings are tried first (any RxCUI level the data file lists), then
+        the displays and text by name, which is how ingredients arrive from systems
+        that code drugs locally (NDC, in-house formularies).
+        """
+        codings = _codings(concept)
+        rxnorm = [c for c in codings if self.canonical(c.get("system")) == cs.RXNORM]
+        for coding in rxnorm:
+            found = self._ingredient(_clean(coding.get("code")),
+                                     coding.get("display") if isinstance(coding.get("display"), str) else None)
+            if found:
+                return found, None
+        names = [c.get("display") for c in codings if isinstance(c.get("display"), str)]
+        text = _concept_text(concept)
+        if text:
+            names.append(text)
+        for name in names:
+            found = self._ingredient(None, name.strip())
+            if found:
+                self.report.note("medications matched by name")
+                return found, None
+        first = rxnorm[0] if rxnorm else (codings[0] if codings else None)
+        if first is not None:
+            unmapped = Code(self._label(first.get("system")), _clean(first.get("code")) or "",
+                            first.get("display") if isinstance(first.get("display"), str) else text)
+        else:
+            unmapped = Code("(text only)" if text else "(no code)", text or "", text)
+        self.report.unknown_code(unmapped.system, unmapped.code or unmapped.display)
+        return None, unmapped

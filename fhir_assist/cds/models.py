@@ -1,0 +1,120 @@
+"""The model artifacts behind the services, loaded once at start-up.
+
+`--models DIR` (or FHIR_ASSIST_MODELS) names a directory holding `micron/`,
+`icd-ranker/` and optionally `text-coder/`; without it the bundled demo
+artifacts under `fhir_assist/demo_models/` are served. A model that fails to
+load does not stop the service: its services answer 503 and /readyz says why.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "demo_models"
+MEDICATION = "micron"
+RANKER = "icd-ranker"
+TEXT_CODER = "text-coder"
+REQUIRED = (MEDICATION, RANKER)     # the text coder is used only when present (and notes exist)
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: Path
+    suggester: Any
+    version: str
+    task: str
+    # Models are called from several server threads; torch modules are not
+    # guaranteed re-entrant, so each model is used by one thread at a time.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class ModelSet:
+    directory: Path
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+    def get(self, name: str) -> LoadedModel | None:
+        return self.models.get(name)
+
+    @property
+    def ready(self) -> bool:
+        return all(name in self.models for name in REQUIRED)
+
+    def versions(self) -> dict[str, tuple[str, str]]:
+        return {name: (m.version, m.task) for name, m in self.models.items()}
+
+    def describe(self) -> dict:
+        return {
+            "directory": str(self.directory),
+            "loaded": {name: m.version for name, m in self.models.items()},
+            "errors": dict(self.errors),
+        }
+
+
+def models_directory(models_dir: str | None) -> Path:
+    return Path(models_dir).expanduser().resolve() if models_dir else BUNDLED_DIR
+
+
+def load_models(models_dir: str | None) -> ModelSet:
+    directory = models_directory(models_dir)
+    result = ModelSet(directory=directory)
+    started = time.perf_counter()
+    loaders = {MEDICATION: _load_medication, RANKER: _load_coding, TEXT_CODER: _load_coding}
+    for name, loader in loaders.items():
+        path = directory / name
+        if not (path / "config.json").is_file():
+            if name in REQUIRED:
+                result.errors[name] = f"no artifact at {path}"
+            continue
+        try:
+            suggester = loader(path)
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz, the service keeps running
+            log.exception("could not load model %s from %s", name, path)
+            result.errors[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        version, task = _version_of(suggester, path)
+        result.models[name] = LoadedModel(name, path, suggester, version, task)
+        log.info("loaded model %s (%s) from %s", name, version, path)
+    result.load_seconds = time.perf_counter() - started
+    return result
+
+
+def _load_medication(path: Path):
+    from fhir_assist.suggest.medication import MedicationChangeSuggester
+    return MedicationChangeSuggester.load(str(path))
+
+
+def _load_coding(path: Path):
+    from fhir_assist.suggest.coding import CodingSuggester
+    return CodingSuggester.load(str(path))
+
+
+def _version_of(suggester: Any, path: Path) -> tuple[str, str]:
+    version = None
+    for attr in ("model_version", "version"):
+        value = getattr(suggester, attr, None)
+        if isinstance(value, str) and value:
+            version = value
+            break
+    artifact = getattr(suggester, "artifact", None)
+    if version is None and artifact is not None and isinstance(getattr(artifact, "version", None), str):
+        version = artifact.version
+    task = "unknown"
+    try:
+        from model_zoo import registry
+        config = registry.read_config(str(path))
+        task = str(config.get("task", task))
+        if version is None:
+            version = f"{path.name}@{config.get('created', 'unknown')}"
+    except Exception:  # noqa: BLE001 - the version string is informative only
+        pass
+    return version or path.name, task

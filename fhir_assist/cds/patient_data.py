@@ -1,0 +1,156 @@
+"""A hook call's patient data: prefetch + fallback fetches → resources → timeline → current visit.
+
+Prefetched data the EHR sent is validated strictly (a malformed resource is the
+caller's error: 400 naming it); data we fetched ourselves is read leniently
+(problems counted, resource skipped) since the caller cannot fix the server.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fhir_assist.adapter.read import FhirInputError, IngestReport, resources_from_bundle, resources_from_prefetch
+
+from .errors import bad_request, precondition_failed
+from .prefetch import PrefetchResult, Query, as_bundle_value, gather
+from .request import HookCall
+
+log = logging.getLogger(__name__)
+
+_PATIENT_PARAMS = ("patient", "subject")
+
+
+@dataclass
+class PatientData:
+    call: HookCall
+    resources: list[dict]
+    report: IngestReport
+    timeline: Any | None                      # PatientTimeline
+    visit: Any | None                         # the Visit the call is about
+    history: list = field(default_factory=list)   # visits before it, oldest first
+    drafts: list[dict] = field(default_factory=list)   # MedicationRequests of context.draftOrders
+    gathered: PrefetchResult | None = None
+
+    def notes_about_data(self) -> list[str]:
+        """Short markdown lines on where the data came from and what is missing."""
+        lines = []
+        g = self.gathered
+        if g is not None:
+            if g.fetched:
+                lines.append(f"Fetched from the FHIR server: {', '.join(sorted(g.fetched))}.")
+            if g.missing:
+                parts = [f"{k} ({why})" for k, why in sorted(g.missing.items())]
+                lines.append("**Data not available**, suggestions may be incomplete: " + "; ".join(parts) + ".")
+        skipped = sum(self.report.skipped.values())
+        if self.report.problem_count:
+            lines.append(f"{self.report.problem_count} resource(s) from the FHIR server could not be "
+                         "read and were skipped.")
+        elif skipped and self.report.skipped.get("invalid resource"):
+            lines.append(f"{skipped} resource(s) skipped.")
+        return lines
+
+    def unknown_codes(self) -> list[dict]:
+        out = []
+        for system, codes in self.report.unknown_code_examples.items():
+            for code in codes:
+                if code:
+                    out.append({"system": system, "code": code})
+        return out
+
+
+def make_fetcher(server: Any | None) -> Callable[[Query], Any] | None:
+    if server is None:
+        return None
+
+    def fetch(query: Query) -> Any:
+        if query.resource_id is not None:
+            return server.read(query.resource_type, query.resource_id)
+        params = []
+        for name, value in query.params:
+            # Some servers only match a reference search with the type prefix.
+            if name in _PATIENT_PARAMS and "/" not in value:
+                value = f"Patient/{value}"
+            params.append((name, value))
+        return server.search(query.resource_type, params)
+
+    return fetch
+
+
+def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None, executor,
+                      deadline_s: float, on_gathered: Callable[[PrefetchResult], None] | None = None
+                      ) -> PatientData:
+    from fhir_assist.adapter.timeline import build_timelines
+
+    entry = call.entry
+    gathered = gather(entry.prefetch, call.context, call.prefetch, fetcher=fetcher, executor=executor,
+                      required=set(entry.required_keys), deadline_s=deadline_s)
+    if on_gathered is not None:
+        on_gathered(gathered)
+    required_missing = {k: why for k, why in gathered.missing.items() if k in entry.required_keys}
+    if required_missing:
+        detail = "; ".join(f"{k}: {why}" for k, why in sorted(required_missing.items()))
+        raise precondition_failed(
+            "the data this service needs was neither prefetched nor retrievable from the FHIR server",
+            diagnostics=detail, expression=[f"prefetch.{k}" for k in sorted(required_missing)])
+
+    report = IngestReport()
+    given = {k: gathered.values[k] for k in gathered.from_prefetch}
+    try:
+        resources = resources_from_prefetch(given, validate="fast")
+    except FhirInputError as exc:
+        raise bad_request(f"invalid FHIR data in prefetch: {exc}", expression=_expression(exc, "prefetch"),
+                          code="structure") from None
+    fetched = {k: as_bundle_value(gathered.values[k]) for k in gathered.fetched}
+    if fetched:
+        resources += resources_from_prefetch(fetched, validate="fast", report=report)
+    resources = [r for r in resources if _belongs_to(r, call.patient_id)]
+
+    drafts: list[dict] = []
+    if isinstance(call.context.get("draftOrders"), dict):
+        try:
+            drafts = resources_from_bundle(call.context["draftOrders"], validate="fast",
+                                           source="context.draftOrders")
+        except FhirInputError as exc:
+            raise bad_request(f"invalid FHIR data in draftOrders: {exc}",
+                              expression=_expression(exc, "context.draftOrders"), code="structure") from None
+
+    timelines = build_timelines(resources, report)
+    timeline = next((t for t in timelines if t.patient_id == call.patient_id), None)
+    if timeline is None and len(timelines) == 1:
+        timeline = timelines[0]
+    visit, history = _current_visit(timeline, call.encounter_id)
+    return PatientData(call, resources, report, timeline, visit, history, drafts, gathered)
+
+
+def _belongs_to(resource: dict, patient_id: str) -> bool:
+    """Keep the patient's own resources (a careless prefetch can hold other patients')."""
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        return resource.get("id") in (None, patient_id)
+    if rtype in ("Medication", "Practitioner", "PractitionerRole", "Organization", "Location"):
+        return True
+    for name in ("subject", "patient"):
+        ref = resource.get(name)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            return ref["reference"].rsplit("/", 1)[-1] == patient_id or not ref["reference"].startswith("Patient/")
+    return True
+
+
+def _current_visit(timeline: Any | None, encounter_id: str | None) -> tuple[Any | None, list]:
+    if timeline is None or not timeline.visits:
+        return None, []
+    visits = timeline.visits
+    if encounter_id:
+        for i, visit in enumerate(visits):
+            if visit.encounter_id == encounter_id or encounter_id in (getattr(visit, "merged_encounters", None) or []):
+                return visit, visits[:i]
+        return None, list(visits)
+    return visits[-1], visits[:-1]
+
+
+def _expression(exc: FhirInputError, default: str) -> list[str]:
+    where = exc.source or default
+    if exc.field:
+        return [f"{where}.{exc.field}" if not where.endswith(exc.field) else where]
+    return [where]

@@ -1,0 +1,136 @@
+"""Validation of a CDS Hooks service request body.
+
+Everything a request can get wrong is answered here with 400 and an
+OperationOutcome whose `expression` points at the offending field, before any
+data is fetched or any model runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .catalog import HOOKS, ServiceEntry
+from .errors import bad_request
+
+_STRING_FIELDS = ("userId", "patientId", "encounterId")
+
+
+@dataclass
+class HookCall:
+    entry: ServiceEntry
+    hook_instance: str
+    context: dict
+    fhir_server: str | None
+    fhir_authorization: dict | None
+    prefetch: dict | None
+    raw: dict
+
+    @property
+    def patient_id(self) -> str:
+        return _bare(self.context["patientId"], "Patient")
+
+    @property
+    def encounter_id(self) -> str | None:
+        value = self.context.get("encounterId")
+        return _bare(value, "Encounter") if value else None
+
+    @property
+    def user_id(self) -> str:
+        return self.context["userId"]
+
+    @property
+    def access_token(self) -> str | None:
+        auth = self.fhir_authorization or {}
+        token = auth.get("access_token")
+        return token if isinstance(token, str) and token else None
+
+
+def _bare(value: str, resource_type: str) -> str:
+    prefix = f"{resource_type}/"
+    return value[len(prefix):] if value.startswith(prefix) else value
+
+
+def parse_hook_call(entry: ServiceEntry, body: Any) -> HookCall:
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", code="structure")
+    hook = body.get("hook")
+    if not isinstance(hook, str) or not hook:
+        raise bad_request("'hook' is required", expression="hook", code="required")
+    if hook not in HOOKS:
+        raise bad_request(f"unknown hook {hook!r}; this service answers {entry.hook!r}",
+                          expression="hook", code="not-supported")
+    if hook != entry.hook:
+        raise bad_request(f"service {entry.id!r} answers the {entry.hook!r} hook, not {hook!r}",
+                          expression="hook", code="not-supported")
+    hook_instance = body.get("hookInstance")
+    if not isinstance(hook_instance, str) or not hook_instance.strip():
+        raise bad_request("'hookInstance' is required (a unique id of this hook call)",
+                          expression="hookInstance", code="required")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise bad_request("'context' is required and must be an object", expression="context",
+                          code="required")
+    _check_context(hook, context)
+
+    fhir_server = body.get("fhirServer")
+    if fhir_server is not None:
+        parts = urlsplit(fhir_server) if isinstance(fhir_server, str) else None
+        if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise bad_request("'fhirServer' must be an absolute http(s) URL", expression="fhirServer")
+    auth = body.get("fhirAuthorization")
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise bad_request("'fhirAuthorization' must be an object", expression="fhirAuthorization")
+        if fhir_server is None:
+            raise bad_request("'fhirAuthorization' is given, so 'fhirServer' is required",
+                              expression="fhirServer", code="required")
+        token = auth.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise bad_request("'fhirAuthorization.access_token' is required",
+                              expression="fhirAuthorization.access_token", code="required")
+        token_type = auth.get("token_type", "Bearer")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise bad_request("'fhirAuthorization.token_type' must be 'Bearer'",
+                              expression="fhirAuthorization.token_type")
+    prefetch = body.get("prefetch")
+    if prefetch is not None and not isinstance(prefetch, dict):
+        raise bad_request("'prefetch' must be an object of prefetch keys", expression="prefetch",
+                          code="structure")
+    if prefetch:
+        for key, value in prefetch.items():
+            if value is None or isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+                continue
+            raise bad_request(f"prefetch key {key!r} must hold a FHIR resource, a Bundle or null",
+                              expression=f"prefetch.{key}", code="structure")
+    return HookCall(entry, hook_instance.strip(), context, fhir_server.rstrip("/") if fhir_server else None,
+                    auth, prefetch, body)
+
+
+def _check_context(hook: str, context: dict) -> None:
+    spec = HOOKS[hook]
+    for name in spec.required:
+        if name not in context or context[name] in (None, "", [], {}):
+            raise bad_request(f"the {hook} context requires '{name}'", expression=f"context.{name}",
+                              code="required")
+    for name in _STRING_FIELDS:
+        if name in context and context[name] is not None:
+            value = context[name]
+            if not isinstance(value, str) or not value.strip():
+                raise bad_request(f"context.{name} must be a non-empty string", expression=f"context.{name}")
+    for name, rtype in (("patientId", "Patient"), ("encounterId", "Encounter")):
+        value = context.get(name)
+        if isinstance(value, str):
+            bare = _bare(value, rtype)
+            if not bare or "/" in bare or len(bare) > 64:
+                raise bad_request(f"context.{name} must be a FHIR {rtype} id", expression=f"context.{name}")
+    if "selections" in context:
+        selections = context["selections"]
+        if not isinstance(selections, list) or not all(isinstance(s, str) and s for s in selections):
+            raise bad_request("context.selections must be a list of 'Type/id' references",
+                              expression="context.selections")
+    if "draftOrders" in context:
+        drafts = context["draftOrders"]
+        if not isinstance(drafts, dict) or drafts.get("resourceType") != "Bundle":
+            raise bad_request("context.draftOrders must be a FHIR Bundle", expression="context.draftOrders",
+                              code="structure")

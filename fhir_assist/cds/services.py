@@ -1,0 +1,539 @@
+"""The two CDS services: medication-change (MICRON) and coding-suggestions (ICD ranker + text coder).
+
+Each turns a validated hook call and its patient data into a CDS Hooks response.
+They share `ServiceRuntime`, which holds the models, the state store, the
+metrics and the settings.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..config import Settings
+from . import cards as C
+from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
+from .errors import CdsError
+from .medstate import StateEnvelope
+from .metrics import ServiceMetrics
+from .models import MEDICATION, RANKER, TEXT_CODER, ModelSet
+from .patient_data import PatientData
+
+log = logging.getLogger(__name__)
+
+ICD_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-9-cm")
+_ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
+
+
+@dataclass
+class ServiceRuntime:
+    settings: Settings
+    models: ModelSet
+    store: Any                                  # fhir_assist.state.Store
+    metrics: ServiceMetrics
+    fhir_factory: Callable[..., Any]            # (base_url, token) -> FhirServer
+    review_url: str | None = None               # absolute URL of the coder worklist, if served
+
+    def source(self, label: str, code: str, display: str) -> dict:
+        return C.CardSource(label, self.settings.source_url, code, display).as_dict(self.settings.source_url)
+
+
+@dataclass
+class Answer:
+    cards: list[dict] = field(default_factory=list)
+    system_actions: list[dict] = field(default_factory=list)
+    ledger: dict[str, dict] = field(default_factory=dict)   # card uuid → what feedback needs to know
+
+    def body(self) -> dict:
+        out: dict = {"cards": self.cards}
+        if self.system_actions:
+            out["systemActions"] = self.system_actions
+        return out
+
+
+def _unavailable(name: str, models: ModelSet) -> CdsError:
+    why = models.errors.get(name, "not loaded")
+    return CdsError(503, "transient", f"the {name} model is not available: {why}",
+                    headers={"Retry-After": "30"})
+
+
+# ============================================================ medication change
+class MedicationChangeService:
+    name = MEDICATION_CHANGE
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.rt = runtime
+
+    def answer(self, data: PatientData, tenant: str) -> Answer:
+        model = self.rt.models.get(MEDICATION)
+        if model is None:
+            raise _unavailable(MEDICATION, self.rt.models)
+        call = data.call
+        answer = Answer()
+        current = current_medications(data)
+        if data.visit is None:
+            why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
+                   else "the patient has no encounters in the data provided")
+            log.info("%s: no visit to update (%s)", call.entry.id, why)
+            self._ddi_cards(answer, data, current, adds=[], model_version=model.version)
+            return answer
+
+        changes = self._run_model(model, data, tenant)
+        meds_now = {rx for rx in current}
+        adds = [(rx, name, score) for rx, name, score in changes.add if rx not in meds_now]
+        removes = [(rx, name, score) for rx, name, score in changes.remove if rx in meds_now]
+        unknown = list(getattr(changes, "unknown_codes", []) or []) + data.unknown_codes()
+        for item in unknown:
+            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
+            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+
+        if adds or removes:
+            answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version))
+        extra_pairs = {frozenset(p) for p in (getattr(changes, "ddi_pairs", None) or []) if len(set(p)) == 2}
+        self._ddi_cards(answer, data, current, adds, model.version, extra_pairs=extra_pairs)
+        if not answer.cards and unknown:
+            answer.cards.append(C.card(
+                "Some codes in this record were not recognised; medication suggestions may be incomplete",
+                indicator="info", source=self._source(model.version),
+                detail=C.unknown_codes_note(unknown)))
+        return answer
+
+    # -- model and state
+    def _run_model(self, model, data: PatientData, tenant: str):
+        call = data.call
+        patient = call.patient_id
+        envelope = None
+        fallback_reason = None
+        try:
+            raw = self.rt.store.get_micron_state(tenant, patient)
+            if raw is not None:
+                envelope = StateEnvelope.from_bytes(raw)
+                if envelope is None:
+                    fallback_reason = "unreadable-state"
+                elif envelope.model_version != model.version:
+                    envelope, fallback_reason = None, "model-changed"
+            else:
+                fallback_reason = "no-state"
+        except Exception as exc:  # noqa: BLE001 - StoreUnavailable or a store bug: recompute
+            log.warning("state store unavailable, recomputing the medication state from history: %s", exc)
+            self.rt.metrics.store_errors.labels(operation="get_micron_state").inc()
+            fallback_reason = "store-unavailable"
+        encounter = data.visit.encounter_id
+        if envelope is not None:
+            base, prior = envelope.base_for(encounter)
+        else:
+            base, prior = None, None
+        history = data.history if base is None else None
+        if base is None and fallback_reason:
+            self.rt.metrics.state_fallbacks.labels(reason=fallback_reason).inc()
+        started = time.perf_counter()
+        with model.lock:
+            changes = model.suggester.update(base, data.visit, history=history)
+        self.rt.metrics.model_latency.labels(model=MEDICATION).observe(time.perf_counter() - started)
+        if base is None and history:
+            # Recomputed from history: the state before this visit is not known separately,
+            # so the next call for this same encounter recomputes again (still correct).
+            prior = None
+        new = StateEnvelope(encounter, model.version, prior, bytes(changes.state))
+        try:
+            self.rt.store.put_micron_state(tenant, patient, new.to_bytes(), self.rt.settings.state_ttl_s)
+        except Exception as exc:  # noqa: BLE001 - the answer does not depend on saving
+            log.warning("could not save the medication state of patient %s: %s", patient, exc)
+            self.rt.metrics.store_errors.labels(operation="put_micron_state").inc()
+        return changes
+
+    def _source(self, version: str) -> dict:
+        return self.rt.source(f"fhir-assist medication-change model ({version})"[:120],
+                              "medication-change", "Medication change")
+
+    # -- cards
+    def _change_card(self, answer: Answer, data: PatientData, adds, removes, current, unknown,
+                     version: str) -> dict:
+        call = data.call
+        encounter = data.visit.encounter_id if data.visit is not None else call.encounter_id
+        suggestions = []
+        ledger_suggestions = {}
+        rows = []
+        for rx, name, score in adds:
+            resource = C.medication_request(rx, name, call.patient_id, call.encounter_id or encounter,
+                                            call.user_id)
+            s = C.suggestion(f"Start {name}", [C.create_action(f"Order {name} (RxNorm {rx})", resource)],
+                             recommended=True)
+            suggestions.append(s)
+            ledger_suggestions[s["uuid"]] = {"change": "add", "rxcui": rx, "name": name, "score": score}
+            rows.append(["start", name, rx, f"{score:.2f}"])
+        for rx, name, score in removes:
+            actions = []
+            for resource in current[rx]["resources"]:
+                rid = resource.get("id")
+                if not rid:
+                    continue
+                if resource.get("status") == "draft" or resource.get("_draft"):
+                    actions.append(C.delete_action(f"Remove the draft order for {name}", "MedicationRequest", rid))
+                else:
+                    clean = {k: v for k, v in resource.items() if not k.startswith("_")}
+                    actions.append(C.update_action(f"Stop {name} (MedicationRequest/{rid})",
+                                                   C.stopped(clean, "Stopped on decision support advice")))
+            if not actions:
+                continue
+            s = C.suggestion(f"Stop {name}", actions, recommended=True)
+            suggestions.append(s)
+            ledger_suggestions[s["uuid"]] = {"change": "remove", "rxcui": rx, "name": name, "score": score}
+            rows.append(["stop", name, rx, f"{score:.2f}"])
+        n_add = sum(1 for r in rows if r[0] == "start")
+        n_stop = len(rows) - n_add
+        parts = []
+        if n_add:
+            parts.append(f"start {n_add}")
+        if n_stop:
+            parts.append(f"stop {n_stop}")
+        names = ", ".join(r[1] for r in rows[:3]) + ("…" if len(rows) > 3 else "")
+        summary = f"Consider medication changes ({' and '.join(parts)}): {names}"
+        detail = [
+            "Suggested by the MICRON residual medication model from the change in diagnoses and "
+            "procedures since the previous visit.",
+            C.md_table(["change", "medication", "RxNorm", "score"], rows),
+        ]
+        detail += data.notes_about_data()
+        if unknown:
+            detail.append(C.unknown_codes_note(unknown))
+        card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
+                      suggestions=suggestions, selection_behavior="any",
+                      reasons=C.override_reasons(self.rt.settings.source_url, "medication"))
+        answer.ledger[card["uuid"]] = {
+            "kind": "medication", "service": call.entry.id, "hook": call.entry.hook,
+            "patient": call.patient_id, "encounter": encounter, "user": call.user_id,
+            "model_version": version, "suggestions": ledger_suggestions,
+        }
+        return card
+
+    def _ddi_cards(self, answer: Answer, data: PatientData, current: dict, adds, model_version: str,
+                   extra_pairs: set | None = None) -> None:
+        try:
+            from mappings import rxnorm
+        except ImportError:
+            return
+        call = data.call
+        names = {rx: info["name"] for rx, info in current.items()}
+        names.update({rx: name for rx, name, _ in adds})
+        meds = sorted(names)
+        pairs = {frozenset((a, b)) for i, a in enumerate(meds) for b in meds[i + 1:] if rxnorm.interacts(a, b)}
+        pairs |= {p for p in (extra_pairs or set()) if p <= set(meds)}
+        if call.entry.hook == "order-select":
+            # order-select: warn about what the clinician is choosing now.
+            selected = selected_rxcuis(data)
+            pairs = {p for p in pairs if p & selected} if selected else pairs
+        for pair in sorted(pairs, key=sorted):
+            a, b = sorted(pair)
+            suggestions = []
+            for rx in (a, b):
+                info = current.get(rx)
+                if not info:
+                    continue
+                actions = []
+                for resource in info["resources"]:
+                    rid = resource.get("id")
+                    if not rid:
+                        continue
+                    if resource.get("status") == "draft" or resource.get("_draft"):
+                        actions.append(C.delete_action(f"Remove the draft order for {names[rx]}",
+                                                       "MedicationRequest", rid))
+                    else:
+                        clean = {k: v for k, v in resource.items() if not k.startswith("_")}
+                        actions.append(C.update_action(f"Stop {names[rx]}",
+                                                       C.stopped(clean, "Drug-drug interaction")))
+                if actions:
+                    suggestions.append(C.suggestion(f"Stop {names[rx]}", actions))
+            proposed = [names[rx] for rx in (a, b) if rx not in current]
+            detail = (f"{names[a]} (RxNorm {a}) and {names[b]} (RxNorm {b}) are listed as an interacting "
+                      "pair in the drug-drug interaction table the models were trained with.")
+            if proposed:
+                detail += f" {', '.join(proposed)} is only suggested, not ordered: do not start it, or stop the other."
+            card = C.card(f"Drug interaction: {names[a]} with {names[b]}", indicator="warning",
+                          source=self.rt.source("fhir-assist drug-drug interaction check", "drug-interaction",
+                                                "Drug-drug interaction"),
+                          detail=detail, suggestions=suggestions, selection_behavior="at-most-one",
+                          reasons=C.override_reasons(self.rt.settings.source_url, "medication"))
+            answer.cards.append(card)
+            answer.ledger[card["uuid"]] = {
+                "kind": "ddi", "service": call.entry.id, "hook": call.entry.hook, "patient": call.patient_id,
+                "encounter": call.encounter_id, "user": call.user_id, "model_version": model_version,
+                "pair": [a, b],
+                "suggestions": {s["uuid"]: {"change": "remove", "label": s["label"]} for s in suggestions},
+            }
+
+
+def medication_ingredient(resource: dict, medications: dict[str, dict]) -> tuple[str | None, str]:
+    """(ingredient RxCUI, display name) of a MedicationRequest, resolving Medication references."""
+    from mappings import rxnorm
+
+    concept = resource.get("medicationCodeableConcept")
+    ref = resource.get("medicationReference")
+    if not isinstance(concept, dict) and isinstance(ref, dict):
+        target = None
+        reference = ref.get("reference")
+        if isinstance(reference, str) and reference.startswith("#"):
+            target = next((c for c in resource.get("contained") or [] if isinstance(c, dict)
+                           and c.get("id") == reference[1:]), None)
+        elif isinstance(reference, str):
+            target = medications.get(reference.rsplit("/", 1)[-1])
+        concept = (target or {}).get("code") or {"text": ref.get("display")}
+    if not isinstance(concept, dict):
+        return None, "unnamed medication"
+    text = concept.get("text") if isinstance(concept.get("text"), str) else None
+    for coding in concept.get("coding") or []:
+        if not isinstance(coding, dict):
+            continue
+        rx = rxnorm.ingredient_for(coding.get("code"), coding.get("display"))
+        if rx:
+            ingredient = rxnorm.ingredients().get(rx)
+            return rx, (ingredient.name if ingredient else coding.get("display") or text or rx)
+    if text:
+        rx = rxnorm.ingredient_for(None, text)
+        if rx:
+            ingredient = rxnorm.ingredients().get(rx)
+            return rx, ingredient.name if ingredient else text
+    name = text or next((c.get("display") for c in concept.get("coding") or [] if isinstance(c, dict)
+                         and c.get("display")), None)
+    return None, name or "unnamed medication"
+
+
+def current_medications(data: PatientData) -> dict[str, dict]:
+    """RxCUI → {"name", "resources"} for the patient's active orders and this session's drafts."""
+    medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication" and r.get("id")}
+    out: dict[str, dict] = {}
+    draft_ids = set()
+    for resource in data.drafts:
+        if resource.get("resourceType") != "MedicationRequest":
+            continue
+        rx, name = medication_ingredient(resource, medications)
+        draft_ids.add(resource.get("id"))
+        if rx:
+            entry = out.setdefault(rx, {"name": name, "resources": []})
+            entry["resources"].append({**resource, "_draft": True})
+    for resource in data.resources:
+        if resource.get("resourceType") != "MedicationRequest" or resource.get("id") in draft_ids:
+            continue
+        if resource.get("status") not in _ACTIVE_MED_STATUS:
+            continue
+        rx, name = medication_ingredient(resource, medications)
+        if rx:
+            entry = out.setdefault(rx, {"name": name, "resources": []})
+            entry["resources"].append(resource)
+    return out
+
+
+def selected_rxcuis(data: PatientData) -> set[str]:
+    selections = data.call.context.get("selections") or []
+    ids = {s.rsplit("/", 1)[-1] for s in selections if isinstance(s, str)}
+    medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication"}
+    out = set()
+    for resource in data.drafts:
+        if resource.get("id") in ids and resource.get("resourceType") == "MedicationRequest":
+            rx, _ = medication_ingredient(resource, medications)
+            if rx:
+                out.add(rx)
+    return out
+
+
+# ========================================================== coding suggestions
+@dataclass
+class MergedCode:
+    system: str
+    code: str
+    display: str | None
+    level: str
+    score: float
+    rank: int
+    recommended: bool
+    evidence: list = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+
+class CodingService:
+    name = CODING_SUGGESTIONS
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.rt = runtime
+
+    def answer(self, data: PatientData, tenant: str) -> Answer:
+        ranker = self.rt.models.get(RANKER)
+        if ranker is None:
+            raise _unavailable(RANKER, self.rt.models)
+        call = data.call
+        answer = Answer()
+        if data.visit is None:
+            if call.entry.hook == "encounter-discharge":
+                from .errors import precondition_failed
+                raise precondition_failed(
+                    f"encounter {call.encounter_id} is not in the data provided for patient {call.patient_id}",
+                    expression="context.encounterId")
+            return answer
+
+        merged, versions, unknown, cutoff = self._suggest(data)
+        already = {(c.system, c.code) for c in data.visit.diagnoses}
+        candidates = [m for m in merged if m.system in ICD_SYSTEMS and m.level == "billing"
+                      and (m.system, m.code) not in already]
+        recommended = [m for m in candidates if m.recommended]
+        shown = (recommended + [m for m in candidates if not m.recommended])[: max(self.rt.settings.top_codes,
+                                                                                  len(recommended))]
+        version = "; ".join(versions)
+        for item in unknown:
+            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
+            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+
+        written: dict[tuple[str, str], dict] = {}
+        write_note = None
+        if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back and recommended:
+            written, write_note = self._write_back(data, recommended, version)
+
+        if not shown:
+            if unknown:
+                answer.cards.append(C.card(
+                    "Some codes in this record were not recognised; coding suggestions may be incomplete",
+                    indicator="info", source=self._source(version), detail=C.unknown_codes_note(unknown)))
+            return answer
+        answer.cards.append(self._card(answer, data, shown, recommended, written, write_note, already,
+                                       unknown, cutoff, version))
+        if self.rt.settings.system_actions and not written:
+            from fhir_assist.fhir_server import build_suggested_condition
+            for m in recommended:
+                condition = build_suggested_condition(call.patient_id, data.visit.encounter_id, m, version)
+                answer.system_actions.append(C.create_action(
+                    f"Record {m.code} as a provisional diagnosis for coder review", condition))
+        return answer
+
+    def _source(self, version: str) -> dict:
+        return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
+                              "Diagnosis coding")
+
+    def _suggest(self, data: PatientData) -> tuple[list[MergedCode], list[str], list, Any]:
+        top = max(50, self.rt.settings.top_codes * 3)
+        runs = [RANKER]
+        if data.visit.notes and self.rt.models.get(TEXT_CODER) is not None:
+            runs.append(TEXT_CODER)
+        merged: dict[tuple[str, str], MergedCode] = {}
+        versions, unknown, cutoff = [], list(data.unknown_codes()), None
+        for name in runs:
+            model = self.rt.models.get(name)
+            started = time.perf_counter()
+            with model.lock:
+                result = model.suggester.suggest(data.visit, data.timeline, top=top)
+            self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
+            versions.append(getattr(result, "model_version", None) or model.version)
+            unknown += list(getattr(result, "unknown_codes", []) or [])
+            if name == RANKER:
+                cutoff = (getattr(result, "cutoff_k", None), getattr(result, "target_recall", None))
+            for s in result.suggestions:
+                key = (s.system, s.code)
+                have = merged.get(key)
+                if have is None:
+                    merged[key] = MergedCode(s.system, s.code, s.display, s.level, float(s.score), int(s.rank),
+                                             bool(s.recommended), list(s.evidence or []), [name])
+                else:
+                    have.score = max(have.score, float(s.score))
+                    have.recommended = have.recommended or bool(s.recommended)
+                    have.evidence += list(s.evidence or [])
+                    have.models.append(name)
+                    have.display = have.display or s.display
+        ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
+        for i, m in enumerate(ordered, 1):
+            m.rank = i
+        # Keep unknown codes unique for the note.
+        seen, unique = set(), []
+        for u in unknown:
+            key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
+                   getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
+            if key not in seen:
+                seen.add(key)
+                unique.append(u)
+        return ordered, versions, unique, cutoff
+
+    def _write_back(self, data: PatientData, recommended: list[MergedCode], version: str
+                    ) -> tuple[dict[tuple[str, str], dict], str | None]:
+        call = data.call
+        base = call.fhir_server or self.rt.settings.fhir_base_url
+        if not base:
+            return {}, "Not written back: no FHIR server in the request or the configuration."
+        try:
+            server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
+            stored = server.write_suggested_conditions(call.patient_id, data.visit.encounter_id,
+                                                       recommended, version)
+        except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
+            log.warning("write-back of %d codes for encounter %s failed: %s", len(recommended),
+                        data.visit.encounter_id, exc)
+            self.rt.metrics.writeback_failures.inc()
+            status = getattr(exc, "status", None)
+            return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
+                        "the suggestions below create the Conditions instead.")
+        self.rt.metrics.written_conditions.inc(len(stored))
+        out = {}
+        for condition in stored:
+            for coding in (condition.get("code") or {}).get("coding") or []:
+                out[(coding.get("system"), coding.get("code"))] = condition
+        return out, (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
+                     "Conditions for coder review.")
+
+    def _card(self, answer: Answer, data: PatientData, shown: list[MergedCode], recommended: list[MergedCode],
+              written: dict, write_note: str | None, already: set, unknown: list, cutoff, version: str) -> dict:
+        from fhir_assist.fhir_server import build_suggested_condition
+
+        call = data.call
+        encounter = data.visit.encounter_id
+        suggestions, rows, ledger = [], [], {}
+        for m in shown:
+            label_core = f"{m.code} {m.display}" if m.display else m.code
+            existing = written.get((m.system, m.code))
+            if existing is not None and existing.get("id"):
+                action = C.update_action(f"Confirm {m.code} as a diagnosis of this encounter",
+                                         C.confirmed(existing))
+                label = f"Confirm {label_core}"
+            else:
+                condition = build_suggested_condition(call.patient_id, encounter, m, version)
+                action = C.create_action(f"Record {m.code} as a provisional diagnosis of this encounter",
+                                         condition)
+                label = f"Add {label_core}"
+            s = C.suggestion(label, [action], recommended=m.recommended)
+            suggestions.append(s)
+            ledger[s["uuid"]] = {"system": m.system, "code": m.code, "display": m.display,
+                                 "recommended": m.recommended, "score": round(m.score, 6), "rank": m.rank}
+            evidence = ", ".join(_evidence_label(e) for e in m.evidence[:2])
+            rows.append([m.rank, m.code, m.display or "", f"{m.score:.2f}",
+                         "yes" if m.recommended else "", evidence])
+        k, recall = cutoff or (None, None)
+        n_rec = len(recommended)
+        if n_rec:
+            summary = f"{n_rec} diagnosis code{'s' if n_rec != 1 else ''} suggested for this encounter: " + \
+                ", ".join(m.code for m in recommended[:4]) + ("…" if n_rec > 4 else "")
+        else:
+            summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
+        detail = []
+        if k and recall:
+            detail.append(f"Codes marked *recommended* are above the cut-off (K = {k}) that recovers about "
+                          f"{float(recall):.0%} of an encounter's codes on validation data.")
+        detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
+        if already:
+            detail.append(f"{len(already)} code(s) already recorded on this encounter are not repeated here.")
+        if write_note:
+            detail.append(write_note)
+        detail += data.notes_about_data()
+        if unknown:
+            detail.append(C.unknown_codes_note(unknown))
+        links = []
+        if self.rt.review_url:
+            links.append(C.link("Open the coder worklist", self.rt.review_url))
+        card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
+                      suggestions=suggestions, selection_behavior="any",
+                      reasons=C.override_reasons(self.rt.settings.source_url, "coding"), links=links)
+        answer.ledger[card["uuid"]] = {
+            "kind": "coding", "service": call.entry.id, "hook": call.entry.hook, "patient": call.patient_id,
+            "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
+        }
+        return card
+
+
+def _evidence_label(evidence: Any) -> str:
+    if isinstance(evidence, (list, tuple)) and len(evidence) >= 2:
+        return f"{evidence[0]}: {evidence[1]}"
+    return str(evidence)

@@ -1,0 +1,91 @@
+"""`fhir-assist serve`: run the CDS Hooks service (and the coder worklist at /review)."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from fhir_assist.cli import CliError
+
+log = logging.getLogger("fhir_assist.serve")
+
+
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help=help_text,
+        description="Serve the CDS Hooks 2.0 services (medication-change on order-select, order-sign "
+        "and patient-view; coding-suggestions on encounter-discharge and patient-view), the coder "
+        "worklist at /review, /healthz, /readyz and Prometheus /metrics. With no options: the bundled "
+        "demo models on 127.0.0.1:8080, in-process state, and a signed JWT required on every call "
+        "(add issuers with --trust). Every option has a FHIR_ASSIST_* environment twin "
+        "(FHIR_ASSIST_HOST, _PORT, _REDIS_URL, _FHIR_BASE_URL, _TRUST, _NO_AUTH, _MODELS, _DEBUG); "
+        "see fhir_assist/config.py for the tuning variables.",
+        epilog="example: fhir-assist serve --host 0.0.0.0 --redis-url redis://localhost:6379/0 "
+        "--trust https://ehr.example.org=/etc/fhir-assist/ehr-jwks.json",
+    )
+    add_service_options(parser)
+    parser.add_argument("--debug", action="store_true", default=None,
+                        help="run Flask's development server with debug logging (never in production)")
+    parser.set_defaults(func=_serve)
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080; 0 picks a free one)")
+    parser.add_argument("--redis-url", default=None, metavar="URL",
+                        help="Redis for patient state, feedback and token replay checks "
+                        "(default: in-process, lost on restart, one replica only)")
+    parser.add_argument("--fhir-base-url", default=None, metavar="URL",
+                        help="FHIR server used when a hook call names none, for write-back and the worklist")
+    parser.add_argument("--trust", action="append", default=None, metavar="ISS=FILE",
+                        help="trust JWTs from issuer ISS verified with FILE: a PEM public key or "
+                        "certificate, a JWK or JWK Set JSON file, or an https:// JWKS URL (repeatable)")
+    parser.add_argument("--no-auth", action="store_true", default=None,
+                        help="accept calls without a JWT (embedded demo only; logged as a warning)")
+    parser.add_argument("--models", default=None, metavar="DIR",
+                        help="directory with micron/, icd-ranker/ and text-coder/ artifacts "
+                        "(default: the bundled demo models)")
+
+
+def build_settings(args: argparse.Namespace):
+    from fhir_assist.config import Settings, SettingsError
+    try:
+        return Settings.from_args(args)
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = build_settings(args)
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    from fhir_assist.cds import create_app
+
+    try:
+        app = create_app(settings)
+    except ValueError as exc:      # e.g. a malformed Redis URL or key file
+        raise CliError(str(exc)) from None
+    state = app.extensions["fhir_assist"]
+    if not state.models.ready:
+        log.warning("not all models loaded (%s): /readyz answers 503 and their services 503",
+                    "; ".join(f"{k}: {v}" for k, v in state.models.errors.items()))
+    log.info("settings: %s", settings.describe())
+    log.info("state store: %s", state.store.describe())
+    if settings.debug:
+        log.warning("running Flask's development server (--debug); use the default server in production")
+        app.run(host=settings.host, port=settings.port, debug=True, use_reloader=False, threaded=True)
+        return 0
+    from waitress import create_server
+
+    try:
+        server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
+                               ident="fhir-assist", clear_untrusted_proxy_headers=not settings.trust_proxy)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, server.effective_port)
+    try:
+        server.run()
+    finally:
+        state.close()
+        state.store.close()
+    return 0

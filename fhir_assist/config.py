@@ -1,0 +1,260 @@
+"""Service settings: defaults, then `FHIR_ASSIST_*` environment variables, then CLI options.
+
+The Helm chart configures a deployment through the environment only, so every
+option of `fhir-assist serve` has an environment twin with the same meaning:
+
+    --host H               FHIR_ASSIST_HOST
+    --port P               FHIR_ASSIST_PORT
+    --redis-url URL        FHIR_ASSIST_REDIS_URL
+    --fhir-base-url URL    FHIR_ASSIST_FHIR_BASE_URL
+    --trust ISS=FILE …     FHIR_ASSIST_TRUST  ("ISS=FILE" entries separated by whitespace or ';')
+    --no-auth              FHIR_ASSIST_NO_AUTH=true
+    --models DIR           FHIR_ASSIST_MODELS
+    --debug                FHIR_ASSIST_DEBUG=true
+
+and a few settings that have no flag (deployment tuning):
+
+    FHIR_ASSIST_PUBLIC_URL        external base URL of the service, e.g. https://cds.example.org;
+                                  the expected JWT `aud` is derived from it (default: from the request)
+    FHIR_ASSIST_TRUST_PROXY       honour X-Forwarded-* from one reverse proxy (default false)
+    FHIR_ASSIST_WRITE_BACK        write recommended codes back on encounter-discharge (default true)
+    FHIR_ASSIST_SYSTEM_ACTIONS    also return recommended codes as systemActions (default false)
+    FHIR_ASSIST_CORS_ORIGINS      allowed browser origins, comma separated, or * (default *)
+    FHIR_ASSIST_FHIR_TIMEOUT      seconds per FHIR request (default 5)
+    FHIR_ASSIST_STATE_TTL         seconds a patient's medication state is kept (default 30 days)
+    FHIR_ASSIST_JWT_LEEWAY        allowed clock skew in seconds for exp/iat (default 60)
+    FHIR_ASSIST_JWT_MAX_AGE       refuse tokens issued longer ago than this many seconds (default 3600)
+    FHIR_ASSIST_JWT_ALGORITHMS    accepted signature algorithms (default RS384,ES384,RS256,RS512,ES256,ES512,PS256,PS384,PS512)
+    FHIR_ASSIST_PUBLIC_DISCOVERY  serve GET /cds-services without a token (default false)
+    FHIR_ASSIST_THREADS           worker threads of the production server (default 8)
+    FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
+    FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
+    FHIR_ASSIST_SOURCE_URL        URL shown as the cards' source link (default https://github.com/fhir-assist)
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+ENV_PREFIX = "FHIR_ASSIST_"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_ALGORITHMS = ("RS384", "ES384", "RS256", "RS512", "ES256", "ES512", "PS256", "PS384", "PS512")
+# Symmetric and unsigned algorithms are refused whatever the configuration says:
+# the spec forbids them for CDS client tokens.
+FORBIDDEN_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class TrustedIssuerSpec:
+    """One `--trust ISS=SOURCE` entry: SOURCE is a PEM public key, a JWK / JWK Set file, or a JWKS URL."""
+
+    issuer: str
+    source: str
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("https://", "http://"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    redis_url: str | None = None
+    fhir_base_url: str | None = None
+    trust: tuple[TrustedIssuerSpec, ...] = ()
+    no_auth: bool = False
+    models_dir: str | None = None
+    debug: bool = False
+    public_url: str | None = None
+    trust_proxy: bool = False
+    write_back: bool = True
+    system_actions: bool = False
+    cors_origins: tuple[str, ...] = ("*",)
+    fhir_timeout: float = 5.0
+    state_ttl_s: int = 30 * 24 * 3600
+    jwt_leeway_s: int = 60
+    jwt_max_age_s: int = 3600
+    jwt_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    public_discovery: bool = False
+    threads: int = 8
+    max_request_mb: int = 32
+    top_codes: int = 20
+    source_url: str = "https://github.com/fhir-assist"
+    # Filled in by `fhir-assist demo`; not configurable from outside.
+    extra: Mapping[str, object] = field(default_factory=dict, compare=False)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        get = lambda name: env.get(ENV_PREFIX + name)  # noqa: E731
+        if (v := get("HOST")) is not None:
+            values["host"] = v.strip()
+        if (v := get("PORT")) is not None:
+            values["port"] = _int("FHIR_ASSIST_PORT", v)
+        if (v := get("REDIS_URL")) is not None:
+            values["redis_url"] = v.strip() or None
+        if (v := get("FHIR_BASE_URL")) is not None:
+            values["fhir_base_url"] = v.strip() or None
+        if (v := get("TRUST")) is not None:
+            values["trust"] = tuple(parse_trust(item) for item in re.split(r"[\s;]+", v) if item)
+        if (v := get("NO_AUTH")) is not None:
+            values["no_auth"] = _bool("FHIR_ASSIST_NO_AUTH", v)
+        if (v := get("MODELS")) is not None:
+            values["models_dir"] = v.strip() or None
+        if (v := get("DEBUG")) is not None:
+            values["debug"] = _bool("FHIR_ASSIST_DEBUG", v)
+        if (v := get("PUBLIC_URL")) is not None:
+            values["public_url"] = v.strip().rstrip("/") or None
+        if (v := get("TRUST_PROXY")) is not None:
+            values["trust_proxy"] = _bool("FHIR_ASSIST_TRUST_PROXY", v)
+        if (v := get("WRITE_BACK")) is not None:
+            values["write_back"] = _bool("FHIR_ASSIST_WRITE_BACK", v)
+        if (v := get("SYSTEM_ACTIONS")) is not None:
+            values["system_actions"] = _bool("FHIR_ASSIST_SYSTEM_ACTIONS", v)
+        if (v := get("CORS_ORIGINS")) is not None:
+            values["cors_origins"] = tuple(o.strip().rstrip("/") for o in v.split(",") if o.strip())
+        if (v := get("FHIR_TIMEOUT")) is not None:
+            values["fhir_timeout"] = _float("FHIR_ASSIST_FHIR_TIMEOUT", v)
+        if (v := get("STATE_TTL")) is not None:
+            values["state_ttl_s"] = _int("FHIR_ASSIST_STATE_TTL", v)
+        if (v := get("JWT_LEEWAY")) is not None:
+            values["jwt_leeway_s"] = _int("FHIR_ASSIST_JWT_LEEWAY", v)
+        if (v := get("JWT_MAX_AGE")) is not None:
+            values["jwt_max_age_s"] = _int("FHIR_ASSIST_JWT_MAX_AGE", v)
+        if (v := get("JWT_ALGORITHMS")) is not None:
+            values["jwt_algorithms"] = tuple(a.strip() for a in v.split(",") if a.strip())
+        if (v := get("PUBLIC_DISCOVERY")) is not None:
+            values["public_discovery"] = _bool("FHIR_ASSIST_PUBLIC_DISCOVERY", v)
+        if (v := get("THREADS")) is not None:
+            values["threads"] = _int("FHIR_ASSIST_THREADS", v)
+        if (v := get("MAX_REQUEST_MB")) is not None:
+            values["max_request_mb"] = _int("FHIR_ASSIST_MAX_REQUEST_MB", v)
+        if (v := get("TOP_CODES")) is not None:
+            values["top_codes"] = _int("FHIR_ASSIST_TOP_CODES", v)
+        if (v := get("SOURCE_URL")) is not None:
+            values["source_url"] = v.strip()
+        return cls(**values).checked()
+
+    @classmethod
+    def from_args(cls, args: object, env: Mapping[str, str] | None = None) -> "Settings":
+        """Environment first, then every CLI option the user actually gave (None = not given)."""
+        settings = cls.from_env(env)
+        overrides: dict[str, object] = {}
+        for name in ("host", "port", "redis_url", "fhir_base_url"):
+            value = getattr(args, name, None)
+            if value is not None:
+                overrides[name] = value
+        if getattr(args, "models", None):
+            overrides["models_dir"] = args.models
+        trust = getattr(args, "trust", None)
+        if trust:
+            # CLI entries add to those from the environment (a chart may set a base list).
+            overrides["trust"] = settings.trust + tuple(parse_trust(t) for t in trust)
+        if getattr(args, "no_auth", False):
+            overrides["no_auth"] = True
+        if getattr(args, "debug", False):
+            overrides["debug"] = True
+        return replace(settings, **overrides).checked()
+
+    def with_(self, **changes: object) -> "Settings":
+        return replace(self, **changes).checked()
+
+    # ---------------------------------------------------------------- checks
+    def checked(self) -> "Settings":
+        if not (0 <= self.port <= 65535):
+            raise SettingsError(f"port {self.port} is not between 0 and 65535")
+        if self.fhir_timeout <= 0:
+            raise SettingsError("the FHIR timeout must be positive")
+        if self.threads < 1:
+            raise SettingsError("threads must be at least 1")
+        if self.max_request_mb < 1:
+            raise SettingsError("the request size limit must be at least 1 MB")
+        bad = [a for a in self.jwt_algorithms if a in FORBIDDEN_ALGORITHMS]
+        if bad:
+            raise SettingsError(f"JWT algorithms {', '.join(bad)} are not allowed for CDS clients "
+                                "(unsigned and shared-secret algorithms are forbidden)")
+        for url_name in ("redis_url", "fhir_base_url", "public_url"):
+            url = getattr(self, url_name)
+            if url and "://" not in url:
+                raise SettingsError(f"{url_name.replace('_', '-')} {url!r} is not a URL")
+        for spec in self.trust:
+            if not spec.is_url and not Path(spec.source).is_file():
+                raise SettingsError(f"trusted issuer {spec.issuer!r}: key file {spec.source!r} not found")
+        if self.models_dir and not Path(self.models_dir).is_dir():
+            raise SettingsError(f"models directory {self.models_dir!r} not found")
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        return not self.no_auth
+
+    def describe(self) -> dict[str, object]:
+        """Settings for the start-up log, with nothing secret in them."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "redis_url" and value:
+                value = _hide_password(value)
+            if f.name == "trust":
+                value = [f"{t.issuer}={t.source}" for t in value]
+            out[f.name] = value
+        return out
+
+
+def parse_trust(item: str) -> TrustedIssuerSpec:
+    """'https://ehr.example.org=keys/ehr.jwks.json' → TrustedIssuerSpec.
+
+    An issuer URL may itself contain '=', so the split is at the last '=' whose
+    right side is an existing file or a URL.
+    """
+    item = item.strip()
+    positions = [i for i, ch in enumerate(item) if ch == "="]
+    for i in reversed(positions):
+        iss, src = item[:i], os.path.expanduser(item[i + 1:])
+        if iss and src and (src.startswith(("https://", "http://")) or Path(src).exists()):
+            return TrustedIssuerSpec(iss, src)
+    if positions and 0 < positions[-1] < len(item) - 1:
+        # Nothing exists yet: split at the last '=' and let `checked()` name the missing file.
+        i = positions[-1]
+        return TrustedIssuerSpec(item[:i], os.path.expanduser(item[i + 1:]))
+    raise SettingsError(f"--trust expects ISS=FILE (or ISS=JWKS-URL), got {item!r}")
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in {"1", "true", "yes", "on"}:
+        return True
+    if v in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _int(name: str, value: str | int) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        return float(value.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None

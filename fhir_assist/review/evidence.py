@@ -1,0 +1,157 @@
+"""Why each code was suggested: the inputs with the largest attribution for it.
+
+The coding model explains a code for one visit (`CodingSuggester.explain`, attribution
+computed by the model zoo); the visit is rebuilt from the patient's record on the FHIR
+server exactly as the service builds it for a hook call. Explanations are cached per
+(encounter, model, code): they only change when the model does.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "demo_models"
+TOP_EVIDENCE = 4
+SUGGEST_TOP = 100
+KIND_LABELS = {"medication": "Medication", "procedure": "Procedure", "note": "Note",
+               "demographic": "Patient", "diagnosis": "Diagnosis"}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    kind: str          # medication | procedure | note | demographic | …
+    label: str         # what a coder recognises: drug name, procedure, the note span
+    weight: float      # attribution for this code (larger = pushed the score up more)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind.capitalize())
+
+
+@dataclass(frozen=True)
+class Explanation:
+    evidence: dict[tuple[str, str], list[Evidence]]
+    cutoff_k: int | None          # RE@R list length for this encounter's stratum
+    target_recall: float | None
+    model_version: str | None     # of the model that explained (the current one)
+    problem: str | None           # why there is no evidence, for the page
+
+
+class EvidenceSource:
+    """Loads the coding model once, on first use, and explains codes for encounters."""
+
+    def __init__(self, model: str, models_dir: str | None, max_cached: int = 500):
+        self.model = model
+        self.models_dir = models_dir
+        self._suggester = None
+        self._load_error: str | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()   # torch modules are used by one thread at a time
+        self._cache: OrderedDict[tuple, Explanation] = OrderedDict()
+        self._max_cached = max_cached
+
+    @property
+    def artifact_path(self) -> Path:
+        candidate = Path(self.model).expanduser()
+        if candidate.is_dir():
+            return candidate
+        base = Path(self.models_dir).expanduser() if self.models_dir else BUNDLED_DIR
+        return base / self.model
+
+    @property
+    def load_error(self) -> str | None:
+        return self._load_error
+
+    def suggester(self):
+        with self._load_lock:
+            if self._suggester is None and self._load_error is None:
+                try:
+                    from fhir_assist.suggest.coding import CodingSuggester
+                    self._suggester = CodingSuggester.load(str(self.artifact_path))
+                    log.info("review evidence uses the coding model at %s", self.artifact_path)
+                except Exception as exc:  # noqa: BLE001 - the worklist works without evidence
+                    self._load_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("review evidence unavailable: cannot load %s: %s",
+                                self.artifact_path, self._load_error)
+            return self._suggester
+
+    def explain(self, fhir, patient: str, encounter: str,
+                codes: list[tuple[str, str]]) -> Explanation:
+        """Evidence for each (system, code) at this encounter, and the RE@R cut-off K for
+        this encounter's stratum. Codes the model cannot explain (unknown to it, or the
+        record cannot be read) get an empty list."""
+        suggester = self.suggester()
+        if suggester is None:
+            return Explanation({c: [] for c in codes}, None, None, None,
+                               f"evidence unavailable: the coding model did not load ({self._load_error})")
+        version = str(suggester.model_version)
+        key = (encounter, version)
+        with self._run_lock:
+            cached = self._cache.get(key)
+        if cached is not None and all(c in cached.evidence for c in codes):
+            return cached
+        found = self._visit(fhir, patient, encounter)
+        if found is None:
+            return Explanation({c: [] for c in codes}, None, None, version,
+                               "evidence unavailable: the encounter's record could not be read")
+        timeline, visit = found
+        evidence: dict[tuple[str, str], list[Evidence]] = dict(cached.evidence) if cached else {}
+        with self._run_lock:
+            # one pass ranks every code with its evidence and gives this encounter's cut-off
+            result = suggester.suggest(visit, timeline, top=SUGGEST_TOP, evidence=True)
+            for s in result.suggestions:
+                evidence.setdefault((s.system, s.code), _top(s.evidence))
+            for system, code in codes:
+                if (system, code) not in evidence:
+                    try:
+                        raw = suggester.explain(visit, code, timeline)
+                    except (KeyError, ValueError, LookupError) as exc:
+                        log.debug("no evidence for %s at %s: %s", code, encounter, exc)
+                        raw = []
+                    evidence[(system, code)] = _top(raw)
+        explanation = Explanation(evidence, result.cutoff_k, result.target_recall, version, None)
+        with self._run_lock:
+            self._cache[key] = explanation
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+        return explanation
+
+    @staticmethod
+    def _visit(fhir, patient: str, encounter: str):
+        from fhir_assist.adapter.read import IngestReport
+        from fhir_assist.adapter.timeline import build_timelines
+
+        try:
+            resources = fhir.patient_resources(patient)
+        except Exception as exc:  # noqa: BLE001 - evidence is optional on the page
+            log.warning("cannot read patient %s for evidence: %s", patient, exc)
+            return None
+        report = IngestReport()
+        for timeline in build_timelines(resources, report):
+            for visit in timeline.visits:
+                if visit.encounter_id == encounter:
+                    return timeline, visit
+        return None
+
+
+def _top(raw) -> list[Evidence]:
+    items = []
+    for entry in raw or []:
+        if isinstance(entry, dict):
+            kind, label, weight = entry.get("kind"), entry.get("label"), entry.get("weight")
+        else:
+            kind, label, weight = (tuple(entry) + (None, None, None))[:3]
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            continue
+        if label and weight > 0:
+            items.append(Evidence(str(kind or "input"), str(label), weight))
+    items.sort(key=lambda e: e.weight, reverse=True)
+    return items[:TOP_EVIDENCE]

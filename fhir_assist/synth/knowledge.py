@@ -1,0 +1,325 @@
+"""Compile the clinical tables against `mappings` into fast sampling structures.
+
+Every ICD-10-CM code is checked with `mappings.icd`, every procedure code with
+`mappings.procedures`, every ingredient name is resolved to its RxCUI with
+`mappings.rxnorm`. Whatever the mappings don't know is left out of the cohort
+and listed in `Knowledge.dropped`, so the generator only ever writes codes the
+rest of the product can read.
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import hashlib
+import logging
+import random
+from dataclasses import dataclass, field
+
+from . import clinical
+
+log = logging.getLogger(__name__)
+
+ICD9_CUTOVER = "2015-10-01"   # US switch from ICD-9-CM to ICD-10-CM (by discharge date)
+TAIL_GROUP_SIZE = 800          # rare codes kept per chapter group (enough for a long tail, bounded)
+
+
+class Weighted:
+    """Items with weights; `pick(rng)` draws one in O(log n)."""
+
+    __slots__ = ("items", "cumulative", "total")
+
+    def __init__(self, pairs):
+        pairs = [(item, float(w)) for item, w in pairs if w > 0]
+        self.items = [item for item, _ in pairs]
+        self.cumulative = []
+        total = 0.0
+        for _, w in pairs:
+            total += w
+            self.cumulative.append(total)
+        self.total = total
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def pick(self, rng: random.Random):
+        return self.items[bisect.bisect_right(self.cumulative, rng.random() * self.total)
+                          if self.total else 0]
+
+
+def parse_weights(text: str) -> list[tuple[str, float]]:
+    """ "A:2 B:0.5" → [("A", 2.0), ("B", 0.5)] (names may contain spaces in drug lists: split on ':' pairs)."""
+    out = []
+    for token in text.split():
+        code, _, weight = token.rpartition(":")
+        out.append((code, float(weight)))
+    return out
+
+
+def parse_drug_weights(text: str) -> list[tuple[str, float]]:
+    """Drug lists hold names with spaces ("insulin glargine:8 heparin:3")."""
+    out, pending = [], []
+    for token in text.split():
+        if ":" in token:
+            name, _, weight = token.rpartition(":")
+            pending.append(name)
+            out.append((" ".join(pending), float(weight)))
+            pending = []
+        else:
+            pending.append(token)
+    return out
+
+
+def zipf_weights(n: int, exponent: float = 1.1, offset: float = 2.0) -> list[float]:
+    return [1.0 / (rank + offset) ** exponent for rank in range(n)]
+
+
+def _stable_order(codes) -> list[str]:
+    """A fixed pseudo-random order (so the Zipf head is not alphabetical, yet reproducible)."""
+    return sorted(codes, key=lambda c: hashlib.sha1(c.encode()).hexdigest())
+
+
+@dataclass
+class CompiledChronic:
+    spec: clinical.Chronic
+    codes: Weighted
+    tail: Weighted
+    co_codes: list                  # [(code, probability)]
+    meds: list                      # [(class, probability)]
+    terms: list
+
+
+@dataclass
+class CompiledAcute:
+    spec: clinical.Acute
+    codes: Weighted
+    tail: Weighted
+    co_codes: list
+    complications: list             # [(acute key, probability)]
+    meds: list
+    procedures: list                # [((pcs, icd9), probability)]
+    replaces: dict
+    terms: list
+    settings: frozenset
+
+
+@dataclass
+class CancerSite:
+    key: str
+    codes: Weighted
+    sex: str | None
+    meds: list
+    metastases: list
+    terms: list
+
+
+@dataclass
+class Knowledge:
+    chronic: dict
+    chronic_order: list
+    acute: dict
+    cancer_sites: list
+    drug_classes: dict              # class → Weighted of RxCUIs
+    drug_names: dict                # RxCUI → display name
+    ddi: frozenset
+    common_secondary: Weighted
+    background_secondary: Weighted  # status / history codes that stay with a patient
+    tail_pool: Weighted
+    med_status_codes: dict          # class → [(code, probability)]
+    routine_inpatient: list
+    routine_other: list
+    descriptions: dict              # ICD-10-CM code → description (for notes)
+    dialysis: tuple                 # (ICD-10-PCS, ICD-9-CM) for hemodialysis, either may be None
+    procedure_names: dict           # ICD-10-PCS or ICD-9-CM procedure code → description
+    dropped: list = field(default_factory=list)   # (kind, value, why)
+    _icd9: dict = field(default_factory=dict)
+
+    def interacts(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) in self.ddi
+
+    def icd9_for(self, code10: str) -> str | None:
+        """The ICD-9-CM code for an ICD-10-CM code via the GEMs (first valid target; parents as fallback)."""
+        if code10 in self._icd9:
+            return self._icd9[code10]
+        from mappings import gem, icd
+        h9 = icd.icd9cm()
+        found = None
+        candidate = code10
+        while candidate and found is None:
+            targets = gem.icd10_to_icd9(candidate) or []
+            valid = [t for t in targets if h9.is_valid(t)]
+            billable = [t for t in valid if h9.is_billable(t)]
+            found = (billable or valid or [None])[0]
+            # Newer ICD-10-CM codes (added after the last GEM) map through their parent.
+            candidate = candidate[:-1].rstrip(".") if len(candidate) > 3 else ""
+        self._icd9[code10] = found
+        return found
+
+
+def _check_codes(pairs, valid: set, hierarchy, dropped, where: str):
+    out = []
+    for code, weight in pairs:
+        ok = code in valid
+        if not ok:
+            norm = hierarchy.normalize(code)
+            if norm and hierarchy.is_billable(norm):
+                code, ok = norm, True
+        if ok:
+            out.append((code, weight))
+        else:
+            dropped.append(("icd10cm", code, f"not a billable ICD-10-CM code ({where})"))
+    return out
+
+
+def _terms(text: str) -> list[str]:
+    return [t.strip() for t in text.split("|") if t.strip()]
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> Knowledge:
+    """Compile the tables once per process."""
+    from mappings import codesystems, icd, procedures, rxnorm
+
+    dropped: list = []
+    h10 = icd.icd10cm()
+    billable = set(h10.billing_codes())
+    adult = sorted(c for c in billable if _adult_code(c, h10))
+
+    def codes(text, where):
+        return _check_codes(parse_weights(text), billable, h10, dropped, where)
+
+    def tail(prefixes: str, exclude) -> Weighted:
+        if not prefixes:
+            return Weighted([])
+        heads = tuple(p for p in prefixes.split())
+        pool = [c for c in adult if c.startswith(heads) and c not in exclude]
+        ordered = _stable_order(pool)
+        return Weighted(zip(ordered, zipf_weights(len(ordered), 1.2, 3.0)))
+
+    # Drug classes: names → RxCUIs known to mappings.
+    drug_classes, drug_names = {}, {}
+    known = rxnorm.ingredients()
+    for cls, text in clinical.DRUG_CLASSES.items():
+        pairs = []
+        for name, weight in parse_drug_weights(text):
+            rxcui = rxnorm.ingredient_for(name)
+            if rxcui is None:
+                dropped.append(("rxnorm", name, f"ingredient unknown to mappings.rxnorm (class {cls})"))
+                continue
+            pairs.append((rxcui, weight))
+            ingredient = known.get(rxcui) if known else None
+            drug_names[rxcui] = ingredient.name if ingredient is not None else name
+        if pairs:
+            drug_classes[cls] = Weighted(pairs)
+
+    def meds(pairs):
+        return [(cls, p) for cls, p in pairs if cls in drug_classes]
+
+    chronic = {}
+    for spec in clinical.CHRONIC:
+        head = codes(spec.codes, spec.key)
+        chronic[spec.key] = CompiledChronic(
+            spec=spec, codes=Weighted(head), tail=tail(spec.tail, {c for c, _ in head}),
+            co_codes=codes(spec.co_codes, spec.key), meds=meds(spec.meds), terms=_terms(spec.terms))
+
+    procedure_names: dict = {}
+
+    def proc_ok(pcs, icd9):
+        text10 = procedures.procedure_description(codesystems.ICD10PCS, pcs)
+        text9 = procedures.procedure_description(codesystems.ICD9CM_PROC, icd9)
+        ok10, ok9 = text10 is not None, text9 is not None
+        if ok10:
+            procedure_names[pcs] = text10
+        if ok9:
+            procedure_names[icd9] = text9
+        if not ok10:
+            dropped.append(("icd10pcs", pcs, "unknown to mappings.procedures"))
+        if not ok9:
+            dropped.append(("icd9proc", icd9, "unknown to mappings.procedures"))
+        return (pcs if ok10 else None, icd9 if ok9 else None)
+
+    acute = {}
+    for spec in clinical.ACUTE:
+        head = codes(spec.codes, spec.key)
+        replaces = {}
+        for old, new in spec.replaces.items():
+            checked = codes(f"{old}:1 {new}:1", spec.key)
+            if len(checked) == 2:
+                replaces[checked[0][0]] = checked[1][0]
+        procs = []
+        for pcs, icd9, p in spec.procedures:
+            pair = proc_ok(pcs, icd9)
+            if pair != (None, None):
+                procs.append((pair, p))
+        acute[spec.key] = CompiledAcute(
+            spec=spec, codes=Weighted(head), tail=tail(spec.tail, {c for c, _ in head}),
+            co_codes=codes(spec.co_codes, spec.key),
+            complications=[(k, p) for k, p in parse_weights(spec.complications)],
+            meds=meds(spec.meds), procedures=procs, replaces=replaces, terms=_terms(spec.terms),
+            settings=frozenset(spec.settings.split()))
+    for a in acute.values():
+        for k, _ in a.complications:
+            if k not in acute:
+                raise ValueError(f"acute problem {a.spec.key!r} names unknown complication {k!r}")
+
+    dialysis = proc_ok("5A1D70Z", "39.95")
+
+    sites = []
+    for key, text, sex, site_meds, mets, terms in clinical.CANCER_SITES:
+        head = codes(text, f"cancer:{key}")
+        if head:
+            sites.append(CancerSite(key, Weighted(head), sex, meds(site_meds), codes(mets, key), _terms(terms)))
+
+    secondary = codes(clinical.COMMON_SECONDARY, "secondary")
+    background = [(c, w) for c, w in secondary if c.startswith(("Z8", "Z9"))]
+    per_stay = [(c, w) for c, w in secondary if not c.startswith(("Z8", "Z9"))]
+
+    # The rare tail: plausible adult inpatient codes, in a fixed shuffled order with Zipf weights.
+    used = {c for c, _ in secondary}
+    for comp in list(chronic.values()) + list(acute.values()):
+        used.update(comp.codes.items)
+    tail_pairs = []
+    for prefix, share in parse_weights(clinical.TAIL_PREFIXES):
+        group = _stable_order(c for c in adult if c.startswith(prefix) and c not in used)[:TAIL_GROUP_SIZE]
+        weights = zipf_weights(len(group), 1.05, 4.0)
+        scale = share / (sum(weights) or 1.0)
+        tail_pairs.extend((c, w * scale) for c, w in zip(group, weights))
+    tail_pool = Weighted(tail_pairs)
+
+    status = {cls: codes(text, f"status:{cls}") for cls, text in clinical.MED_STATUS_CODES.items()}
+
+    ddi = frozenset(pair for pair in rxnorm.ddi_pairs() if len(pair) == 2)
+
+    all_codes = set(tail_pool.items) | used
+    for comp in list(chronic.values()) + list(acute.values()):
+        all_codes.update(comp.tail.items)
+        all_codes.update(c for c, _ in comp.co_codes)
+        if isinstance(comp, CompiledAcute):
+            all_codes.update(comp.replaces.values())
+    for site in sites:
+        all_codes.update(site.codes.items)
+        all_codes.update(c for c, _ in site.metastases)
+    descriptions = {c: (h10.description(c) or c) for c in all_codes}
+
+    for kind, value, why in dropped:
+        log.debug("synthetic cohort leaves out %s %s: %s", kind, value, why)
+    if dropped:
+        log.info("synthetic cohort: %d table entries unknown to mappings were left out", len(dropped))
+
+    return Knowledge(
+        chronic=chronic, chronic_order=[s.key for s in clinical.CHRONIC], acute=acute, cancer_sites=sites,
+        drug_classes=drug_classes, drug_names=drug_names, ddi=ddi,
+        common_secondary=Weighted(per_stay), background_secondary=Weighted(background), tail_pool=tail_pool,
+        med_status_codes=status,
+        routine_inpatient=meds(clinical.ROUTINE_INPATIENT), routine_other=meds(clinical.ROUTINE_OTHER),
+        descriptions=descriptions, dialysis=dialysis, procedure_names=procedure_names, dropped=dropped)
+
+
+def _adult_code(code: str, hierarchy) -> bool:
+    """Codes an adult hospital stay plausibly carries (no pregnancy, newborn, sequela or follow-up encounters)."""
+    if len(code.replace(".", "")) == 7 and code[-1] != "A":
+        return False
+    text = (hierarchy.description(code) or "").lower()
+    return not any(word in text for word in clinical.TAIL_EXCLUDE_WORDS)

@@ -1,0 +1,197 @@
+"""Synthetic patient records → FHIR R4 resources as plain dicts.
+
+Plain dicts (not model objects) because the generator writes hundreds of
+thousands of resources a minute; `tests/test_synth.py` validates samples of
+every type with `fhir.resources.R4B`. Ids are deterministic: derived from the
+seed, the patient's index and the resource's position in the record.
+"""
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from mappings import codesystems
+
+from .knowledge import ICD9_CUTOVER, Knowledge
+from .simulate import PatientRecord, VisitRecord
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CLASS_DISPLAY = {"IMP": "inpatient encounter", "EMER": "emergency", "AMB": "ambulatory"}
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+DOC_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+DISCHARGE_SUMMARY = {"system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary"}
+MRN_SYSTEM = "urn:fhir-assist:synthetic:mrn"
+
+ICD_VERSIONS = ("icd10cm", "icd9cm", "mixed")
+
+
+def patient_id(seed: int, index: int) -> str:
+    return f"s{seed}-p{index:06d}"
+
+
+def _instant(dt: datetime, tz: str) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + tz
+
+
+class ResourceWriter:
+    """Builds the resources of one patient record in the chosen ICD version."""
+
+    def __init__(self, k: Knowledge, seed: int, icd_version: str):
+        if icd_version not in ICD_VERSIONS:
+            raise ValueError(f"icd_version must be one of {', '.join(ICD_VERSIONS)}, not {icd_version!r}")
+        from mappings import icd, procedures
+        self.k, self.seed, self.icd_version = k, seed, icd_version
+        self._h10, self._h9 = icd.icd10cm(), icd.icd9cm()
+        self._proc_description = procedures.procedure_description
+        self._display: dict = {}
+        self.icd9_unmapped = 0
+
+    # -- code helpers --------------------------------------------------------
+    def _uses_icd9(self, visit: VisitRecord) -> bool:
+        if self.icd_version == "icd9cm":
+            return True
+        if self.icd_version == "mixed":
+            return visit.end.date().isoformat() < ICD9_CUTOVER
+        return False
+
+    def _dx_coding(self, code10: str, icd9: bool) -> dict | None:
+        if icd9:
+            code = self.k.icd9_for(code10)
+            if code is None:
+                self.icd9_unmapped += 1
+                return None
+            system, hierarchy = codesystems.ICD9CM, self._h9
+        else:
+            code, system, hierarchy = code10, codesystems.ICD10CM, self._h10
+        key = (system, code)
+        display = self._display.get(key)
+        if display is None:
+            display = hierarchy.description(code) or code
+            self._display[key] = display
+        return {"system": system, "code": code, "display": display}
+
+    def _proc_coding(self, pair: tuple, icd9: bool) -> dict | None:
+        pcs, icd9_code = pair
+        system, code = (codesystems.ICD9CM_PROC, icd9_code) if icd9 else (codesystems.ICD10PCS, pcs)
+        if code is None:
+            return None
+        key = (system, code)
+        display = self._display.get(key)
+        if display is None:
+            display = self._proc_description(system, code) or code
+            self._display[key] = display
+        return {"system": system, "code": code, "display": display}
+
+    # -- resources -----------------------------------------------------------
+    def patient(self, record: PatientRecord) -> dict:
+        pid = patient_id(self.seed, record.index)
+        return {
+            "resourceType": "Patient",
+            "id": pid,
+            "identifier": [{"system": MRN_SYSTEM, "value": f"MRN{self.seed}{record.index:07d}"}],
+            "name": [{"use": "official", "family": record.family, "given": [record.given]}],
+            "gender": record.sex,
+            "birthDate": record.birth_date.isoformat(),
+        }
+
+    def visit(self, record: PatientRecord, visit: VisitRecord, note: str) -> dict[str, list[dict]]:
+        """Encounter, Conditions, Procedures, MedicationRequests and the discharge summary of one visit."""
+        pid = patient_id(self.seed, record.index)
+        eid = f"{pid}-e{visit.index}"
+        subject = {"reference": f"Patient/{pid}"}
+        encounter_ref = {"reference": f"Encounter/{eid}"}
+        start, end = _instant(visit.start, record.tz), _instant(visit.end, record.tz)
+        icd9 = self._uses_icd9(visit)
+
+        conditions, seen = [], set()
+        for code10, role in visit.diagnoses:
+            coding = self._dx_coding(code10, icd9)
+            if coding is None or coding["code"] in seen:
+                continue
+            seen.add(coding["code"])
+            status = "resolved" if role == "acute" else "active"
+            conditions.append({
+                "resourceType": "Condition",
+                "id": f"{eid}-c{len(conditions)}",
+                "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
+                "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION, "code": "confirmed"}]},
+                "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "encounter-diagnosis",
+                                          "display": "Encounter Diagnosis"}]}],
+                "code": {"coding": [coding], "text": coding["display"]},
+                "subject": subject,
+                "encounter": encounter_ref,
+                "recordedDate": end,
+            })
+
+        encounter = {
+            "resourceType": "Encounter",
+            "id": eid,
+            "status": "finished",
+            "class": {"system": ACT_CODE, "code": visit.setting, "display": CLASS_DISPLAY[visit.setting]},
+            "serviceType": {"text": visit.service},
+            "subject": subject,
+            "period": {"start": start, "end": end},
+        }
+        if conditions:
+            encounter["diagnosis"] = [
+                {"condition": {"reference": f"Condition/{c['id']}"},
+                 "use": {"coding": [{"system": DIAGNOSIS_ROLE, "code": "billing", "display": "Billing"}]},
+                 "rank": rank}
+                for rank, c in enumerate(conditions, 1)]
+        if visit.setting == "IMP":
+            encounter["hospitalization"] = {"dischargeDisposition": {"text": visit.disposition}}
+
+        procedures = []
+        span = (visit.end - visit.start).total_seconds()
+        for j, pair in enumerate(visit.procedures):
+            coding = self._proc_coding(pair, icd9)
+            if coding is None:
+                continue
+            when = visit.start.timestamp() + span * (0.15 + 0.6 * j / max(1, len(visit.procedures)))
+            procedures.append({
+                "resourceType": "Procedure",
+                "id": f"{eid}-x{len(procedures)}",
+                "status": "completed",
+                "code": {"coding": [coding], "text": coding["display"]},
+                "subject": subject,
+                "encounter": encounter_ref,
+                "performedDateTime": _instant(datetime.fromtimestamp(when), record.tz),
+            })
+
+        requests = []
+        names = self.k.drug_names
+        for j, rxcui in enumerate(visit.medications):
+            name = names.get(rxcui, rxcui)
+            authored = visit.start.timestamp() + span * (0.02 + 0.5 * ((j * 7919) % 97) / 97)
+            requests.append({
+                "resourceType": "MedicationRequest",
+                "id": f"{eid}-m{j}",
+                "status": "completed" if visit.setting == "IMP" else "active",
+                "intent": "order",
+                "medicationCodeableConcept": {
+                    "coding": [{"system": codesystems.RXNORM, "code": rxcui, "display": name}], "text": name},
+                "subject": subject,
+                "encounter": encounter_ref,
+                "authoredOn": _instant(datetime.fromtimestamp(authored), record.tz),
+            })
+
+        document = {
+            "resourceType": "DocumentReference",
+            "id": f"{eid}-n",
+            "status": "current",
+            "docStatus": "final",
+            "type": {"coding": [DISCHARGE_SUMMARY], "text": "Discharge summary"},
+            "category": [{"coding": [{"system": DOC_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}]}],
+            "subject": subject,
+            "date": end,
+            "content": [{"attachment": {
+                "contentType": "text/plain; charset=utf-8",
+                "data": base64.b64encode(note.encode("utf-8")).decode("ascii"),
+                "title": "Discharge summary"}}],
+            "context": {"encounter": [encounter_ref], "period": {"start": start, "end": end}},
+        }
+        return {"Encounter": [encounter], "Condition": conditions, "Procedure": procedures,
+                "MedicationRequest": requests, "DocumentReference": [document]}

@@ -1,0 +1,92 @@
+"""Why a code was suggested: per-code evidence over a model's inputs.
+
+- `occlusion`: for multi-hot inputs (medications, procedures), the drop in a label's
+  probability when one active input is switched off. Exact, needs one forward pass
+  of (active inputs + 1) rows, and reads directly as "without metformin this
+  code's score falls by 0.31".
+- `gradient_x_input`: the first-order version of the same for any differentiable
+  model (one backward pass per label); used for dense inputs.
+- `token_attribution` + `top_spans`: gradient × embedding for a text coder, summed
+  over the embedding dimension, then the best-scoring windows of the note.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+
+@torch.no_grad()
+def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+              labels: Sequence[int], features: Sequence[int] | None = None) -> tuple[torch.Tensor, list[int]]:
+    """x: one input row [n_inputs]; forward: [B, n_inputs] → [B, n_labels] logits.
+
+    Returns (delta [len(labels), len(features)], features): probability of each label
+    with the full input minus with that feature zeroed. `features` defaults to the
+    non-zero entries of x.
+    """
+    if features is None:
+        features = torch.nonzero(x != 0).flatten().tolist()
+    features = list(features)
+    rows = x.unsqueeze(0).repeat(len(features) + 1, 1)
+    for i, f in enumerate(features):
+        rows[i + 1, f] = 0
+    probs = torch.sigmoid(forward(rows))[:, list(labels)]       # [1 + F, L]
+    delta = (probs[0:1] - probs[1:]).T                          # [L, F]
+    return delta.cpu(), features
+
+
+def gradient_x_input(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                     labels: Sequence[int]) -> torch.Tensor:
+    """[len(labels), n_inputs]: d logit_l / d x · x for one input row."""
+    out = []
+    for label in labels:
+        xi = x.detach().clone().unsqueeze(0).requires_grad_(True)
+        logit = forward(xi)[0, label]
+        (grad,) = torch.autograd.grad(logit, xi)
+        out.append((grad[0] * x).detach().cpu())
+    return torch.stack(out) if out else torch.zeros(0, x.numel())
+
+
+def token_attribution(model, tokens: torch.Tensor, labels: Sequence[tuple[str, int]]) -> torch.Tensor:
+    """Gradient × embedding per token for a TextCoder-like model (forward(tokens, embedded)
+    → (icd_logits, ccs_logits)). labels: ("icd" | "ccs", column). → [len(labels), n]."""
+    was_training = model.training
+    model.eval()
+    tokens = tokens.unsqueeze(0) if tokens.dim() == 1 else tokens[:1]
+    out = []
+    try:
+        # cuDNN runs an RNN backward only in training mode; the native kernels have no such limit
+        with torch.backends.cudnn.flags(enabled=False):
+            for branch, column in labels:
+                emb = model.embedding(tokens).detach().requires_grad_(True)
+                icd, ccs = model(tokens, embedded=emb)
+                logit = (icd if branch == "icd" else ccs)[0, column]
+                (grad,) = torch.autograd.grad(logit, emb)
+                out.append((grad * emb).sum(-1)[0].detach().cpu())
+    finally:
+        model.train(was_training)
+    return torch.stack(out) if out else torch.zeros(0, tokens.shape[1])
+
+
+def top_spans(token_scores: torch.Tensor, width: int = 6, top: int = 3,
+              length: int | None = None) -> list[tuple[int, int, float]]:
+    """Non-overlapping windows [start, end) of `width` tokens with the highest summed
+    positive attribution, best first: [(start, end, weight)]."""
+    scores = token_scores[:length] if length else token_scores
+    n = scores.numel()
+    if n == 0:
+        return []
+    width = max(1, min(width, n))
+    positive = scores.clamp(min=0)
+    window = positive.unfold(0, width, 1).sum(-1)             # [n - width + 1]
+    taken = torch.zeros(n, dtype=torch.bool)
+    spans: list[tuple[int, int, float]] = []
+    for start in torch.argsort(window, descending=True).tolist():
+        if len(spans) >= top or window[start] <= 0:
+            break
+        if taken[start:start + width].any():
+            continue
+        taken[start:start + width] = True
+        spans.append((start, start + width, float(window[start])))
+    return spans

@@ -1,0 +1,516 @@
+"""MICRON: recurrent residual medication-change prediction (tensors in, tensors out).
+
+Training (paper Sec. 3.3–3.4) works on consecutive visit pairs (t−1, t):
+    d_e = E_d d, p_e = E_p p                     (Eq. 1, embedding tables)
+    h = NET_health([d_e ‖ p_e])                  (Eq. 2, affine)
+    m̂(t−1) = NET_med(h(t−1)), m̂(t) = NET_med(h(t)), u(t) = NET_med(h(t) − h(t−1))
+and minimises the four losses of Eq. 10 (`model_zoo.losses.micron_loss`).
+
+Inference (Sec. 3.5) keeps a small per-patient `MicronState` — the medication
+vector m̃, the medication set M̃ and the last health representation h — and
+updates it from one new visit (Eq. 11–14):
+    m̃(t) = m̃(t−1) + NET_med(h(t) − h(t−1)),  N = {σ(m̃) ≥ δ1},  O = {σ(m̃) ≤ δ2},
+    M̃(t) = (M̃(t−1) ∪ N) \\ O.
+h(t) is computed from the new visit's codes alone (a sum of embedding rows), so
+an update costs O(codes of the new visit + |M|), whatever the history length.
+States serialise to a few hundred bytes (`MicronState.to_bytes`) for Redis.
+
+Index conventions: every vocabulary reserves index 0 for out-of-vocabulary
+codes; medication index 0 is never predicted.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import losses
+from .metrics.medication import PatientPrediction
+from .thresholds import MicronThresholds, micron_thresholds
+
+__all__ = [
+    "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
+    "MicronPredictor", "StateMismatch", "pad_indices", "densify", "pair_batches",
+    "count_parameters", "train_micron", "model_tag",
+]
+
+OOV = 0
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class PatientSequence:
+    """One patient's visits as vocabulary indices (index lists, one per visit)."""
+
+    patient_id: str
+    dx: list[list[int]]
+    proc: list[list[int]]
+    meds: list[list[int]]
+
+    def __post_init__(self) -> None:
+        if not (len(self.dx) == len(self.proc) == len(self.meds)):
+            raise ValueError(f"patient {self.patient_id}: dx/proc/meds visit counts differ")
+
+    def __len__(self) -> int:
+        return len(self.dx)
+
+    def med_sets(self) -> list[set[int]]:
+        return [set(m) - {OOV} for m in self.meds]
+
+
+def pad_indices(index_lists: Sequence[Iterable[int]], pad: int) -> torch.Tensor:
+    """[B, L] LongTensor of unique indices per row, right-padded with `pad`."""
+    rows = [sorted(set(int(i) for i in lst)) for lst in index_lists]
+    width = max((len(r) for r in rows), default=0) or 1
+    out = torch.full((len(rows), width), pad, dtype=torch.long)
+    for row, values in enumerate(rows):
+        if values:
+            out[row, : len(values)] = torch.tensor(values, dtype=torch.long)
+    return out
+
+
+def densify(indices: torch.Tensor, size: int) -> torch.Tensor:
+    """Padded index tensor [..., L] (padding == size) → multi-hot float [..., size]."""
+    shape = indices.shape[:-1] + (size + 1,)
+    dense = torch.zeros(shape, device=indices.device, dtype=torch.float32)
+    dense.scatter_(-1, indices, 1.0)
+    return dense[..., :size]
+
+
+def pair_batches(patients: Sequence[PatientSequence], sizes: tuple[int, int, int],
+                 batch_size: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """All consecutive visit pairs as padded-index batches (shuffled once by `seed`)."""
+    n_dx, n_proc, n_med = sizes
+    pairs = [(p, t) for p in patients for t in range(1, len(p))]
+    random.Random(seed).shuffle(pairs)
+    batches = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start: start + batch_size]
+        batches.append({
+            "dx_prev": pad_indices([p.dx[t - 1] for p, t in chunk], n_dx),
+            "proc_prev": pad_indices([p.proc[t - 1] for p, t in chunk], n_proc),
+            "dx": pad_indices([p.dx[t] for p, t in chunk], n_dx),
+            "proc": pad_indices([p.proc[t] for p, t in chunk], n_proc),
+            "med_prev": pad_indices([p.meds[t - 1] for p, t in chunk], n_med),
+            "med": pad_indices([p.meds[t] for p, t in chunk], n_med),
+        })
+    return batches
+
+
+def count_parameters(module: nn.Module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+# ----------------------------------------------------------------------------- model
+
+@dataclass
+class MicronConfig:
+    """Hyperparameters (stored in the artifact)."""
+
+    dim: int = 64                 # s: embedding / health representation size
+    hidden: int = 128             # NET_med hidden layer
+    dropout: float = 0.2
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    epochs: int = 30
+    batch_size: int = 64
+    gamma: float = 0.75           # weight of visit t vs t−1 in BCE and margin losses
+    lambda_rec: float = 1.0       # λ1 reconstruction (Eq. 6)
+    lambda_ddi: float = 0.1       # λ2 DDI (Eq. 7); 0 with --no-ddi-loss
+    lambda_bce: float = 1.0       # λ3 BCE (Eq. 8)
+    lambda_multi: float = 1.0     # λ4 multi-label margin (Eq. 9)
+    ddi_loss: bool = True
+    add_percentile: float = 5.0   # δ1: position in the descending ROC cut-off list
+    remove_percentile: float = 95.0
+    threshold_mode: str = "global"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MicronConfig":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class HealthEncoder(nn.Module):
+    """Eq. 1–2: diagnosis and procedure embedding tables and the affine health network."""
+
+    def __init__(self, n_dx: int, n_proc: int, dim: int):
+        super().__init__()
+        self.n_dx, self.n_proc, self.dim = n_dx, n_proc, dim
+        self.dx_embedding = nn.Embedding(n_dx, dim)     # rows = columns of E_d
+        self.proc_embedding = nn.Embedding(n_proc, dim)
+        self.health = nn.Linear(2 * dim, dim)            # NET_health, no activation
+        for table in (self.dx_embedding, self.proc_embedding):
+            nn.init.normal_(table.weight, std=1.0 / math.sqrt(dim))
+
+    def embed(self, dx: torch.Tensor, proc: torch.Tensor) -> torch.Tensor:
+        """[d_e ‖ p_e] from multi-hot [..., n_dx], [..., n_proc]."""
+        return torch.cat([dx @ self.dx_embedding.weight, proc @ self.proc_embedding.weight], -1)
+
+    def forward(self, dx: torch.Tensor, proc: torch.Tensor) -> torch.Tensor:
+        return self.health(self.embed(dx, proc))
+
+    def encode_visit(self, dx: Sequence[int], proc: Sequence[int]) -> torch.Tensor:
+        """h for one visit from its code indices: O(codes · dim + dim²)."""
+        device = self.dx_embedding.weight.device
+        d = self.dx_embedding.weight[torch.as_tensor(sorted(set(dx)), dtype=torch.long,
+                                                     device=device)].sum(0)
+        p = self.proc_embedding.weight[torch.as_tensor(sorted(set(proc)), dtype=torch.long,
+                                                       device=device)].sum(0)
+        return self.health(torch.cat([d, p], -1))
+
+
+class Micron(nn.Module):
+    """Health encoder + prescription network NET_med: R^s → R^|M| (logits)."""
+
+    def __init__(self, n_dx: int, n_proc: int, n_med: int, dim: int = 64, hidden: int = 128,
+                 dropout: float = 0.2):
+        super().__init__()
+        self.sizes = (n_dx, n_proc, n_med)
+        self.encoder = HealthEncoder(n_dx, n_proc, dim)
+        self.net_med = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                     nn.Linear(hidden, n_med))
+
+    @classmethod
+    def from_config(cls, sizes: tuple[int, int, int], config: MicronConfig) -> "Micron":
+        return cls(*sizes, dim=config.dim, hidden=config.hidden, dropout=config.dropout)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(m̂(t−1), m̂(t), u(t)) logits for a batch of visit pairs (padded indices)."""
+        n_dx, n_proc, _ = self.sizes
+        h_prev = self.encoder(densify(batch["dx_prev"], n_dx), densify(batch["proc_prev"], n_proc))
+        h_cur = self.encoder(densify(batch["dx"], n_dx), densify(batch["proc"], n_proc))
+        return self.net_med(h_prev), self.net_med(h_cur), self.net_med(h_cur - h_prev)
+
+    def health_sequence(self, patient: PatientSequence) -> torch.Tensor:
+        """h(1..T) of a patient [T, dim] (batched, for evaluation and replay)."""
+        n_dx, n_proc, _ = self.sizes
+        device = self.encoder.dx_embedding.weight.device
+        dx = densify(pad_indices(patient.dx, n_dx).to(device), n_dx)
+        proc = densify(pad_indices(patient.proc, n_proc).to(device), n_proc)
+        return self.encoder(dx, proc)
+
+    def medication_vectors(self, patient: PatientSequence) -> torch.Tensor:
+        """m̃(1..T) [T, |M|] by the inference recursion: m̃(1) = m̂(1),
+        m̃(t) = m̃(t−1) + NET_med(h(t) − h(t−1))."""
+        health = self.health_sequence(patient)
+        first = self.net_med(health[:1])
+        if health.shape[0] == 1:
+            return first
+        updates = self.net_med(health[1:] - health[:-1])
+        return torch.cat([first, first + torch.cumsum(updates, 0)], 0)
+
+
+def micron_loss_fn(config: MicronConfig, ddi: torch.Tensor | None, mask: torch.Tensor):
+    """loss_fn(model, batch) for `model_zoo.train.fit`."""
+    weights = (config.lambda_rec, config.lambda_ddi if config.ddi_loss else 0.0,
+               config.lambda_bce, config.lambda_multi)
+    cache: dict[str, torch.Tensor] = {}
+
+    def on(device: torch.device, name: str, tensor: torch.Tensor | None) -> torch.Tensor | None:
+        if tensor is None:
+            return None
+        key = f"{name}@{device}"
+        if key not in cache:
+            cache[key] = tensor.to(device)
+        return cache[key]
+
+    def loss_fn(model: Micron, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        n_med = batch_n_med(model)
+        prev_logits, cur_logits, residual = model(batch)
+        device = cur_logits.device
+        total, _ = losses.micron_loss(
+            prev_logits, cur_logits, residual,
+            densify(batch["med_prev"], n_med), densify(batch["med"], n_med),
+            on(device, "ddi", ddi) if config.ddi_loss else None,
+            gamma=config.gamma, weights=weights, mask=on(device, "mask", mask))
+        return total
+
+    return loss_fn
+
+
+def batch_n_med(model: nn.Module) -> int:
+    inner = getattr(model, "module", model)  # DistributedDataParallel wraps the model
+    return inner.sizes[2]
+
+
+def medication_mask(n_med: int) -> torch.Tensor:
+    """1 for real medicines, 0 for the OOV slot."""
+    mask = torch.ones(n_med)
+    mask[OOV] = 0.0
+    return mask
+
+
+# ----------------------------------------------------------------------------- inference state
+
+class StateMismatch(ValueError):
+    """State bytes made by another model (or corrupted); start a new state."""
+
+
+_MAGIC = b"MCRN"
+_HEADER = struct.Struct("<4sBBHIHH8s")  # magic, version, flags, n_set, visits, n_med, dim, tag
+
+
+def model_tag(model: Micron, thresholds: MicronThresholds | None = None) -> bytes:
+    """8-byte identity of a trained model (weights + thresholds) stored in every state."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    if thresholds is not None:
+        digest.update(repr((thresholds.add, thresholds.remove, thresholds.mode)).encode())
+    return digest.digest()[:8]
+
+
+@dataclass
+class MicronState:
+    """m̃ (logits), M̃ (medication indices) and h of the last visit."""
+
+    vector: np.ndarray
+    medications: frozenset[int]
+    health: np.ndarray
+    visits: int = 0
+    tag: bytes = b"\0" * 8
+
+    def to_bytes(self) -> bytes:
+        meds = np.asarray(sorted(self.medications), dtype="<u2")
+        header = _HEADER.pack(_MAGIC, 1, 0, meds.size, self.visits, self.vector.size,
+                              self.health.size, self.tag)
+        return (header + np.asarray(self.vector, dtype="<f4").tobytes()
+                + np.asarray(self.health, dtype="<f4").tobytes() + meds.tobytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, tag: bytes | None = None, n_med: int | None = None,
+                   dim: int | None = None) -> "MicronState":
+        if len(data) < _HEADER.size:
+            raise StateMismatch("state too short")
+        magic, version, _flags, n_set, visits, size, width, stored_tag = _HEADER.unpack_from(data)
+        if magic != _MAGIC or version != 1:
+            raise StateMismatch("not a MICRON state (bad magic or version)")
+        if tag is not None and stored_tag != tag:
+            raise StateMismatch("state was made by another model version")
+        if (n_med is not None and size != n_med) or (dim is not None and width != dim):
+            raise StateMismatch("state dimensions do not match the model")
+        expected = _HEADER.size + 4 * size + 4 * width + 2 * n_set
+        if len(data) != expected:
+            raise StateMismatch(f"state length {len(data)} != {expected}")
+        offset = _HEADER.size
+        vector = np.frombuffer(data, "<f4", size, offset).astype(np.float32)
+        offset += 4 * size
+        health = np.frombuffer(data, "<f4", width, offset).astype(np.float32)
+        offset += 4 * width
+        meds = np.frombuffer(data, "<u2", n_set, offset)
+        return cls(vector=vector, medications=frozenset(int(m) for m in meds), health=health,
+                   visits=visits, tag=stored_tag)
+
+
+@dataclass
+class MicronStep:
+    """Result of one update: the sets and the scores σ(m̃(t))."""
+
+    state: MicronState
+    scores: np.ndarray
+    predicted: frozenset[int]     # M̃(t)
+    added: frozenset[int]         # M̃(t) \ M̃(t−1)
+    removed: frozenset[int]       # M̃(t−1) \ M̃(t)
+    kept: frozenset[int]          # M̃(t−1) ∩ M̃(t)
+
+
+class MicronPredictor:
+    """Eq. 11–14 on a trained model; CPU numpy-free torch inference, no grad."""
+
+    def __init__(self, model: Micron, thresholds: MicronThresholds):
+        self.model = model.eval()
+        self.thresholds = thresholds
+        self.n_med = model.sizes[2]
+        self.dim = model.encoder.dim
+        delta_add, delta_remove = thresholds.vectors(self.n_med)
+        self.delta_add = np.asarray(delta_add, dtype=np.float64)
+        self.delta_remove = np.asarray(delta_remove, dtype=np.float64)
+        self.tag = model_tag(model, thresholds)
+
+    # one visit ---------------------------------------------------------------
+    @torch.no_grad()
+    def update(self, state: MicronState | bytes | None, dx: Sequence[int], proc: Sequence[int],
+               observed: Iterable[int] | None = None) -> MicronStep:
+        """Apply one visit. `observed`: the medications actually prescribed at this
+        visit, when known; they become the base set of the next update (the paper's
+        M̃(1) = M(1) for a first visit). Without them the predicted set carries on."""
+        if isinstance(state, (bytes, bytearray, memoryview)):
+            state = MicronState.from_bytes(bytes(state), tag=self.tag, n_med=self.n_med,
+                                           dim=self.dim)
+        device = self.model.encoder.dx_embedding.weight.device
+        health = self.model.encoder.encode_visit(dx, proc)
+        if state is None:
+            vector = self.model.net_med(health)
+            base: frozenset[int] = frozenset()
+        else:
+            previous = torch.as_tensor(state.health, device=device)
+            vector = torch.as_tensor(state.vector, device=device) + self.model.net_med(health - previous)
+            base = state.medications
+        vector_np = vector.detach().to("cpu", torch.float32).numpy()
+        return self._step(vector_np, health.detach().to("cpu", torch.float32).numpy(), base,
+                          observed, 0 if state is None else state.visits)
+
+    def _step(self, vector: np.ndarray, health: np.ndarray, base: frozenset[int],
+              observed: Iterable[int] | None, visits: int) -> MicronStep:
+        scores = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
+        add = scores >= self.delta_add
+        remove = scores <= self.delta_remove
+        add[OOV] = False
+        new = frozenset(np.flatnonzero(add).tolist())
+        old = frozenset(np.flatnonzero(remove).tolist())
+        predicted = (base | new) - old - {OOV}
+        carried = predicted if observed is None else frozenset(int(m) for m in observed) - {OOV}
+        state = MicronState(vector=vector.astype(np.float32), medications=carried,
+                            health=health.astype(np.float32), visits=visits + 1, tag=self.tag)
+        return MicronStep(state=state, scores=scores, predicted=predicted, added=predicted - base,
+                          removed=base - predicted, kept=base & predicted)
+
+    # whole history -----------------------------------------------------------
+    @torch.no_grad()
+    def replay(self, patient: PatientSequence, observed: Sequence[Iterable[int] | None] | None = None
+               ) -> list[MicronStep]:
+        """Recompute every step from visit 1 (batched encoder; same result as
+        calling `update` visit by visit). observed[t]: medications known at t."""
+        vectors = self.model.medication_vectors(patient).to("cpu", torch.float32).numpy()
+        health = self.model.health_sequence(patient).to("cpu", torch.float32).numpy()
+        steps: list[MicronStep] = []
+        base: frozenset[int] = frozenset()
+        for t in range(len(patient)):
+            seen = observed[t] if observed is not None else None
+            step = self._step(vectors[t], health[t], base, seen, t)
+            steps.append(step)
+            base = step.state.medications
+        return steps
+
+    def predict_patient(self, patient: PatientSequence, anchor: str = "predicted") -> PatientPrediction:
+        return self.predict_many([patient], anchor)[0]
+
+    def predict_many(self, patients: Sequence[PatientSequence], anchor: str = "predicted"
+                     ) -> list[PatientPrediction]:
+        """Evaluation records: M̃(1) = M(1); from visit 2 on, the base set is the
+        previous prediction ("predicted", the paper's protocol) or the previous
+        prescription ("observed"). Vectors are computed for all patients at once."""
+        if anchor not in ("predicted", "observed"):
+            raise ValueError("anchor must be 'predicted' or 'observed'")
+        records = []
+        for patient, vectors in zip(patients, batched_vectors(self.model, patients)):
+            truth = patient.med_sets()
+            probabilities = 1.0 / (1.0 + np.exp(-vectors.astype(np.float64)))
+            predicted, scores = [set(truth[0])], [None]
+            for t in range(1, len(patient)):
+                base = truth[t - 1] if anchor == "observed" else predicted[t - 1]
+                add = probabilities[t] >= self.delta_add
+                remove = probabilities[t] <= self.delta_remove
+                add[OOV] = False
+                chosen = (set(base) | set(np.flatnonzero(add).tolist())) - \
+                    set(np.flatnonzero(remove).tolist()) - {OOV}
+                predicted.append(chosen)
+                scores.append(probabilities[t])
+            previous = [set()] + truth[:-1] if anchor == "observed" else None
+            records.append(PatientPrediction(true_sets=truth, predicted_sets=predicted,
+                                             scores=scores, previous=previous))
+        return records
+
+    def validation_scores(self, patients: Sequence[PatientSequence]) -> tuple[np.ndarray, np.ndarray]:
+        """σ(m̃(t)) and 0/1 labels for every visit t ≥ 2 of `patients` (for δ1/δ2)."""
+        return _recursion_scores(self.model, patients)
+
+
+@torch.no_grad()
+def batched_vectors(model: Micron, patients: Sequence[PatientSequence],
+                    chunk: int = 2048) -> list[np.ndarray]:
+    """m̃(1..T) of every patient (the inference recursion), encoding all visits of
+    all patients in a few large batches."""
+    n_dx, n_proc, _ = model.sizes
+    device = model.encoder.dx_embedding.weight.device
+    dx = [visit for p in patients for visit in p.dx]
+    proc = [visit for p in patients for visit in p.proc]
+    if not dx:
+        return [np.zeros((0, model.sizes[2]), dtype=np.float32) for _ in patients]
+    health = []
+    for start in range(0, len(dx), chunk):
+        health.append(model.encoder(
+            densify(pad_indices(dx[start:start + chunk], n_dx).to(device), n_dx),
+            densify(pad_indices(proc[start:start + chunk], n_proc).to(device), n_proc)))
+    h = torch.cat(health, 0)
+    starts = np.cumsum([0] + [len(p) for p in patients])[:-1]
+    is_first = torch.zeros(h.shape[0], dtype=torch.bool, device=device)
+    is_first[torch.as_tensor(starts[[len(p) > 0 for p in patients]], dtype=torch.long, device=device)] = True
+    previous = torch.cat([h[:1], h[:-1]], 0)
+    # first visit: m̂(1) = NET_med(h(1)); later visits: u(t) = NET_med(h(t) − h(t−1))
+    steps = model.net_med(torch.where(is_first.unsqueeze(1), h, h - previous)).to("cpu").numpy()
+    out = []
+    for start, patient in zip(starts, patients):
+        out.append(np.cumsum(steps[start:start + len(patient)], 0, dtype=np.float64).astype(np.float32))
+    return out
+
+
+@torch.no_grad()
+def _recursion_scores(model: Micron, patients: Sequence[PatientSequence]) -> tuple[np.ndarray, np.ndarray]:
+    n_med = model.sizes[2]
+    multi = [p for p in patients if len(p) > 1]
+    scores, labels = [], []
+    for patient, vectors in zip(multi, batched_vectors(model, multi)):
+        scores.append(1.0 / (1.0 + np.exp(-vectors[1:].astype(np.float64))))
+        target = np.zeros((len(patient) - 1, n_med), dtype=np.int8)
+        for row, meds in enumerate(patient.meds[1:]):
+            target[row, [m for m in set(meds) if m != OOV]] = 1
+        labels.append(target)
+    if not scores:
+        return np.zeros((0, n_med)), np.zeros((0, n_med), dtype=np.int8)
+    return np.concatenate(scores), np.concatenate(labels)
+
+
+# ----------------------------------------------------------------------------- training
+
+def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
+                   config: MicronConfig) -> MicronThresholds:
+    model.eval()
+    scores, labels = _recursion_scores(model, validation)
+    return micron_thresholds(scores, labels, add_percentile=config.add_percentile,
+                             remove_percentile=config.remove_percentile, skip=(OOV,),
+                             mode=config.threshold_mode)
+
+
+def train_micron(train: Sequence[PatientSequence], validation: Sequence[PatientSequence],
+                 sizes: tuple[int, int, int], ddi: np.ndarray | None, config: MicronConfig, *,
+                 seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
+                 desc: str = "MICRON"):
+    """Train MICRON, pick the epoch with the best validation F1 of the inference
+    recursion, and fit δ1/δ2 on validation. Returns (model, thresholds, FitResult)."""
+    from .metrics.medication import medication_change_metrics
+    from .train import fit, seed_everything
+
+    seed_everything(seed)
+    model = Micron.from_config(sizes, config)
+    ddi_tensor = torch.as_tensor(np.asarray(ddi), dtype=torch.float32) if ddi is not None else None
+    batches = pair_batches(train, sizes, config.batch_size, seed)
+    if not batches:
+        raise ValueError("no patient in the training split has two visits; MICRON needs visit pairs")
+    loss_fn = micron_loss_fn(config, ddi_tensor, medication_mask(sizes[2]))
+
+    def validate(current: Micron) -> dict[str, float]:
+        thresholds = fit_thresholds(current, validation, config)
+        predictor = MicronPredictor(current, thresholds)
+        records = predictor.predict_many([p for p in validation if len(p) > 1])
+        metrics = medication_change_metrics(records, ddi)
+        return {"f1": metrics["f1"], "jaccard": metrics["jaccard"], "prauc": metrics["prauc"]}
+
+    has_validation = any(len(p) > 1 for p in validation)
+    result = fit(model, batches, loss_fn, epochs=config.epochs, lr=config.lr,
+                 weight_decay=config.weight_decay, validate=validate if has_validation else None,
+                 select="f1", mode="max", seed=seed, device=device, progress=progress, desc=desc)
+    model.to("cpu").eval()
+    thresholds = fit_thresholds(model, validation if has_validation else train, config)
+    return model, thresholds, result

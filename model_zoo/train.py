@@ -1,0 +1,248 @@
+"""Training loop shared by every model of the zoo.
+
+Built on `accelerate.Accelerator`, so the same call trains on a laptop CPU, one
+GPU, or several GPUs / nodes launched with `accelerate launch`. A model only
+has to provide `loss_fn(model, batch) -> scalar tensor`; batches are dicts (or
+lists/tuples) of tensors.
+
+    result = fit(model, batches, loss_fn, epochs=20, lr=1e-3,
+                 validate=lambda m: {"f1": ...}, select="f1", mode="max")
+    model.load_state_dict(result.best_state_dict)   # already done by fit()
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+
+__all__ = ["FitResult", "pick_device", "seed_everything", "fit", "move_to_device"]
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns.
+
+    best_state_dict: CPU copy of the weights of the selected epoch (the last one
+        when no `validate` is given); `fit` also loads it back into the model.
+    history: one dict per epoch: epoch, loss (mean training loss), seconds
+        (training time of the epoch, validation excluded) and the validation metrics.
+    seconds_per_epoch: mean training seconds per epoch.
+    best_epoch: 1-based epoch whose weights are in best_state_dict.
+    """
+
+    best_state_dict: dict[str, torch.Tensor]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds_per_epoch: float = 0.0
+    best_epoch: int = 0
+
+
+def pick_device(requested: str | torch.device | None = None) -> torch.device:
+    """`requested` if given (e.g. "cpu", "cuda:1"), else cuda when available, else cpu.
+
+    Raises ValueError for a cuda device on a machine without one, so a CLI can
+    report it instead of failing deep inside torch.
+    """
+    if requested is not None and str(requested).strip():
+        device = torch.device(str(requested).strip())
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {str(requested)!r} requested but CUDA is not available")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise ValueError(f"device {str(requested)!r} requested but only "
+                                 f"{torch.cuda.device_count()} CUDA device(s) exist")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) so runs repeat."""
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Tensors inside dicts / lists / tuples moved to `device`; everything else as is."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {key: move_to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, list):
+        return [move_to_device(value, device) for value in batch]
+    if isinstance(batch, tuple):
+        return tuple(move_to_device(value, device) for value in batch)
+    return batch
+
+
+def _make_accelerator(device: torch.device):
+    """An Accelerator placed on `device`'s type.
+
+    accelerate keeps process-wide state; asking for CPU after a GPU accelerator
+    (or the reverse) in the same process needs that state reset first.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    want_cpu = device.type != "cuda"
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device.index)
+    try:
+        accelerator = Accelerator(cpu=want_cpu)
+    except (ValueError, RuntimeError):
+        AcceleratorState._reset_state(True)
+        PartialState._reset_state()
+        accelerator = Accelerator(cpu=want_cpu)
+    if (accelerator.device.type == "cuda") == want_cpu:
+        AcceleratorState._reset_state(True)
+        PartialState._reset_state()
+        accelerator = Accelerator(cpu=want_cpu)
+    return accelerator
+
+
+def _is_dataloader(batches: Any) -> bool:
+    return isinstance(batches, torch.utils.data.DataLoader)
+
+
+def _epoch_batches(batches: Any, epoch: int, seed: int, rank: int, world: int) -> list | Any:
+    """The batches of one epoch: a DataLoader as is (accelerate shards it), a list
+    shuffled with a per-epoch seed and sharded round-robin across processes."""
+    if _is_dataloader(batches):
+        return batches
+    items = list(batches)
+    order = list(range(len(items)))
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    if world > 1:
+        order = order[rank::world]
+    return [items[i] for i in order]
+
+
+def fit(
+    model: torch.nn.Module,
+    train_batches: Iterable[Any],
+    loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    validate: Callable[[torch.nn.Module], Mapping[str, float]] | None = None,
+    select: str | None = None,
+    mode: str = "max",
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    max_grad_norm: float | None = 5.0,
+    patience: int | None = None,
+) -> FitResult:
+    """Train `model` with Adam(W) for `epochs` epochs and keep the best epoch.
+
+    train_batches: a re-iterable of batches (dicts of tensors) or a DataLoader.
+        Lists are reshuffled every epoch (deterministically from `seed`).
+    loss_fn(model, batch) -> scalar tensor; the batch arrives on the device.
+    validate(model) -> {metric: value}, called after every epoch in eval mode
+        under torch.no_grad(); `select` names the metric that picks the best
+        epoch (`mode` "max" or "min"; default: the first key returned).
+    patience: stop after this many epochs without improvement (None: never).
+    Progress bars go to stderr (tqdm) when `progress` is true.
+    """
+    from tqdm.auto import tqdm
+
+    if epochs < 1:
+        raise ValueError("epochs must be >= 1")
+    if mode not in ("max", "min"):
+        raise ValueError("mode must be 'max' or 'min'")
+    seed_everything(seed)
+    target = pick_device(device)
+    accelerator = _make_accelerator(target)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if _is_dataloader(train_batches):
+        model, optimizer, train_batches = accelerator.prepare(model, optimizer, train_batches)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    show = progress and accelerator.is_main_process
+
+    history: list[dict[str, Any]] = []
+    best_value = -math.inf if mode == "max" else math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch = 0
+    stale = 0
+    train_seconds: list[float] = []
+    epoch_bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not show,
+                     file=sys.stderr, dynamic_ncols=True)
+    for epoch in epoch_bar:
+        model.train()
+        started = time.perf_counter()
+        total, count = 0.0, 0
+        batches = _epoch_batches(train_batches, epoch, seed, accelerator.process_index,
+                                 accelerator.num_processes)
+        for batch in tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False,
+                          disable=not show, file=sys.stderr, dynamic_ncols=True):
+            batch = move_to_device(batch, accelerator.device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} in epoch {epoch}")
+            accelerator.backward(loss)
+            if max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            total += float(loss.detach())
+            count += 1
+        seconds = time.perf_counter() - started
+        train_seconds.append(seconds)
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1), "seconds": seconds}
+
+        unwrapped = accelerator.unwrap_model(model)
+        if validate is not None:
+            unwrapped.eval()
+            with torch.no_grad():
+                metrics = dict(validate(unwrapped))
+            record.update(metrics)
+            key = select or next(iter(metrics), None)
+            if key is None or key not in metrics:
+                raise KeyError(f"validate() returned no metric {select!r}: {sorted(metrics)}")
+            value = float(metrics[key])
+            better = value > best_value if mode == "max" else value < best_value
+            if best_state is None or better:
+                best_value, best_epoch, stale = value, epoch, 0
+                best_state = _cpu_copy(unwrapped.state_dict())
+            else:
+                stale += 1
+        else:
+            best_epoch = epoch
+            best_state = None  # taken after the loop
+        history.append(record)
+        epoch_bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
+                               if k not in ("epoch", "seconds") and isinstance(v, (int, float))})
+        if patience is not None and validate is not None and stale >= patience:
+            break
+    epoch_bar.close()
+
+    unwrapped = accelerator.unwrap_model(model)
+    if best_state is None:
+        best_state = _cpu_copy(unwrapped.state_dict())
+    unwrapped.load_state_dict(best_state)  # copies into the parameters, whatever their device
+    accelerator.free_memory()
+    return FitResult(
+        best_state_dict=best_state,
+        history=history,
+        seconds_per_epoch=float(np.mean(train_seconds)) if train_seconds else 0.0,
+        best_epoch=best_epoch,
+    )
+
+
+def _cpu_copy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}

@@ -1,0 +1,216 @@
+"""Shared fixtures: real servers on free loopback ports, and a small synthetic cohort.
+
+- `redis_url`: a `redis-server` started for the test session (no persistence, temp dir).
+- `redis_server`: the same server's controller; `restartable_redis` is a private one a
+  test may stop and start (e.g. "Redis stopped mid-run") without disturbing others.
+- `fhir_base_url`: `$FHIR_BASE_URL` when set (e.g. a HAPI FHIR server), else the
+  in-memory FHIR R4 server of tests/fhir_server/ (Node), started for the session.
+- `small_cohort_dir`: ~200 synthetic patients (seed 7) written once per session.
+
+Missing system programs skip the tests that need them, with the command that installs
+them (`make system-deps`).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FHIR_SERVER_DIR = ROOT / "tests" / "fhir_server"
+INSTALL_HINT = "run `make system-deps` (scripts/system-deps.sh)"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_process(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+class RedisServer:
+    """A redis-server process on a loopback port that can be stopped and started again
+    on the same port (its data is lost: nothing is saved)."""
+
+    def __init__(self, workdir: Path):
+        self.executable = shutil.which("redis-server")
+        if not self.executable:
+            pytest.skip(f"redis-server is not installed; {INSTALL_HINT}")
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        if self.running:
+            return self
+        for _attempt in range(3):
+            self.proc = subprocess.Popen(
+                [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+                 "--daemonize", "no", "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if self._wait_ready(timeout):
+                return self
+            err = self._stderr_of_failed()
+            if "Address already in use" in err:
+                self.port = free_port()   # lost the race for the port: pick another
+                continue
+            raise RuntimeError(f"redis-server did not start on port {self.port}: {err.strip()[-500:]}")
+        raise RuntimeError("redis-server could not find a free port")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except redis.RedisError:
+                    time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
+    def _stderr_of_failed(self) -> str:
+        _stop_process(self.proc)
+        return (self.proc.stderr.read() or b"").decode(errors="replace") if self.proc.stderr else ""
+
+    def stop(self) -> None:
+        _stop_process(self.proc)
+        if self.proc is not None and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def flush(self) -> None:
+        import redis
+
+        with redis.Redis.from_url(self.url) as client:
+            client.flushall()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """The session's Redis server (controller); do not stop it, use `restartable_redis`."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server) -> str:
+    """redis://127.0.0.1:PORT/0 of a real Redis server running for the whole session
+    (shared: namespace your keys; to stop Redis, use `restartable_redis`)."""
+    return redis_server.url
+
+
+@pytest.fixture
+def restartable_redis(tmp_path):
+    """A private Redis server for one test, which it may `.stop()` and `.start()` again
+    (same port, empty after a restart); stopped at the end of the test."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+class NodeFhirServer:
+    """tests/fhir_server/server.mjs on a free loopback port."""
+
+    READY = re.compile(r"FHIR server ready at (http://\S+)")
+
+    def __init__(self, log_path: Path):
+        node = shutil.which("node")
+        if not node:
+            pytest.skip(f"node is not installed (needed for the test FHIR server); set FHIR_BASE_URL or {INSTALL_HINT}")
+        if not (FHIR_SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
+            pytest.skip(f"the test FHIR server's npm packages are not installed; {INSTALL_HINT}")
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [node, str(FHIR_SERVER_DIR / "server.mjs"), "--host", "127.0.0.1", "--port", "0", "--quiet"],
+            cwd=FHIR_SERVER_DIR, stdout=subprocess.PIPE, stderr=self._log)
+        self.base_url = self._wait_ready(timeout=60.0)
+
+    def _wait_ready(self, timeout: float) -> str:
+        found: list[str] = []
+
+        def read_first_line():
+            line = self.proc.stdout.readline().decode(errors="replace")
+            found.append(line)
+
+        reader = threading.Thread(target=read_first_line, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        match = self.READY.search(found[0]) if found else None
+        if not match:
+            self.stop()
+            log = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the test FHIR server did not start within {timeout:.0f} s: "
+                               f"{(found[0] if found else '').strip()} {log}")
+        return match.group(1)
+
+    def stop(self) -> None:
+        _stop_process(self.proc)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url(tmp_path_factory) -> str:
+    """Base URL of a real FHIR R4 server: $FHIR_BASE_URL if set (e.g. HAPI FHIR at
+    http://localhost:8080/fhir), else the in-memory Node server started for the session."""
+    external = os.environ.get("FHIR_BASE_URL", "").strip()
+    if external:
+        import requests
+
+        try:
+            response = requests.get(external.rstrip("/") + "/metadata", timeout=30,
+                                    headers={"Accept": "application/fhir+json"})
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            pytest.fail(f"FHIR_BASE_URL={external} does not answer GET /metadata: {exc}")
+        yield external.rstrip("/")
+        return
+    server = NodeFhirServer(tmp_path_factory.mktemp("fhir-server") / "server.log")
+    yield server.base_url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def small_cohort_dir(tmp_path_factory) -> Path:
+    """A synthetic cohort of 200 patients (seed 7), generated once per session."""
+    from fhir_assist.synth.generate import generate_cohort
+
+    out = tmp_path_factory.mktemp("cohort-200")
+    generate_cohort(200, 7, out, progress=False)
+    return out

@@ -1,0 +1,150 @@
+"""Multitask ICD ranker: the network, its baselines, and learning on a small synthetic cohort."""
+from argparse import Namespace
+
+import pytest
+import torch
+
+from model_zoo import classical, icd_ranker
+from model_zoo.metrics import ranking as rk
+
+
+def test_shapes_in_both_modes():
+    for mode in icd_ranker.MODES:
+        cfg = icd_ranker.RankerConfig(n_inputs=10, head_names=["a", "b"], head_sizes=[3, 5],
+                                      hidden=[16, 8], dropout=0.6, mode=mode)
+        model = icd_ranker.IcdRanker(cfg)
+        assert model(torch.rand(4, 10)).shape == (4, 8)
+        assert model.head_slices() == {"a": slice(0, 3), "b": slice(3, 8)}
+        model.set_output_prior(torch.full((8,), 0.25))
+        model.eval()
+        # with zero input the trunk output is constant; the prior sets the mean level
+        assert icd_ranker.predict_proba(model, torch.zeros(2, 10)).shape == (2, 8)
+    with pytest.raises(ValueError):
+        icd_ranker.RankerConfig(n_inputs=1, head_names=["a"], head_sizes=[1], mode="tree")
+
+
+def test_reweighted_heads_give_each_level_the_same_weight():
+    w = icd_ranker.head_weights([2, 6, 12], "reweighted")
+    assert w[:2].sum() == pytest.approx(w[2:8].sum()) == pytest.approx(w[8:].sum())
+    assert icd_ranker.head_weights([2, 3]).tolist() == [1.0] * 5
+
+
+def _planted(n=600, seed=0):
+    """Inputs 0–9 each switch on label i (and a parent label 10 + i // 5)."""
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(n, 12, generator=g) < 0.15).float()
+    y = torch.zeros(n, 12)
+    y[:, :10] = x[:, :10]
+    y[:, 10] = x[:, :5].amax(1)
+    y[:, 11] = x[:, 5:10].amax(1)
+    noise = torch.rand(n, 12, generator=g) < 0.02
+    return x, ((y > 0) ^ noise).float()
+
+
+def test_ranker_beats_frequency_on_planted_signal():
+    from model_zoo.train import fit
+
+    x, y = _planted()
+    cfg = icd_ranker.RankerConfig(n_inputs=12, head_names=["leaf", "parent"], head_sizes=[10, 2],
+                                  hidden=[32], dropout=0.1)
+    model = icd_ranker.IcdRanker(cfg)
+    model.set_output_prior(y[:400].mean(0))
+    batches = [{"x": x[i:i + 50], "y": y[i:i + 50]} for i in range(0, 400, 50)]
+    fit(model, batches, lambda m, b: torch.nn.functional.binary_cross_entropy_with_logits(m(b["x"]), b["y"]),
+        epochs=25, lr=0.01, progress=False, device="cpu")
+    ranker = icd_ranker.predict_proba(model, x[400:])
+    freq = icd_ranker.predict_proba(classical.FrequencyRanker.fit(y[:400]), x[400:])
+    logistic = icd_ranker.predict_proba(classical.fit_logistic(x[:400], y[:400], epochs=15, device="cpu"), x[400:])
+    for scores in (ranker, logistic):
+        assert rk.ndcg(scores, y[400:]) > rk.ndcg(freq, y[400:]) + 0.05
+        assert rk.rank_errors_at_recall(scores, y[400:], 0.9) < rk.rank_errors_at_recall(freq, y[400:], 0.9)
+
+
+def test_frequency_ranker_is_constant_and_ordered_by_frequency():
+    y = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 0]])
+    freq = classical.FrequencyRanker.fit(y)
+    out = freq(torch.zeros(2, 5))
+    assert torch.equal(out[0], out[1])
+    assert out[0, 0] > out[0, 1] > out[0, 2]
+
+
+# ---------------------------------------------------------------- on a synthetic FHIR cohort
+
+@pytest.fixture(scope="module")
+def cohort_dir(request, tmp_path_factory):
+    try:
+        return request.getfixturevalue("small_cohort_dir")
+    except pytest.FixtureLookupError:
+        from fhir_assist.synth.generate import generate_cohort
+        out = tmp_path_factory.mktemp("coding-cohort")
+        generate_cohort(200, 7, out, progress=False)
+        return out
+
+
+@pytest.fixture(scope="module")
+def trained(cohort_dir, tmp_path_factory):
+    from fhir_assist.adapter.timeline import load_cohort
+    from fhir_assist.pipelines import coding
+
+    cohort = load_cohort(cohort_dir, progress=False)
+    encounters, stats = coding.collect_encounters(cohort.timelines, seed=0, progress=False)
+    hyper = dict(coding.RANKER_DEFAULTS, hidden=[128], dropout=0.3, epochs=25, patience=None,
+                 logistic_epochs=15)
+    bundle = coding.train_ranker_models(encounters, hyper=hyper, seed=0, select="ndcg",
+                                        device="cpu", progress=False)
+    path = coding.save_ranker(bundle, tmp_path_factory.mktemp("art") / "icd-ranker", seed=0,
+                              select="ndcg")
+    return cohort, encounters, bundle, path
+
+
+def test_ranker_learns_better_than_frequency_on_a_cohort(trained):
+    from fhir_assist.pipelines import coding
+
+    _, encounters, bundle, _ = trained
+    test = [e for e in encounters if e.split == "test"]
+    scores, y = coding.model_scores(bundle, test, "icd-ranker")
+    metrics = {name: coding.head_metrics(s, y, bundle.labels.slices()) for name, s in scores.items()}
+    for level in ("chapter", "3char", "billing"):
+        ours, floor = metrics["multitask-ranker"][level], metrics["frequency"][level]
+        assert ours["ndcg"] > floor["ndcg"], level
+        assert ours["re@90"] < floor["re@90"], level
+
+
+def test_artifact_round_trip_and_cutoffs(trained):
+    from fhir_assist.pipelines import coding
+    from model_zoo import registry
+
+    _, encounters, bundle, path = trained
+    art = registry.load(path)
+    again = coding.load_ranker(art)
+    x = bundle.features.encode(encounters[:5])
+    assert torch.allclose(icd_ranker.predict_proba(bundle.ranker, x),
+                          icd_ranker.predict_proba(again.ranker, x), atol=1e-6)
+    cut = art.thresholds["cutoffs"]["multitask-ranker"]["billing"]
+    assert cut["target_recall"] == 0.9 and cut["overall"] >= 1
+    assert set(art.thresholds["f1"]["multitask-ranker"]) == set(coding.HEADS)
+
+
+def test_suggester_ranks_explains_and_reports_unknown_codes(trained):
+    from fhir_assist.adapter.timeline import Code
+    from fhir_assist.suggest.coding import CodingSuggester
+
+    cohort, encounters, bundle, path = trained
+    suggester = CodingSuggester.load(path, device="cpu")
+    patient = next(t for t in cohort.timelines if any(v.medications for v in t.visits))
+    visit = next(v for v in patient.visits if v.medications)
+    visit.medications = list(visit.medications) + ["999999999"]    # an ingredient never seen
+    result = suggester.suggest(visit, patient, top=20)
+    assert [s.rank for s in result.suggestions] == list(range(1, 21))
+    scores = [s.score for s in result.suggestions]
+    assert scores == sorted(scores, reverse=True)
+    assert all(s.level == "billing" and s.system.startswith("http") for s in result.suggestions)
+    k = result.cutoff_k
+    assert k is not None and all(s.recommended == (s.rank <= k) for s in result.suggestions)
+    assert Code("http://www.nlm.nih.gov/research/umls/rxnorm", "999999999") in result.unknown_codes
+    assert result.model_version and result.target_recall == 0.9
+    with_evidence = [s for s in result.suggestions if s.evidence]
+    assert with_evidence, "no suggestion names the inputs that drove it"
+    kind, label, weight = with_evidence[0].evidence[0]
+    assert kind in ("medication", "procedure", "demographic") and weight > 0
+    assert suggester.explain(visit, result.suggestions[0].code, patient) == result.suggestions[0].evidence
