@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,10 +27,9 @@ import requests
 from fhirclient.auth import FHIROAuth2Auth
 from fhirclient.server import FHIRServer
 
-log = logging.getLogger(__name__)
+from mappings.codesystems import ICD9CM, ICD10CM
 
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICD9CM = "http://hl7.org/fhir/sid/icd-9-cm"
+log = logging.getLogger(__name__)
 
 # Every URL this project defines (extensions, identifier systems, tags) hangs off this base.
 PROJECT_URL = "https://fhir-assist.example.org"
@@ -135,12 +135,20 @@ def suggestion_identifier(patient_id: str, encounter_id: str, system: str, code:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+
+
 def _bare_id(reference_or_id: str, resource_type: str) -> str:
+    """"123" or "Patient/123" → "123"; anything that is not a FHIR id is refused (it
+    would otherwise end up in a URL path)."""
+    if not _RESOURCE_TYPE.fullmatch(str(resource_type)):
+        raise ValueError(f"not a FHIR resource type: {resource_type!r}")
     text = str(reference_or_id).strip()
     prefix = f"{resource_type}/"
     if text.startswith(prefix):
         text = text[len(prefix):]
-    if not text or "/" in text:
+    if not _FHIR_ID.fullmatch(text) or text.strip(".") == "":
         raise ValueError(f"expected a {resource_type} id or '{resource_type}/id', got {reference_or_id!r}")
     return text
 
@@ -241,6 +249,8 @@ class FhirServer:
             if urlsplit(path)[:2] != urlsplit(self.base_url)[:2]:
                 raise FhirServerError(None, f"the server sent a link to another origin: {path}")
             return path
+        if not path.strip("/"):
+            return self.base_url   # transactions and batches go to the base itself
         return urljoin(self._server.base_uri, path.lstrip("/"))
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict:
@@ -316,6 +326,8 @@ class FhirServer:
                *, max_results: int | None = None) -> list[dict]:
         """All resources of `resource_type` matching `params`, following `next` links.
         Resources a server adds with search.mode "include"/"outcome" are left out."""
+        if not _RESOURCE_TYPE.fullmatch(str(resource_type)):
+            raise ValueError(f"not a FHIR resource type: {resource_type!r}")
         query = list(params.items() if isinstance(params, Mapping) else (params or []))
         if not any(k == "_count" for k, _ in query):
             query.append(("_count", DEFAULT_PAGE_SIZE))
@@ -373,8 +385,9 @@ class FhirServer:
         """Write each suggested ICD code as a provisional encounter-diagnosis Condition.
 
         Idempotent: the same call repeated (a retried hook, a second discharge event) finds
-        the Conditions it wrote before instead of creating new ones. Returns the Conditions
-        as stored on the server, one per distinct (system, code), in suggestion order."""
+        the Conditions it wrote before instead of creating new ones, and leaves them as they
+        are (a coder's confirmed/refuted status is kept). Returns the Conditions as stored
+        on the server, one per distinct (system, code), in suggestion order."""
         conditions: list[dict] = []
         seen: set[tuple[str, str]] = set()
         for suggestion in suggestions:

@@ -341,10 +341,12 @@ class MicronPredictor:
     # one visit ---------------------------------------------------------------
     @torch.no_grad()
     def update(self, state: MicronState | bytes | None, dx: Sequence[int], proc: Sequence[int],
-               observed: Iterable[int] | None = None) -> MicronStep:
+               observed: Iterable[int] | None = None, base: Iterable[int] | None = None
+               ) -> MicronStep:
         """Apply one visit. `observed`: the medications actually prescribed at this
         visit, when known; they become the base set of the next update (the paper's
-        M̃(1) = M(1) for a first visit). Without them the predicted set carries on."""
+        M̃(1) = M(1) for a first visit). Without them the predicted set carries on.
+        `base`: the set M̃(t−1) the changes apply to (default: the state's set)."""
         if isinstance(state, (bytes, bytearray, memoryview)):
             state = MicronState.from_bytes(bytes(state), tag=self.tag, n_med=self.n_med,
                                            dim=self.dim)
@@ -352,11 +354,13 @@ class MicronPredictor:
         health = self.model.encoder.encode_visit(dx, proc)
         if state is None:
             vector = self.model.net_med(health)
-            base: frozenset[int] = frozenset()
+            base = frozenset() if base is None else base
         else:
             previous = torch.as_tensor(state.health, device=device)
             vector = torch.as_tensor(state.vector, device=device) + self.model.net_med(health - previous)
-            base = state.medications
+            base = state.medications if base is None else base
+        if base is not None and not isinstance(base, frozenset):
+            base = frozenset(int(m) for m in base)
         vector_np = vector.detach().to("cpu", torch.float32).numpy()
         return self._step(vector_np, health.detach().to("cpu", torch.float32).numpy(), base,
                           observed, 0 if state is None else state.visits)

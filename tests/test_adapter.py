@@ -155,6 +155,13 @@ def test_collection_bundle_with_a_nested_bundle():
     assert timeline.sex == "other" and timeline.birth_date is None and second.age is None
 
 
+def test_directory_of_bundle_files():
+    cohort = load_cohort(DATA / "bundles", progress=False)
+    assert [t.patient_id for t in cohort.timelines] == sorted(
+        ["8c5a3f0e-2b1d-4c6e-9f7a-1d2e3f4a5b6c", "19283", "c.42"])
+    assert cohort.visit_count == 5 and len(cohort.report.files) == 3
+
+
 def test_prefetch_with_resources_bundles_and_nulls():
     report = IngestReport()
     resources = resources_from_prefetch(_load_json("prefetch.json"), report=report)
@@ -229,20 +236,20 @@ def test_strict_reading_without_a_report_raises_with_file_and_line():
     assert str(err.value).startswith(f"{DATA / 'malformed.ndjson'}:1: Encounter/abc field period.start")
 
 
-def test_full_validation_sample_in_fast_mode_reports_but_keeps():
+def test_full_validation_sample_in_fast_mode_reports_but_keeps(tmp_path):
+    path = tmp_path / "Patient.ndjson"
+    # "photo" is not read by the timeline, so only full validation sees it is malformed.
+    path.write_text("".join(json.dumps({"resourceType": "Patient", "id": f"p{i}", "gender": "female",
+                                        **({"photo": "not-an-array"} if i == 3 else {})}) + "\n"
+                            for i in range(6)))
     report = IngestReport()
-    resources = [{"resourceType": "Patient", "id": f"p{i}", "gender": "female",
-                  "photo": "not-an-array" if i == 3 else []} for i in range(6)]
-    path_resources = resources_from_bundle({"resourceType": "Bundle", "type": "collection",
-                                            "entry": [{"resource": r} for r in resources]},
-                                           report=report)
-    assert len(path_resources) == 6
-    from fhir_assist.adapter.read import _Validator
-    check = _Validator("fast", report, full_sample=1)
-    kept = [check(r, f"x:{i}") for i, r in enumerate(resources)]
-    assert all(k is not None for k in kept)
+    assert len(list(iter_resources(path, report=report, full_sample=1))) == 6
     assert report.validation["full-sample"] == 6
-    assert [p.kept for p in report.problems] == [True] and report.problems[0].field == "photo"
+    (problem,) = report.problems
+    assert problem.kept and problem.field == "photo" and problem.source == f"{path}:4"
+    sampled = IngestReport()
+    list(iter_resources(path, report=sampled, full_sample=4))
+    assert sampled.validation["full-sample"] == 1 and sampled.problem_count == 1
 
 
 # ---------------------------------------------------------------------------
@@ -280,6 +287,36 @@ def test_conditions_without_encounter_attached_by_date(bulk):
     all_dx = {c for t in bulk.timelines for v in t.visits for c in v.diagnoses}
     assert Code(cs.ICD10CM, "S52.501A") not in all_dx       # years before any visit
     assert bulk.report.skipped["Condition not attached to a visit"] == 1
+
+
+def _encounter(eid, start, end=None, status="finished"):
+    period = {"start": start, **({"end": end} if end else {})}
+    return {"resourceType": "Encounter", "id": eid, "status": status, "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/p"}, "period": period}
+
+
+def _condition(cid, code, recorded):
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": "Patient/p"},
+            "code": {"coding": [{"system": cs.ICD10CM, "code": code}]}, "recordedDate": recorded}
+
+
+def test_attaching_by_date_picks_the_visit_in_progress_at_that_time():
+    resources = [
+        {"resourceType": "Patient", "id": "p"},
+        _encounter("morning", "2022-01-10T08:00:00Z", "2022-01-10T09:00:00Z"),
+        _encounter("afternoon", "2022-01-10T14:00:00Z", "2022-01-10T15:00:00Z"),
+        _encounter("stay", "2022-03-01T10:00:00Z", status="in-progress"),
+        _encounter("old", "2021-06-01T10:00:00Z"),
+        _condition("c1", "I10", "2022-01-10T08:30:00Z"),
+        _condition("c2", "E11.9", "2022-01-10T14:30:00Z"),
+        _condition("c3", "J18.9", "2022-03-12"),       # day 11 of a stay still in progress
+        _condition("c4", "N39.0", "2021-06-12"),       # 11 days after a finished visit
+    ]
+    report = IngestReport()
+    (timeline,) = build_timelines(resources, report)
+    dx = {v.encounter_id: [c.code for c in v.diagnoses] for v in timeline.visits}
+    assert dx == {"old": [], "morning": ["I10"], "afternoon": ["E11.9"], "stay": ["J18.9"]}
+    assert report.skipped["Condition not attached to a visit"] == 1
 
 
 def test_codes_under_wrong_or_odd_system_urls_are_corrected(bulk):

@@ -21,8 +21,6 @@ from fhir_assist.fhir_server import (
     EXT_MODEL_VERSION,
     EXT_SUGGESTION_RANK,
     EXT_SUGGESTION_SCORE,
-    ICD10CM,
-    ICD9CM,
     SUGGESTION_IDENTIFIER_SYSTEM,
     FhirServer,
     FhirServerError,
@@ -33,6 +31,7 @@ from fhir_assist.fhir_server import (
     suggestion_identifier,
     validate_r4,
 )
+from mappings.codesystems import ICD9CM, ICD10CM
 
 pytestmark = pytest.mark.integration
 

@@ -54,7 +54,7 @@ class CodeMapper:
         self._hierarchy_for = hierarchy_for
         self._dx_cache: dict[tuple, tuple[Code | None, bool]] = {}
         self._proc_cache: dict[tuple, tuple[Code | None, bool]] = {}
-        self._med_cache: dict[tuple, str | None] = {}
+        self._med_cache: dict[tuple, tuple[str, ...]] = {}
         self._system_cache: dict[Any, str | None] = {}
 
     # -- systems -------------------------------------------------------------
@@ -213,41 +213,52 @@ class CodeMapper:
         return [], unknown
 
     # -- medications -----------------------------------------------------------
-    def _ingredient(self, code: str | None, display: str | None) -> str | None:
+    def _ingredients(self, code: str | None, display: str | None) -> tuple[str, ...]:
         key = (code, display)
-        if key not in self._med_cache:
-            from mappings.rxnorm import ingredient_for
-            self._med_cache[key] = ingredient_for(code, display)
-        return self._med_cache[key]
+        found = self._med_cache.get(key)
+        if found is None:
+            from mappings import rxnorm
+            several = getattr(rxnorm, "ingredients_for", None)   # combination products
+            if several is not None:
+                found = tuple(several(code, display))
+            else:
+                one = rxnorm.ingredient_for(code, display)
+                found = (one,) if one else ()
+            self._med_cache[key] = found
+        return found
 
-    def medication(self, concept: Any) -> tuple[str | None, Code | None]:
-        """(ingredient RxCUI, None) or (None, the unmapped code) for a medication concept.
+    def medication(self, concept: Any) -> tuple[tuple[str, ...], Code | None]:
+        """(ingredient RxCUIs, None) or ((), the unmapped code) for a medication concept.
 
         RxNorm codings are tried first (any RxCUI level the data file lists), then
         the displays and text by name, which is how ingredients arrive from systems
-        that code drugs locally (NDC, in-house formularies).
+        that code drugs locally (NDC, in-house formularies). Combination products
+        give all their ingredients.
         """
         codings = _codings(concept)
         rxnorm = [c for c in codings if self.canonical(c.get("system")) == cs.RXNORM]
         for coding in rxnorm:
-            found = self._ingredient(_clean(coding.get("code")),
-                                     coding.get("display") if isinstance(coding.get("display"), str) else None)
+            display = coding.get("display")
+            found = self._ingredients(_clean(coding.get("code")),
+                                      display if isinstance(display, str) else None)
             if found:
                 return found, None
-        names = [c.get("display") for c in codings if isinstance(c.get("display"), str)]
+        names = [c.get("display") for c in codings
+                 if isinstance(c.get("display"), str) and c not in rxnorm]
         text = _concept_text(concept)
         if text:
             names.append(text)
         for name in names:
-            found = self._ingredient(None, name.strip())
+            found = self._ingredients(None, name.strip())
             if found:
                 self.report.note("medications matched by name")
                 return found, None
         first = rxnorm[0] if rxnorm else (codings[0] if codings else None)
         if first is not None:
+            display = first.get("display")
             unmapped = Code(self._label(first.get("system")), _clean(first.get("code")) or "",
-                            first.get("display") if isinstance(first.get("display"), str) else text)
+                            display if isinstance(display, str) else text)
         else:
             unmapped = Code("(text only)" if text else "(no code)", text or "", text)
         self.report.unknown_code(unmapped.system, unmapped.code or unmapped.display)
-        return None, unmapped
+        return (), unmapped

@@ -13,21 +13,18 @@ import re
 from collections import Counter
 from typing import Iterable, Iterator, Sequence, TypeVar
 
+from mappings import codesystems as cs
+
 from .timeline import Code, Visit
 
 T = TypeVar("T")
 
 OOV_TOKEN = "[OOV]"
 
-# FHIR system URL → short token prefix (kept literal so this module needs no mappings import).
-ICD10CM_URL = "http://hl7.org/fhir/sid/icd-10-cm"
-ICD9CM_URL = "http://hl7.org/fhir/sid/icd-9-cm"
-ICD10PCS_URL = "http://www.cms.gov/Medicare/Coding/ICD10"
-DX_SHORT = {ICD10CM_URL: "icd10", ICD9CM_URL: "icd9"}
+DX_SHORT = {cs.ICD10CM: "icd10", cs.ICD9CM: "icd9"}
 # ICD-9-CM volume 3 shares the ICD-9-CM URL in FHIR: the kind (procedure) tells them apart.
-PROCEDURE_SHORT = {ICD10PCS_URL: "pcs", ICD9CM_URL: "icd9proc"}
-OTHER_SHORT = {"http://snomed.info/sct": "snomed", "http://loinc.org": "loinc",
-               "http://www.ama-assn.org/go/cpt": "cpt"}
+PROCEDURE_SHORT = {cs.ICD10PCS: "pcs", cs.ICD9CM_PROC: "icd9proc"}
+OTHER_SHORT = {cs.SNOMED: "snomed", cs.LOINC: "loinc", cs.CPT: "cpt", cs.RXNORM: "rxnorm"}
 _SHORT_TO_URL = {short: url for url, short in {**OTHER_SHORT, **DX_SHORT}.items()}
 _SHORT_TO_URL.update({short: url for url, short in PROCEDURE_SHORT.items()})
 

@@ -65,6 +65,8 @@ UTC = timezone.utc
 #: how long after an encounter ends a dated resource without an encounter may still be attached to it
 DEFAULT_ATTACH_WINDOW = timedelta(days=3)
 _DATE_ONLY_SLACK = timedelta(hours=14)     # a bare date may be in any time zone
+_OPEN_ENCOUNTER_SPAN = timedelta(days=30)  # how far an in-progress encounter without end reaches
+_OPEN_STATUS = frozenset({"in-progress", "arrived", "triaged", "onleave"})
 
 _DT_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
                     r"(Z|[+-]\d{2}:\d{2})?)?)?)?\Z")
@@ -81,6 +83,23 @@ def _parse_datetime(value: Any) -> tuple[datetime | None, bool, bool]:
     """(aware UTC datetime, date_only, zone_assumed) of a FHIR date/dateTime/instant."""
     if not isinstance(value, str):
         return None, False, False
+    n = len(value)
+    dashed = n >= 10 and value[4] == "-" and value[7] == "-"
+    if dashed and n >= 19 and value[10] == "T":
+        # Fast path (C-coded) for complete timestamps; seconds=60 and odd forms fall through.
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC), False, True
+            return moment.astimezone(UTC), False, False
+    elif dashed and n == 10:
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC), True, False
+        except ValueError:
+            pass
     match = _DT_RE.match(value.strip())
     if not match:
         return None, False, False
@@ -121,6 +140,11 @@ def reference_id(reference: Any, expected_type: str | None = None) -> str | None
         reference = reference.get("reference")
     if not isinstance(reference, str):
         return None
+    kind, sep, rid = reference.partition("/")
+    if sep and "/" not in rid and ":" not in kind and " " not in reference:   # "Type/id", the usual
+        if expected_type and kind != expected_type:
+            return None
+        return rid or None
     reference = reference.strip()
     if not reference:
         return None
@@ -163,7 +187,7 @@ def _charset(content_type: str) -> str:
 
 class _Encounter:
     __slots__ = ("id", "patient", "start", "end", "cls", "part_of", "diagnoses",
-                 "reason_codes", "reason_unknown", "reason_refs")
+                 "reason_codes", "reason_unknown", "reason_refs", "open")
 
 
 class _Item:
@@ -175,16 +199,24 @@ class _Item:
         self.patient = patient
         self.encounters = encounters      # ids named by the resource itself
         self.dates = dates                # [(datetime, date_only)] in order of preference
-        self.codes = codes                # list[Code] | rxcui | ("ref", id) | note text
+        self.codes = codes                # list[Code] | RxCUIs | _MedicationRef | note text
         self.unknown = unknown            # list[Code] | Code | None
         self.order = order
+
+
+class _MedicationRef:
+    """A MedicationRequest's medicationReference to a Medication resource."""
+    __slots__ = ("id",)
+
+    def __init__(self, medication_id: str):
+        self.id = medication_id
 
 
 class _VisitParts:
     __slots__ = ("visit", "patient", "dx", "procedures", "medications", "unmapped",
                  "notes", "unknown", "lo", "hi")
 
-    def __init__(self, visit: Visit, patient: str):
+    def __init__(self, visit: Visit, patient: str, open_ended: bool = False):
         self.visit = visit
         self.patient = patient
         self.dx: list[tuple] = []          # (rank, order, codes)
@@ -199,6 +231,10 @@ class _VisitParts:
         self.lo = start.replace(hour=0, minute=0, second=0, microsecond=0) if start else None
         self.hi = (end.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
                    - timedelta(microseconds=1)) if end else None
+        if open_ended and self.hi is not None:
+            # An encounter still in progress: a stay may run for weeks, but a status
+            # left stale for years must not swallow everything dated after it.
+            self.hi = max(self.hi, start + _OPEN_ENCOUNTER_SPAN)
 
 
 class TimelineBuilder:
@@ -215,7 +251,7 @@ class TimelineBuilder:
         self.conditions: dict[str, _Item] = {}
         self.items: dict[tuple[str, str], _Item] = {}      # (type, id) → procedures, meds, notes
         self.medications: dict[str, Any] = {}              # Medication id → code concept
-        self._resolved_medications: dict[tuple, tuple] = {}
+        self._resolved_medications: dict[str, tuple] = {}
         self._order = 0
         self._handlers = {
             "Patient": self._patient, "Encounter": self._encounter, "Condition": self._condition,
@@ -290,6 +326,7 @@ class TimelineBuilder:
         end = self._date(period.get("end"))
         enc.start = start[0] if start else None
         enc.end = end[0] if end else None
+        enc.open = enc.end is None and status in _OPEN_STATUS
         cls = resource.get("class")
         if isinstance(cls, list):      # R5 shape (list of CodeableConcept) seen in the wild
             cls = (cls[0].get("coding") or [{}])[0] if cls and isinstance(cls[0], dict) else None
@@ -371,7 +408,7 @@ class TimelineBuilder:
             self.report.skip(f"MedicationRequest with status {status}")
             return
         concept = resource.get("medicationCodeableConcept")
-        rxcui: Any = None
+        rxcui: Any = ()
         unmapped = None
         if concept is not None:
             rxcui, unmapped = self.mapper.medication(concept)
@@ -389,7 +426,7 @@ class TimelineBuilder:
                     return
                 rxcui, unmapped = self.mapper.medication(inner.get("code"))
             else:
-                rxcui = ("ref", ref)        # resolved in build(): the Medication may come later
+                rxcui = _MedicationRef(ref)   # resolved in build(): the Medication may come later
         enc = reference_id(resource.get("encounter"), "Encounter")
         dates = [d for d in (self._date(resource.get("authoredOn")),) if d]
         self._put("MedicationRequest", resource,
@@ -487,7 +524,7 @@ class TimelineBuilder:
             visit.merged_encounters = [m.id for m in members if m.id != root_id]
             if visit.merged_encounters:
                 report.note("sub-encounters merged into their partOf visit", len(visit.merged_encounters))
-            parts = _VisitParts(visit, patient)
+            parts = _VisitParts(visit, patient, open_ended=end is None and any(m.open for m in members))
             for m in members:
                 for code in m.reason_codes:
                     if code not in visit.reason_codes:
@@ -497,7 +534,7 @@ class TimelineBuilder:
             by_patient[patient].append(parts)
 
         for visits in by_patient.values():
-            visits.sort(key=lambda p: (p.lo is None, p.lo or datetime.min.replace(tzinfo=UTC),
+            visits.sort(key=lambda p: (p.lo is None, p.visit.start or datetime.min.replace(tzinfo=UTC),
                                        p.visit.encounter_id))
 
         self._attach_conditions(parts_of, by_patient)
@@ -605,10 +642,15 @@ class TimelineBuilder:
             return None
         for moment, date_only in item.dates:
             slack = _DATE_ONLY_SLACK if date_only else timedelta(0)
-            for parts in reversed(visits):
-                if parts.lo is not None and parts.lo - slack <= moment <= parts.hi + slack:
-                    self.report.note(f"{item.kind} attached to a visit by date")
-                    return parts
+            inside = [p for p in visits
+                      if p.lo is not None and p.lo - slack <= moment <= p.hi + slack]
+            if inside:
+                # Several visits that day (or overlapping stays): the one whose own times
+                # contain the moment, else the latest that had started by then.
+                best = max(inside, key=lambda p: (p.visit.start <= moment <= (p.visit.end or p.visit.start),
+                                                  p.visit.start <= moment, p.visit.start))
+                self.report.note(f"{item.kind} attached to a visit by date")
+                return best
         for moment, date_only in item.dates:
             best = None
             for parts in visits:
@@ -622,19 +664,18 @@ class TimelineBuilder:
 
     def _add_medication(self, parts: _VisitParts, item: _Item) -> None:
         rxcui, unmapped = item.codes, item.unknown
-        if isinstance(rxcui, tuple):            # ("ref", Medication id)
-            concept = self.medications.get(rxcui[1], _MISSING)
+        if isinstance(rxcui, _MedicationRef):
+            concept = self.medications.get(rxcui.id, _MISSING)
             if concept is _MISSING:
                 self.report.skip("MedicationRequest referencing a Medication not in the data")
                 return
-            key = ("resolved", rxcui[1])
-            resolved = self._resolved_medications.get(key)
+            resolved = self._resolved_medications.get(rxcui.id)
             if resolved is None:
                 resolved = self.mapper.medication(concept)
-                self._resolved_medications[key] = resolved
+                self._resolved_medications[rxcui.id] = resolved
             rxcui, unmapped = resolved
         if rxcui:
-            parts.medications.add(rxcui)
+            parts.medications.update(rxcui)
         elif unmapped is not None and unmapped not in parts.unmapped:
             parts.unmapped.append(unmapped)
 

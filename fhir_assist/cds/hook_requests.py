@@ -155,3 +155,76 @@ def _without_diagnoses(encounter: dict) -> dict:
     out = dict(encounter)
     out.pop("diagnosis", None)
     return out
+
+
+# ------------------------------------------------------------ example files
+EXAMPLE_FHIR_SERVER = "http://127.0.0.1:8081/fhir"
+
+
+def pick_example_patient(by_patient: dict[str, list[dict]]) -> str:
+    """A patient with several visits and medications: the most telling examples."""
+    def weight(pid: str) -> tuple:
+        items = by_patient[pid]
+        meds = sum(1 for r in items if r.get("resourceType") == "MedicationRequest")
+        return (min(len(encounters_of(items)), 4), min(meds, 12), pid)
+    candidates = [pid for pid, items in by_patient.items()
+                  if len(encounters_of(items)) >= 2 and any(r.get("resourceType") == "MedicationRequest" for r in items)]
+    if not candidates:
+        raise ValueError("no patient with two encounters and medications in this cohort")
+    return max(candidates, key=weight)
+
+
+def write_examples(resources: Iterable[dict], out_dir, *, patient_id: str | None = None,
+                   fhir_server: str = EXAMPLE_FHIR_SERVER) -> list[str]:
+    """Write one request per service id with prefetch, one without (fhirServer), and the
+    patient's resources as a batch Bundle to load into a FHIR server. Returns file names."""
+    import json
+    from pathlib import Path
+
+    from .catalog import SERVICES
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_patient = group_by_patient(resources)
+    pid = patient_id or pick_example_patient(by_patient)
+    items = by_patient[pid]
+    written = []
+    for entry in SERVICES:
+        for with_prefetch in (True, False):
+            name = f"{entry.id}.json" if with_prefetch else f"{entry.id}.no-prefetch.json"
+            instance = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fhir-assist-example/{name}"))
+            body = build_request(entry, items, pid, prefetch=with_prefetch, hook_instance=instance,
+                                 fhir_server=None if with_prefetch else fhir_server,
+                                 access_token=None if with_prefetch else "replace-with-an-access-token")
+            (out / name).write_text(json.dumps(body, indent=2) + "\n")
+            written.append(name)
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+        for r in sorted(items, key=lambda r: {"Patient": 0, "Encounter": 1}.get(r["resourceType"], 2))
+        if r.get("id")]}
+    (out / "patient-bundle.json").write_text(json.dumps(bundle, indent=2) + "\n")
+    written.append("patient-bundle.json")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m fhir_assist.cds.hook_requests --cohort DIR --out examples/hooks [--patient ID]"""
+    import argparse
+
+    from fhir_assist.adapter.read import iter_resources
+
+    parser = argparse.ArgumentParser(description="Write example CDS Hooks requests from a FHIR cohort.")
+    parser.add_argument("--cohort", required=True, help="cohort directory (NDJSON or Bundles)")
+    parser.add_argument("--out", required=True, help="directory to write the examples to")
+    parser.add_argument("--patient", default=None, help="patient id (default: a multi-visit patient)")
+    parser.add_argument("--fhir-server", default=EXAMPLE_FHIR_SERVER,
+                        help=f"fhirServer of the no-prefetch requests (default {EXAMPLE_FHIR_SERVER})")
+    args = parser.parse_args(argv)
+    names = write_examples(iter_resources(args.cohort), args.out, patient_id=args.patient,
+                           fhir_server=args.fhir_server)
+    print(f"wrote {len(names)} files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

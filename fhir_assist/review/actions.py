@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from fhir_assist.fhir_server import (CONDITION_CATEGORY, CONDITION_VER_STATUS, FhirAccessError,
-                                     InvalidResource)
+                                     FhirServerError, FhirServerUnavailable, InvalidResource,
+                                     outcome_message)
 from fhir_assist.state import StoreUnavailable
 
 from . import fhir_marks
@@ -34,6 +35,19 @@ class Outcome:
     message: str
     condition_id: str | None = None
     pending: bool = False
+
+
+def describe_fhir_error(exc: Exception) -> str:
+    """A sentence for the coder; the full error goes to the log."""
+    if isinstance(exc, FhirServerUnavailable):
+        return "the server could not be reached or did not answer in time"
+    if isinstance(exc, FhirServerError):
+        detail = outcome_message(exc.outcome) or ""
+        status = f"HTTP {exc.status}" if exc.status else "an error"
+        return f"it answered {status}" + (f" ({detail[:200]})" if detail else "")
+    if isinstance(exc, InvalidResource):
+        return f"the Condition would not be valid FHIR ({str(exc)[:200]})"
+    return str(exc)[:200]
 
 
 def now_iso() -> str:
@@ -76,15 +90,17 @@ class ActionRunner:
             try:
                 condition_id = self._write(fhir, action)
             except (FhirAccessError, InvalidResource) as exc:
-                return self._keep(action, f"The FHIR server did not take “{what}”: {exc}. "
+                log.warning("FHIR write of %s failed: %s", action.id, exc)
+                return self._keep(action, f"The FHIR server did not take “{what}”: {describe_fhir_error(exc)}. "
                                           "The decision is kept and can be retried.")
             action.fhir_done = True
             action.condition_id = condition_id
         try:
             self.store.record_feedback(self.tenant, feedback_event(action, condition_id))
         except StoreUnavailable as exc:
+            log.warning("feedback of %s not recorded: %s", action.id, exc)
             return self._keep(action, f"“{what}” is saved in the FHIR record, but the feedback store "
-                                      f"is unreachable ({exc}); the label is kept for retry.")
+                                      "is unreachable; the label is kept for retry.")
         try:
             self.pending.remove(self.tenant, action.id)
         except PendingUnavailable as exc:

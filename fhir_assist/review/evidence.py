@@ -88,7 +88,7 @@ class EvidenceSource:
         suggester = self.suggester()
         if suggester is None:
             return Explanation({c: [] for c in codes}, None, None, None,
-                               f"evidence unavailable: the coding model did not load ({self._load_error})")
+                               "Evidence is unavailable: the coding model could not be loaded (see the service log).")
         version = str(suggester.model_version)
         key = (encounter, version)
         with self._run_lock:
@@ -98,7 +98,7 @@ class EvidenceSource:
         found = self._visit(fhir, patient, encounter)
         if found is None:
             return Explanation({c: [] for c in codes}, None, None, version,
-                               "evidence unavailable: the encounter's record could not be read")
+                               "Evidence is unavailable: the patient's record could not be read from the FHIR server.")
         timeline, visit = found
         evidence: dict[tuple[str, str], list[Evidence]] = dict(cached.evidence) if cached else {}
         with self._run_lock:

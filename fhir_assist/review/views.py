@@ -3,18 +3,21 @@ without JavaScript (post → redirect → get), and a small JSON search for the 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 
+from werkzeug.exceptions import HTTPException
+
 from fhir_assist.fhir_server import FhirAccessError, FhirServerError
-from fhir_assist.state import StoreUnavailable
 from mappings import codesystems
 
 from . import csrf, hierarchy
-from .actions import ActionRunner, Outcome, now_iso
+from .actions import STATUS_FOR, VERB, ActionRunner, Outcome, describe_fhir_error, now_iso
 from .auth import AuthError, Authenticator
 from .conditions import ConditionView, parse_condition
 from .config import ReviewConfig
@@ -25,6 +28,7 @@ from .worklist import STATUSES, EncounterDirectory, EncounterSummary, build_work
 log = logging.getLogger(__name__)
 
 REASON_MAX = 500
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 DEFAULT_TARGET_RECALL = 0.9
 
 
@@ -82,6 +86,33 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
     def template_globals():
         return {"csrf_token": csrf.token, "coder": g.get("coder"), "statuses": STATUSES}
 
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        # pages for people, not the JSON OperationOutcome the CDS endpoints answer with
+        titles = {400: "Request not understood", 404: "Not found", 405: "Not allowed"}
+        return render_template("review_error.html", title=titles.get(exc.code, exc.name),
+                               message=exc.description), exc.code
+
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        reference = uuid.uuid4().hex[:12]
+        log.exception("review: unexpected error on %s %s (reference %s)", request.method, request.path, reference)
+        return render_template("review_error.html", title="Something went wrong",
+                               message=f"The page could not be shown (reference {reference} in the service "
+                                       "log). Decisions already made are kept."), 500
+
+    @bp.url_value_preprocessor
+    def check_ids(endpoint, values):
+        # ids end up in FHIR URLs: refuse anything that is not a FHIR id before using it
+        for name in ("encounter_id", "condition_id"):
+            if values and name in values and not FHIR_ID.fullmatch(values[name] or ""):
+                abort(404, f"“{values[name]}” is not a FHIR resource id.")
+
+    @bp.errorhandler(PendingUnavailable)
+    def pending_down(exc):
+        return render_template("review_error.html", title="The state store cannot be reached",
+                               message=f"{exc}. Decisions cannot be kept for retry until it is back."), 503
+
     @bp.errorhandler(NotConfigured)
     def not_configured(exc):
         return render_template("review_error.html", title="FHIR server not configured",
@@ -91,7 +122,8 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
         log.warning("review: %s failed: %s", what, exc)
         return render_template(
             "review_error.html", title="The FHIR server cannot be reached",
-            message=f"Could not {what}: {exc}", retry_url=request.url), 502
+            message=f"Could not {what}: {describe_fhir_error(exc)}.", retry_url=request.url,
+            pending=_pending_all(ctx)), 502
 
     # ------------------------------------------------------------------ pages
     @bp.get("/")
@@ -130,7 +162,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
                              key=lambda v: (v.rank or 10**6, -(v.score or 0), v.code or ""))
         others = [v for v in views if not v.suggested and v.status == "confirmed"]
         if summary is None and not views:
-            abort(404)
+            abort(404, f"There is no encounter {encounter_id} with codes on the FHIR server.")
         summary = summary or EncounterSummary(id=encounter_id, patient=views[0].patient)
         patient = summary.patient or next((v.patient for v in views if v.patient), None)
         explanation = ctx.evidence.explain(fhir, patient, encounter_id,
@@ -195,6 +227,10 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
             view = None
         if view is not None and view.encounter != encounter_id:
             abort(400, "the Condition belongs to another encounter")
+        if view is not None and view.status == STATUS_FOR[verb] and not _has_pending(ctx, encounter_id, view):
+            # a repeated post (double click, browser resend) changes nothing and records nothing
+            flash(f"{view.code} is already {VERB[verb]}.", "success")
+            return _back(encounter_id, form.get("next_focus"), Outcome(True, ""))
         # When the FHIR server cannot be read, the page's own copy of the code identifies
         # the decision so it can be kept for retry.
         action = Action(
@@ -230,6 +266,14 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
             pass      # keep the page's patient id: the decision is queued below
         if not patient:
             abort(404)
+        try:
+            existing = [parse_condition(r) for r in fhir.search(
+                "Condition", {"encounter": f"Encounter/{encounter_id}", "code": f"{codesystems.ICD10CM}|{info.code}"})]
+        except FhirAccessError:
+            existing = []     # cannot check now; the queued add checks again before creating
+        if any(v.status == "confirmed" for v in existing):
+            flash(f"{info.code} is already coded on this encounter.", "success")
+            return _back(encounter_id, "add-code", Outcome(True, ""))
         action = Action(kind="add", patient=patient, encounter=encounter_id,
                         system=codesystems.ICD10CM, code=info.code, display=info.description,
                         user=g.coder.id, at=now_iso(), model_version=form.get("model_version") or None)
@@ -336,6 +380,10 @@ def _pending_for(ctx: ReviewContext, encounter_id: str) -> list[Action]:
     except PendingUnavailable as exc:
         flash(str(exc), "error")
         return []
+
+
+def _has_pending(ctx: ReviewContext, encounter_id: str, view: ConditionView) -> bool:
+    return any((a.system, a.code) == (view.system, view.code) for a in _pending_for(ctx, encounter_id))
 
 
 def _flash(outcome: Outcome, retried: bool = False) -> None:

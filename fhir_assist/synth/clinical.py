@@ -399,7 +399,7 @@ ACUTE: tuple[Acute, ...] = (
           weight=7, settings="IMP EMER", boost={"dementia": 2.0, "diabetes": 1.3, "bph": 1.5},
           complications="sepsis:0.08 aki:0.12 delirium:0.12 hyponatremia:0.05",
           co_codes="B96.20:0.35 B96.1:0.06 B95.2:0.05 B96.4:0.04",
-          meds=(("uti_antibiotic", 0.9),), tail="N30 N39", tail_rate=0.03,
+          meds=(("uti_antibiotic", 0.9),), tail="N30", tail_rate=0.03,
           terms="urinary tract infection|UTI|bladder infection|cystitis|pyelonephritis|burning with urination"),
     Acute("aki", "N17.9:20 N17.0:2 N17.8:0.2 N17.1:0.1", weight=6, boost={"ckd": 2.5, "chf": 1.5, "diabetes": 1.3},
           complications="hyperkalemia:0.2 dehydration:0.3 hyponatremia:0.08 metabolic_acidosis:0.12",
@@ -754,8 +754,16 @@ VITALS_TEMPLATES = (
 O2_SUPPORT = ("RA", "room air", "2L NC", "RA", "3L nasal cannula", "RA", "4L NC")
 DISPOSITIONS = ("home", "home with services", "skilled nursing facility", "home", "rehab", "home",
                 "SNF", "long-term acute care", "home with VNA")
-SERVICES = ("Medicine", "Hospital Medicine", "Cardiology", "General Surgery", "MICU", "Neurology",
-            "Orthopedics", "Oncology", "Gastroenterology", "Internal Medicine")
+SERVICES = ("Medicine", "Hospital Medicine", "Internal Medicine", "Medicine")
+# The admitting service follows the principal problem where one service obviously owns it.
+SERVICE_FOR = {
+    "mi": "Cardiology", "afib_rvr": "Cardiology", "chf_exacerbation": "Cardiology", "chest_pain": "Cardiology",
+    "stroke": "Neurology", "seizure": "Neurology", "hip_fracture": "Orthopedics", "other_fracture": "Orthopedics",
+    "knee_hip_replacement": "Orthopedics", "biliary": "General Surgery", "appendicitis": "General Surgery",
+    "bowel_obstruction": "General Surgery", "diverticulitis": "General Surgery", "gi_bleed": "Gastroenterology",
+    "cancer_treatment": "Oncology", "sepsis": "MICU", "resp_failure": "MICU", "dka": "MICU",
+    "cardiogenic_shock": "CCU", "overdose": "MICU", "alcohol_withdrawal": "Medicine",
+}
 FOLLOW_UP = (
     "Follow up with PCP in 1 week.", "Follow-up with cardiology in 2 weeks.", "PCP f/u 7-10 days, labs at visit.",
     "Return to ED for fever, chest pain or shortness of breath.", "Follow up with specialist as scheduled.",

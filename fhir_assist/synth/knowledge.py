@@ -133,6 +133,7 @@ class Knowledge:
     descriptions: dict              # ICD-10-CM code → description (for notes)
     dialysis: tuple                 # (ICD-10-PCS, ICD-9-CM) for hemodialysis, either may be None
     procedure_names: dict           # ICD-10-PCS or ICD-9-CM procedure code → description
+    billable_sorted: list = field(default_factory=list)   # all billable ICD-10-CM codes, sorted
     dropped: list = field(default_factory=list)   # (kind, value, why)
     _icd9: dict = field(default_factory=dict)
 
@@ -140,22 +141,43 @@ class Knowledge:
         return frozenset((a, b)) in self.ddi
 
     def icd9_for(self, code10: str) -> str | None:
-        """The ICD-9-CM code for an ICD-10-CM code via the GEMs (first valid target; parents as fallback)."""
+        """The ICD-9-CM code for an ICD-10-CM code via the GEMs.
+
+        Codes added to ICD-10-CM after the last GEM (2018) have no entry; they take the
+        mapping of their closest mapped relative: the parent, else a sibling under the
+        same parent (unspecified ".9"-style siblings first)."""
         if code10 in self._icd9:
             return self._icd9[code10]
-        from mappings import gem, icd
-        h9 = icd.icd9cm()
-        found = None
-        candidate = code10
-        while candidate and found is None:
-            targets = gem.icd10_to_icd9(candidate) or []
-            valid = [t for t in targets if h9.is_valid(t)]
-            billable = [t for t in valid if h9.is_billable(t)]
-            found = (billable or valid or [None])[0]
-            # Newer ICD-10-CM codes (added after the last GEM) map through their parent.
-            candidate = candidate[:-1].rstrip(".") if len(candidate) > 3 else ""
+        found = self._gem_target(code10)
+        prefix = code10
+        while found is None and len(prefix) > 3:
+            prefix = prefix[:-1].rstrip(".")
+            found = self._gem_target(prefix)
+            if found is None:
+                siblings = [c for c in self._billable_under(prefix) if c != code10]
+                siblings.sort(key=lambda c: (not c.endswith("9"), c))
+                for sibling in siblings[:12]:
+                    found = self._gem_target(sibling)
+                    if found is not None:
+                        break
         self._icd9[code10] = found
         return found
+
+    def _gem_target(self, code10: str) -> str | None:
+        from mappings import gem, icd
+        h9 = icd.icd9cm()
+        targets = [t for t in (gem.icd10_to_icd9(code10) or []) if h9.is_valid(t)]
+        billable = [t for t in targets if h9.is_billable(t)]
+        return (billable or targets or [None])[0]
+
+    def _billable_under(self, prefix: str) -> list[str]:
+        codes = self.billable_sorted
+        i = bisect.bisect_left(codes, prefix)
+        out = []
+        while i < len(codes) and codes[i].startswith(prefix):
+            out.append(codes[i])
+            i += 1
+        return out
 
 
 def _check_codes(pairs, valid: set, hierarchy, dropped, where: str):
@@ -314,7 +336,7 @@ def load() -> Knowledge:
         common_secondary=Weighted(per_stay), background_secondary=Weighted(background), tail_pool=tail_pool,
         med_status_codes=status,
         routine_inpatient=meds(clinical.ROUTINE_INPATIENT), routine_other=meds(clinical.ROUTINE_OTHER),
-        descriptions=descriptions, dialysis=dialysis, procedure_names=procedure_names, dropped=dropped)
+        billable_sorted=sorted(billable), descriptions=descriptions, dialysis=dialysis, procedure_names=procedure_names, dropped=dropped)
 
 
 def _adult_code(code: str, hierarchy) -> bool:

@@ -15,7 +15,7 @@ from .knowledge import Knowledge
 from .simulate import PatientRecord, VisitRecord
 
 MIN_WORDS, MAX_WORDS = 80, 250
-P_TYPO = 0.012
+P_TYPO = 0.015
 
 HEADERS = (
     "DISCHARGE SUMMARY\nService: {service}\nAdmission date: {admit}  Discharge date: {discharge}\n",
@@ -84,8 +84,11 @@ def _join(items: list[str]) -> str:
 
 def _typos(text: str, rng: random.Random) -> str:
     words = text.split(" ")
-    for i, word in enumerate(words):
-        if len(word) > 5 and word.isalpha() and rng.random() < P_TYPO:
+    # About P_TYPO of the longer words get a swapped or dropped letter.
+    for _ in range(int(len(words) * P_TYPO * 2 * rng.random() + 0.5)):
+        i = int(rng.random() * len(words))
+        word = words[i]
+        if len(word) > 5 and word.isalpha():
             j = 1 + int(rng.random() * (len(word) - 2))
             if rng.random() < 0.5:
                 words[i] = word[:j] + word[j + 1] + word[j] + word[j + 2:]   # swapped letters
@@ -157,9 +160,10 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
     if mentioned:
         optional.append(rng.choice(("Also noted: ", "Other issues: ", "Additional dx: ")) + "; ".join(mentioned) + ".")
     negatives = [text for text, conflicts in clinical.NEGATIONS if not (present & set(conflicts.split()))]
-    rng.shuffle(negatives)
-    n_neg = 1 + int(rng.random() * 3)
-    optional.append(rng.choice(("Pertinent negatives: ", "Of note, ", "")) + "; ".join(negatives[:n_neg]) + ".")
+    n_neg = min(len(negatives), 1 + int(rng.random() * 3))
+    if n_neg:
+        optional.append(rng.choice(("Pertinent negatives: ", "Of note, ", "")) + "; ".join(rng.sample(negatives, n_neg))
+                        + ".")
     if visit.procedures and rng.random() < 0.8:
         names = []
         for pcs, icd9 in visit.procedures:
@@ -197,8 +201,8 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
             kept.append(line)
             used += n
         body = parts[:2] + ["\n".join(kept)] + [closing]
-    fillers = list(FILLERS)
-    rng.shuffle(fillers)
-    while words(body) < MIN_WORDS and fillers:
-        body.insert(len(body) - 1, fillers.pop())
+    if words(body) < MIN_WORDS:
+        fillers = rng.sample(FILLERS, len(FILLERS))
+        while words(body) < MIN_WORDS and fillers:
+            body.insert(len(body) - 1, fillers.pop())
     return _typos("\n".join(body), rng)

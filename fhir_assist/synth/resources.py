@@ -8,10 +8,11 @@ seed, the patient's index and the resource's position in the record.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from mappings import codesystems
 
+from . import ICD_VERSIONS
 from .knowledge import ICD9_CUTOVER, Knowledge
 from .simulate import PatientRecord, VisitRecord
 
@@ -25,15 +26,13 @@ DOC_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference
 DISCHARGE_SUMMARY = {"system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary"}
 MRN_SYSTEM = "urn:fhir-assist:synthetic:mrn"
 
-ICD_VERSIONS = ("icd10cm", "icd9cm", "mixed")
-
 
 def patient_id(seed: int, index: int) -> str:
     return f"s{seed}-p{index:06d}"
 
 
 def _instant(dt: datetime, tz: str) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + tz
+    return dt.isoformat(timespec="seconds") + tz
 
 
 class ResourceWriter:
@@ -150,7 +149,7 @@ class ResourceWriter:
             coding = self._proc_coding(pair, icd9)
             if coding is None:
                 continue
-            when = visit.start.timestamp() + span * (0.15 + 0.6 * j / max(1, len(visit.procedures)))
+            when = visit.start + timedelta(seconds=span * (0.15 + 0.6 * j / max(1, len(visit.procedures))))
             procedures.append({
                 "resourceType": "Procedure",
                 "id": f"{eid}-x{len(procedures)}",
@@ -158,14 +157,14 @@ class ResourceWriter:
                 "code": {"coding": [coding], "text": coding["display"]},
                 "subject": subject,
                 "encounter": encounter_ref,
-                "performedDateTime": _instant(datetime.fromtimestamp(when), record.tz),
+                "performedDateTime": _instant(when, record.tz),
             })
 
         requests = []
         names = self.k.drug_names
         for j, rxcui in enumerate(visit.medications):
             name = names.get(rxcui, rxcui)
-            authored = visit.start.timestamp() + span * (0.02 + 0.5 * ((j * 7919) % 97) / 97)
+            authored = visit.start + timedelta(seconds=int(span * (0.02 + 0.5 * ((j * 7919) % 97) / 97)))
             requests.append({
                 "resourceType": "MedicationRequest",
                 "id": f"{eid}-m{j}",
@@ -175,7 +174,7 @@ class ResourceWriter:
                     "coding": [{"system": codesystems.RXNORM, "code": rxcui, "display": name}], "text": name},
                 "subject": subject,
                 "encounter": encounter_ref,
-                "authoredOn": _instant(datetime.fromtimestamp(authored), record.tz),
+                "authoredOn": _instant(authored, record.tz),
             })
 
         document = {

@@ -35,7 +35,7 @@ P_STOP_HELD = 0.3             # a drug held during a stay is not restarted
 P_EXTRA_ACUTE = 0.3           # a second, unrelated acute problem in an inpatient stay
 P_QUIT_SMOKING = 0.1
 P_ROUTINE_USUAL = 0.92
-P_ROUTINE_RARE = 0.04
+P_ROUTINE_RARE = 0.03
 
 
 @dataclass
@@ -87,8 +87,17 @@ class _Course:
 
     # -- chronic conditions -------------------------------------------------
     def chronic_probability(self, key: str) -> float:
-        return _chronic_probability(self.k.chronic[key].spec, _intercepts(self.k)[key],
-                                    self.sex, self.age, self.chronic)
+        sex_only, intercept, log_age, log_male, log_odds = _chronic_model(self.k)[key]
+        if sex_only and sex_only != self.sex:
+            return 0.0
+        z = intercept + log_age * (self.age - 65.0)
+        if self.sex == "male":
+            z += log_male
+        present = self.chronic
+        for other, value in log_odds:
+            if other in present:
+                z += value
+        return 1.0 / (1.0 + math.exp(-z))
 
     def add_chronic(self, key: str) -> None:
         comp, rng = self.k.chronic[key], self.rng
@@ -208,9 +217,9 @@ def _intercepts(k: Knowledge) -> dict:
         return cached
     rng = random.Random("fhir-assist-synth:prevalence-calibration")
     order = k.chronic_order
-    people = [draw_sex_age(rng) + ([rng.random() for _ in order],) for _ in range(3000)]
+    people = [draw_sex_age(rng) + ([rng.random() for _ in order],) for _ in range(1500)]
     intercept = {key: _logit(k.chronic[key].spec.prevalence) for key in order}
-    for _ in range(6):
+    for _ in range(5):
         totals = {key: 0.0 for key in order}
         counts = {key: 0 for key in order}
         for sex, age, draws in people:
@@ -230,6 +239,20 @@ def _intercepts(k: Knowledge) -> dict:
                 intercept[key] += _logit(k.chronic[key].spec.prevalence) - _logit(achieved)
     k._chronic_intercepts = intercept
     return intercept
+
+
+def _chronic_model(k: Knowledge) -> dict:
+    """Per condition: (sex restriction, intercept, log-odds per year of age, male log-odds, [(other, log OR)])."""
+    model = getattr(k, "_chronic_model", None)
+    if model is None:
+        intercepts = _intercepts(k)
+        model = {}
+        for key in k.chronic_order:
+            spec = k.chronic[key].spec
+            model[key] = (spec.sex, intercepts[key], math.log(spec.age_odds) / 10.0, math.log(spec.male_odds),
+                          tuple((other, math.log(ratio)) for other, ratio in spec.odds.items()))
+        k._chronic_model = model
+    return model
 
 
 def _weighted_site(sites, rng):
@@ -287,6 +310,12 @@ def _hypertension_code(chronic: dict) -> str:
     return "I10"
 
 
+def prepare(k: Knowledge) -> None:
+    """Compute the derived tables now (before worker processes fork) rather than on first use."""
+    _chronic_model(k)
+    _acute_table(k)
+
+
 def simulate_patient(k: Knowledge, seed: int, index: int, start_window: tuple[date, date]) -> PatientRecord:
     rng = random.Random(f"fhir-assist-synth:{seed}:{index}")
     sex, age = draw_sex_age(rng)
@@ -328,26 +357,35 @@ def _draw_setting(course: _Course) -> str:
     return _pick(SETTING_WEIGHTS, rng)
 
 
+def _acute_table(k: Knowledge) -> dict:
+    """Per encounter class: [(key, requires, sex, min_age, max_age, not_before, weight, boosts)]."""
+    table = getattr(k, "_acute_table", None)
+    if table is None:
+        table = {}
+        for setting in ("IMP", "EMER", "AMB"):
+            table[setting] = [
+                (key, comp.spec.requires, comp.spec.sex, comp.spec.min_age, comp.spec.max_age,
+                 comp.spec.not_before, comp.spec.weight, tuple(comp.spec.boost.items()))
+                for key, comp in k.acute.items() if setting in comp.settings and comp.codes]
+        k._acute_table = table
+    return table
+
+
 def _acute_weights(course: _Course, setting: str, when: datetime, exclude=()) -> list:
-    out = []
     today = when.date().isoformat()
-    for key, comp in course.k.acute.items():
-        spec = comp.spec
-        if setting not in comp.settings or key in exclude or not comp.codes:
+    chronic, sex, age = course.chronic, course.sex, course.age
+    out = []
+    for key, requires, only_sex, min_age, max_age, not_before, weight, boosts in _acute_table(course.k)[setting]:
+        if key in exclude or (only_sex and only_sex != sex) or not (min_age <= age <= max_age):
             continue
-        if spec.requires and not any(r in course.chronic for r in spec.requires):
+        if requires and not any(r in chronic for r in requires):
             continue
-        if spec.sex and spec.sex != course.sex:
+        if not_before and today < not_before:
             continue
-        if not (spec.min_age <= course.age <= spec.max_age):
-            continue
-        if spec.not_before and today < spec.not_before:
-            continue
-        w = spec.weight
-        for chronic_key, mult in spec.boost.items():
-            if chronic_key in course.chronic:
-                w *= mult
-        out.append((key, w))
+        for chronic_key, mult in boosts:
+            if chronic_key in chronic:
+                weight *= mult
+        out.append((key, weight))
     return out
 
 
@@ -451,7 +489,7 @@ def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
     for cls, rxcui in course.meds.items():
         if cls in held:
             continue
-        if rng.random() < (0.97 if inpatient else 0.55):
+        if rng.random() < (0.98 if inpatient else 0.55):
             meds.append(rxcui)
     for key in acute:
         for cls, p in k.acute[key].meds:
@@ -469,7 +507,7 @@ def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
 
     if inpatient:
         visit.disposition = rng.choice(clinical.DISPOSITIONS)
-        visit.service = rng.choice(clinical.SERVICES)
+        visit.service = clinical.SERVICE_FOR.get(principal) or rng.choice(clinical.SERVICES)
     else:
         visit.disposition = "home"
         visit.service = "Emergency Medicine" if setting == "EMER" else "Outpatient"

@@ -11,6 +11,10 @@
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("[data-row]")); }
 
+  function firstOpenRow() {
+    return rows().find(function (r) { return r.dataset.status === "provisional"; });
+  }
+
   function currentRow() {
     var active = document.activeElement;
     return active && active.closest ? active.closest("[data-row]") : null;
@@ -182,7 +186,7 @@
       else if (event.key === "ArrowUp") { event.preventDefault(); select(selected - 1); }
       else if (event.key === "Escape") {
         event.preventDefault(); input.value = ""; render([]);
-        focusRow(document.querySelector("[data-row].is-current") || rows()[0]);
+        focusRow(document.querySelector("[data-row].is-current") || firstOpenRow() || rows()[0]);
       }
       else if (event.key === "Enter") {
         var opts = options();
@@ -219,8 +223,7 @@
     if (document.getElementById("code-search") && document.getElementById("code-search").value) {
       document.getElementById("code-search").focus(); return;
     }
-    var all = rows();
-    var first = all.find(function (r) { return r.dataset.status === "provisional"; }) || all[0];
+    var first = firstOpenRow() || rows()[0];
     if (first) focusRow(first);
   }
 

@@ -1,0 +1,1 @@
+"""Turning model outputs into reviewable suggestions (medication changes, ICD codes)."""

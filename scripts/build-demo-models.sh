@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Rebuild the bundled demo artifacts under fhir_assist/demo_models/ from a synthetic cohort.
+#
+#   bash scripts/build-demo-models.sh            # all demo models
+#   DEMO_COHORT=/tmp/demo-cohort bash scripts/build-demo-models.sh
+#
+# Deterministic: same cohort seed, same split/initialisation seed. Each part writes its
+# artifact to a temporary directory first and moves it into place only when training
+# succeeded, so a failed run leaves the previous demo model untouched.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FA="${FHIR_ASSIST:-$ROOT/.venv/bin/fhir-assist}"
+MODELS="$ROOT/fhir_assist/demo_models"
+COHORT="${DEMO_COHORT:-$(mktemp -d -t fhir-assist-demo-XXXXXX)}"
+DEMO_PATIENTS="${DEMO_PATIENTS:-2000}"
+DEMO_SEED="${DEMO_SEED:-20}"
+
+if [[ ! -x "$FA" ]]; then
+  echo "build-demo-models: $FA not found; run 'make venv' first" >&2
+  exit 1
+fi
+mkdir -p "$MODELS"
+if [[ ! -f "$COHORT/Patient.ndjson" ]]; then
+  echo "== synthetic cohort: $DEMO_PATIENTS patients, seed $DEMO_SEED -> $COHORT" >&2
+  "$FA" synth --patients "$DEMO_PATIENTS" --seed "$DEMO_SEED" --out "$COHORT"
+fi
+
+# --- MICRON medication-change model (+ SimNN, DualNN, GRU, Frequency baselines) ---------
+echo "== micron" >&2
+staging="$(mktemp -d "$MODELS/.micron.XXXXXX")"
+trap 'rm -rf "$staging"' EXIT
+"$FA" train micron --data "$COHORT" --out "$staging/micron" --epochs "${MICRON_EPOCHS:-12}" \
+  --seed 0 --device cpu
+rm -rf "$MODELS/micron"
+mv "$staging/micron" "$MODELS/micron"
+rm -rf "$staging"
+trap - EXIT
+du -sh "$MODELS/micron" >&2

@@ -1,0 +1,225 @@
+"""MICRON model, losses, thresholds, incremental inference and baselines (CPU, toy data)."""
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from model_zoo import baselines, losses, micron
+from model_zoo.metrics.medication import medication_change_metrics
+from model_zoo.thresholds import best_f1_threshold, micron_thresholds, roc_cutoffs
+
+torch.set_num_threads(1)
+SIZES = (40, 10, 20)
+
+
+def toy_patients(n, seed, n_dx=40, n_proc=10):
+    """Chronic codes keep their medicine; even acute codes bring a short-lived one."""
+    rng = random.Random(seed)
+    patients = []
+    for i in range(n):
+        chronic = set(rng.sample(range(1, 10), rng.randint(0, 2)))
+        dx, proc, meds = [], [], []
+        for _ in range(rng.randint(1, 6)):
+            acute = set(rng.sample(range(10, n_dx), rng.randint(1, 3)))
+            dx.append(sorted(chronic | acute))
+            proc.append(sorted({1 + a % (n_proc - 1) for a in acute}))
+            meds.append(sorted(chronic | {10 + (a - 10) % 10 for a in acute if a % 2 == 0}))
+        patients.append(micron.PatientSequence(f"p{seed}-{i}", dx, proc, meds))
+    return patients
+
+
+def toy_ddi():
+    ddi = np.zeros((SIZES[2], SIZES[2]), dtype=np.float32)
+    for i, j in ((10, 12), (1, 11), (14, 16)):
+        ddi[i, j] = ddi[j, i] = 1
+    return ddi
+
+
+# ----------------------------------------------------------------------------- losses
+
+def test_losses_by_hand():
+    zeros = torch.zeros(1, 2)
+    assert losses.reconstruction_loss(zeros, zeros, zeros).item() == pytest.approx(0, abs=1e-5)
+    residual = torch.tensor([[math.log(3.0), 0.0]])  # σ = 0.75 vs 0.5
+    assert losses.reconstruction_loss(zeros, residual, zeros).item() == pytest.approx(0.25, abs=1e-5)
+    ddi = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert losses.ddi_loss(zeros, ddi).item() == pytest.approx(0.5)  # 2 · 0.5 · 0.5
+    assert losses.bce_loss(zeros, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(2 * math.log(2))
+    margin = losses.multilabel_margin_loss(torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]]))
+    assert margin.item() == pytest.approx(2 / 3)  # two (pos, neg) pairs, each 1, over |M| = 3
+
+
+def test_micron_loss_combines_terms_and_drops_ddi():
+    torch.manual_seed(0)
+    prev, cur, res = torch.randn(4, 5), torch.randn(4, 5), torch.randn(4, 5)
+    t_prev, t_cur = (torch.rand(4, 5) > 0.5).float(), (torch.rand(4, 5) > 0.5).float()
+    ddi = torch.ones(5, 5) - torch.eye(5)
+    total, parts = losses.micron_loss(prev, cur, res, t_prev, t_cur, ddi, gamma=0.6,
+                                      weights=(1.0, 0.5, 2.0, 3.0))
+    expected = (losses.reconstruction_loss(prev, res, cur) + 0.5 * losses.ddi_loss(cur, ddi)
+                + 2.0 * (0.6 * losses.bce_loss(cur, t_cur) + 0.4 * losses.bce_loss(prev, t_prev))
+                + 3.0 * (0.6 * losses.multilabel_margin_loss(cur, t_cur)
+                         + 0.4 * losses.multilabel_margin_loss(prev, t_prev)))
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+    without, parts_without = losses.micron_loss(prev, cur, res, t_prev, t_cur, None, gamma=0.6,
+                                                weights=(1.0, 0.5, 2.0, 3.0))
+    assert "ddi" in parts and "ddi" not in parts_without
+    assert without.item() == pytest.approx(expected.item() - 0.5 * losses.ddi_loss(cur, ddi).item(),
+                                           rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+def test_roc_thresholds_by_hand():
+    assert roc_cutoffs(np.array([0.9, 0.1]), np.array([1, 0])).tolist() == [0.9, 0.1]
+    assert roc_cutoffs(np.array([0.3, 0.2]), np.array([1, 1])).size == 0
+    scores = np.array([[0.0, 0.9, 0.5], [0.0, 0.1, 0.5]])
+    labels = np.array([[0, 1, 1], [0, 0, 1]])
+    result = micron_thresholds(scores, labels)
+    # medicine 1: cut-offs [0.9, 0.1]; 5% into the descending list ≈ 0.86, 95% ≈ 0.14
+    assert result.add == pytest.approx(0.86) and result.remove == pytest.approx(0.14)
+    assert result.per_medicine_add[1] == pytest.approx(0.86)
+    assert result.per_medicine_add[2] == pytest.approx(0.86)  # one class only → global value
+    assert result.add >= result.remove
+    add, remove = result.vectors(3)
+    assert add.tolist() == [pytest.approx(0.86)] * 3
+
+
+def test_best_f1_threshold():
+    scores = np.array([[0.9, 0.2], [0.8, 0.6]])
+    labels = np.array([[1, 0], [1, 1]])
+    threshold, value = best_f1_threshold(scores, labels, candidates=[0.1, 0.5, 0.7])
+    assert threshold == 0.5 and value == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- model + state
+
+def _trained_predictor():
+    torch.manual_seed(3)
+    model = micron.Micron(*SIZES, dim=16, hidden=24, dropout=0.0).eval()
+    patients = toy_patients(40, 1)
+    thresholds = micron.fit_thresholds(model, patients, micron.MicronConfig())
+    return micron.MicronPredictor(model, thresholds), patients
+
+
+def test_incremental_update_equals_full_recomputation():
+    predictor, patients = _trained_predictor()
+    long_patient = max(patients, key=len)
+    # a long history built from the toy visits, to exercise the recursion
+    history = micron.PatientSequence("long", long_patient.dx * 5, long_patient.proc * 5,
+                                     long_patient.meds * 5)
+    observed = [history.meds[0]] + [None] * (len(history) - 1)
+    replayed = predictor.replay(history, observed)
+    batched = micron.batched_vectors(predictor.model, [history])[0]
+    state = None
+    for t in range(len(history)):
+        blob = state.to_bytes() if state is not None else None  # through Redis-style bytes
+        step = predictor.update(blob, history.dx[t], history.proc[t], observed=observed[t])
+        np.testing.assert_allclose(step.state.vector, replayed[t].state.vector, atol=1e-4)
+        np.testing.assert_allclose(step.state.vector, batched[t], atol=1e-4)
+        assert step.predicted == replayed[t].predicted
+        assert step.state.medications == replayed[t].state.medications
+        state = step.state
+    assert state.visits == len(history)
+
+
+def test_state_bytes_round_trip_and_rejection():
+    predictor, patients = _trained_predictor()
+    step = predictor.update(None, patients[0].dx[0], patients[0].proc[0], observed=[1, 5, 17])
+    blob = step.state.to_bytes()
+    assert len(blob) < 32 + 4 * (SIZES[2] + 16) + 2 * 3 + 1
+    back = micron.MicronState.from_bytes(blob, tag=predictor.tag)
+    np.testing.assert_array_equal(back.vector, step.state.vector)
+    np.testing.assert_array_equal(back.health, step.state.health)
+    assert back.medications == frozenset({1, 5, 17}) and back.visits == 1
+    with pytest.raises(micron.StateMismatch):
+        micron.MicronState.from_bytes(blob, tag=b"x" * 8)
+    with pytest.raises(micron.StateMismatch):
+        micron.MicronState.from_bytes(blob[:-1])
+    with pytest.raises(micron.StateMismatch):
+        micron.MicronState.from_bytes(b"nonsense" * 10)
+
+
+def test_update_applies_thresholds_and_set_algebra():
+    predictor, patients = _trained_predictor()
+    step = predictor.update(None, patients[0].dx[0], patients[0].proc[0], observed=[2, 3])
+    nxt = predictor.update(step.state, patients[0].dx[0] + [30], [], base=None)
+    scores = nxt.scores
+    expected = ({2, 3} | {i for i in range(1, SIZES[2]) if scores[i] >= predictor.delta_add[i]}) - \
+        {i for i in range(SIZES[2]) if scores[i] <= predictor.delta_remove[i]}
+    assert nxt.predicted == frozenset(expected)
+    assert nxt.added == nxt.predicted - {2, 3} and nxt.removed == {2, 3} - nxt.predicted
+    assert 0 not in nxt.predicted
+
+
+def test_training_learns_and_beats_repeat_last():
+    train, validation, test = toy_patients(240, 1), toy_patients(50, 2), toy_patients(50, 3)
+    ddi = toy_ddi()
+    config = micron.MicronConfig(dim=32, hidden=64, epochs=8, batch_size=32)
+    model, thresholds, result = micron.train_micron(train, validation, SIZES, ddi, config,
+                                                    progress=False)
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert 1.0 >= thresholds.add >= thresholds.remove >= 0.0
+    records = micron.MicronPredictor(model, thresholds).predict_many(test)
+    ours = medication_change_metrics(records, ddi)
+    repeat = medication_change_metrics(
+        [baselines.RepeatLast(SIZES[2]).predict_patient(p) for p in test], ddi)
+    assert ours["f1"] > repeat["f1"] and ours["jaccard"] > repeat["jaccard"]
+
+
+def test_baselines_train_and_predict():
+    train, validation = toy_patients(120, 4), toy_patients(30, 5)
+    ddi = toy_ddi()
+    config = baselines.BaselineConfig(dim=16, hidden=32, epochs=2)
+    for trainer in (baselines.train_simnn, baselines.train_dualnn, baselines.train_gru):
+        model, result = trainer(train, validation, SIZES, ddi, config, progress=False)
+        assert result.seconds_per_epoch > 0
+        for anchor in ("predicted", "observed"):
+            record = model.predict_patient(validation[0], anchor)
+            assert len(record.predicted_sets) == len(validation[0])
+            assert record.predicted_sets[0] == validation[0].med_sets()[0]
+            assert all(0 not in s for s in record.predicted_sets)
+    frequency = baselines.fit_frequency(train, validation, SIZES[2])
+    assert 0 <= frequency.threshold <= 1.01
+    metrics = medication_change_metrics([frequency.predict_patient(p) for p in validation], ddi)
+    assert 0 <= metrics["f1"] <= 1
+
+
+def test_gru_history_scores_match_single_pass():
+    torch.manual_seed(0)
+    gru = baselines.GruHistory(*SIZES, dim=8, hidden=8).eval()
+    patient = max(toy_patients(20, 6), key=len)
+    record = gru.predict_patient(patient)
+    for t in range(1, len(patient)):
+        np.testing.assert_allclose(gru.history_scores(patient, t + 1), record.scores[t], atol=1e-5)
+
+
+def test_repeat_last_keeps_first_set_under_paper_protocol():
+    patient = micron.PatientSequence("x", [[1], [2], [3]], [[], [], []], [[1, 2], [3], [3]])
+    record = baselines.RepeatLast(5).predict_patient(patient)
+    assert record.predicted_sets == [{1, 2}, {1, 2}, {1, 2}]
+    observed = baselines.RepeatLast(5).predict_patient(patient, "observed")
+    assert observed.predicted_sets == [{1, 2}, {1, 2}, {3}]
+
+
+def test_pick_device_and_fit_on_cpu():
+    from model_zoo.train import fit, pick_device
+
+    assert pick_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert pick_device().type == "cpu"
+        with pytest.raises(ValueError):
+            pick_device("cuda")
+    model = torch.nn.Linear(3, 1)
+    x = torch.randn(32, 3)
+    y = x.sum(1, keepdim=True)
+    batches = [{"x": x[i:i + 8], "y": y[i:i + 8]} for i in range(0, 32, 8)]
+    result = fit(model, batches, lambda m, b: ((m(b["x"]) - b["y"]) ** 2).mean(), epochs=40,
+                 lr=0.05, validate=lambda m: {"mse": float(((m(x) - y) ** 2).mean())},
+                 select="mse", mode="min", device="cpu", progress=False)
+    assert result.history[result.best_epoch - 1]["mse"] == min(h["mse"] for h in result.history)
+    with torch.no_grad():
+        final = float(((model(x) - y) ** 2).mean())
+    assert final == pytest.approx(result.history[result.best_epoch - 1]["mse"], rel=1e-4)

@@ -1,0 +1,101 @@
+"""End to end: `fhir-assist train micron` then `fhir-assist evaluate --json` on a small cohort."""
+import json
+
+import pytest
+
+from fhir_assist import cli
+
+pytestmark = pytest.mark.slow
+
+MODELS = {"MICRON", "SimNN", "DualNN", "RepeatLast", "GRU"}
+KEYS = {"model", "jaccard", "f1", "prauc", "ddi_rate", "err_add", "err_remove", "params", "s_per_epoch"}
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory):
+    from fhir_assist.synth.generate import generate_cohort
+
+    out = tmp_path_factory.mktemp("micron-cohort")
+    generate_cohort(150, 11, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def artifact(cohort_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("artifacts") / "micron"
+    code = cli.main(["train", "micron", "--data", str(cohort_dir), "--out", str(out),
+                     "--epochs", "2", "--seed", "3", "--device", "cpu"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_loadable_artifact(artifact):
+    from model_zoo import registry
+
+    loaded = registry.load(artifact)
+    assert loaded.task == "medication-change"
+    assert set(loaded.weights) == {"micron", "simnn", "dualnn", "gru", "frequency"}
+    assert set(loaded.vocabularies) == {"dx", "proc", "med"}
+    assert loaded.hyperparameters["split_seed"] == 3
+    assert 1 >= loaded.thresholds["add"] >= loaded.thresholds["remove"] >= 0
+    assert loaded.config["data_fingerprint"]
+    assert {row["model"] for row in loaded.metrics["test"]} >= MODELS
+
+
+def test_evaluate_json_shape(artifact, cohort_dir, capsys):
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(artifact), "--data", str(cohort_dir), "--json"]) == 0
+    out = capsys.readouterr().out
+    document = json.loads(out)  # exactly one JSON object on stdout
+    assert document["task"] == "medication-change"
+    assert isinstance(document["test_patients"], int) and document["test_patients"] > 0
+    rows = {row["model"]: row for row in document["models"]}
+    assert MODELS <= set(rows)
+    for row in rows.values():
+        assert KEYS <= set(row)
+        for key in ("jaccard", "f1"):
+            assert 0.0 <= row[key] <= 1.0
+    assert rows["MICRON"]["params"] > 0 and rows["RepeatLast"]["params"] == 0
+    assert document["same_data_as_training"] is True
+
+
+def test_evaluate_text_table(artifact, cohort_dir, capsys):
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(artifact), "--data", str(cohort_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Err(add)" in out and "MICRON" in out and "RepeatLast" in out
+
+
+def test_user_errors_are_clean(tmp_path, capsys, cohort_dir):
+    code = cli.main(["train", "micron", "--data", str(tmp_path / "missing"), "--out",
+                     str(tmp_path / "a")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+    code = cli.main(["evaluate", str(tmp_path / "nothing"), "--data", str(cohort_dir)])
+    assert code == 2
+
+
+def test_suggester_incremental_matches_replay(artifact, cohort_dir):
+    from fhir_assist.adapter.timeline import load_cohort
+    from fhir_assist.suggest.medication import MedicationChangeSuggester
+
+    suggester = MedicationChangeSuggester.load(str(artifact))
+    timelines = load_cohort(str(cohort_dir), progress=False).timelines
+    patient = max(timelines, key=lambda t: len(t.visits))
+    visits = [v for v in patient.visits if v.diagnoses or v.procedures or v.medications]
+    assert len(visits) >= 3
+    state = suggester.new_state()
+    for visit in visits[:-1]:
+        state = suggester.update(state, visit).state
+    incremental = suggester.update(state, visits[-1])
+    replayed = suggester.update(None, visits[-1], history=visits[:-1])
+    assert replayed.replayed_visits == len(visits) - 1
+    assert incremental.state == replayed.state
+    assert incremental.add == replayed.add and incremental.remove == replayed.remove
+    for rxcui, name, score in incremental.add + incremental.remove + incremental.keep:
+        assert rxcui.isdigit() and name and 0.0 <= score <= 1.0
+    current = set(visits[-1].medications)
+    assert {r for r, _, _ in incremental.remove} <= current
+    assert not ({r for r, _, _ in incremental.add} & current)
+    # a state from another model version is ignored, not trusted
+    fresh = suggester.update(b"MCRN" + b"\0" * 40, visits[0])
+    assert fresh.state
