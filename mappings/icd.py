@@ -13,10 +13,9 @@ Node ids per level:
 """
 from __future__ import annotations
 
+import bisect
 import re
 import threading
-from typing import Iterable
-
 from . import _cache
 from ._icd_build import build_icd9cm, build_icd10cm
 from .codesystems import ICD9CM, ICD10, ICD10CM, canonical_system
@@ -37,18 +36,13 @@ class IcdHierarchy:
             self._block_desc[bid] = desc
             self._block_chapter[bid] = chapter
         self._category_block = {cat.replace(".", ""): block for cat, block in index["categories"]}
-        self._desc: dict[str, str] = {}
-        self._billable: set[str] = set()
-        self._undotted: dict[str, str] = {}  # "E1165" -> "E11.65"
-        self._order: list[str] = []
-        for code, desc, billable in index["codes"]:
-            self._desc[code] = desc
-            self._undotted[code.replace(".", "")] = code
-            self._order.append(code)
-            if billable:
-                self._billable.add(code)
+        codes: list[str] = index["codes"]
+        self._order = codes
+        self._desc: dict[str, str] = dict(zip(codes, index["descriptions"]))
+        self._undotted: dict[str, str] = dict(zip([c.replace(".", "") for c in codes], codes))  # "E1165" -> "E11.65"
+        self._billable: set[str] = {c for c, flag in zip(codes, index["billable"]) if flag == "1"}
         self._four_char: dict[str, str] | None = None
-        self._search_rows: list[tuple[str, str]] | None = None
+        self._search_rows: tuple[list[str], dict[str, list[int]], list[str]] | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ codes
@@ -131,15 +125,12 @@ class IcdHierarchy:
         if level == "block":
             return list(self._block_desc)
         if level == "3char":
-            return list(self._category_block_dotted())
+            return list(self._category_block)
         if level == "4char":
             return list(self._four_char_nodes())
         if level == "billing":
             return self.billing_codes()
         raise ValueError(f"unknown level {level!r}; expected one of {LEVELS}")
-
-    def _category_block_dotted(self) -> Iterable[str]:
-        return self._category_block.keys()
 
     def node_description(self, level: str, node_id: str) -> str | None:
         if level == "chapter":
@@ -166,8 +157,9 @@ class IcdHierarchy:
     def search(self, text: str, limit: int = 20) -> list[tuple[str, str]]:
         """Codes whose code starts with `text`, or whose description has all its words.
 
-        Word matches rank whole-word hits first, then descriptions that start with or
-        contain the words as a phrase, then billable codes, then shorter descriptions.
+        Each query word must begin a word of the description. Hits rank whole-word
+        matches first, then descriptions that start with or contain the words as a
+        phrase, then billable codes, then shorter descriptions.
         """
         query = (text or "").strip()
         if not query or limit <= 0:
@@ -182,20 +174,46 @@ class IcdHierarchy:
         words = re.findall(r"[a-z0-9]+", query.lower())
         if not words:
             return []
+        folded, postings, vocabulary = self._search_index()
+        candidates: set[int] | None = None
+        for word in set(words):
+            # Query words match description words they begin ("hyperglyc" finds "hyperglycemia").
+            lo = bisect.bisect_left(vocabulary, word)
+            hi = bisect.bisect_left(vocabulary, word + "\x7f")
+            matches: set[int] = set()
+            for entry in vocabulary[lo:hi]:
+                matches.update(postings[entry])
+            candidates = matches if candidates is None else candidates & matches
+            if not candidates:
+                return []
         phrase = " ".join(words)
         scored = []
-        for code, lowered in self._search_index():
-            if all(w in lowered for w in words):
-                whole = sum(1 for w in words if re.search(rf"\b{re.escape(w)}\b", lowered))
-                starts = lowered.startswith(phrase)
-                scored.append((-whole, not starts, phrase not in lowered, code not in self._billable, len(lowered), code))
+        for i in candidates or ():
+            text = folded[i]
+            code = self._order[i]
+            whole = sum(1 for w in words if i in postings.get(w, ()))
+            scored.append((-whole, not text.startswith(phrase), phrase not in text,
+                           code not in self._billable, len(text), code))
         scored.sort()
         return [(code, self._desc[code]) for *_, code in scored[:limit]]
 
-    def _search_index(self) -> list[tuple[str, str]]:
+    def _search_index(self) -> tuple[list[str], dict[str, list[int]], list[str]]:
+        """Folded descriptions, word → code positions, and the sorted word list (built once)."""
         if self._search_rows is None:
-            self._search_rows = [(c, re.sub(r"[^a-z0-9]+", " ", self._desc[c].lower())) for c in self._order]
+            with self._lock:
+                if self._search_rows is None:
+                    folded: list[str] = []
+                    postings: dict[str, list[int]] = {}
+                    for i, code in enumerate(self._order):
+                        tokens = _WORD.findall(self._desc[code].lower())
+                        folded.append(" ".join(tokens))
+                        for token in set(tokens):
+                            postings.setdefault(token, []).append(i)
+                    self._search_rows = (folded, postings, sorted(postings))
         return self._search_rows
+
+
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def _pad_icd9(text: str) -> str:

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from fhir_assist.adapter.encode import (
-    OOV_TOKEN, Vocabulary, batches, code_token, multi_hot, parse_token, split_patients,
-    tokenize_note, visit_tokens,
+    OOV_TOKEN, Vocabulary, batches, code_token, multi_hot, note_tokens, parse_token,
+    split_patients, tokenize_note, visit_tokens,
 )
 from fhir_assist.adapter.read import (
     FhirInputError, IngestReport, iter_resources, resources_from_bundle,
@@ -367,6 +367,19 @@ def test_medications_by_code_reference_contained_and_name(bulk):
     assert bulk.report.skipped["MedicationRequest with status cancelled"] == 1
 
 
+def test_combination_product_gives_every_ingredient():
+    resources = [
+        {"resourceType": "Patient", "id": "p"},
+        _encounter("e", "2022-01-10T08:00:00Z", "2022-01-10T09:00:00Z"),
+        {"resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p"}, "encounter": {"reference": "Encounter/e"},
+         "medicationCodeableConcept": {"coding": [{"system": cs.RXNORM, "code": "562251",
+                                                   "display": "Amoxicillin / Clavulanate"}]}},
+    ]
+    (timeline,) = build_timelines(resources)
+    assert timeline.visits[0].medications == sorted(["723", "48203"])
+
+
 def test_notes_from_base64_text_and_html(bulk):
     first, stay, third = bulk.patient("pat-0001").visits
     assert stay.notes[0].startswith("DISCHARGE SUMMARY") and "I50.23" in stay.notes[0]
@@ -451,6 +464,7 @@ def test_visit_tokens(bulk):
     assert tokens["diagnoses"][0] == "icd10:I50.23"
     assert tokens["procedures"] == ["pcs:5A1955Z"]
     assert tokens["medications"] == stay.medications
+    assert "i50.23" in note_tokens(stay) and "pneumonia" in note_tokens(stay)
     er = _visit(bulk, "MRN.77", "E-20200105-0300")
     assert visit_tokens(er)["procedures"] == ["icd9proc:87.03"]
     assert "icd9:428.0" in visit_tokens(er)["diagnoses"]

@@ -402,3 +402,17 @@ def test_unknown_and_malformed_ids_get_a_page_not_a_traceback(review):
     gone = post(client, f"{page}/conditions/no-such-condition/accept", {}, "/review/")
     assert gone.status_code == 302
     assert "no longer exists" in client.get(gone.headers["Location"]).get_data(as_text=True)
+
+
+def test_next_encounter_follows_the_worklist_order(review):
+    base, client = review["base_url"], review["client"]
+    far_future = datetime(2099, 1, 1, tzinfo=timezone.utc)       # above anything other tests seed
+    top = seed_encounter(base, [("E11.65", 0.9)], start=far_future + timedelta(days=3))
+    middle = seed_encounter(base, [("I10", 0.9)], start=far_future + timedelta(days=2))
+    below = seed_encounter(base, [("J18.9", 0.9)], start=far_future + timedelta(days=1))
+    nxt = client.get(f"/review/next?after={top['encounter']}")
+    assert nxt.headers["Location"].endswith(f"/review/encounter/{middle['encounter']}")
+    page = f"/review/encounter/{middle['encounter']}"
+    post(client, f"{page}/conditions/{middle['conditions']['I10']}/accept", {}, page)
+    nxt = client.get(f"/review/next?after={middle['encounter']}")
+    assert nxt.headers["Location"].endswith(f"/review/encounter/{below['encounter']}")

@@ -89,15 +89,16 @@ class CodeMapper:
         code = _clean(code)
         if code is None:
             return None, False
-        key = (url, code)
+        display = display if isinstance(display, str) and display else None
+        # Keyed with the display too, so equal codings share one Code object (memory).
+        key = (url, code, display)
         hit = self._dx_cache.get(key)
         if hit is None:
-            hit = self._map_diagnosis(url, code)
-            self._dx_cache[key] = hit
-        mapped, corrected = hit
-        if mapped is not None and isinstance(display, str) and display:
-            mapped = Code(mapped.system, mapped.code, display)
-        return mapped, corrected
+            mapped, corrected = self._map_diagnosis(url, code)
+            if mapped is not None and display:
+                mapped = Code(mapped.system, mapped.code, display)
+            hit = self._dx_cache[key] = (mapped, corrected)
+        return hit
 
     def _map_diagnosis(self, url: Any, code: str) -> tuple[Code | None, bool]:
         canon = self.canonical(url)

@@ -87,6 +87,11 @@ def tokenize_note(text: str | None) -> list[str]:
     return _NOTE_TOKEN_RE.findall(text.lower())
 
 
+def note_tokens(visit: Visit) -> list[str]:
+    """Tokens of all of a visit's notes, in order."""
+    return [tok for note in visit.notes for tok in tokenize_note(note)]
+
+
 # ---------------------------------------------------------------------------
 # Vocabulary
 # ---------------------------------------------------------------------------

@@ -261,6 +261,9 @@ class TimelineBuilder:
 
     # -- reading ---------------------------------------------------------------
     def add(self, resource: dict) -> None:
+        if not isinstance(resource, dict):
+            self.report.skip("not a JSON object")
+            return
         rtype = resource.get("resourceType")
         handler = self._handlers.get(rtype)
         if handler is None:

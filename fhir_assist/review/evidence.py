@@ -29,6 +29,11 @@ class Evidence:
     weight: float      # attribution for this code (larger = pushed the score up more)
 
     @property
+    def weight_text(self) -> str:
+        # occlusion deltas are often small probabilities: keep two significant digits
+        return f"{self.weight:.2f}" if self.weight >= 0.1 else f"{self.weight:.2g}"
+
+    @property
     def kind_label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind.capitalize())
 

@@ -192,11 +192,15 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
         after = request.args.get("after", "")
         fhir = ctx.open_fhir()
         try:
-            entries = build_worklist(fhir, ctx.directory, status="todo",
+            entries = build_worklist(fhir, ctx.directory, status="all",
                                      max_conditions=ctx.config.max_conditions)
         except FhirAccessError as exc:
             return fhir_error_page(exc, "read the worklist")
-        ids = [e.encounter.id for e in entries if e.encounter.id != after]
+        # the first encounter to review below this one in the worklist's order, wrapping around
+        order = [e.encounter.id for e in entries]
+        start = order.index(after) + 1 if after in order else 0
+        ids = [e.encounter.id for e in entries[start:] + entries[:start]
+               if e.status == "todo" and e.encounter.id != after]
         if not ids:
             flash("Every encounter on the worklist is reviewed.", "success")
             return redirect(url_for(".worklist", status="done"))

@@ -328,7 +328,7 @@ def load() -> Knowledge:
     for kind, value, why in dropped:
         log.debug("synthetic cohort leaves out %s %s: %s", kind, value, why)
     if dropped:
-        log.info("synthetic cohort: %d table entries unknown to mappings were left out", len(dropped))
+        log.debug("synthetic cohort: %d table entries unknown to mappings were left out", len(dropped))
 
     return Knowledge(
         chronic=chronic, chronic_order=[s.key for s in clinical.CHRONIC], acute=acute, cancer_sites=sites,

@@ -159,7 +159,9 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
     mentioned = [m for m in mentioned if m]
     if mentioned:
         optional.append(rng.choice(("Also noted: ", "Other issues: ", "Additional dx: ")) + "; ".join(mentioned) + ".")
-    negatives = [text for text, conflicts in clinical.NEGATIONS if not (present & set(conflicts.split()))]
+    described = " ".join(k.descriptions.get(code, "") for code, _ in visit.diagnoses).lower()
+    negatives = [text for text, conflicts, words in clinical.NEGATIONS
+                 if not (present & set(conflicts.split())) and not any(w in described for w in words.split("|"))]
     n_neg = min(len(negatives), 1 + int(rng.random() * 3))
     if n_neg:
         optional.append(rng.choice(("Pertinent negatives: ", "Of note, ", "")) + "; ".join(rng.sample(negatives, n_neg))
