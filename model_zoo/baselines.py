@@ -41,12 +41,12 @@ REMAIN, ADD, REMOVE = 0, 1, 2
 
 @dataclass
 class BaselineConfig:
-    dim: int = 64
-    hidden: int = 128
-    dropout: float = 0.2
-    lr: float = 2e-3
-    weight_decay: float = 1e-5
-    epochs: int = 30
+    dim: int = 32                 # same sizes as MICRON's defaults: a like-for-like comparison
+    hidden: int = 64
+    dropout: float = 0.3
+    lr: float = 5e-3
+    weight_decay: float = 1e-4
+    epochs: int = 15
     batch_size: int = 64
     gru_batch_size: int = 32
 
@@ -83,6 +83,9 @@ class _ChangeModel(nn.Module):
         super().__init__()
         self.sizes = (n_dx, n_proc, n_med)
         self.encoder = HealthEncoder(n_dx, n_proc, dim)
+        # (add, remove) probability cut-offs tuned on validation F1, as MICRON's δ1/δ2
+        # are; None keeps the model's own rule (argmax / 0.5)
+        self.change_thresholds: tuple[float, float] | None = None
 
     def health(self, dx: torch.Tensor, proc: torch.Tensor) -> torch.Tensor:
         n_dx, n_proc, _ = self.sizes
@@ -110,6 +113,12 @@ class _ChangeModel(nn.Module):
         return PatientPrediction(truth, predicted, scores, previous)
 
     def decide(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.change_thresholds is not None:
+            add, remove = self.change_thresholds
+            return p_add >= add, p_remove >= remove
+        return self.natural_decision(p_add, p_remove)
+
+    def natural_decision(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return p_add >= 0.5, p_remove >= 0.5
 
 
@@ -134,7 +143,7 @@ class SimNN(_ChangeModel):
         probabilities = torch.softmax(self.logits(h), -1)
         return probabilities[..., ADD], probabilities[..., REMOVE]
 
-    def decide(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def natural_decision(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p_remain = 1.0 - p_add - p_remove  # argmax of the three classes
         return (p_add > p_remain) & (p_add >= p_remove), (p_remove > p_remain) & (p_remove > p_add)
 
@@ -343,7 +352,31 @@ def _train_change_model(cls, train, validation, sizes, ddi, config: BaselineConf
                  weight_decay=config.weight_decay,
                  validate=(lambda m: _validate_with(m, validation, ddi)) if has_validation else None,
                  select="f1", seed=seed, device=device, progress=progress, desc=desc)
-    return model.to("cpu").eval(), result
+    model.to("cpu").eval()
+    if has_validation:
+        tune_change_thresholds(model, validation)
+    return model, result
+
+
+def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequence]) -> None:
+    """Pick (add, remove) cut-offs on validation F1 when they beat the model's own rule."""
+    scored = [p for p in validation if len(p) > 1]
+    model.change_thresholds = None
+    natural = _validate_with(model, scored, None)["f1"]
+
+    def f1(add: float, remove: float) -> float:
+        model.change_thresholds = (add, remove)
+        return _validate_with(model, scored, None)["f1"]
+
+    grid = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)
+    best_add = best_remove = None
+    best = natural
+    for add in grid:
+        for remove in grid:
+            value = f1(add, remove)
+            if value > best:
+                best, best_add, best_remove = value, add, remove
+    model.change_thresholds = None if best_add is None else (best_add, best_remove)
 
 
 def train_simnn(train, validation, sizes, ddi, config: BaselineConfig, *, seed=0, device=None,

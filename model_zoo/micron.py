@@ -33,7 +33,7 @@ from torch import nn
 
 from . import losses
 from .metrics.medication import PatientPrediction
-from .thresholds import MicronThresholds, micron_thresholds
+from .thresholds import MicronThresholds, grid_search_thresholds, micron_thresholds
 
 __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
@@ -115,12 +115,12 @@ def count_parameters(module: nn.Module) -> int:
 class MicronConfig:
     """Hyperparameters (stored in the artifact)."""
 
-    dim: int = 64                 # s: embedding / health representation size
-    hidden: int = 128             # NET_med hidden layer
-    dropout: float = 0.2
-    lr: float = 2e-3
-    weight_decay: float = 1e-5
-    epochs: int = 30
+    dim: int = 32                 # s: embedding / health representation size
+    hidden: int = 64              # NET_med hidden layer
+    dropout: float = 0.3
+    lr: float = 5e-3
+    weight_decay: float = 1e-4
+    epochs: int = 15
     batch_size: int = 64
     gamma: float = 0.75           # weight of visit t vs t−1 in BCE and margin losses
     lambda_rec: float = 1.0       # λ1 reconstruction (Eq. 6)
@@ -130,7 +130,8 @@ class MicronConfig:
     ddi_loss: bool = True
     add_percentile: float = 5.0   # δ1: position in the descending ROC cut-off list
     remove_percentile: float = 95.0
-    threshold_mode: str = "global"
+    threshold_mode: str = "global"    # ROC rule: "global" (paper) or "per-medicine"
+    threshold_rule: str = "auto"      # "roc-percentile" | "validation-grid" | "auto" (better on validation)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -407,28 +408,36 @@ class MicronPredictor:
         prescription ("observed"). Vectors are computed for all patients at once."""
         if anchor not in ("predicted", "observed"):
             raise ValueError("anchor must be 'predicted' or 'observed'")
-        records = []
-        for patient, vectors in zip(patients, batched_vectors(self.model, patients)):
-            truth = patient.med_sets()
-            probabilities = 1.0 / (1.0 + np.exp(-vectors.astype(np.float64)))
-            predicted, scores = [set(truth[0])], [None]
-            for t in range(1, len(patient)):
-                base = truth[t - 1] if anchor == "observed" else predicted[t - 1]
-                add = probabilities[t] >= self.delta_add
-                remove = probabilities[t] <= self.delta_remove
-                add[OOV] = False
-                chosen = (set(base) | set(np.flatnonzero(add).tolist())) - \
-                    set(np.flatnonzero(remove).tolist()) - {OOV}
-                predicted.append(chosen)
-                scores.append(probabilities[t])
-            previous = [set()] + truth[:-1] if anchor == "observed" else None
-            records.append(PatientPrediction(true_sets=truth, predicted_sets=predicted,
-                                             scores=scores, previous=previous))
-        return records
+        return records_from_vectors(patients, batched_vectors(self.model, patients),
+                                    self.delta_add, self.delta_remove, anchor)
 
     def validation_scores(self, patients: Sequence[PatientSequence]) -> tuple[np.ndarray, np.ndarray]:
         """σ(m̃(t)) and 0/1 labels for every visit t ≥ 2 of `patients` (for δ1/δ2)."""
         return _recursion_scores(self.model, patients)
+
+
+def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[np.ndarray],
+                         delta_add: np.ndarray, delta_remove: np.ndarray,
+                         anchor: str = "predicted") -> list[PatientPrediction]:
+    """Eq. 12–14 over precomputed m̃(1..T) of each patient → evaluation records."""
+    records = []
+    for patient, vector in zip(patients, vectors):
+        truth = patient.med_sets()
+        probabilities = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
+        predicted, scores = [set(truth[0])], [None]
+        for t in range(1, len(patient)):
+            base = truth[t - 1] if anchor == "observed" else predicted[t - 1]
+            add = probabilities[t] >= delta_add
+            remove = probabilities[t] <= delta_remove
+            add[OOV] = False
+            chosen = (set(base) | set(np.flatnonzero(add).tolist())) - \
+                set(np.flatnonzero(remove).tolist()) - {OOV}
+            predicted.append(chosen)
+            scores.append(probabilities[t])
+        previous = [set()] + truth[:-1] if anchor == "observed" else None
+        records.append(PatientPrediction(true_sets=truth, predicted_sets=predicted,
+                                         scores=scores, previous=previous))
+    return records
 
 
 @torch.no_grad()
@@ -480,19 +489,43 @@ def _recursion_scores(model: Micron, patients: Sequence[PatientSequence]) -> tup
 
 def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
                    config: MicronConfig) -> MicronThresholds:
+    """δ1/δ2 on validation patients: the paper's ROC-percentile rule, or the
+    (δ1, δ2) grid pair with the best validation F1 of the inference recursion, or
+    (rule "auto") whichever of the two scores higher on validation."""
+    from .metrics.medication import medication_change_metrics
+
     model.eval()
     scores, labels = _recursion_scores(model, validation)
-    return micron_thresholds(scores, labels, add_percentile=config.add_percentile,
-                             remove_percentile=config.remove_percentile, skip=(OOV,),
-                             mode=config.threshold_mode)
+    roc = micron_thresholds(scores, labels, add_percentile=config.add_percentile,
+                            remove_percentile=config.remove_percentile, skip=(OOV,),
+                            mode=config.threshold_mode)
+    scored = [p for p in validation if len(p) > 1]
+    if config.threshold_rule == "roc-percentile" or not scored:
+        return roc
+    vectors = batched_vectors(model, scored)
+    n_med = model.sizes[2]
+
+    def f1(add: float | np.ndarray, remove: float | np.ndarray) -> float:
+        records = records_from_vectors(scored, vectors, np.broadcast_to(add, (n_med,)),
+                                       np.broadcast_to(remove, (n_med,)))
+        return medication_change_metrics(records)["f1"]
+
+    roc_add, roc_remove = roc.vectors(n_med)
+    roc.validation_f1 = {"roc-percentile": f1(roc_add, roc_remove)}
+    add, remove, value = grid_search_thresholds(f1)
+    roc.validation_f1["validation-grid"] = value
+    if config.threshold_rule == "validation-grid" or value > roc.validation_f1["roc-percentile"]:
+        roc.add, roc.remove, roc.rule, roc.mode = add, remove, "validation-grid", "global"
+    return roc
 
 
 def train_micron(train: Sequence[PatientSequence], validation: Sequence[PatientSequence],
                  sizes: tuple[int, int, int], ddi: np.ndarray | None, config: MicronConfig, *,
                  seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
                  desc: str = "MICRON"):
-    """Train MICRON, pick the epoch with the best validation F1 of the inference
-    recursion, and fit δ1/δ2 on validation. Returns (model, thresholds, FitResult)."""
+    """Train MICRON, keep the epoch with the best validation PRAUC of the inference
+    recursion σ(m̃(t)), then fit δ1/δ2 on validation (`fit_thresholds`).
+    Returns (model, thresholds, FitResult)."""
     from .metrics.medication import medication_change_metrics
     from .train import fit, seed_everything
 
@@ -504,17 +537,19 @@ def train_micron(train: Sequence[PatientSequence], validation: Sequence[PatientS
         raise ValueError("no patient in the training split has two visits; MICRON needs visit pairs")
     loss_fn = micron_loss_fn(config, ddi_tensor, medication_mask(sizes[2]))
 
+    scored = [p for p in validation if len(p) > 1]
+    roc_only = MicronConfig.from_dict({**config.to_dict(), "threshold_rule": "roc-percentile"})
+
     def validate(current: Micron) -> dict[str, float]:
-        thresholds = fit_thresholds(current, validation, config)
-        predictor = MicronPredictor(current, thresholds)
-        records = predictor.predict_many([p for p in validation if len(p) > 1])
-        metrics = medication_change_metrics(records, ddi)
-        return {"f1": metrics["f1"], "jaccard": metrics["jaccard"], "prauc": metrics["prauc"]}
+        # epochs are compared on PRAUC of σ(m̃(t)) (threshold free); F1 shown with the ROC rule
+        predictor = MicronPredictor(current, fit_thresholds(current, scored, roc_only))
+        metrics = medication_change_metrics(predictor.predict_many(scored), ddi)
+        return {"prauc": metrics["prauc"], "f1": metrics["f1"]}
 
     has_validation = any(len(p) > 1 for p in validation)
     result = fit(model, batches, loss_fn, epochs=config.epochs, lr=config.lr,
                  weight_decay=config.weight_decay, validate=validate if has_validation else None,
-                 select="f1", mode="max", seed=seed, device=device, progress=progress, desc=desc)
+                 select="prauc", mode="max", seed=seed, device=device, progress=progress, desc=desc)
     model.to("cpu").eval()
     thresholds = fit_thresholds(model, validation if has_validation else train, config)
     return model, thresholds, result

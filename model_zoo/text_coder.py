@@ -36,6 +36,11 @@ class TextCoderConfig:
     dropout: float = 0.2       # after the RAM, as in the paper
     embed_dropout: float = 0.2
     use_ram: bool = True       # ablation switch
+    # Focal loss with α ≠ 0.5 moves the optimum of every label's log-odds by about
+    # log(α / (1 − α)) — the same for all labels, so rankings are unaffected. Training
+    # starts the output biases there; `predict_proba` subtracts it again so that scores
+    # read as probabilities (thresholds, calibration).
+    logit_shift: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,10 +142,12 @@ class TextCoder(nn.Module):
         return self.icd(o, mask), self.ccs(o, mask)
 
     def init_output_prior(self, icd_prevalence: torch.Tensor, ccs_prevalence: torch.Tensor) -> None:
+        """Start each label at its training log-odds (+ the focal shift): the model begins
+        as the frequency ranker and learns what the note adds."""
         for head, p in ((self.icd, icd_prevalence), (self.ccs, ccs_prevalence)):
             p = p.clamp(1e-4, 1 - 1e-4)
             with torch.no_grad():
-                head.bias.copy_(torch.log(p) - torch.log1p(-p))
+                head.bias.copy_(torch.log(p) - torch.log1p(-p) + self.config.logit_shift)
 
 
 def pad_batch(sequences: list[list[int]], max_len: int) -> torch.Tensor:
@@ -167,8 +174,8 @@ def predict_proba(model: TextCoder, sequences: list[list[int]], *, max_len: int 
         idx = order[start:start + batch_size]
         tokens = pad_batch([sequences[i] for i in idx], max_len).to(device)
         a, b = model(tokens)
-        icd[idx] = torch.sigmoid(a).float().cpu()
-        ccs[idx] = torch.sigmoid(b).float().cpu()
+        icd[idx] = torch.sigmoid(a - model.config.logit_shift).float().cpu()
+        ccs[idx] = torch.sigmoid(b - model.config.logit_shift).float().cpu()
     return icd, ccs
 
 

@@ -4,7 +4,9 @@ MICRON (Sec. 3.5): for every medicine, the cut-off thresholds of its validation
 ROC curve are listed in descending order; the addition threshold δ1 is the
 average over medicines of the 5th percentile of that list (a high score) and
 the removal threshold δ2 the average of the 95th percentile (a low score), so
-1 ≥ δ1 ≥ δ2 ≥ 0. Per-medicine values are kept too.
+1 ≥ δ1 ≥ δ2 ≥ 0. Per-medicine values are kept too. `grid_search_thresholds`
+is the alternative when that rule suits a cohort badly: (δ1, δ2) maximising
+validation F1.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["roc_cutoffs", "MicronThresholds", "micron_thresholds", "best_f1_threshold"]
+__all__ = ["roc_cutoffs", "MicronThresholds", "micron_thresholds", "best_f1_threshold",
+           "grid_search_thresholds"]
 
 
 def roc_cutoffs(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -47,6 +50,8 @@ class MicronThresholds:
     mode: str = "global"  # "global" (the paper's averages) or "per-medicine"
     add_percentile: float = 5.0
     remove_percentile: float = 95.0
+    rule: str = "roc-percentile"   # how add/remove were chosen: "roc-percentile" | "validation-grid"
+    validation_f1: dict = field(default_factory=dict)  # validation F1 of each rule tried
 
     def vectors(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(δ1, δ2) as arrays of length `size` for the active mode."""
@@ -171,3 +176,23 @@ def stratified_recall_cutoffs(scores, labels, strata, target_recall: float = 0.9
         by_stratum[str(value)] = overall if k is None else k
     return {"overall": overall, "by_stratum": by_stratum, "target_recall": target_recall}
 __all__ += ["f1_thresholds_per_level", "recall_cutoff", "stratified_recall_cutoffs"]
+
+
+def grid_search_thresholds(evaluate, add_grid: Iterable[float] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+                           remove_grid: Iterable[float] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+                           ) -> tuple[float, float, float]:
+    """(δ1, δ2, value) maximising `evaluate(δ1, δ2)` over the grid with δ1 ≥ δ2.
+
+    Used when the ROC-percentile rule does not suit a cohort: the pair is chosen
+    on validation patients, never on test patients."""
+    best: tuple[float, float, float] | None = None
+    for add in add_grid:
+        for remove in remove_grid:
+            if remove > add:
+                continue
+            value = float(evaluate(add, remove))
+            if best is None or value > best[2]:
+                best = (float(add), float(remove), value)
+    if best is None:
+        raise ValueError("empty threshold grid")
+    return best

@@ -135,13 +135,15 @@ def parse_fhir_date(value: Any) -> date | None:
 
 def reference_id(reference: Any, expected_type: str | None = None) -> str | None:
     """The id a Reference points at: "Patient/x", "urn:uuid:x", an absolute URL
-    (".../Patient/x/_history/2") or a bare "x". None if it names another type."""
+    (".../Patient/x/_history/2") or a bare "x". None if it names another type, or
+    is a conditional reference ("Patient?identifier=…") only a server can resolve."""
     if isinstance(reference, dict):
         reference = reference.get("reference")
     if not isinstance(reference, str):
         return None
     kind, sep, rid = reference.partition("/")
-    if sep and "/" not in rid and ":" not in kind and " " not in reference:   # "Type/id", the usual
+    if sep and "/" not in rid and ":" not in kind and " " not in reference and "?" not in reference:
+        # "Type/id", the usual form
         if expected_type and kind != expected_type:
             return None
         return rid or None
@@ -152,7 +154,9 @@ def reference_id(reference: Any, expected_type: str | None = None) -> str | None
         return reference
     if reference.startswith(("urn:uuid:", "urn:oid:")):
         return reference.split(":", 2)[2] or None
-    parts = reference.split("?", 1)[0].rstrip("/").split("/")
+    if "?" in reference:       # conditional reference ("Patient?identifier=…"): a server resolves it
+        return None
+    parts = reference.rstrip("/").split("/")
     if "_history" in parts:
         parts = parts[:parts.index("_history")]
     if len(parts) == 1:
@@ -676,6 +680,9 @@ class TimelineBuilder:
             if resolved is None:
                 resolved = self.mapper.medication(concept)
                 self._resolved_medications[rxcui.id] = resolved
+            elif not resolved[0] and resolved[1] is not None:
+                # count an unmapped drug once per request, as for inline codes
+                self.report.unknown_code(resolved[1].system, resolved[1].code or resolved[1].display)
             rxcui, unmapped = resolved
         if rxcui:
             parts.medications.update(rxcui)

@@ -660,7 +660,8 @@ def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, se
     config = text_coder.TextCoderConfig(
         vocab_size=len(vocab) + 1, n_icd=icd_sl.stop - icd_sl.start, n_ccs=ccs_sl.stop - ccs_sl.start,
         embed_dim=hyper["embed_dim"], hidden=hyper["hidden"], dropout=hyper["dropout"],
-        embed_dropout=hyper["embed_dropout"], use_ram=hyper["use_ram"])
+        embed_dropout=hyper["embed_dropout"], use_ram=hyper["use_ram"],
+        logit_shift=math.log(hyper["focal_alpha"] / (1 - hyper["focal_alpha"])))
     model = text_coder.TextCoder(config)
     if hyper.get("pretrain_embeddings", True):
         emb = text_coder.train_word_embeddings(seq_tr, config.vocab_size, config.embed_dim,

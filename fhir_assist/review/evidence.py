@@ -56,7 +56,8 @@ class EvidenceSource:
         self._suggester = None
         self._load_error: str | None = None
         self._load_lock = threading.Lock()
-        self._run_lock = threading.Lock()   # torch modules are used by one thread at a time
+        self._run_lock = threading.Lock()     # guards the cache
+        self._model_lock = threading.Lock()   # torch modules are used by one thread at a time
         self._cache: OrderedDict[tuple, Explanation] = OrderedDict()
         self._max_cached = max_cached
 
@@ -76,8 +77,7 @@ class EvidenceSource:
         with self._load_lock:
             if self._suggester is None and self._load_error is None:
                 try:
-                    from fhir_assist.suggest.coding import CodingSuggester
-                    self._suggester = CodingSuggester.load(str(self.artifact_path))
+                    self._suggester, self._model_lock = _load_suggester(self.artifact_path)
                     log.info("review evidence uses the coding model at %s", self.artifact_path)
                 except Exception as exc:  # noqa: BLE001 - the worklist works without evidence
                     self._load_error = f"{type(exc).__name__}: {exc}"
@@ -106,19 +106,19 @@ class EvidenceSource:
                                "Evidence is unavailable: the patient's record could not be read from the FHIR server.")
         timeline, visit = found
         evidence: dict[tuple[str, str], list[Evidence]] = dict(cached.evidence) if cached else {}
-        with self._run_lock:
-            # one pass ranks every code with its evidence and gives this encounter's cut-off
-            result = suggester.suggest(visit, timeline, top=SUGGEST_TOP, evidence=True)
-            for s in result.suggestions:
-                evidence.setdefault((s.system, s.code), _top(s.evidence))
-            for system, code in codes:
-                if (system, code) not in evidence:
-                    try:
-                        raw = suggester.explain(visit, code, timeline)
-                    except (KeyError, ValueError, LookupError) as exc:
-                        log.debug("no evidence for %s at %s: %s", code, encounter, exc)
-                        raw = []
-                    evidence[(system, code)] = _top(raw)
+        try:
+            with self._model_lock:
+                # one pass ranks every code with its evidence and gives this encounter's cut-off
+                result = suggester.suggest(visit, timeline, top=SUGGEST_TOP, evidence=True)
+                for s in result.suggestions:
+                    evidence.setdefault((s.system, s.code), _top(s.evidence))
+                for system, code in codes:
+                    if (system, code) not in evidence:
+                        evidence[(system, code)] = _top(suggester.explain(visit, code, timeline))
+        except Exception:  # noqa: BLE001 - the page must work without evidence
+            log.exception("evidence for encounter %s could not be computed", encounter)
+            return Explanation({c: [] for c in codes}, None, None, version,
+                               "Evidence could not be computed for this encounter (see the service log).")
         explanation = Explanation(evidence, result.cutoff_k, result.target_recall, version, None)
         with self._run_lock:
             self._cache[key] = explanation
@@ -143,6 +143,22 @@ class EvidenceSource:
                 if visit.encounter_id == encounter:
                     return timeline, visit
         return None
+
+
+_LOADED: dict[str, tuple[object, threading.Lock]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _load_suggester(path: Path):
+    """One loaded model per artifact directory and process, however many blueprints use it,
+    with the lock that makes its users take turns."""
+    from fhir_assist.suggest.coding import CodingSuggester
+
+    key = str(path.resolve())
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = (CodingSuggester.load(key), threading.Lock())
+        return _LOADED[key]
 
 
 def _top(raw) -> list[Evidence]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from dataclasses import asdict, dataclass, field
 
 import redis
+
+log = logging.getLogger(__name__)
 
 KEY = "fhir-assist:{tenant}:review:pending"
 
@@ -58,12 +61,17 @@ def action_id(encounter: str, system: str, code: str) -> str:
 
 
 class PendingActions:
-    """put / get / remove / for_encounter / all, per tenant."""
+    """put / get / remove / for_encounter / all, per tenant.
+
+    With Redis, a decision that cannot be written there (Redis down too) is kept in this
+    process instead, so it survives the outage as long as the process runs, and shows
+    on the page with its retry button like any other.
+    """
 
     def __init__(self, redis_url: str | None = None):
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=2,
                                            socket_connect_timeout=2) if redis_url else None
-        self._memory: dict[str, dict[str, str]] = {}
+        self._local: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -71,38 +79,45 @@ class PendingActions:
         return "redis" if self._redis is not None else "memory"
 
     def put(self, tenant: str, action: Action) -> None:
-        self._call("hset", tenant, action.id, action.to_json())
+        key = KEY.format(tenant=tenant)
+        if self._redis is not None:
+            try:
+                self._redis.hset(key, action.id, action.to_json())
+                self._local_table(key).pop(action.id, None)
+                return
+            except redis.RedisError as exc:
+                log.error("pending decision %s kept in this process only: Redis failed: %s", action.id, exc)
+        with self._lock:
+            self._local.setdefault(key, {})[action.id] = action.to_json()
 
     def get(self, tenant: str, action_id_: str) -> Action | None:
-        raw = self._call("hget", tenant, action_id_)
-        return Action.from_json(raw) if raw else None
+        return next((a for a in self.all(tenant) if a.id == action_id_), None)
 
     def remove(self, tenant: str, action_id_: str) -> None:
-        self._call("hdel", tenant, action_id_)
+        key = KEY.format(tenant=tenant)
+        with self._lock:
+            self._local_table(key).pop(action_id_, None)
+        if self._redis is not None:
+            try:
+                self._redis.hdel(key, action_id_)
+            except redis.RedisError as exc:
+                raise PendingUnavailable(f"the pending-actions store is unreachable: {exc}") from None
 
     def all(self, tenant: str) -> list[Action]:
-        raw = self._call("hvals", tenant)
-        return sorted((Action.from_json(r) for r in raw), key=lambda a: a.at)
+        key = KEY.format(tenant=tenant)
+        raw: dict[str, str | bytes] = {}
+        if self._redis is not None:
+            try:
+                raw.update({k.decode() if isinstance(k, bytes) else k: v
+                            for k, v in self._redis.hgetall(key).items()})
+            except redis.RedisError as exc:
+                log.warning("pending decisions in Redis cannot be read: %s", exc)
+        with self._lock:
+            raw.update(self._local_table(key))     # the newer copy when Redis was down
+        return sorted((Action.from_json(v) for v in raw.values()), key=lambda a: a.at)
 
     def for_encounter(self, tenant: str, encounter: str) -> list[Action]:
         return [a for a in self.all(tenant) if a.encounter == encounter]
 
-    def _call(self, op: str, tenant: str, *args):
-        key = KEY.format(tenant=tenant)
-        if self._redis is not None:
-            try:
-                return getattr(self._redis, op)(key, *args)
-            except redis.RedisError as exc:
-                raise PendingUnavailable(f"the pending-actions store is unreachable: {exc}") from None
-        with self._lock:
-            table = self._memory.setdefault(key, {})
-            if op == "hset":
-                table[args[0]] = args[1]
-                return 1
-            if op == "hget":
-                return table.get(args[0])
-            if op == "hdel":
-                return 1 if table.pop(args[0], None) is not None else 0
-            if op == "hvals":
-                return list(table.values())
-        raise ValueError(op)
+    def _local_table(self, key: str) -> dict[str, str]:
+        return self._local.setdefault(key, {})

@@ -133,7 +133,8 @@ class CodingSuggester:
         with torch.no_grad():
             batch = text_coder.pad_batch([ids], len(ids) or 1).to(self.device)
             icd, ccs = self.model(batch)
-            probs = torch.sigmoid(torch.cat([icd, ccs], dim=1))[0].float().cpu()
+            logits = torch.cat([icd, ccs], dim=1) - self.model.config.logit_shift
+            probs = torch.sigmoid(logits)[0].float().cpu()
         return probs, coding.input_stratum(len(ids), coding.NOTE_BUCKETS), [], (tokens, ids)
 
     def cutoff(self, level: str, stratum: int) -> int | None:

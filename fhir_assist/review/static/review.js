@@ -227,6 +227,15 @@
     if (first) focusRow(first);
   }
 
+  // a page restored from the back/forward cache must accept decisions again
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-sent]").forEach(function (form) {
+      delete form.dataset.sent;
+      form.querySelectorAll("button").forEach(function (b) { b.removeAttribute("aria-disabled"); });
+    });
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
