@@ -56,8 +56,10 @@ def _import_pyhealth_micron():
         stub = types.ModuleType(package)
         stub.__path__ = [str(root / package.split(".")[1])]
         sys.modules[package] = stub
-    sys.modules["pyhealth.datasets"].SampleEHRDataset = importlib.import_module(
-        "pyhealth.datasets.sample_dataset").SampleEHRDataset
+    datasets = sys.modules["pyhealth.datasets"]
+    for name in ("sample_dataset", "utils"):
+        module = importlib.import_module(f"pyhealth.datasets.{name}")
+        datasets.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
     sys.modules["pyhealth.models"].BaseModel = importlib.import_module(
         "pyhealth.models.base_model").BaseModel
     module = importlib.import_module("pyhealth.models.micron")

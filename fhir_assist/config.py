@@ -29,6 +29,9 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_THREADS           worker threads of the production server (default 8)
     FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
     FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
+    FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
+    FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer URL prefixes a hook call may name, comma separated
+                                  (default: any; the service sends the EHR's token to that URL)
     FHIR_ASSIST_SOURCE_URL        URL shown as the cards' source link (default https://github.com/fhir-assist)
 """
 from __future__ import annotations
@@ -88,6 +91,8 @@ class Settings:
     threads: int = 8
     max_request_mb: int = 32
     top_codes: int = 20
+    top_medications: int = 8
+    allowed_fhir_servers: tuple[str, ...] = ()      # URL prefixes a hook call may name; () = any
     source_url: str = "https://github.com/fhir-assist"
     # Filled in by `fhir-assist demo`; not configurable from outside.
     extra: Mapping[str, object] = field(default_factory=dict, compare=False)
@@ -142,6 +147,10 @@ class Settings:
             values["max_request_mb"] = _int("FHIR_ASSIST_MAX_REQUEST_MB", v)
         if (v := get("TOP_CODES")) is not None:
             values["top_codes"] = _int("FHIR_ASSIST_TOP_CODES", v)
+        if (v := get("TOP_MEDICATIONS")) is not None:
+            values["top_medications"] = _int("FHIR_ASSIST_TOP_MEDICATIONS", v)
+        if (v := get("ALLOWED_FHIR_SERVERS")) is not None:
+            values["allowed_fhir_servers"] = tuple(u.strip().rstrip("/") for u in v.split(",") if u.strip())
         if (v := get("SOURCE_URL")) is not None:
             values["source_url"] = v.strip()
         return cls(**values).checked()

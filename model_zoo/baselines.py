@@ -95,22 +95,49 @@ class _ChangeModel(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def predict_patient(self, patient: PatientSequence, anchor: str = "predicted") -> PatientPrediction:
+    def probabilities(self, patients: Sequence[PatientSequence], chunk: int = 2048
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(p_add [T, |M|], p_remove [T, |M|]) of every patient, all visits batched."""
         self.eval()
         n_dx, n_proc, _ = self.sizes
         device = next(self.parameters()).device
-        h = self.health(pad_indices(patient.dx, n_dx).to(device), pad_indices(patient.proc, n_proc).to(device))
-        p_add, p_remove = (x.to("cpu").numpy() for x in self.change_probabilities(h))
-        truth, previous = _base_sets(patient, anchor)
-        predicted, scores = [set(truth[0])], [None]
-        for t in range(1, len(patient)):
-            base = previous[t] if previous is not None else predicted[t - 1]
-            add, remove = self.decide(p_add[t], p_remove[t])
-            predicted.append(_apply_changes(base, add & ~remove, remove & ~add))
-            in_base = np.zeros(p_add.shape[1], dtype=bool)
-            in_base[list(base)] = True
-            scores.append(np.where(in_base, 1.0 - p_remove[t], p_add[t]))
-        return PatientPrediction(truth, predicted, scores, previous)
+        dx = [visit for p in patients for visit in p.dx]
+        proc = [visit for p in patients for visit in p.proc]
+        adds, removes = [], []
+        for start in range(0, len(dx), chunk):
+            h = self.health(pad_indices(dx[start:start + chunk], n_dx).to(device),
+                            pad_indices(proc[start:start + chunk], n_proc).to(device))
+            p_add, p_remove = self.change_probabilities(h)
+            adds.append(p_add.to("cpu").numpy())
+            removes.append(p_remove.to("cpu").numpy())
+        if not adds:
+            return [(np.zeros((0, 0)), np.zeros((0, 0))) for _ in patients]
+        p_add, p_remove = np.concatenate(adds), np.concatenate(removes)
+        out, start = [], 0
+        for patient in patients:
+            out.append((p_add[start:start + len(patient)], p_remove[start:start + len(patient)]))
+            start += len(patient)
+        return out
+
+    def predict_patient(self, patient: PatientSequence, anchor: str = "predicted") -> PatientPrediction:
+        return self.predict_many([patient], anchor)[0]
+
+    def predict_many(self, patients: Sequence[PatientSequence], anchor: str = "predicted",
+                     probabilities: list | None = None) -> list[PatientPrediction]:
+        probabilities = probabilities if probabilities is not None else self.probabilities(patients)
+        records = []
+        for patient, (p_add, p_remove) in zip(patients, probabilities):
+            truth, previous = _base_sets(patient, anchor)
+            predicted, scores = [set(truth[0])], [None]
+            for t in range(1, len(patient)):
+                base = previous[t] if previous is not None else predicted[t - 1]
+                add, remove = self.decide(p_add[t], p_remove[t])
+                predicted.append(_apply_changes(base, add & ~remove, remove & ~add))
+                in_base = np.zeros(p_add.shape[1], dtype=bool)
+                in_base[list(base)] = True
+                scores.append(np.where(in_base, 1.0 - p_remove[t], p_add[t]))
+            records.append(PatientPrediction(truth, predicted, scores, previous))
+        return records
 
     def decide(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.change_thresholds is not None:
@@ -329,7 +356,9 @@ def _label_matrix(med_lists: Sequence[Sequence[int]], n_med: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- training
 
 def _validate_with(model, validation: Sequence[PatientSequence], ddi: np.ndarray | None):
-    records = [model.predict_patient(p) for p in validation if len(p) > 1]
+    scored = [p for p in validation if len(p) > 1]
+    records = (model.predict_many(scored) if hasattr(model, "predict_many")
+               else [model.predict_patient(p) for p in scored])
 
     def metrics() -> dict[str, float]:
         result = medication_change_metrics(records, ddi)
@@ -361,22 +390,21 @@ def _train_change_model(cls, train, validation, sizes, ddi, config: BaselineConf
 def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequence]) -> None:
     """Pick (add, remove) cut-offs on validation F1 when they beat the model's own rule."""
     scored = [p for p in validation if len(p) > 1]
+    probabilities = model.probabilities(scored)
+
+    def f1() -> float:
+        return medication_change_metrics(model.predict_many(scored, probabilities=probabilities))["f1"]
+
     model.change_thresholds = None
-    natural = _validate_with(model, scored, None)["f1"]
-
-    def f1(add: float, remove: float) -> float:
-        model.change_thresholds = (add, remove)
-        return _validate_with(model, scored, None)["f1"]
-
+    best, chosen = f1(), None
     grid = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)
-    best_add = best_remove = None
-    best = natural
     for add in grid:
         for remove in grid:
-            value = f1(add, remove)
+            model.change_thresholds = (add, remove)
+            value = f1()
             if value > best:
-                best, best_add, best_remove = value, add, remove
-    model.change_thresholds = None if best_add is None else (best_add, best_remove)
+                best, chosen = value, (add, remove)
+    model.change_thresholds = chosen
 
 
 def train_simnn(train, validation, sizes, ddi, config: BaselineConfig, *, seed=0, device=None,

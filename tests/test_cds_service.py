@@ -22,8 +22,10 @@ from tests.cds_rules import assert_valid_response, validate_discovery
 
 @pytest.fixture(scope="module")
 def models():
+    import os
+
     from fhir_assist.cds.models import load_models
-    loaded = load_models(None)
+    loaded = load_models(os.environ.get("FHIR_ASSIST_MODELS") or None)   # as `serve` would
     if not loaded.ready:
         pytest.skip(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
     return loaded
@@ -417,9 +419,26 @@ def test_example_hook_files_are_valid_requests():
     assert files, "examples/hooks has the example hook requests"
     covered = set()
     for path in files:
+        if path.name == "patient-bundle.json":
+            continue
         body = json.loads(path.read_text())
         service_id = next(s for s in sorted(BY_ID, key=len, reverse=True) if path.stem.startswith(s))
         call = parse_hook_call(BY_ID[service_id], copy.deepcopy(body))
         covered.add((service_id, "prefetch" in body))
         assert call.hook_instance
     assert covered == {(s.id, p) for s in SERVICES for p in (True, False)}
+
+
+def test_fhir_server_allow_list_and_lenient_readiness(models, cohort):
+    client = make_app(models, allowed_fhir_servers=("https://ehr.example.org/fhir",)).test_client()
+    body = request_for(cohort, "medication-change-patient-view", fhir_server="https://attacker.example.net/fhir")
+    assert_outcome(post(client, "medication-change-patient-view", body), 403, expression="fhirServer")
+    body = request_for(cohort, "medication-change-patient-view", fhir_server="https://ehr.example.org/fhir")
+    assert post(client, "medication-change-patient-view", body).status_code == 200   # all prefetched
+
+    class DownStore(MemoryStore):
+        def ping(self):
+            return False
+    app = create_app(Settings(no_auth=True), store=DownStore(), models=models)
+    assert app.test_client().get("/readyz").status_code == 503
+    assert app.test_client().get("/readyz?store=optional").status_code == 200

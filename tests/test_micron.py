@@ -51,6 +51,23 @@ def test_losses_by_hand():
     assert margin.item() == pytest.approx(2 / 3)  # two (pos, neg) pairs, each 1, over |M| = 3
 
 
+def test_margin_loss_closed_form_equals_pairwise_sum():
+    torch.manual_seed(1)
+    logits = torch.randn(6, 12) * 3
+    targets = (torch.rand(6, 12) > 0.7).float()
+    mask = torch.ones(12)
+    mask[0] = 0
+    p = torch.sigmoid(logits)
+    pairs = targets.bool().unsqueeze(2) & ((~targets.bool()) & mask.bool()).unsqueeze(1)
+    reference = (torch.clamp(1 - (p.unsqueeze(2) - p.unsqueeze(1)), min=0) * pairs).sum((1, 2)) / 12
+    closed = losses.multilabel_margin_loss(logits, targets, mask=mask)
+    assert closed.item() == pytest.approx(reference.mean().item(), rel=1e-5)
+    # margins below 1 can clip: the pairwise path handles them
+    clipped = losses.multilabel_margin_loss(logits, targets, margin=0.2, mask=mask)
+    reference = (torch.clamp(0.2 - (p.unsqueeze(2) - p.unsqueeze(1)), min=0) * pairs).sum((1, 2)) / 12
+    assert clipped.item() == pytest.approx(reference.mean().item(), rel=1e-5)
+
+
 def test_micron_loss_combines_terms_and_drops_ddi():
     torch.manual_seed(0)
     prev, cur, res = torch.randn(4, 5), torch.randn(4, 5), torch.randn(4, 5)
@@ -85,6 +102,16 @@ def test_roc_thresholds_by_hand():
     assert result.add >= result.remove
     add, remove = result.vectors(3)
     assert add.tolist() == [pytest.approx(0.86)] * 3
+
+
+def test_grid_search_thresholds_keeps_add_above_remove():
+    from model_zoo.thresholds import grid_search_thresholds
+
+    add, remove, value = grid_search_thresholds(lambda a, r: -abs(a - 0.6) - abs(r - 0.1))
+    assert (add, remove) == (0.6, 0.1) and value == pytest.approx(0)
+    add, remove, _ = grid_search_thresholds(lambda a, r: r - a, add_grid=[0.2, 0.5],
+                                            remove_grid=[0.1, 0.3, 0.9])
+    assert add >= remove
 
 
 def test_best_f1_threshold():
@@ -157,11 +184,14 @@ def test_update_applies_thresholds_and_set_algebra():
 def test_training_learns_and_beats_repeat_last():
     train, validation, test = toy_patients(240, 1), toy_patients(50, 2), toy_patients(50, 3)
     ddi = toy_ddi()
-    config = micron.MicronConfig(dim=32, hidden=64, epochs=8, batch_size=32)
+    config = micron.MicronConfig(dim=32, hidden=64, epochs=8, batch_size=32, lr=2e-3,
+                                 weight_decay=0.0, dropout=0.1)
     model, thresholds, result = micron.train_micron(train, validation, SIZES, ddi, config,
                                                     progress=False)
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert 1.0 >= thresholds.add >= thresholds.remove >= 0.0
+    assert thresholds.rule in ("roc-percentile", "validation-grid")
+    assert set(thresholds.validation_f1) == {"roc-percentile", "validation-grid"}
     records = micron.MicronPredictor(model, thresholds).predict_many(test)
     ours = medication_change_metrics(records, ddi)
     repeat = medication_change_metrics(
@@ -176,6 +206,8 @@ def test_baselines_train_and_predict():
     for trainer in (baselines.train_simnn, baselines.train_dualnn, baselines.train_gru):
         model, result = trainer(train, validation, SIZES, ddi, config, progress=False)
         assert result.seconds_per_epoch > 0
+        if hasattr(model, "change_thresholds") and model.change_thresholds is not None:
+            assert all(0 < t <= 1.01 for t in model.change_thresholds)
         for anchor in ("predicted", "observed"):
             record = model.predict_patient(validation[0], anchor)
             assert len(record.predicted_sets) == len(validation[0])

@@ -248,6 +248,16 @@ def test_coder_finishes_an_encounter_with_the_keyboard_alone(browser, service):
         # focus moved on to the next row: reject it with a reason
         second = seeded["conditions"][seeded["order"][1]]
         assert page.evaluate("document.activeElement.id") == f"s-{second}"
+        page.keyboard.press("r")                    # Esc cancels: nothing is sent
+        assert page.evaluate("document.activeElement.name") == "reason"
+        page.keyboard.press("Escape")
+        assert page.evaluate("document.activeElement.id") == f"s-{second}"
+        assert not page.locator(f"#reason-{second}").is_visible()
+        page.keyboard.press("?")                    # the shortcuts help opens and closes
+        assert page.locator("#shortcuts").is_visible()
+        page.keyboard.press("Escape")
+        assert not page.locator("#shortcuts").is_visible()
+        assert page.evaluate("document.activeElement.id") == f"s-{second}"   # focus comes back
         page.keyboard.press("r")
         page.keyboard.type("coded elsewhere")
         with page.expect_navigation():

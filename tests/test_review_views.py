@@ -416,3 +416,27 @@ def test_next_encounter_follows_the_worklist_order(review):
     post(client, f"{page}/conditions/{middle['conditions']['I10']}/accept", {}, page)
     nxt = client.get(f"/review/next?after={middle['encounter']}")
     assert nxt.headers["Location"].endswith(f"/review/encounter/{below['encounter']}")
+
+
+def test_redis_outage_keeps_the_label_for_retry(fhir_base_url, restartable_redis, tenant):
+    app, store, _ = make_app(fhir_base_url, restartable_redis.url)
+    client = app.test_client()
+    seeded = seed_encounter(fhir_base_url, [("E11.65", 0.9)])
+    page = f"/review/encounter/{seeded['encounter']}"
+    token = csrf_of(client, page)
+    restartable_redis.stop()
+    response = client.post(f"{page}/conditions/{seeded['conditions']['E11.65']}/accept",
+                           data={"csrf_token": token}, follow_redirects=True)
+    assert "feedback store is unreachable" in response.get_data(as_text=True)
+    assert status_of(conditions_of(fhir_base_url, seeded["encounter"])["E11.65"][0]) == "confirmed"
+    restartable_redis.start()                       # back, and empty
+    time.sleep(2.1)                                 # the store fails fast for 2 s after an error
+    html = client.get(page).get_data(as_text=True)
+    assert "Not saved yet" in html                  # kept in the process through the outage
+    ctx = app.blueprints["review"].review_context
+    [kept] = ctx.pending.all(tenant)
+    assert kept.fhir_done
+    post(client, f"/review/pending/{kept.id}/retry", {"next": page}, page)
+    assert ctx.pending.all(tenant) == []
+    [event] = feedback(store, tenant)
+    assert (event["code"], event["label"]) == ("E11.65", 1)

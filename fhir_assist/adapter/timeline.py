@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import html
 import re
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -717,6 +719,23 @@ class TimelineBuilder:
 _MISSING = object()
 
 
+@contextmanager
+def _no_cyclic_gc():
+    """Pause the cyclic garbage collector while reading.
+
+    Ingest allocates millions of small, acyclic objects that all stay alive; the
+    collector would re-scan them again and again (a third of the run time on a
+    large export) without ever freeing one.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_timelines(resources: Iterable[dict], report=None, *,
                     attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> list[PatientTimeline]:
     """One PatientTimeline per patient (sorted by id), visits ordered by start.
@@ -726,7 +745,8 @@ def build_timelines(resources: Iterable[dict], report=None, *,
     else by date. Sub-encounters (partOf) are merged into their top-level visit.
     What is skipped or not understood is counted in `report`.
     """
-    return TimelineBuilder(report, attach_window=attach_window).add_all(resources).build()
+    with _no_cyclic_gc():
+        return TimelineBuilder(report, attach_window=attach_window).add_all(resources).build()
 
 
 @dataclass
@@ -757,7 +777,9 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
     """
     from .read import IngestReport, iter_resources
     report = IngestReport()
-    builder = TimelineBuilder(report, attach_window=attach_window)
-    builder.add_all(iter_resources(path, validate=validate, report=report, progress=progress,
-                                   full_sample=full_sample))
-    return Cohort(builder.build(), report, str(path))
+    with _no_cyclic_gc():
+        builder = TimelineBuilder(report, attach_window=attach_window)
+        builder.add_all(iter_resources(path, validate=validate, report=report, progress=progress,
+                                       full_sample=full_sample))
+        timelines = builder.build()
+    return Cohort(timelines, report, str(path))

@@ -110,14 +110,14 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
                    {"medication-change": MedicationChangeService(runtime), CODING_SUGGESTIONS: CodingService(runtime)},
                    fhir_factory)
     app.extensions["fhir_assist"] = state
-    _register_review(app, settings, store, fhir_factory, runtime)
+    _register_review(app, settings, store, fhir_factory)
     _register_routes(app, state)
     _register_hooks(app, state)
     _register_errors(app, state)
     return app
 
 
-def _register_review(app: Flask, settings: Settings, store: Any, fhir_factory, runtime: ServiceRuntime) -> None:
+def _register_review(app: Flask, settings: Settings, store: Any, fhir_factory) -> None:
     try:
         from fhir_assist import review
     except ImportError as exc:
@@ -132,7 +132,6 @@ def _register_review(app: Flask, settings: Settings, store: Any, fhir_factory, r
         log.exception("the coder review UI could not start; serving the CDS services without it")
         return
     app.register_blueprint(blueprint, url_prefix="/review")
-    runtime.review_url = (settings.public_url + "/review/") if settings.public_url else None
     log.info("coder review UI served at /review")
 
 
@@ -191,7 +190,9 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
                            expression="id")
         g.service_id = service_id
         body = _read_json()
-        call = parse_hook_call(entry, body)
+        call = parse_hook_call(entry, body, allowed_fhir_servers=settings.allowed_fhir_servers)
+        if "review" in app.blueprints:
+            call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
         g.hook = call.entry.hook
         started = time.perf_counter()
         server = None
@@ -277,8 +278,11 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
 
     @app.get("/readyz")
     def readyz():
+        # ?store=optional: ready while the store is down too (hook calls degrade gracefully,
+        # recomputing state from history), so an orchestrator keeps the replicas in service.
         store_ok = bool(state.store.ping())
-        ready = store_ok and state.models.ready
+        store_needed = request.args.get("store", "required") != "optional"
+        ready = state.models.ready and (store_ok or not store_needed)
         body = {"status": "ready" if ready else "not ready", "store": state.store.describe(),
                 "store_reachable": store_ok, "models": state.models.describe()}
         return _json_response(body, 200 if ready else 503)

@@ -65,15 +65,16 @@ def _matches(resource: dict, query: Query, patient_id: str) -> bool:
     return True
 
 
-def draft_orders(resources: list[dict], patient_id: str, encounter_id: str | None) -> list[dict]:
-    """Draft MedicationRequests for an ordering session: the latest encounter's orders re-drafted."""
+def draft_orders(resources: list[dict], patient_id: str, encounter_id: str | None,
+                 limit: int | None = 3) -> list[dict]:
+    """Draft MedicationRequests for an ordering session: the encounter's orders, as drafts."""
     meds = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
     if encounter_id:
         here = [r for r in meds if _references_encounter(r, encounter_id)]
         meds = here or meds
     drafts = []
     seen = set()
-    for med in meds[-3:]:
+    for med in (meds[-limit:] if limit else meds):
         concept = med.get("medicationCodeableConcept")
         if not isinstance(concept, dict):
             continue
@@ -98,11 +99,17 @@ def draft_orders(resources: list[dict], patient_id: str, encounter_id: str | Non
 def build_request(entry: ServiceEntry, resources: list[dict], patient_id: str, *,
                   encounter_id: str | None = None, prefetch: bool = True, fhir_server: str | None = None,
                   access_token: str | None = None, strip_encounter_diagnoses: bool | None = None,
+                  encounter_orders_as_drafts: bool | None = None,
                   hook_instance: str | None = None, user_id: str = EXAMPLE_USER) -> dict:
     """A CDS Hooks request for `entry` about `patient_id` (encounter: the latest one by default).
 
     On encounter-discharge the encounter's own diagnoses are left out by default:
     at discharge they are typically not coded yet, which is what the service is for.
+    On order-select / order-sign the encounter's medication orders become the session's
+    draft orders (and leave the prefetch: drafts are not stored yet); with
+    `encounter_orders_as_drafts=False` they stay in the prefetch and up to three are
+    re-drafted, which keeps the prefetch equal to what a FHIR server holding the whole
+    record would answer.
     """
     resources = [r for r in resources if patient_of(r) == patient_id or r.get("resourceType") == "Medication"]
     encounters = encounters_of(resources)
@@ -119,7 +126,11 @@ def build_request(entry: ServiceEntry, resources: list[dict], patient_id: str, *
     if encounter_id:
         context["encounterId"] = encounter_id
     if entry.hook in ("order-select", "order-sign"):
-        drafts = draft_orders(resources, patient_id, encounter_id)
+        as_drafts = encounter_orders_as_drafts is not False and encounter_id is not None
+        drafts = draft_orders(resources, patient_id, encounter_id, limit=None if as_drafts else 3)
+        if as_drafts:
+            resources = [r for r in resources if not (r.get("resourceType") == "MedicationRequest"
+                                                      and _references_encounter(r, encounter_id))]
         context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
                                   "entry": [{"resource": d} for d in drafts]}
         if entry.hook == "order-select":
@@ -134,7 +145,7 @@ def build_request(entry: ServiceEntry, resources: list[dict], patient_id: str, *
                                          "subject": "fhir-assist"}
     if prefetch:
         body["prefetch"] = build_prefetch(entry, resources, context, patient_id)
-    return body
+    return copy.deepcopy(body)    # callers may edit it without touching the source resources
 
 
 def build_prefetch(entry: ServiceEntry, resources: list[dict], context: dict, patient_id: str) -> dict:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .catalog import HOOKS, ServiceEntry
-from .errors import bad_request
+from .errors import CdsError, bad_request
 
 _STRING_FIELDS = ("userId", "patientId", "encounterId")
 
@@ -25,6 +25,7 @@ class HookCall:
     fhir_authorization: dict | None
     prefetch: dict | None
     raw: dict
+    review_url: str | None = None     # absolute URL of the coder worklist, when served
 
     @property
     def patient_id(self) -> str:
@@ -46,12 +47,17 @@ class HookCall:
         return token if isinstance(token, str) and token else None
 
 
+def _under(url: str, prefix: str) -> bool:
+    url, prefix = url.rstrip("/"), prefix.rstrip("/")
+    return url == prefix or url.startswith(prefix + "/")
+
+
 def _bare(value: str, resource_type: str) -> str:
     prefix = f"{resource_type}/"
     return value[len(prefix):] if value.startswith(prefix) else value
 
 
-def parse_hook_call(entry: ServiceEntry, body: Any) -> HookCall:
+def parse_hook_call(entry: ServiceEntry, body: Any, *, allowed_fhir_servers: tuple[str, ...] = ()) -> HookCall:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", code="structure")
     hook = body.get("hook")
@@ -78,6 +84,10 @@ def parse_hook_call(entry: ServiceEntry, body: Any) -> HookCall:
         parts = urlsplit(fhir_server) if isinstance(fhir_server, str) else None
         if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
             raise bad_request("'fhirServer' must be an absolute http(s) URL", expression="fhirServer")
+        if allowed_fhir_servers and not any(_under(fhir_server, prefix) for prefix in allowed_fhir_servers):
+            # The service would send the EHR's access token there: only to servers agreed on.
+            raise CdsError(403, "forbidden", f"fhirServer {fhir_server!r} is not one this service may call",
+                           expression="fhirServer")
     auth = body.get("fhirAuthorization")
     if auth is not None:
         if not isinstance(auth, dict):

@@ -33,7 +33,6 @@ class ServiceRuntime:
     store: Any                                  # fhir_assist.state.Store
     metrics: ServiceMetrics
     fhir_factory: Callable[..., Any]            # (base_url, token) -> FhirServer
-    review_url: str | None = None               # absolute URL of the coder worklist, if served
 
     def source(self, label: str, code: str, display: str) -> dict:
         return C.CardSource(label, self.settings.source_url, code, display).as_dict(self.settings.source_url)
@@ -76,22 +75,25 @@ class MedicationChangeService:
             why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
                    else "the patient has no encounters in the data provided")
             log.info("%s: no visit to update (%s)", call.entry.id, why)
-            self._ddi_cards(answer, data, current, adds=[], model_version=model.version)
+            self._ddi_cards(answer, data, current, model.version)
             return answer
 
         changes = self._run_model(model, data, tenant)
-        meds_now = {rx for rx in current}
+        meds_now = set(current)
+        limit = self.rt.settings.top_medications
         adds = [(rx, name, score) for rx, name, score in changes.add if rx not in meds_now]
         removes = [(rx, name, score) for rx, name, score in changes.remove if rx in meds_now]
+        hidden = max(0, len(adds) - limit) + max(0, len(removes) - limit)
+        adds, removes = adds[:limit], removes[:limit]      # most confident first (the suggester sorts)
         unknown = list(getattr(changes, "unknown_codes", []) or []) + data.unknown_codes()
         for item in unknown:
             system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
             self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
 
         if adds or removes:
-            answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version))
-        extra_pairs = {frozenset(p) for p in (getattr(changes, "ddi_pairs", None) or []) if len(set(p)) == 2}
-        self._ddi_cards(answer, data, current, adds, model.version, extra_pairs=extra_pairs)
+            answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version,
+                                                  hidden))
+        self._ddi_cards(answer, data, current, model.version)
         if not answer.cards and unknown:
             answer.cards.append(C.card(
                 "Some codes in this record were not recognised; medication suggestions may be incomplete",
@@ -149,20 +151,26 @@ class MedicationChangeService:
 
     # -- cards
     def _change_card(self, answer: Answer, data: PatientData, adds, removes, current, unknown,
-                     version: str) -> dict:
+                     version: str, hidden: int = 0) -> dict:
         call = data.call
         encounter = data.visit.encounter_id if data.visit is not None else call.encounter_id
         suggestions = []
         ledger_suggestions = {}
         rows = []
+        stopping = {rx for rx, _, _ in removes}
+        staying = {rx: info["name"] for rx, info in current.items() if rx not in stopping}
         for rx, name, score in adds:
+            # A suggested start that interacts with what the patient keeps taking is offered,
+            # never recommended, and the clash is named.
+            clashes = sorted(staying[other] for other in staying if _interacts(rx, other))
             resource = C.medication_request(rx, name, call.patient_id, call.encounter_id or encounter,
                                             call.user_id)
             s = C.suggestion(f"Start {name}", [C.create_action(f"Order {name} (RxNorm {rx})", resource)],
-                             recommended=True)
+                             recommended=not clashes)
             suggestions.append(s)
             ledger_suggestions[s["uuid"]] = {"change": "add", "rxcui": rx, "name": name, "score": score}
-            rows.append(["start", name, rx, f"{score:.2f}"])
+            note = f"interacts with {', '.join(clashes)}" if clashes else ""
+            rows.append(["start", name, rx, f"{score:.2f}", note])
         for rx, name, score in removes:
             actions = []
             for resource in current[rx]["resources"]:
@@ -180,7 +188,7 @@ class MedicationChangeService:
             s = C.suggestion(f"Stop {name}", actions, recommended=True)
             suggestions.append(s)
             ledger_suggestions[s["uuid"]] = {"change": "remove", "rxcui": rx, "name": name, "score": score}
-            rows.append(["stop", name, rx, f"{score:.2f}"])
+            rows.append(["stop", name, rx, f"{score:.2f}", ""])
         n_add = sum(1 for r in rows if r[0] == "start")
         n_stop = len(rows) - n_add
         parts = []
@@ -192,9 +200,12 @@ class MedicationChangeService:
         summary = f"Consider medication changes ({' and '.join(parts)}): {names}"
         detail = [
             "Suggested by the MICRON residual medication model from the change in diagnoses and "
-            "procedures since the previous visit.",
-            C.md_table(["change", "medication", "RxNorm", "score"], rows),
+            "procedures since the previous visit (score: the model's probability that the patient "
+            "should be on the medication).",
+            C.md_table(["change", "medication", "RxNorm", "score", "note"], rows),
         ]
+        if hidden:
+            detail.append(f"{hidden} less confident change(s) not shown.")
         detail += data.notes_about_data()
         if unknown:
             detail.append(C.unknown_codes_note(unknown))
@@ -208,22 +219,22 @@ class MedicationChangeService:
         }
         return card
 
-    def _ddi_cards(self, answer: Answer, data: PatientData, current: dict, adds, model_version: str,
-                   extra_pairs: set | None = None) -> None:
-        try:
-            from mappings import rxnorm
-        except ImportError:
-            return
+    def _ddi_cards(self, answer: Answer, data: PatientData, current: dict, model_version: str) -> None:
+        """Warnings for interacting pairs among what the patient takes and what is being ordered.
+
+        On order-select only pairs with a newly selected order, on order-sign pairs with
+        an order being signed, on patient-view every pair (a chart review).
+        """
         call = data.call
         names = {rx: info["name"] for rx, info in current.items()}
-        names.update({rx: name for rx, name, _ in adds})
         meds = sorted(names)
-        pairs = {frozenset((a, b)) for i, a in enumerate(meds) for b in meds[i + 1:] if rxnorm.interacts(a, b)}
-        pairs |= {p for p in (extra_pairs or set()) if p <= set(meds)}
+        pairs = {frozenset((a, b)) for i, a in enumerate(meds) for b in meds[i + 1:] if _interacts(a, b)}
         if call.entry.hook == "order-select":
-            # order-select: warn about what the clinician is choosing now.
-            selected = selected_rxcuis(data)
-            pairs = {p for p in pairs if p & selected} if selected else pairs
+            focus = selected_rxcuis(data)
+            pairs = {p for p in pairs if p & focus}
+        elif call.entry.hook == "order-sign":
+            focus = {rx for rx, info in current.items() if any(r.get("_draft") for r in info["resources"])}
+            pairs = {p for p in pairs if p & focus}
         for pair in sorted(pairs, key=sorted):
             a, b = sorted(pair)
             suggestions = []
@@ -245,11 +256,9 @@ class MedicationChangeService:
                                                        C.stopped(clean, "Drug-drug interaction")))
                 if actions:
                     suggestions.append(C.suggestion(f"Stop {names[rx]}", actions))
-            proposed = [names[rx] for rx in (a, b) if rx not in current]
             detail = (f"{names[a]} (RxNorm {a}) and {names[b]} (RxNorm {b}) are listed as an interacting "
-                      "pair in the drug-drug interaction table the models were trained with.")
-            if proposed:
-                detail += f" {', '.join(proposed)} is only suggested, not ordered: do not start it, or stop the other."
+                      "pair in the drug-drug interaction table the models were trained with. Consider "
+                      "stopping one of them, or monitor the patient if both are needed.")
             card = C.card(f"Drug interaction: {names[a]} with {names[b]}", indicator="warning",
                           source=self.rt.source("fhir-assist drug-drug interaction check", "drug-interaction",
                                                 "Drug-drug interaction"),
@@ -262,6 +271,11 @@ class MedicationChangeService:
                 "pair": [a, b],
                 "suggestions": {s["uuid"]: {"change": "remove", "label": s["label"]} for s in suggestions},
             }
+
+
+def _interacts(a: str, b: str) -> bool:
+    from mappings import rxnorm
+    return a != b and rxnorm.interacts(a, b)
 
 
 def medication_ingredient(resource: dict, medications: dict[str, dict]) -> tuple[str | None, str]:
@@ -376,8 +390,9 @@ class CodingService:
         candidates = [m for m in merged if m.system in ICD_SYSTEMS and m.level == "billing"
                       and (m.system, m.code) not in already]
         recommended = [m for m in candidates if m.recommended]
-        shown = (recommended + [m for m in candidates if not m.recommended])[: max(self.rt.settings.top_codes,
-                                                                                  len(recommended))]
+        # Recommended codes first, then the next best; a card stays readable (top_codes), the
+        # full recommended list goes to the FHIR server for the coder worklist.
+        shown = (recommended + [m for m in candidates if not m.recommended])[: self.rt.settings.top_codes]
         version = "; ".join(versions)
         for item in unknown:
             system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
@@ -513,6 +528,10 @@ class CodingService:
             detail.append(f"Codes marked *recommended* are above the cut-off (K = {k}) that recovers about "
                           f"{float(recall):.0%} of an encounter's codes on validation data.")
         detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
+        not_shown = len([m for m in recommended if m not in shown])
+        if not_shown:
+            detail.append(f"{not_shown} more recommended code(s) are not shown on this card"
+                          + (" (all are in the coder worklist)." if written else "."))
         if already:
             detail.append(f"{len(already)} code(s) already recorded on this encounter are not repeated here.")
         if write_note:
@@ -521,8 +540,8 @@ class CodingService:
         if unknown:
             detail.append(C.unknown_codes_note(unknown))
         links = []
-        if self.rt.review_url:
-            links.append(C.link("Open the coder worklist", self.rt.review_url))
+        if call.review_url:
+            links.append(C.link("Open the coder worklist", call.review_url))
         card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
                       suggestions=suggestions, selection_behavior="any",
                       reasons=C.override_reasons(self.rt.settings.source_url, "coding"), links=links)

@@ -92,9 +92,15 @@ class running_service:
 
     def __exit__(self, *exc) -> None:
         if self.server is not None:
-            self.server.close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
+            from waitress import wasyncore
+
+            server = self.server
+            # Close every socket from inside the server's own loop (closing them from this
+            # thread races its select()); the loop then ends as it has nothing left to watch.
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            if self.thread is not None:
+                self.thread.join(timeout=5)
+            server.task_dispatcher.shutdown()
         if self.app is not None:
             self.app.extensions["fhir_assist"].close()
 

@@ -25,10 +25,12 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     parser = sub.add_parser(
         "synth",
         help=help_text,
-        description="Generate a reproducible synthetic cohort calibrated to MIMIC-III (multi-visit "
-        "patients with chronic and acute conditions, ICD codes, procedures, RxNorm medications and "
-        "discharge notes), or print the calibration statistics of any cohort directory: ours, a FHIR "
-        "Bulk Data export (NDJSON files named by resource type) or a directory of Bundle JSON files.",
+        description="Generate a reproducible synthetic cohort calibrated to MIMIC-III (multi-visit\n"
+        "patients with chronic and acute conditions, ICD codes, procedures, RxNorm medications and\n"
+        "discharge notes), or print the calibration statistics of any cohort directory: ours, a FHIR\n"
+        "Bulk Data export (NDJSON files named by resource type) or a directory of Bundle JSON files.\n"
+        "A patient's visits are their Encounters; resources without an Encounter reference are\n"
+        "attached to the visit their date falls in.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,6 +46,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     stats.add_argument("--json", action="store_true", help="with --stats: print one JSON object instead")
     stats.add_argument("--validate", choices=("fast", "full", "none"), default="fast",
                        help="with --stats: how strictly resources are validated while reading (default fast)")
+    gen.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes rendering patients in parallel (default: one per CPU, at most 4); "
+                     "the output does not depend on it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -61,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give --patients N and --out DIR to generate a cohort, or --stats DIR to describe one")
     if args.patients < 1:
         raise CliError("--patients must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CliError(f"--out {out} exists and is not a directory")
@@ -72,7 +79,7 @@ def _generate(args, out: Path, CliError) -> int:
 
     try:
         summary = generate_cohort(args.patients, args.seed, out, progress=not args.quiet,
-                                  icd_version=args.icd_version)
+                                  icd_version=args.icd_version, workers=args.workers)
     except OSError as exc:
         raise CliError(f"cannot write the cohort to {out}: {exc.strerror or exc}") from None
     total = sum(summary["resources"].values())
@@ -116,7 +123,8 @@ def _stats(args, CliError) -> int:
     else:
         profile = stats.code_frequency_profile(timelines)
         print(stats.format_table(figures, profile, title=f"Cohort statistics: {path}",
-                                 levels=stats.level_profile(timelines)))
+                                 levels=stats.level_profile(timelines),
+                                 medications=stats.medication_profile(timelines)))
     if report is not None and not args.quiet:
         summary = report.summary()
         if summary:

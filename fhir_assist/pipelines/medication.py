@@ -301,6 +301,8 @@ def save(path: str, data: EncodedCohort, models: TrainedModels, ddi: np.ndarray,
         "micron": micron_config.to_dict(),
         "baselines": baseline_config.to_dict(),
         "gru_threshold": models.gru.threshold,
+        "change_thresholds": {"simnn": models.simnn.change_thresholds,
+                              "dualnn": models.dualnn.change_thresholds},
         "frequency_threshold": models.frequency.threshold,
         "seconds_per_epoch": models.seconds_per_epoch,
         "best_epoch": models.best_epoch,
@@ -316,7 +318,7 @@ def save(path: str, data: EncodedCohort, models: TrainedModels, ddi: np.ndarray,
         "simnn": models.simnn.state_dict(),
         "dualnn": models.dualnn.state_dict(),
         "gru": models.gru.state_dict(),
-        "frequency": {"prevalence": torch.as_tensor(models.frequency.prevalence, dtype=torch.float32)},
+        "frequency": {"prevalence": torch.as_tensor(models.frequency.prevalence, dtype=torch.float64)},
     }
     return registry.save_artifact(
         path, task=TASK, weights=weights, config=config,
@@ -345,6 +347,9 @@ def restore(artifact) -> tuple[TrainedModels, dict[str, Any], np.ndarray]:
     dualnn.load_state_dict(artifact.weights["dualnn"])
     gru.load_state_dict(artifact.weights["gru"])
     gru.threshold = float(hyper["gru_threshold"])
+    tuned = hyper.get("change_thresholds") or {}
+    simnn.change_thresholds = tuple(tuned["simnn"]) if tuned.get("simnn") else None
+    dualnn.change_thresholds = tuple(tuned["dualnn"]) if tuned.get("dualnn") else None
     frequency = Frequency(artifact.weights["frequency"]["prevalence"].numpy(),
                           hyper["frequency_threshold"])
     for model in (micron, simnn, dualnn, gru):

@@ -12,12 +12,18 @@ import json
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
+from urllib.parse import quote
 
 import redis
 
 log = logging.getLogger(__name__)
 
-KEY = "fhir-assist:{tenant}:review:pending"
+_KEY = "fhir-assist:{tenant}:review:pending"
+
+
+def _key(tenant: str) -> str:
+    # percent-encoded like the state store's keys, so a tenant name cannot forge another key
+    return _KEY.format(tenant=quote(str(tenant or "default"), safe=""))
 
 
 class PendingUnavailable(RuntimeError):
@@ -79,11 +85,12 @@ class PendingActions:
         return "redis" if self._redis is not None else "memory"
 
     def put(self, tenant: str, action: Action) -> None:
-        key = KEY.format(tenant=tenant)
+        key = _key(tenant)
         if self._redis is not None:
             try:
                 self._redis.hset(key, action.id, action.to_json())
-                self._local_table(key).pop(action.id, None)
+                with self._lock:
+                    self._local_table(key).pop(action.id, None)
                 return
             except redis.RedisError as exc:
                 log.error("pending decision %s kept in this process only: Redis failed: %s", action.id, exc)
@@ -94,7 +101,7 @@ class PendingActions:
         return next((a for a in self.all(tenant) if a.id == action_id_), None)
 
     def remove(self, tenant: str, action_id_: str) -> None:
-        key = KEY.format(tenant=tenant)
+        key = _key(tenant)
         with self._lock:
             self._local_table(key).pop(action_id_, None)
         if self._redis is not None:
@@ -104,7 +111,7 @@ class PendingActions:
                 raise PendingUnavailable(f"the pending-actions store is unreachable: {exc}") from None
 
     def all(self, tenant: str) -> list[Action]:
-        key = KEY.format(tenant=tenant)
+        key = _key(tenant)
         raw: dict[str, str | bytes] = {}
         if self._redis is not None:
             try:

@@ -258,8 +258,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
         fhir = ctx.open_fhir()
         form = request.form
         info = hierarchy.code_info(codesystems.ICD10CM, (form.get("code") or "").strip())
-        icd = hierarchy._icd().icd10cm()
-        if not info.code or not icd.is_valid(info.code) or not icd.is_billable(info.code):
+        if not info.billable:
             flash(f"“{form.get('code', '')}” is not a billable ICD-10-CM code.", "error")
             return redirect(url_for(".encounter", encounter_id=encounter_id))
         patient = form.get("patient") or ""

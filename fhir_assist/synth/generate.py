@@ -9,7 +9,6 @@ of a larger cohort are the same patients as a cohort of N.
 from __future__ import annotations
 
 import functools
-import json
 import multiprocessing
 import os
 import random
@@ -21,9 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import knowledge
+from . import ICD_VERSIONS, knowledge
 from .notes import discharge_note
-from .resources import ICD_VERSIONS, ResourceWriter
+from .resources import ResourceWriter
 from .simulate import prepare, simulate_patient
 
 RESOURCE_TYPES = ("Patient", "Encounter", "Condition", "Procedure", "MedicationRequest", "DocumentReference")
@@ -129,20 +128,19 @@ def _render_block(block: tuple) -> dict:
     k = knowledge.load()
     writer = _writer(seed, icd_version)
     unmapped_before = writer.icd9_unmapped
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
     window = START_WINDOWS[icd_version]
     buffers: dict[str, list[str]] = {t: [] for t in RESOURCE_TYPES}
     visits = ddi_visits = 0
     for i in range(start, stop):
         record = simulate_patient(k, seed, i, window)
         note_rng = random.Random(f"fhir-assist-synth:notes:{seed}:{i}")
-        buffers["Patient"].append(encode(writer.patient(record)))
+        buffers["Patient"].append(writer.patient(record))
         for visit in record.visits:
             visits += 1
             ddi_visits += visit.ddi_pairs > 0
             note = discharge_note(k, record, visit, note_rng)
-            for rtype, resources in writer.visit(record, visit, note).items():
-                buffers[rtype].extend(encode(r) for r in resources)
+            for rtype, lines in writer.visit(record, visit, note).items():
+                buffers[rtype].extend(lines)
     lines = {t: ("".join(line + "\n" for line in buf), len(buf)) for t, buf in buffers.items()}
     return {"lines": lines, "visits": visits, "ddi_visits": ddi_visits,
             "icd9_unmapped": writer.icd9_unmapped - unmapped_before}

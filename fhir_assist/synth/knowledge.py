@@ -50,7 +50,7 @@ class Weighted:
 
 
 def parse_weights(text: str) -> list[tuple[str, float]]:
-    """ "A:2 B:0.5" → [("A", 2.0), ("B", 0.5)] (names may contain spaces in drug lists: split on ':' pairs)."""
+    """ "A:2 B:0.5" → [("A", 2.0), ("B", 0.5)]."""
     out = []
     for token in text.split():
         code, _, weight = token.rpartition(":")
@@ -134,6 +134,7 @@ class Knowledge:
     dialysis: tuple                 # (ICD-10-PCS, ICD-9-CM) for hemodialysis, either may be None
     procedure_names: dict           # ICD-10-PCS or ICD-9-CM procedure code → description
     billable_sorted: list = field(default_factory=list)   # all billable ICD-10-CM codes, sorted
+    billable: frozenset = frozenset()                     # the same, for membership tests
     dropped: list = field(default_factory=list)   # (kind, value, why)
     _icd9: dict = field(default_factory=dict)
 
@@ -180,7 +181,7 @@ class Knowledge:
         return out
 
 
-def _check_codes(pairs, valid: set, hierarchy, dropped, where: str):
+def _check_codes(pairs, valid: set, hierarchy, dropped, where: str, ordered: list):
     out = []
     for code, weight in pairs:
         ok = code in valid
@@ -188,6 +189,12 @@ def _check_codes(pairs, valid: set, hierarchy, dropped, where: str):
             norm = hierarchy.normalize(code)
             if norm and hierarchy.is_billable(norm):
                 code, ok = norm, True
+            elif norm and hierarchy.is_valid(norm):
+                # A code split into children by a later ICD-10-CM release: its first billable child.
+                i = bisect.bisect_left(ordered, norm + ("" if "." in norm else "."))
+                if i < len(ordered) and ordered[i].startswith(norm):
+                    log.debug("synthetic cohort uses %s for non-billable %s (%s)", ordered[i], code, where)
+                    code, ok = ordered[i], True
         if ok:
             out.append((code, weight))
         else:
@@ -209,8 +216,10 @@ def load() -> Knowledge:
     billable = set(h10.billing_codes())
     adult = sorted(c for c in billable if _adult_code(c, h10))
 
+    ordered = sorted(billable)
+
     def codes(text, where):
-        return _check_codes(parse_weights(text), billable, h10, dropped, where)
+        return _check_codes(parse_weights(text), billable, h10, dropped, where, ordered)
 
     def tail(prefixes: str, exclude) -> Weighted:
         if not prefixes:
@@ -336,7 +345,8 @@ def load() -> Knowledge:
         common_secondary=Weighted(per_stay), background_secondary=Weighted(background), tail_pool=tail_pool,
         med_status_codes=status,
         routine_inpatient=meds(clinical.ROUTINE_INPATIENT), routine_other=meds(clinical.ROUTINE_OTHER),
-        billable_sorted=sorted(billable), descriptions=descriptions, dialysis=dialysis, procedure_names=procedure_names, dropped=dropped)
+        billable_sorted=ordered, billable=frozenset(billable), descriptions=descriptions, dialysis=dialysis,
+        procedure_names=procedure_names, dropped=dropped)
 
 
 def _adult_code(code: str, hierarchy) -> bool:

@@ -33,6 +33,11 @@ OPENERS = (
     "Pt is a {age}yo {sex} w/ {pmh} p/w {reason}.",
     "This is a {age} year old {sex} with {pmh} presenting with {reason}.",
 )
+VISIT_OPENERS = (
+    "{age} y/o {sex} with PMH of {pmh} seen today for {reason}.",
+    "{age}-year-old {sex} with a history of {pmh}, presenting with {reason}.",
+    "Pt is a {age}yo {sex} w/ {pmh} here for {reason}.",
+)
 NO_PMH = ("no significant past medical history", "no known chronic illnesses", "unremarkable PMH")
 COURSE_LINES = (
     "# {problem}: treated with {drugs}, improved.",
@@ -53,6 +58,16 @@ CHRONIC_LINES = (
 )
 HELD_LINES = ("Held {drugs} during admission.", "{drugs} held in setting of acute illness.",
               "Home {drugs} was held.")
+_NEGATIONS = tuple((text, frozenset(conflicts.split()), tuple(words.split("|")))
+                   for text, conflicts, words in clinical.NEGATIONS)
+
+# How notes name a drug class when they don't name the drug.
+CLASS_LABELS = {
+    "acei": "ACE inhibitor", "arb": "ARB", "loop": "diuretics", "thiazide": "thiazide", "mra": "spironolactone",
+    "anticoagulant": "anticoagulation", "p2y12": "antiplatelet agent", "nsaid": "NSAIDs", "ccb": "CCB",
+    "beta_blocker": "beta blocker", "sglt2": "SGLT2 inhibitor", "sulfonylurea": "sulfonylurea",
+    "basal_insulin": "basal insulin", "metformin": "metformin", "aspirin": "aspirin",
+}
 FILLERS = (
     "Physical exam on discharge: NAD, lungs CTAB, RRR, abdomen soft, non-tender.",
     "Labs notable for stable hemoglobin and creatinine at baseline.",
@@ -117,7 +132,8 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
              "discharge": visit.end.strftime("%m/%d/%Y")}
     header = VISIT_HEADERS.get(visit.setting) or rng.choice(HEADERS)
     parts = [header.format(**dates)]
-    parts.append(rng.choice(OPENERS).format(age=age, sex=sex, pmh=_join(chronic_terms) or rng.choice(NO_PMH),
+    openers = OPENERS if visit.setting == "IMP" else VISIT_OPENERS
+    parts.append(rng.choice(openers).format(age=age, sex=sex, pmh=_join(chronic_terms) or rng.choice(NO_PMH),
                                             reason=reason))
 
     meds = set(visit.medications)
@@ -142,30 +158,27 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
         if rng.random() < 0.3:
             course.append(rng.choice(CHRONIC_LINES).format(problem=_term(k.chronic[key].terms, rng)))
     if visit.held and rng.random() < 0.7:
-        held_names = []
-        for cls in visit.held:
-            options = k.drug_classes.get(cls)
-            if options is not None:
-                held_names.append(cls.replace("_", " ") if rng.random() < 0.3 else
-                                  _drug_name(k, options.items[0], rng))
-        if held_names:
-            line = rng.choice(HELD_LINES).format(drugs=_join(held_names))
-            course.append(line[:1].upper() + line[1:])
+        held_names = [CLASS_LABELS[cls] if cls in CLASS_LABELS and rng.random() < 0.3
+                      else _drug_name(k, rxcui, rng) for cls, rxcui in zip(visit.held, visit.held_drugs)]
+        line = rng.choice(HELD_LINES).format(drugs=_join(held_names))
+        course.append(line[:1].upper() + line[1:])
     parts.append("Hospital course:\n" + "\n".join(course) if visit.setting == "IMP" else " ".join(course))
 
     optional = []
-    secondary = [code for code, role in visit.diagnoses if role == "secondary" and not code.startswith(("Z", "Y", "W", "V"))]
+    secondary = [code for code, role in visit.diagnoses
+                 if role == "secondary" and not code.startswith(("Z", "Y", "W", "V"))]
     mentioned = [k.descriptions.get(code, "").lower() for code in secondary[:4] if rng.random() < 0.5]
     mentioned = [m for m in mentioned if m]
     if mentioned:
-        optional.append(rng.choice(("Also noted: ", "Other issues: ", "Additional dx: ")) + "; ".join(mentioned) + ".")
+        lead = rng.choice(("Also noted: ", "Other issues: ", "Additional dx: "))
+        optional.append(lead + "; ".join(mentioned) + ".")
     described = " ".join(k.descriptions.get(code, "") for code, _ in visit.diagnoses).lower()
-    negatives = [text for text, conflicts, words in clinical.NEGATIONS
-                 if not (present & set(conflicts.split())) and not any(w in described for w in words.split("|"))]
+    negatives = [text for text, conflicts, words in _NEGATIONS
+                 if not (present & conflicts) and not any(w in described for w in words)]
     n_neg = min(len(negatives), 1 + int(rng.random() * 3))
     if n_neg:
-        optional.append(rng.choice(("Pertinent negatives: ", "Of note, ", "")) + "; ".join(rng.sample(negatives, n_neg))
-                        + ".")
+        lead = rng.choice(("Pertinent negatives: ", "Of note, ", ""))
+        optional.append(lead + "; ".join(rng.sample(negatives, n_neg)) + ".")
     if visit.procedures and rng.random() < 0.8:
         names = []
         for pcs, icd9 in visit.procedures:
@@ -173,7 +186,8 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
             if text:
                 names.append(text.lower())
         if names:
-            optional.append(rng.choice(("Procedures: ", "s/p ", "Procedures this admission: ")) + "; ".join(names) + ".")
+            lead = rng.choice(("Procedures: ", "s/p ", "Procedures this admission: "))
+            optional.append(lead + "; ".join(names) + ".")
     vitals = rng.choice(clinical.VITALS_TEMPLATES).format(
         t=round(rng.uniform(36.4, 37.8), 1), hr=rng.randrange(58, 104), sbp=rng.randrange(100, 162),
         dbp=rng.randrange(54, 92), rr=rng.randrange(12, 22), spo2=rng.randrange(91, 100),

@@ -1,13 +1,16 @@
-"""Synthetic patient records → FHIR R4 resources as plain dicts.
+"""Synthetic patient records → FHIR R4 resources, as NDJSON lines.
 
-Plain dicts (not model objects) because the generator writes hundreds of
-thousands of resources a minute; `tests/test_synth.py` validates samples of
-every type with `fhir.resources.R4B`. Ids are deterministic: derived from the
-seed, the patient's index and the resource's position in the record.
+Plain dicts and `json` (not model objects) because the generator writes half a
+million resources a minute; the two most numerous types (Condition,
+MedicationRequest) are assembled from JSON fragments encoded once and cached
+(their codes repeat), which halves the encoding cost. `tests/test_synth.py`
+validates every resource type with `fhir.resources.R4B`. Ids are deterministic:
+derived from the seed, the patient's index and the resource's position.
 """
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timedelta
 
 from mappings import codesystems
@@ -25,6 +28,18 @@ DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
 DOC_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 DISCHARGE_SUMMARY = {"system": "http://loinc.org", "code": "18842-5", "display": "Discharge summary"}
 MRN_SYSTEM = "urn:fhir-assist:synthetic:mrn"
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+# Constant fragments of every Condition (encoded once).
+_CLINICAL = {status: _encode({"coding": [{"system": CONDITION_CLINICAL, "code": status}]})
+             for status in ("active", "resolved")}
+_CONDITION_FIXED = ('"verificationStatus":' + _encode({"coding": [{"system": CONDITION_VERIFICATION,
+                                                                   "code": "confirmed"}]})
+                    + ',"category":' + _encode([{"coding": [{"system": CONDITION_CATEGORY,
+                                                             "code": "encounter-diagnosis",
+                                                             "display": "Encounter Diagnosis"}]}]))
 
 
 def patient_id(seed: int, index: int) -> str:
@@ -46,6 +61,7 @@ class ResourceWriter:
         self._h10, self._h9 = icd.icd10cm(), icd.icd9cm()
         self._proc_description = procedures.procedure_description
         self._display: dict = {}
+        self._concepts: dict = {}          # (system, code) → encoded CodeableConcept
         self.icd9_unmapped = 0
 
     # -- code helpers --------------------------------------------------------
@@ -85,45 +101,49 @@ class ResourceWriter:
         return {"system": system, "code": code, "display": display}
 
     # -- resources -----------------------------------------------------------
-    def patient(self, record: PatientRecord) -> dict:
+    def _concept(self, coding: dict) -> str:
+        key = (coding["system"], coding["code"])
+        text = self._concepts.get(key)
+        if text is None:
+            text = self._concepts[key] = _encode({"coding": [coding], "text": coding["display"]})
+        return text
+
+    def patient(self, record: PatientRecord) -> str:
         pid = patient_id(self.seed, record.index)
-        return {
+        return _encode({
             "resourceType": "Patient",
             "id": pid,
             "identifier": [{"system": MRN_SYSTEM, "value": f"MRN{self.seed}{record.index:07d}"}],
             "name": [{"use": "official", "family": record.family, "given": [record.given]}],
             "gender": record.sex,
             "birthDate": record.birth_date.isoformat(),
-        }
+        })
 
-    def visit(self, record: PatientRecord, visit: VisitRecord, note: str) -> dict[str, list[dict]]:
-        """Encounter, Conditions, Procedures, MedicationRequests and the discharge summary of one visit."""
+    def visit(self, record: PatientRecord, visit: VisitRecord, note: str) -> dict[str, list[str]]:
+        """NDJSON lines of one visit: Encounter, Conditions, Procedures, MedicationRequests, discharge summary."""
         pid = patient_id(self.seed, record.index)
         eid = f"{pid}-e{visit.index}"
         subject = {"reference": f"Patient/{pid}"}
         encounter_ref = {"reference": f"Encounter/{eid}"}
         start, end = _instant(visit.start, record.tz), _instant(visit.end, record.tz)
         icd9 = self._uses_icd9(visit)
+        # Ids and instants are plain ASCII ([A-Za-z0-9-.:+]), safe to place between quotes as they are.
+        links = f'"subject":{{"reference":"Patient/{pid}"}},"encounter":{{"reference":"Encounter/{eid}"}}'
 
-        conditions, seen = [], set()
+        conditions, condition_ids, seen = [], [], set()
+        chronic_codes = set(visit.chronic_codes.values())
         for code10, role in visit.diagnoses:
             coding = self._dx_coding(code10, icd9)
             if coding is None or coding["code"] in seen:
                 continue
             seen.add(coding["code"])
-            status = "resolved" if role == "acute" else "active"
-            conditions.append({
-                "resourceType": "Condition",
-                "id": f"{eid}-c{len(conditions)}",
-                "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
-                "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION, "code": "confirmed"}]},
-                "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "encounter-diagnosis",
-                                          "display": "Encounter Diagnosis"}]}],
-                "code": {"coding": [coding], "text": coding["display"]},
-                "subject": subject,
-                "encounter": encounter_ref,
-                "recordedDate": end,
-            })
+            cid = f"{eid}-c{len(conditions)}"
+            condition_ids.append(cid)
+            # Problems treated during the stay are resolved at discharge; chronic ones stay active.
+            status = "resolved" if role == "acute" and code10 not in chronic_codes else "active"
+            conditions.append(
+                f'{{"resourceType":"Condition","id":"{cid}","clinicalStatus":{_CLINICAL[status]},'
+                f'{_CONDITION_FIXED},"code":{self._concept(coding)},{links},"recordedDate":"{end}"}}')
 
         encounter = {
             "resourceType": "Encounter",
@@ -134,12 +154,12 @@ class ResourceWriter:
             "subject": subject,
             "period": {"start": start, "end": end},
         }
-        if conditions:
+        if condition_ids:
             encounter["diagnosis"] = [
-                {"condition": {"reference": f"Condition/{c['id']}"},
+                {"condition": {"reference": f"Condition/{cid}"},
                  "use": {"coding": [{"system": DIAGNOSIS_ROLE, "code": "billing", "display": "Billing"}]},
                  "rank": rank}
-                for rank, c in enumerate(conditions, 1)]
+                for rank, cid in enumerate(condition_ids, 1)]
         if visit.setting == "IMP":
             encounter["hospitalization"] = {"dischargeDisposition": {"text": visit.disposition}}
 
@@ -150,7 +170,7 @@ class ResourceWriter:
             if coding is None:
                 continue
             when = visit.start + timedelta(seconds=span * (0.15 + 0.6 * j / max(1, len(visit.procedures))))
-            procedures.append({
+            procedures.append(_encode({
                 "resourceType": "Procedure",
                 "id": f"{eid}-x{len(procedures)}",
                 "status": "completed",
@@ -158,24 +178,20 @@ class ResourceWriter:
                 "subject": subject,
                 "encounter": encounter_ref,
                 "performedDateTime": _instant(when, record.tz),
-            })
+            }))
 
         requests = []
-        names = self.k.drug_names
+        status = "completed" if visit.setting == "IMP" else "active"
         for j, rxcui in enumerate(visit.medications):
-            name = names.get(rxcui, rxcui)
+            concept = self._concepts.get(("rx", rxcui))
+            if concept is None:
+                name = self.k.drug_names.get(rxcui, rxcui)
+                concept = self._concepts[("rx", rxcui)] = _encode(
+                    {"coding": [{"system": codesystems.RXNORM, "code": rxcui, "display": name}], "text": name})
             authored = visit.start + timedelta(seconds=int(span * (0.02 + 0.5 * ((j * 7919) % 97) / 97)))
-            requests.append({
-                "resourceType": "MedicationRequest",
-                "id": f"{eid}-m{j}",
-                "status": "completed" if visit.setting == "IMP" else "active",
-                "intent": "order",
-                "medicationCodeableConcept": {
-                    "coding": [{"system": codesystems.RXNORM, "code": rxcui, "display": name}], "text": name},
-                "subject": subject,
-                "encounter": encounter_ref,
-                "authoredOn": _instant(authored, record.tz),
-            })
+            requests.append(
+                f'{{"resourceType":"MedicationRequest","id":"{eid}-m{j}","status":"{status}","intent":"order",'
+                f'"medicationCodeableConcept":{concept},{links},"authoredOn":"{_instant(authored, record.tz)}"}}')
 
         document = {
             "resourceType": "DocumentReference",
@@ -183,7 +199,8 @@ class ResourceWriter:
             "status": "current",
             "docStatus": "final",
             "type": {"coding": [DISCHARGE_SUMMARY], "text": "Discharge summary"},
-            "category": [{"coding": [{"system": DOC_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}]}],
+            "category": [{"coding": [{"system": DOC_CATEGORY, "code": "clinical-note",
+                                      "display": "Clinical Note"}]}],
             "subject": subject,
             "date": end,
             "content": [{"attachment": {
@@ -192,5 +209,5 @@ class ResourceWriter:
                 "title": "Discharge summary"}}],
             "context": {"encounter": [encounter_ref], "period": {"start": start, "end": end}},
         }
-        return {"Encounter": [encounter], "Condition": conditions, "Procedure": procedures,
-                "MedicationRequest": requests, "DocumentReference": [document]}
+        return {"Encounter": [_encode(encounter)], "Condition": conditions, "Procedure": procedures,
+                "MedicationRequest": requests, "DocumentReference": [_encode(document)]}

@@ -44,7 +44,8 @@ class VisitRecord:
     start: datetime
     end: datetime
     setting: str                                   # IMP | EMER | AMB
-    diagnoses: list = field(default_factory=list)  # [(ICD-10-CM code, role)] principal first; role: acute|chronic|secondary
+    # [(ICD-10-CM code, role)], principal first; role: acute | chronic | secondary
+    diagnoses: list = field(default_factory=list)
     procedures: list = field(default_factory=list)  # [(ICD-10-PCS or None, ICD-9-CM proc or None)]
     medications: list = field(default_factory=list)  # RxCUIs, sorted
     acute: list = field(default_factory=list)       # acute keys, principal first
@@ -55,6 +56,7 @@ class VisitRecord:
     service: str = "Medicine"
     ddi_pairs: int = 0
     held: list = field(default_factory=list)        # chronic drug classes held during this stay
+    held_drugs: list = field(default_factory=list)  # the patient's RxCUIs of those classes
 
 
 @dataclass
@@ -439,7 +441,8 @@ def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
     for key, code in course.chronic.items():
         comp = k.chronic[key]
         if key == "hypertension":
-            code = _hypertension_code(course.chronic)
+            combined = _hypertension_code(course.chronic)
+            code = combined if combined in k.billable else code
         code = replaced.get(key, code)
         visit.chronic_codes[key] = code
         if key in replaced or rng.random() < min(0.98, comp.spec.coded * coding):
@@ -451,8 +454,8 @@ def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
                 for co_code, p in course.cancer.metastases:
                     if rng.random() < p * 2.5:
                         dx.setdefault(co_code, "secondary")
-            if key == "ckd" and code == "N18.6" and rng.random() < 0.9:
-                dx.setdefault("Z99.2", "secondary")
+            if key == "ckd" and code == "N18.6" and "Z99.2" in k.billable and rng.random() < 0.9:
+                dx.setdefault("Z99.2", "secondary")     # dependence on renal dialysis
 
     # Status codes implied by long-term medications.
     for cls in course.meds:
@@ -504,6 +507,7 @@ def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
     visit.ddi_pairs = sum(1 for i, a in enumerate(unique) for b in unique[i + 1:]
                           if frozenset((a, b)) in k.ddi)
     visit.held = sorted(held & set(course.meds))
+    visit.held_drugs = [course.meds[cls] for cls in visit.held]
 
     if inpatient:
         visit.disposition = rng.choice(clinical.DISPOSITIONS)

@@ -155,6 +155,33 @@ def level_profile(timelines) -> dict:
     return {level: round(total / stays, 3) if stays else 0.0 for level, total in totals.items()}
 
 
+def medication_profile(timelines) -> dict:
+    """Medications per visit and drug-drug interactions (pairs listed by `mappings.rxnorm`):
+    the share of a visit's medication pairs that interact (the DDI rate MICRON reports),
+    and the share of visits with at least one interacting pair."""
+    from mappings import rxnorm
+    ddi = rxnorm.ddi_pairs()
+    visits = pairs = interacting = visits_with = meds = 0
+    for timeline in timelines:
+        for visit in timeline.visits:
+            drugs = sorted(set(visit.medications))
+            visits += 1
+            meds += len(drugs)
+            found = 0
+            for i, a in enumerate(drugs):
+                for b in drugs[i + 1:]:
+                    pairs += 1
+                    if frozenset((a, b)) in ddi:
+                        found += 1
+            interacting += found
+            visits_with += found > 0
+    return {
+        "medications_per_visit": round(meds / visits, 3) if visits else 0.0,
+        "ddi_pair_rate": round(interacting / pairs, 4) if pairs else 0.0,
+        "ddi_visit_share": round(visits_with / visits, 4) if visits else 0.0,
+    }
+
+
 def code_frequency_profile(timelines) -> dict:
     """Shape of the diagnosis-code frequency distribution: the rank-frequency slope
     (≈ 1 for a Zipf law), the share of occurrences taken by the top 1% of codes,
@@ -189,7 +216,7 @@ def _fmt(value) -> str:
 
 
 def format_table(stats: dict, profile: dict | None = None, title: str | None = None,
-                 levels: dict | None = None) -> str:
+                 levels: dict | None = None, medications: dict | None = None) -> str:
     """A plain-text calibration table: measured figures beside the MIMIC-III targets."""
     rows = []
     for key in KEYS:
@@ -198,8 +225,14 @@ def format_table(stats: dict, profile: dict | None = None, title: str | None = N
             for level, value in (levels or {}).items():
                 rows.append((f"  of which {level}", _fmt(value), _fmt(LEVEL_TARGETS.get(level)),
                              "CAC Table 2 (ICD-9-CM levels)"))
+    if medications:
+        rows.append(("medications per visit", _fmt(medications.get("medications_per_visit")), "—", ""))
+        rows.append(("interacting medication pairs (DDI rate)", _fmt(medications.get("ddi_pair_rate")), "—",
+                     "pairs listed by mappings.rxnorm"))
+        rows.append(("visits with an interacting pair", _fmt(medications.get("ddi_visit_share")), "—", ""))
     if profile:
-        rows.append(("diagnosis codes: Zipf exponent", _fmt(profile.get("zipf_exponent")), "≈1", "long tail"))
+        rows.append(("diagnosis codes: rank-frequency slope", _fmt(profile.get("zipf_exponent")), "—",
+                     "log-log; a straight line = power law"))
         rows.append(("diagnosis codes: share of top 1%", _fmt(profile.get("top1pct_share")), "—", ""))
         rows.append(("diagnosis codes seen once", _fmt(profile.get("singletons")), "—", ""))
     header = ("statistic", "measured", "target", "source of target")
