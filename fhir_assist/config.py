@@ -30,6 +30,8 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
     FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
     FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
+    FHIR_ASSIST_EVIDENCE          compute the evidence shown with each coding suggestion (default true;
+                                  false saves most of the coding service's time)
     FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer URL prefixes a hook call may name, comma separated
                                   (default: any; the service sends the EHR's token to that URL)
     FHIR_ASSIST_SOURCE_URL        URL shown as the cards' source link (default https://github.com/fhir-assist)
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -92,10 +94,9 @@ class Settings:
     max_request_mb: int = 32
     top_codes: int = 20
     top_medications: int = 8
+    evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
     allowed_fhir_servers: tuple[str, ...] = ()      # URL prefixes a hook call may name; () = any
     source_url: str = "https://github.com/fhir-assist"
-    # Filled in by `fhir-assist demo`; not configurable from outside.
-    extra: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -149,6 +150,8 @@ class Settings:
             values["top_codes"] = _int("FHIR_ASSIST_TOP_CODES", v)
         if (v := get("TOP_MEDICATIONS")) is not None:
             values["top_medications"] = _int("FHIR_ASSIST_TOP_MEDICATIONS", v)
+        if (v := get("EVIDENCE")) is not None:
+            values["evidence"] = _bool("FHIR_ASSIST_EVIDENCE", v)
         if (v := get("ALLOWED_FHIR_SERVERS")) is not None:
             values["allowed_fhir_servers"] = tuple(u.strip().rstrip("/") for u in v.split(",") if u.strip())
         if (v := get("SOURCE_URL")) is not None:
@@ -212,8 +215,6 @@ class Settings:
         """Settings for the start-up log, with nothing secret in them."""
         out: dict[str, object] = {}
         for f in fields(self):
-            if f.name == "extra":
-                continue
             value = getattr(self, f.name)
             if f.name == "redis_url" and value:
                 value = _hide_password(value)

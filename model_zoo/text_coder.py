@@ -29,8 +29,9 @@ OOV = 1
 @dataclass
 class TextCoderConfig:
     vocab_size: int
-    n_icd: int
+    n_icd: int                 # all ICD label columns: n_icd_pooled upper-level nodes, then billing codes
     n_ccs: int
+    n_icd_pooled: int = 0      # chapter/block/3-char/4-char nodes, scored from the pooled note
     embed_dim: int = 100
     hidden: int = 128          # per direction (d_r); the BiGRU output has 2·hidden channels
     dropout: float = 0.2       # after the RAM, as in the paper
@@ -120,7 +121,12 @@ class TextCoder(nn.Module):
         self.gru = nn.GRU(config.embed_dim, config.hidden, batch_first=True, bidirectional=True)
         channels = 2 * config.hidden
         self.ram = RecalibratedAggregation(channels, config.dropout) if config.use_ram else None
-        self.icd = LabelAttention(channels, config.n_icd)
+        # Label-wise attention for billing codes and CCS categories, as in MARN. The upper
+        # levels of the hierarchy (a few hundred to a few thousand broad nodes) read the
+        # max-pooled note instead: per-label attention over every node would more than
+        # double the cost for nodes that the pooled features already separate well.
+        self.icd = LabelAttention(channels, config.n_icd - config.n_icd_pooled)
+        self.upper = nn.Linear(channels, config.n_icd_pooled) if config.n_icd_pooled else None
         self.ccs = LabelAttention(channels, config.n_ccs)
 
     def features(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,15 +145,23 @@ class TextCoder(nn.Module):
     def forward(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """→ (ICD logits [B, n_icd], CCS logits [B, n_ccs])."""
         o, mask = self.features(tokens, embedded)
-        return self.icd(o, mask), self.ccs(o, mask)
+        icd = self.icd(o, mask)
+        if self.upper is not None:
+            pooled = o.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+            icd = torch.cat([self.upper(pooled), icd], dim=1)
+        return icd, self.ccs(o, mask)
 
     def init_output_prior(self, icd_prevalence: torch.Tensor, ccs_prevalence: torch.Tensor) -> None:
         """Start each label at its training log-odds (+ the focal shift): the model begins
         as the frequency ranker and learns what the note adds."""
-        for head, p in ((self.icd, icd_prevalence), (self.ccs, ccs_prevalence)):
+        k = self.config.n_icd_pooled
+        heads = [(self.icd.bias, icd_prevalence[k:]), (self.ccs.bias, ccs_prevalence)]
+        if self.upper is not None:
+            heads.append((self.upper.bias, icd_prevalence[:k]))
+        for bias, p in heads:
             p = p.clamp(1e-4, 1 - 1e-4)
             with torch.no_grad():
-                head.bias.copy_(torch.log(p) - torch.log1p(-p) + self.config.logit_shift)
+                bias.copy_(torch.log(p) - torch.log1p(-p) + self.config.logit_shift)
 
 
 def pad_batch(sequences: list[list[int]], max_len: int) -> torch.Tensor:

@@ -309,3 +309,24 @@ def test_cli_generates_with_progress_bar_and_reports_user_errors(tmp_path, capsy
     assert cli_main(["synth", "--patients", "0", "--out", str(out)]) == 2
     assert cli_main(["synth", "--stats", str(out), "--patients", "3"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_cohort_stats_is_a_pure_function_of_timelines():
+    from datetime import datetime
+
+    from fhir_assist.adapter.timeline import Code, PatientTimeline, Visit
+
+    def visit(eid, codes, meds):
+        return Visit(encounter_id=eid, start=datetime(2020, 1, 1), end=datetime(2020, 1, 2),
+                     diagnoses=[Code(ICD10, c) for c in codes], medications=meds)
+
+    one = PatientTimeline("p1", "female", None, [visit("e1", ["I10", "E11.9"], ["6809"]),
+                                                 visit("e2", ["I10"], ["6809", "29046"])])
+    figures = stats.cohort_stats([one])
+    assert figures["dx_jaccard_consecutive"] == 0.5 and figures["med_jaccard_consecutive"] == 0.5
+    assert figures["billing_codes_per_stay"] == 1.5
+    # I10: chapter, block, I10 (3char), I10 (billing); E11.9 adds chapter, block, E11, E11.9 twice (4char, billing).
+    assert figures["codes_all_levels_per_stay"] == (9 + 4) / 2
+    empty = stats.cohort_stats([PatientTimeline("p2", None, None, [])])
+    assert empty["patients"] == 1 and empty["visits_per_patient"] is None
+    assert empty["dx_jaccard_consecutive"] is None and empty["unknown_codes"] == 0

@@ -40,6 +40,14 @@ def test_padding_does_not_change_scores():
     assert torch.allclose(alone[1][0], padded[1][0], atol=1e-5)
 
 
+def test_upper_levels_read_the_pooled_note():
+    model = _model(n_icd_pooled=4).eval()
+    icd, ccs = model(text_coder.pad_batch([[2, 3], [4, 5, 6]], 5))
+    assert icd.shape == (2, 7) and model.icd.weight.shape[0] == 3 and model.upper.out_features == 4
+    model.init_output_prior(torch.full((7,), 0.1), torch.full((3,), 0.2))
+    assert torch.allclose(model.upper.bias, torch.full((4,), math.log(0.1 / 0.9)))
+
+
 def test_ram_can_be_ablated_and_empty_notes_work():
     model = _model(use_ram=False).eval()
     icd, _ = model(text_coder.pad_batch([[], [3]], 5))

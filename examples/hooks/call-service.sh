@@ -6,7 +6,7 @@
 # SERVICE_URL   the fhir-assist service (default http://127.0.0.1:8080), started e.g. with
 #               fhir-assist serve --no-auth --fhir-base-url "$FHIR_BASE_URL"
 # FHIR_BASE_URL a FHIR R4 server that accepts a batch Bundle (default http://127.0.0.1:8081/fhir;
-#               HAPI FHIR from examples/docker-compose.yml, or tests/fhir_server/server.mjs)
+#               e.g. HAPI FHIR, or `node tests/fhir_server/server.mjs --port 8081`)
 #
 # The *.no-prefetch.json requests make the service fetch the data from FHIR_BASE_URL;
 # the others carry everything in prefetch. Authentication: export CDS_JWT to send
@@ -36,7 +36,7 @@ for request in "$here"/*.json; do
     curl -sS "${auth[@]}" -X POST "$service/cds-services/$id" -H 'Content-Type: application/json' \
          --data @- -w '\nHTTP %{http_code}\n' |
     python3 -c 'import json,sys
-text=sys.stdin.read(); body,_,status=text.rpartition("\n")
+text=sys.stdin.read().rstrip("\n"); body,_,status=text.rpartition("\n")
 status=status.strip()
 try:
     answer=json.loads(body)

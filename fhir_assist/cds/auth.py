@@ -19,6 +19,7 @@ The optional `tenant` claim scopes state and feedback to one organisation.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -320,8 +321,6 @@ def _bearer_token(authorization: str | None) -> str:
 
 def _peek(token: str) -> tuple[dict, dict]:
     """Header and claims before verification, only to choose the issuer and key."""
-    import base64
-
     parts = token.split(".")
     if len(parts) != 3:
         raise AuthError("the bearer token is not a signed JWT (expected three dot-separated parts)",

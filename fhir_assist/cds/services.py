@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ..config import Settings
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
-from .errors import CdsError
+from .errors import CdsError, precondition_failed
 from .medstate import StateEnvelope
 from .metrics import ServiceMetrics
 from .models import MEDICATION, RANKER, TEXT_CODER, ModelSet
@@ -49,6 +49,18 @@ class Answer:
         if self.system_actions:
             out["systemActions"] = self.system_actions
         return out
+
+
+_last_warned: dict[str, float] = {}
+
+
+def _warn_rarely(key: str, message: str, *args: Any, every_s: float = 30.0) -> None:
+    """A warning at most every `every_s` seconds per kind: an outage must not flood the logs
+    (the metrics count every occurrence)."""
+    now = time.monotonic()
+    if now - _last_warned.get(key, -every_s) >= every_s:
+        _last_warned[key] = now
+        log.warning(message, *args)
 
 
 def _unavailable(name: str, models: ModelSet) -> CdsError:
@@ -118,7 +130,8 @@ class MedicationChangeService:
             else:
                 fallback_reason = "no-state"
         except Exception as exc:  # noqa: BLE001 - StoreUnavailable or a store bug: recompute
-            log.warning("state store unavailable, recomputing the medication state from history: %s", exc)
+            _warn_rarely("store-get", "state store unavailable, recomputing medication states from "
+                         "history until it is back: %s", exc)
             self.rt.metrics.store_errors.labels(operation="get_micron_state").inc()
             fallback_reason = "store-unavailable"
         encounter = data.visit.encounter_id
@@ -141,7 +154,7 @@ class MedicationChangeService:
         try:
             self.rt.store.put_micron_state(tenant, patient, new.to_bytes(), self.rt.settings.state_ttl_s)
         except Exception as exc:  # noqa: BLE001 - the answer does not depend on saving
-            log.warning("could not save the medication state of patient %s: %s", patient, exc)
+            _warn_rarely("store-put", "could not save medication states: %s", exc)
             self.rt.metrics.store_errors.labels(operation="put_micron_state").inc()
         return changes
 
@@ -379,7 +392,6 @@ class CodingService:
         answer = Answer()
         if data.visit is None:
             if call.entry.hook == "encounter-discharge":
-                from .errors import precondition_failed
                 raise precondition_failed(
                     f"encounter {call.encounter_id} is not in the data provided for patient {call.patient_id}",
                     expression="context.encounterId")
@@ -433,8 +445,9 @@ class CodingService:
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
+            options = {} if self.rt.settings.evidence else {"evidence": False}
             with model.lock:
-                result = model.suggester.suggest(data.visit, data.timeline, top=top)
+                result = model.suggester.suggest(data.visit, data.timeline, top=top, **options)
             self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
             versions.append(getattr(result, "model_version", None) or model.version)
             unknown += list(getattr(result, "unknown_codes", []) or [])
@@ -453,6 +466,8 @@ class CodingService:
                     have.models.append(name)
                     have.display = have.display or s.display
         ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
+        for m in ordered:
+            m.evidence.sort(key=_evidence_weight, reverse=True)
         for i, m in enumerate(ordered, 1):
             m.rank = i
         # Keep unknown codes unique for the note.
@@ -550,6 +565,13 @@ class CodingService:
             "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
         }
         return card
+
+
+def _evidence_weight(evidence: Any) -> float:
+    try:
+        return abs(float(evidence[2]))
+    except (TypeError, ValueError, IndexError):
+        return 0.0
 
 
 def _evidence_label(evidence: Any) -> str:

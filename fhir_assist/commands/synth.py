@@ -84,7 +84,8 @@ def _generate(args, out: Path, CliError) -> int:
         raise CliError(f"cannot write the cohort to {out}: {exc.strerror or exc}") from None
     total = sum(summary["resources"].values())
     print(f"wrote {summary['patients']} patients, {summary['visits']} visits, {total} resources "
-          f"({summary['icd_version']}, seed {summary['seed']}) to {out} in {summary['seconds']:.1f} s")
+          f"({summary['icd_version']}, seed {summary['seed']}) to {out} in {summary['seconds']:.1f} s "
+          f"({summary['workers']} worker{'s' if summary['workers'] > 1 else ''})")
     for rtype, count in summary["resources"].items():
         print(f"  {rtype}.ndjson: {count}")
     print(f"  visits with a drug-drug interaction pair: {summary['ddi_visit_rate']:.1%}")
@@ -117,6 +118,9 @@ def _stats(args, CliError) -> int:
         detail = f"\n{report.summary()}" if report is not None else ""
         raise CliError(f"no patients found in {path}{detail}")
     figures = stats.cohort_stats(timelines)
+    if not any(t.visits for t in timelines):
+        print(f"fhir-assist: warning: {path} has patients but no visits (Encounters); per-visit "
+              "figures are empty", file=sys.stderr)
     if args.json:
         json.dump(figures, sys.stdout)
         sys.stdout.write("\n")

@@ -15,6 +15,7 @@ never saw in training are counted and reported, never fatal.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -43,11 +44,15 @@ RANKER_DEFAULTS: dict[str, Any] = {
     "head_weighting": "naive", "epochs": 30, "lr": 1e-3, "weight_decay": 0.0, "batch_size": 256,
     "patience": 6, "logistic_l2": 1e-4, "logistic_epochs": 25, "min_count": 1,
 }
+# MARN's values where they matter (embedding size 100, RAM dropout 0.2, focal α 0.999 / γ 2,
+# λ 0.7 / 0.3); a narrower BiGRU (64 per direction instead of the paper's larger one) and
+# a few epochs keep CPU training of a 5,000-patient cohort in minutes.
 TEXT_DEFAULTS: dict[str, Any] = {
-    "embed_dim": 100, "hidden": 128, "dropout": 0.2, "embed_dropout": 0.2, "use_ram": True,
-    "epochs": 15, "lr": 1e-3, "batch_size": 32, "patience": 4, "max_len": 1000,
+    "embed_dim": 100, "hidden": 64, "dropout": 0.2, "embed_dropout": 0.2, "use_ram": True,
+    "epochs": 6, "lr": 2e-3, "batch_size": 32, "patience": 2, "max_len": 1000,
     "min_count": 3, "focal_alpha": 0.999, "focal_gamma": 2.0, "lambda_icd": 0.7, "lambda_ccs": 0.3,
-    "pretrain_embeddings": True, "w2v_pairs": 2_000_000, "logistic_l2": 1e-4, "logistic_epochs": 25,
+    "pretrain_embeddings": True, "w2v_pairs": 2_000_000, "logistic_l2": 1e-4, "logistic_epochs": 10,
+    "bow_size": 1000,
 }
 
 
@@ -63,8 +68,10 @@ def _hierarchy(system: str):
     return icd.hierarchy_for(system)
 
 
+@functools.lru_cache(maxsize=65536)
 def code_labels(system: str, code: str) -> dict[str, str] | None:
-    """{head: label token} for one diagnosis code (None when it is not a valid ICD code)."""
+    """{head: label token} for one diagnosis code (None when it is not a valid ICD code).
+    Cached: a cohort repeats the same few thousand codes; callers must not mutate it."""
     from mappings import ccs
 
     short = SHORT_OF_SYSTEM.get(system)
@@ -607,12 +614,14 @@ def note_ids(vocab, tokens: list[str], max_len: int) -> list[int]:
     return [i + 1 for i in vocab.encode(tokens[:max_len])]
 
 
-def bag_of_words(vocab, sequences: list[list[int]]) -> torch.Tensor:
-    x = torch.zeros(len(sequences), len(vocab) + 1)
+def bag_of_words(sequences: list[list[int]], size: int) -> torch.Tensor:
+    """Binary bag of words over the `size` most frequent note tokens (the vocabulary is
+    ordered by frequency, so that is ids 2 … size + 1), for the logistic baseline."""
+    x = torch.zeros(len(sequences), size)
     for row, seq in enumerate(sequences):
-        if seq:
-            x[row, torch.as_tensor(seq)] = 1.0
-    x[:, 0] = 0.0
+        ids = [i - 2 for i in seq if 2 <= i < size + 2]
+        if ids:
+            x[row, torch.as_tensor(ids)] = 1.0
     return x
 
 
@@ -659,6 +668,7 @@ def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, se
     seed_everything(seed)
     config = text_coder.TextCoderConfig(
         vocab_size=len(vocab) + 1, n_icd=icd_sl.stop - icd_sl.start, n_ccs=ccs_sl.stop - ccs_sl.start,
+        n_icd_pooled=slices["billing"].start - icd_sl.start,
         embed_dim=hyper["embed_dim"], hidden=hyper["hidden"], dropout=hyper["dropout"],
         embed_dropout=hyper["embed_dropout"], use_ram=hyper["use_ram"],
         logit_shift=math.log(hyper["focal_alpha"] / (1 - hyper["focal_alpha"])))
@@ -699,7 +709,9 @@ def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, se
     model = model.to(device).eval()
 
     freq = classical.FrequencyRanker.fit(y_tr)
-    x_tr, x_va = bag_of_words(vocab, seq_tr), bag_of_words(vocab, seq_va)
+    bow = min(hyper.get("bow_size", 1000), len(vocab) - 1)
+    hyper["bow_size"] = bow
+    x_tr, x_va = bag_of_words(seq_tr, bow), bag_of_words(seq_va, bow)
     logistic = classical.fit_logistic(
         x_tr, y_tr, l2=hyper.get("logistic_l2", 1e-4), epochs=hyper.get("logistic_epochs", 25),
         seed=seed, device=device, progress=progress,
@@ -724,11 +736,13 @@ def _half(state: dict) -> dict:
 
 
 def save_ranker(bundle: RankerBundle, out: str | Path, *, seed: int, select: str, metrics=None,
-                data_fingerprint=None, cohort_stats=None) -> Path:
+                data_fingerprint=None, cohort_stats=None, keep_baselines: bool = True) -> Path:
+    """keep_baselines=False leaves the logistic weights out (small bundled demo models);
+    `evaluate` then refits it on the evaluation cohort's training patients."""
     from model_zoo import registry
 
     weights = {"ranker": bundle.ranker.state_dict(), "frequency": bundle.frequency.state_dict()}
-    if bundle.logistic is not None:
+    if bundle.logistic is not None and keep_baselines:
         weights["logistic"] = _half(bundle.logistic.state_dict())
     config = {
         "kind": "icd-ranker", "model": "multitask-ranker", "split_seed": seed, "select": select,
@@ -744,11 +758,14 @@ def save_ranker(bundle: RankerBundle, out: str | Path, *, seed: int, select: str
 
 
 def save_text(bundle: TextBundle, out: str | Path, *, seed: int, select: str, metrics=None,
-              data_fingerprint=None, cohort_stats=None) -> Path:
+              data_fingerprint=None, cohort_stats=None, keep_baselines: bool = True,
+              half: bool = False) -> Path:
     from model_zoo import registry
 
-    weights = {"text-coder": bundle.coder.state_dict(), "frequency": bundle.frequency.state_dict(),
-               "logistic": _half(bundle.logistic.state_dict())}
+    coder = bundle.coder.state_dict()
+    weights = {"text-coder": _half(coder) if half else coder, "frequency": bundle.frequency.state_dict()}
+    if bundle.logistic is not None and keep_baselines:
+        weights["logistic"] = _half(bundle.logistic.state_dict())
     config = {
         "kind": "text-coder", "model": "text-coder", "split_seed": seed, "select": select,
         "text_coder": bundle.coder.config.to_dict(), "training": bundle.hyper,
@@ -797,10 +814,13 @@ def load_text(artifact) -> TextBundle:
     coder.load_state_dict(_float_state(artifact.weights["text-coder"]))
     freq = classical.FrequencyRanker(labels.size)
     freq.load_state_dict(_float_state(artifact.weights["frequency"]))
-    logistic = classical.LogisticRanker(len(vocab) + 1, labels.size)
-    logistic.load_state_dict(_float_state(artifact.weights["logistic"]))
+    logistic = None
+    if "logistic" in artifact.weights:
+        logistic = classical.LogisticRanker(hp["training"]["bow_size"], labels.size)
+        logistic.load_state_dict(_float_state(artifact.weights["logistic"]))
     th = artifact.thresholds or {}
-    return TextBundle(vocab, labels, coder.eval(), freq.eval(), logistic.eval(), hp.get("training", {}),
+    return TextBundle(vocab, labels, coder.eval(), freq.eval(), logistic.eval() if logistic else None,
+                      hp.get("training", {}),
                       th.get("f1", {}), th.get("cutoffs", {}), hp.get("history", []))
 
 
@@ -916,9 +936,10 @@ def model_scores(bundle, encounters: list[Encounter], kind: str, device=None,
         if stats is not None:
             stats["note tokens unknown to the model"] += sum(s.count(1) for s in seqs)
         out["text-coder"] = text_predict(bundle.coder.to(device or "cpu"), seqs, max_len, device)
-        x = bag_of_words(bundle.notes, seqs)
+        x = bag_of_words(seqs, bundle.hyper.get("bow_size", len(bundle.notes) - 1))
         out["frequency"] = icd_ranker.predict_proba(bundle.frequency, x)
-        out["logistic"] = icd_ranker.predict_proba(bundle.logistic.to(device or "cpu"), x, device=device)
+        if bundle.logistic is not None:
+            out["logistic"] = icd_ranker.predict_proba(bundle.logistic.to(device or "cpu"), x, device=device)
     return out, y
 
 
@@ -948,6 +969,8 @@ def evaluate_command(args) -> int:
     if not test:
         raise _cli_error(f"--data {args.data}: no coded test encounters (split seed {seed}); the "
                          "cohort is too small or has no ICD diagnoses")
+    if bundle.logistic is None:     # bundled demo models ship without it: refit on this cohort
+        bundle.logistic = refit_logistic(bundle, kind, encounters, device, progress)
     unknown: Counter = Counter()
     scores, y = model_scores(bundle, test, kind, device, unknown)
     thresholds = dict(bundle.thresholds)
@@ -990,6 +1013,26 @@ def evaluate_command(args) -> int:
     else:
         print(format_table(report))
     return 0
+
+
+def refit_logistic(bundle, kind: str, encounters: list[Encounter], device, progress: bool):
+    """The logistic baseline fitted on the training patients of `encounters`, with the
+    artifact's vocabularies and label space."""
+    from model_zoo import classical
+
+    train = [e for e in encounters if e.split == "train"]
+    if not train:
+        return None
+    y = bundle.labels.encode(train)
+    if kind == "icd-ranker":
+        x = bundle.features.encode(train)
+    else:
+        max_len = bundle.hyper.get("max_len", TEXT_DEFAULTS["max_len"])
+        x = bag_of_words([note_ids(bundle.notes, e.note_tokens, max_len) for e in train],
+                         bundle.hyper.get("bow_size", TEXT_DEFAULTS["bow_size"]))
+    return classical.fit_logistic(x, y, l2=bundle.hyper.get("logistic_l2", 1e-4),
+                                  epochs=bundle.hyper.get("logistic_epochs", 10), device=device,
+                                  progress=progress).eval()
 
 
 def _mean_levels(runs: list[dict]) -> dict:
@@ -1055,7 +1098,7 @@ def format_table(report: dict) -> str:
         lines.append("not in the model's vocabularies: " +
                      ", ".join(f"{k} {v}" for k, v in sorted(report["unknown"].items())))
     name_w = max(len(m["model"]) for m in report["models"]) + 2
-    header = "level".ljust(8) + "model".ljust(name_w) + "".join(k.rjust(11) for k in RANKING_KEYS)
+    header = "level".ljust(8) + "model".ljust(name_w) + "".join(k.rjust(12) for k in RANKING_KEYS)
     for head in HEADS:
         rows = [m for m in report["models"] if head in m["levels"]]
         if not rows:
@@ -1066,10 +1109,44 @@ def format_table(report: dict) -> str:
             cells = []
             for k in RANKING_KEYS:
                 v = vals.get(k)
-                cells.append(("n/a" if v is None else (f"{v:.2f}" if k.startswith("re@") else f"{v:.3f}")).rjust(11))
+                cells.append(("n/a" if v is None else (f"{v:.2f}" if k.startswith("re@") else f"{v:.3f}")).rjust(12))
             lines.append(head.ljust(8) + m["model"].ljust(name_w) + "".join(cells))
     lines += ["", "RE@R: wrong codes read before R % of the true codes are found (lower is better); "
               "Recall@K, NDCG, AUPRC, F1: higher is better."]
     if report.get("plots"):
         lines.append("plots: " + ", ".join(report["plots"]))
     return "\n".join(lines)
+
+
+# ============================================================================ bundled demo models
+
+DEMO_OVERRIDES = {
+    # small enough to ship (< 5 MB) and to rebuild in a couple of minutes on a laptop CPU
+    "icd-ranker": {"hidden": [256, 256], "dropout": 0.5, "epochs": 15, "patience": 4},
+    "text-coder": {"embed_dim": 48, "hidden": 32, "epochs": 3, "patience": None, "w2v_pairs": 300_000},
+}
+
+
+def build_demo_model(kind: str, data: str, out: str, *, seed: int = 0, progress: bool = True) -> Path:
+    """Train a bundled demo artifact: the product's pipeline with DEMO_OVERRIDES, baseline
+    weights left out and the text coder stored in float16 to stay small."""
+    from model_zoo.train import pick_device
+
+    device = pick_device("cpu")
+    cohort = _load_timelines(data, progress)
+    encounters, stats = collect_encounters(cohort.timelines, seed, with_notes=(kind == "text-coder"),
+                                           progress=progress)
+    if kind == "icd-ranker":
+        hyper = dict(RANKER_DEFAULTS, **DEMO_OVERRIDES[kind])
+        bundle = train_ranker_models(encounters, hyper=hyper, seed=seed, select="ndcg", device=device,
+                                     progress=progress)
+        metrics = _test_metrics(bundle, encounters, kind, device)
+        return save_ranker(bundle, out, seed=seed, select="ndcg", metrics=metrics,
+                           data_fingerprint=_data_fingerprint(encounters), cohort_stats=stats,
+                           keep_baselines=False)
+    hyper = dict(TEXT_DEFAULTS, **DEMO_OVERRIDES[kind])
+    bundle = train_text_models(encounters, hyper=hyper, seed=seed, device=device, progress=progress)
+    metrics = _test_metrics(bundle, encounters, kind, device)
+    return save_text(bundle, out, seed=seed, select="ndcg", metrics=metrics,
+                     data_fingerprint=_data_fingerprint(encounters), cohort_stats=stats,
+                     keep_baselines=False, half=True)

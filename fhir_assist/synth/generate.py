@@ -27,11 +27,12 @@ from .simulate import prepare, simulate_patient
 
 RESOURCE_TYPES = ("Patient", "Encounter", "Condition", "Procedure", "MedicationRequest", "DocumentReference")
 
-# Window of first admissions: ICD-10-CM era, ICD-9-CM era, or straddling the October 2015 switch.
-START_WINDOWS = {
-    "icd10cm": (date(2016, 1, 1), date(2023, 12, 31)),
-    "icd9cm": (date(2004, 1, 1), date(2011, 12, 31)),
-    "mixed": (date(2012, 1, 1), date(2019, 6, 30)),
+# Dates every visit falls within: the ICD-10-CM era, the ICD-9-CM era (before the October 2015
+# switch), or straddling the switch.
+WINDOWS = {
+    "icd10cm": (date(2016, 1, 1), date(2024, 12, 31)),
+    "icd9cm": (date(2004, 1, 1), date(2015, 9, 15)),
+    "mixed": (date(2011, 1, 1), date(2020, 12, 31)),
 }
 BLOCK = 250          # patients rendered (and written) together
 
@@ -128,7 +129,7 @@ def _render_block(block: tuple) -> dict:
     k = knowledge.load()
     writer = _writer(seed, icd_version)
     unmapped_before = writer.icd9_unmapped
-    window = START_WINDOWS[icd_version]
+    window = WINDOWS[icd_version]
     buffers: dict[str, list[str]] = {t: [] for t in RESOURCE_TYPES}
     visits = ddi_visits = 0
     for i in range(start, stop):

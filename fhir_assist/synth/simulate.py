@@ -36,6 +36,7 @@ P_EXTRA_ACUTE = 0.3           # a second, unrelated acute problem in an inpatien
 P_QUIT_SMOKING = 0.1
 P_ROUTINE_USUAL = 0.92
 P_ROUTINE_RARE = 0.03
+STAY_ALLOWANCE_DAYS = 60      # room left per visit when fitting a course into the date window
 
 
 @dataclass
@@ -318,7 +319,8 @@ def prepare(k: Knowledge) -> None:
     _acute_table(k)
 
 
-def simulate_patient(k: Knowledge, seed: int, index: int, start_window: tuple[date, date]) -> PatientRecord:
+def simulate_patient(k: Knowledge, seed: int, index: int, window: tuple[date, date]) -> PatientRecord:
+    """Patient `index` of the cohort of `seed`; all their visits fall within `window`."""
     rng = random.Random(f"fhir-assist-synth:{seed}:{index}")
     sex, age = draw_sex_age(rng)
     course = _Course(k, rng, sex, age)
@@ -331,24 +333,30 @@ def simulate_patient(k: Knowledge, seed: int, index: int, start_window: tuple[da
         if code not in course.background:
             course.background.append(code)
 
-    window_days = (start_window[1] - start_window[0]).days
-    first = datetime.combine(start_window[0], datetime.min.time()) + timedelta(
-        days=rng.randrange(window_days), hours=rng.randrange(24), minutes=rng.randrange(60))
+    # The course's timing first: readmissions within a month are common, otherwise months apart.
+    n_visits = _visit_count(rng)
+    gaps = [rng.uniform(3, 30) if rng.random() < 0.22 else min(rng.lognormvariate(math.log(150), 0.9), 1500)
+            for _ in range(n_visits - 1)]
+    window_days = (window[1] - window[0]).days
+    span = sum(gaps) + STAY_ALLOWANCE_DAYS * n_visits
+    if span > window_days:                      # a long course is compressed to fit the window
+        gaps = [g * (window_days - STAY_ALLOWANCE_DAYS * n_visits) / sum(gaps) for g in gaps]
+        span = window_days
+    first = datetime.combine(window[0], datetime.min.time()) + timedelta(
+        days=rng.randrange(max(1, int(window_days - span))), hours=rng.randrange(24), minutes=rng.randrange(60))
     birth = (first - timedelta(days=age * 365.25)).date()
     record = PatientRecord(index=index, sex=sex, birth_date=birth,
                            given=rng.choice(clinical.GIVEN_NAMES[sex]), family=rng.choice(clinical.FAMILY_NAMES),
                            tz=rng.choice(("-05:00", "-06:00", "-04:00", "-07:00", "-08:00")))
 
     when = first
-    n_visits = _visit_count(rng)
     for v in range(n_visits):
         course.age = (when.date() - birth).days / 365.25
         visit = _draw_visit(course, v, when)
         record.visits.append(visit)
         if v + 1 < n_visits:
             _between_visits(course, visit)
-            gap = rng.uniform(3, 30) if rng.random() < 0.22 else rng.lognormvariate(math.log(150), 0.9)
-            when = visit.end + timedelta(days=min(gap, 1500), hours=rng.randrange(-6, 7))
+            when = visit.end + timedelta(days=gaps[v], hours=rng.randrange(-6, 7))
     return record
 
 

@@ -17,6 +17,10 @@ Definitions (as in the papers in shared/papers):
   39.54 across all levels per stay);
 - unknown_codes: diagnosis/procedure codes outside the known vocabularies plus
   medications that could not be mapped to an RxNorm ingredient.
+
+`level_profile`, `medication_profile` and `code_frequency_profile` add detail
+for the printed table (per-level counts, DDI rates, the long tail of codes);
+`cohort_stats` alone defines the machine-readable figures (`--json`).
 """
 from __future__ import annotations
 
@@ -84,13 +88,18 @@ def _jaccard(a: set, b: set) -> float | None:
     return len(a & b) / len(union)
 
 
-def _mean(values) -> float:
+def _mean(values) -> float | None:
     values = list(values)
-    return sum(values) / len(values) if values else 0.0
+    return sum(values) / len(values) if values else None
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def cohort_stats(timelines) -> dict:
-    """The calibration figures of a cohort (keys: `KEYS`)."""
+    """The calibration figures of a cohort (keys: `KEYS`). A mean with nothing to average
+    (no visits, no consecutive visits) is None rather than a misleading 0."""
     visit_counts, dx_pairs, med_pairs, billing, levels = [], [], [], [], []
     dx_codes: set = set()
     medications: set = set()
@@ -128,11 +137,11 @@ def cohort_stats(timelines) -> dict:
             previous = (dx, meds)
     return {
         "patients": len(timelines),
-        "visits_per_patient": round(_mean(visit_counts), 4),
-        "dx_jaccard_consecutive": round(_mean(dx_pairs), 4),
-        "med_jaccard_consecutive": round(_mean(med_pairs), 4),
-        "billing_codes_per_stay": round(_mean(billing), 4),
-        "codes_all_levels_per_stay": round(_mean(levels), 4),
+        "visits_per_patient": _rounded(_mean(visit_counts)),
+        "dx_jaccard_consecutive": _rounded(_mean(dx_pairs)),
+        "med_jaccard_consecutive": _rounded(_mean(med_pairs)),
+        "billing_codes_per_stay": _rounded(_mean(billing)),
+        "codes_all_levels_per_stay": _rounded(_mean(levels)),
         "distinct_dx_codes": len(dx_codes),
         "distinct_medications": len(medications),
         "unknown_codes": unknown,
@@ -194,8 +203,8 @@ def code_frequency_profile(timelines) -> dict:
     points = [(math.log(rank), math.log(f)) for rank, f in enumerate(freqs, 1) if f >= 2]
     slope = None
     if len(points) >= 3:
-        mx = _mean(x for x, _ in points)
-        my = _mean(y for _, y in points)
+        mx = sum(x for x, _ in points) / len(points)
+        my = sum(y for _, y in points) / len(points)
         sxx = sum((x - mx) ** 2 for x, _ in points)
         sxy = sum((x - mx) * (y - my) for x, y in points)
         slope = -sxy / sxx if sxx else None
