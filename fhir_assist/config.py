@@ -18,6 +18,7 @@ and a few settings that have no flag (deployment tuning):
                                   the expected JWT `aud` is derived from it (default: from the request)
     FHIR_ASSIST_TRUST_PROXY       honour X-Forwarded-* from one reverse proxy (default false)
     FHIR_ASSIST_WRITE_BACK        write recommended codes back on encounter-discharge (default true)
+    FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 30)
     FHIR_ASSIST_SYSTEM_ACTIONS    also return recommended codes as systemActions (default false)
     FHIR_ASSIST_CORS_ORIGINS      allowed browser origins, comma separated, or * (default *)
     FHIR_ASSIST_FHIR_TIMEOUT      seconds per FHIR request (default 5)
@@ -34,7 +35,8 @@ and a few settings that have no flag (deployment tuning):
                                   false saves most of the coding service's time)
     FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer URL prefixes a hook call may name, comma separated
                                   (default: any; the service sends the EHR's token to that URL)
-    FHIR_ASSIST_SOURCE_URL        URL shown as the cards' source link (default https://github.com/fhir-assist)
+    FHIR_ASSIST_SOURCE_URL        the cards' source link: a page about this deployment and its models
+                                  (default https://fhir-assist.example.org)
 """
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ class Settings:
     public_url: str | None = None
     trust_proxy: bool = False
     write_back: bool = True
+    write_back_max: int = 30                        # most codes written back per encounter
     system_actions: bool = False
     cors_origins: tuple[str, ...] = ("*",)
     fhir_timeout: float = 5.0
@@ -96,7 +99,7 @@ class Settings:
     top_medications: int = 8
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
     allowed_fhir_servers: tuple[str, ...] = ()      # URL prefixes a hook call may name; () = any
-    source_url: str = "https://github.com/fhir-assist"
+    source_url: str = "https://fhir-assist.example.org"      # set to your deployment's documentation
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -126,6 +129,8 @@ class Settings:
             values["trust_proxy"] = _bool("FHIR_ASSIST_TRUST_PROXY", v)
         if (v := get("WRITE_BACK")) is not None:
             values["write_back"] = _bool("FHIR_ASSIST_WRITE_BACK", v)
+        if (v := get("WRITE_BACK_MAX")) is not None:
+            values["write_back_max"] = _int("FHIR_ASSIST_WRITE_BACK_MAX", v)
         if (v := get("SYSTEM_ACTIONS")) is not None:
             values["system_actions"] = _bool("FHIR_ASSIST_SYSTEM_ACTIONS", v)
         if (v := get("CORS_ORIGINS")) is not None:
@@ -188,6 +193,8 @@ class Settings:
             raise SettingsError(f"port {self.port} is not between 0 and 65535")
         if self.fhir_timeout <= 0:
             raise SettingsError("the FHIR timeout must be positive")
+        if self.write_back_max < 1 or self.top_codes < 1 or self.top_medications < 1:
+            raise SettingsError("write-back and card limits must be at least 1")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         if self.max_request_mb < 1:

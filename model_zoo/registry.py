@@ -180,6 +180,9 @@ def save_artifact(
     from safetensors.torch import save_file
 
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700; an artifact is shared read-only data
     try:
         (staging / "weights").mkdir()
         (staging / "vocabularies").mkdir()

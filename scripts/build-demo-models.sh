@@ -37,3 +37,23 @@ mv "$staging/micron" "$MODELS/micron"
 rm -rf "$staging"
 trap - EXIT
 du -sh "$MODELS/micron" >&2
+
+# --- ICD/CCS coding: multitask hierarchy ranker and MARN-style text coder ---------------
+# Small networks (see fhir_assist.pipelines.coding.DEMO_OVERRIDES) and no logistic weights
+# keep each artifact under 5 MB; `fhir-assist evaluate` refits that baseline when needed.
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+for kind in icd-ranker text-coder; do
+  echo "== $kind" >&2
+  staging="$(mktemp -d "$MODELS/.$kind.XXXXXX")"
+  trap 'rm -rf "$staging"' EXIT
+  OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$PY" -c '
+import sys
+from fhir_assist.pipelines.coding import build_demo_model
+build_demo_model(sys.argv[1], sys.argv[2], sys.argv[3])
+' "$kind" "$COHORT" "$staging/$kind"
+  rm -rf "$MODELS/$kind"
+  mv "$staging/$kind" "$MODELS/$kind"
+  rm -rf "$staging"
+  trap - EXIT
+  du -sh "$MODELS/$kind" >&2
+done

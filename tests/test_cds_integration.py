@@ -65,7 +65,8 @@ def fhir(fhir_base_url, cohort):
 @contextmanager
 def service(models, **changes):
     from fhir_assist.commands.demo import running_service
-    settings = Settings(host="127.0.0.1", port=0, **{"no_auth": True, **changes})
+    # Evidence per suggested code is slow and tested in test_cds_service.py: off here.
+    settings = Settings(host="127.0.0.1", port=0, **{"no_auth": True, "evidence": False, **changes})
     runner = running_service(settings, models=models)
     with runner as base_url:
         yield base_url, runner.app
@@ -255,3 +256,23 @@ def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohor
         headers = signed(str(uuid.uuid4()))
         assert call(base_url, service_id, body, headers).status_code == 200        # still answers
         assert call(base_url, service_id, body, headers).status_code == 401        # replay caught locally
+
+
+def test_paginated_prefetch_is_read_to_the_end(models, cohort, fhir):
+    full = request_for(cohort, "medication-change-patient-view", 6, encounter_orders_as_drafts=False)
+    paged = request_for(cohort, "medication-change-patient-view", 6, fhir_server=fhir)
+    pid = paged["context"]["patientId"]
+    for key, rtype in (("conditions", "Condition"), ("medications", "MedicationRequest")):
+        bundle = paged["prefetch"][key]
+        bundle["entry"] = bundle["entry"][:2]           # the EHR sent the first page only
+        bundle["link"] = [{"relation": "next", "url": f"{fhir}/{rtype}?patient=Patient/{pid}&_count=3"}]
+    with service(models) as (base_url, _):
+        expected = _summaries(call(base_url, "medication-change-patient-view", full).json())
+        answer = call(base_url, "medication-change-patient-view", paged)
+        assert answer.status_code == 200
+        assert _summaries(answer.json()) == expected
+        # Without a FHIR server the first page is used, and the card says the data is partial.
+        del paged["fhirServer"]
+        answer = call(base_url, "medication-change-patient-view", paged).json()
+        assert_valid_response(answer)
+        assert all("Partial data" in c["detail"] for c in answer["cards"] if "detail" in c and c["indicator"] == "info")

@@ -42,6 +42,9 @@ def cohort(small_cohort_dir):
 
 
 def make_app(models, **changes):
+    # Evidence (attribution per suggested code) is the slow part of a coding call and has its
+    # own test; the other tests leave it off to stay fast.
+    changes.setdefault("evidence", False)
     return create_app(Settings(no_auth=True, **changes), store=MemoryStore(), models=models)
 
 
@@ -119,7 +122,8 @@ def test_each_service_answers_valid_cards_from_prefetch(models, cohort, service_
         assert cards_seen >= 1, "some of six patients should get medication advice"
 
 
-def test_coding_card_content(client, cohort):
+def test_coding_card_content(models, cohort):
+    client = make_app(models, evidence=True).test_client()
     body = post(client, "coding-suggestions-encounter-discharge",
                 request_for(cohort, "coding-suggestions-encounter-discharge", 1)).get_json()
     card = body["cards"][0]
@@ -133,6 +137,7 @@ def test_coding_card_content(client, cohort):
     assert condition["category"][0]["coding"][0]["code"] == "encounter-diagnosis"
     assert condition["encounter"]["reference"].startswith("Encounter/")
     assert "| rank | code |" in card["detail"]
+    assert "medication: " in card["detail"] or "procedure: " in card["detail"], "evidence is shown"
 
 
 def test_medication_suggestions_use_create_update_and_delete(models, cohort):
@@ -359,7 +364,8 @@ def test_health_readiness_and_metrics(client, models, cohort):
     for name, model in models.models.items():
         assert f'model="{name}"' in text and model.version in text
     from fhir_assist.cds.models import ModelSet
-    empty = create_app(Settings(no_auth=True), store=MemoryStore(), models=ModelSet(models.directory, errors={"micron": "x"}))
+    empty = create_app(Settings(no_auth=True), store=MemoryStore(),
+                       models=ModelSet(models.directory, errors={"micron": "x"}))
     assert empty.test_client().get("/readyz").status_code == 503
     issue = assert_outcome(post(empty.test_client(), "medication-change-patient-view",
                                 request_for(cohort, "medication-change-patient-view")), 503)
@@ -442,3 +448,14 @@ def test_fhir_server_allow_list_and_lenient_readiness(models, cohort):
     app = create_app(Settings(no_auth=True), store=DownStore(), models=models)
     assert app.test_client().get("/readyz").status_code == 503
     assert app.test_client().get("/readyz?store=optional").status_code == 200
+
+
+def test_demo_command_prints_cohort_statistics_and_cards(models, capsys):
+    from fhir_assist.cli import main
+
+    assert main(["demo", "--patients", "12", "--models", str(models.directory)]) == 0
+    out = capsys.readouterr().out
+    assert "== Demo cohort ==" in out and "visits_per_patient" in out
+    assert out.count("→ POST /cds-services/") == 5            # the five prefetch examples
+    assert "HTTP 200" in out and "[info]" in out
+    assert "feedback: accepted" in out

@@ -218,7 +218,8 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
 
         try:
             data = load_patient_data(call, fetcher=make_fetcher(server), executor=state.executor,
-                                     deadline_s=settings.fhir_timeout * 3, on_gathered=on_gathered)
+                                     deadline_s=settings.fhir_timeout * 3, on_gathered=on_gathered,
+                                     server=server)
             answer = state.services[entry.service].answer(data, caller.tenant)
         finally:
             if server is not None:

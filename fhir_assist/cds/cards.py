@@ -14,12 +14,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from fhir_assist.fhir_server import PROJECT_URL
+
 INDICATORS = ("info", "warning", "critical")
 SUMMARY_MAX = 139   # the spec asks for "<140 characters"
 
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 MEDREQ_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+# Code systems of card topics and override reasons: fixed, whatever the deployment, so
+# feedback from every site can be compared. Same base as the write-back extensions.
+TOPIC_SYSTEM = f"{PROJECT_URL}/CodeSystem/cds-topics"
+OVERRIDE_REASON_SYSTEM = f"{PROJECT_URL}/CodeSystem/override-reasons"
 
 
 @dataclass(frozen=True)
@@ -29,18 +35,17 @@ class CardSource:
     topic_code: str
     topic_display: str
 
-    def as_dict(self, source_url: str) -> dict:
+    def as_dict(self) -> dict:
         return {
             "label": self.label,
             "url": self.url,
-            "topic": {"system": f"{source_url.rstrip('/')}/CodeSystem/cds-topics",
-                      "code": self.topic_code, "display": self.topic_display},
+            "topic": {"system": TOPIC_SYSTEM, "code": self.topic_code, "display": self.topic_display},
         }
 
 
-def override_reasons(source_url: str, kind: str) -> list[dict]:
+def override_reasons(kind: str) -> list[dict]:
     """Reasons a clinician or coder can give when dismissing a card (each with a display)."""
-    system = f"{source_url.rstrip('/')}/CodeSystem/override-reasons"
+    system = OVERRIDE_REASON_SYSTEM
     common = [
         ("not-clinically-appropriate", "Not clinically appropriate for this patient"),
         ("data-incomplete", "Patient data shown to the model is wrong or incomplete"),

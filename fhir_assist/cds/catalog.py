@@ -48,7 +48,7 @@ class ServiceEntry:
 
     def discovery(self) -> dict:
         out = {"hook": self.hook, "id": self.id, "title": self.title, "description": self.description,
-               "prefetch": dict(self.prefetch), "version": "2.0"}
+               "prefetch": dict(self.prefetch), "version": "2.0.0"}
         if self.usage:
             out["usageRequirements"] = self.usage
         return out

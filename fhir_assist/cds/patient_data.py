@@ -39,6 +39,9 @@ class PatientData:
         if g is not None:
             if g.fetched:
                 lines.append(f"Fetched from the FHIR server: {', '.join(sorted(g.fetched))}.")
+            if g.partial:
+                parts = [f"{k} ({why})" for k, why in sorted(g.partial.items())]
+                lines.append("**Partial data**: " + "; ".join(parts) + ".")
             if g.missing:
                 parts = [f"{k} ({why})" for k, why in sorted(g.missing.items())]
                 lines.append("**Data not available**, suggestions may be incomplete: " + "; ".join(parts) + ".")
@@ -78,8 +81,8 @@ def make_fetcher(server: Any | None) -> Callable[[Query], Any] | None:
 
 
 def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None, executor,
-                      deadline_s: float, on_gathered: Callable[[PrefetchResult], None] | None = None
-                      ) -> PatientData:
+                      deadline_s: float, on_gathered: Callable[[PrefetchResult], None] | None = None,
+                      server: Any | None = None) -> PatientData:
     from fhir_assist.adapter.timeline import build_timelines
 
     entry = call.entry
@@ -96,6 +99,9 @@ def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None,
 
     report = IngestReport()
     given = {k: gathered.values[k] for k in gathered.from_prefetch}
+    for key, value in given.items():
+        if _next_link(value):
+            given[key] = _remaining_pages(value, key, server, gathered)
     try:
         resources = resources_from_prefetch(given, validate="fast")
     except FhirInputError as exc:
@@ -121,6 +127,43 @@ def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None,
         timeline = timelines[0]
     visit, history = _current_visit(timeline, call.encounter_id)
     return PatientData(call, resources, report, timeline, visit, history, drafts, gathered)
+
+
+MAX_PREFETCH_PAGES = 50
+
+
+def _next_link(value: Any) -> str | None:
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return None
+    for link in value.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def _remaining_pages(bundle: dict, key: str, server: Any | None, gathered: PrefetchResult) -> dict:
+    """A paginated prefetch Bundle with its further pages appended (the EHR may page a
+    prefetch; the next pages are fetched from its FHIR server with the token it gave)."""
+    if server is None:
+        gathered.partial[key] = "paginated by the EHR; only the first page was provided"
+        return bundle
+    entries = list(bundle.get("entry") or [])
+    url = _next_link(bundle)
+    seen = set()
+    try:
+        for _ in range(MAX_PREFETCH_PAGES):
+            if not url or url in seen:
+                break
+            seen.add(url)
+            page = server.request("GET", url).json()
+            entries += [e for e in page.get("entry") or [] if isinstance(e, dict)]
+            url = _next_link(page)
+    except Exception as exc:  # noqa: BLE001 - keep what was read, say what is missing
+        log.info("could not read the next prefetch page of %s: %s", key, exc)
+        gathered.partial[key] = f"paginated; later pages could not be fetched ({type(exc).__name__})"
+    out = {k: v for k, v in bundle.items() if k != "link"}
+    out["entry"] = entries
+    return out
 
 
 def _belongs_to(resource: dict, patient_id: str) -> bool:

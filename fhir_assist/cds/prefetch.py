@@ -85,6 +85,7 @@ class PrefetchResult:
     from_prefetch: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)    # key → why it is missing
+    partial: dict[str, str] = field(default_factory=dict)    # key → why only part of it is here
     fetch_seconds: float = 0.0
 
     @property

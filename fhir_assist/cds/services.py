@@ -35,7 +35,7 @@ class ServiceRuntime:
     fhir_factory: Callable[..., Any]            # (base_url, token) -> FhirServer
 
     def source(self, label: str, code: str, display: str) -> dict:
-        return C.CardSource(label, self.settings.source_url, code, display).as_dict(self.settings.source_url)
+        return C.CardSource(label, self.settings.source_url, code, display).as_dict()
 
 
 @dataclass
@@ -224,7 +224,7 @@ class MedicationChangeService:
             detail.append(C.unknown_codes_note(unknown))
         card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
                       suggestions=suggestions, selection_behavior="any",
-                      reasons=C.override_reasons(self.rt.settings.source_url, "medication"))
+                      reasons=C.override_reasons("medication"))
         answer.ledger[card["uuid"]] = {
             "kind": "medication", "service": call.entry.id, "hook": call.entry.hook,
             "patient": call.patient_id, "encounter": encounter, "user": call.user_id,
@@ -276,7 +276,7 @@ class MedicationChangeService:
                           source=self.rt.source("fhir-assist drug-drug interaction check", "drug-interaction",
                                                 "Drug-drug interaction"),
                           detail=detail, suggestions=suggestions, selection_behavior="at-most-one",
-                          reasons=C.override_reasons(self.rt.settings.source_url, "medication"))
+                          reasons=C.override_reasons("medication"))
             answer.cards.append(card)
             answer.ledger[card["uuid"]] = {
                 "kind": "ddi", "service": call.entry.id, "hook": call.entry.hook, "patient": call.patient_id,
@@ -413,7 +413,8 @@ class CodingService:
         written: dict[tuple[str, str], dict] = {}
         write_note = None
         if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back and recommended:
-            written, write_note = self._write_back(data, recommended, version)
+            # At most write_back_max codes per encounter: a weak model's cut-off can be long.
+            written, write_note = self._write_back(data, recommended[: self.rt.settings.write_back_max], version)
 
         if not shown:
             if unknown:
@@ -425,7 +426,7 @@ class CodingService:
                                        unknown, cutoff, version))
         if self.rt.settings.system_actions and not written:
             from fhir_assist.fhir_server import build_suggested_condition
-            for m in recommended:
+            for m in recommended[: self.rt.settings.write_back_max]:
                 condition = build_suggested_condition(call.patient_id, data.visit.encounter_id, m, version)
                 answer.system_actions.append(C.create_action(
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
@@ -534,8 +535,8 @@ class CodingService:
         k, recall = cutoff or (None, None)
         n_rec = len(recommended)
         if n_rec:
-            summary = f"{n_rec} diagnosis code{'s' if n_rec != 1 else ''} suggested for this encounter: " + \
-                ", ".join(m.code for m in recommended[:4]) + ("…" if n_rec > 4 else "")
+            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in recommended[:4]) \
+                + (f" and {n_rec - 4} more" if n_rec > 4 else "")
         else:
             summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
         detail = []
@@ -546,7 +547,7 @@ class CodingService:
         not_shown = len([m for m in recommended if m not in shown])
         if not_shown:
             detail.append(f"{not_shown} more recommended code(s) are not shown on this card"
-                          + (" (all are in the coder worklist)." if written else "."))
+                          + (" (see the coder worklist)." if written else "."))
         if already:
             detail.append(f"{len(already)} code(s) already recorded on this encounter are not repeated here.")
         if write_note:
@@ -559,7 +560,7 @@ class CodingService:
             links.append(C.link("Open the coder worklist", call.review_url))
         card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
                       suggestions=suggestions, selection_behavior="any",
-                      reasons=C.override_reasons(self.rt.settings.source_url, "coding"), links=links)
+                      reasons=C.override_reasons("coding"), links=links)
         answer.ledger[card["uuid"]] = {
             "kind": "coding", "service": call.entry.id, "hook": call.entry.hook, "patient": call.patient_id,
             "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
