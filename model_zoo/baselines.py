@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from .metrics.medication import PatientPrediction, medication_change_metrics
 from .micron import (OOV, HealthEncoder, PatientSequence, densify, medication_mask, pad_indices,
                      pair_batches)
-from .thresholds import best_f1_threshold
+from .thresholds import ChangeSearchData, best_f1_threshold, search_change_cutoffs
 
 __all__ = [
     "BaselineConfig", "SimNN", "DualNN", "GruHistory", "RepeatLast", "Frequency",
@@ -49,6 +49,8 @@ class BaselineConfig:
     epochs: int = 15
     batch_size: int = 64
     gru_batch_size: int = 32
+    removal_recall_floor: float = 0.3   # as MicronConfig: the same threshold procedure
+    threshold_min_support: int = 8
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,9 +85,9 @@ class _ChangeModel(nn.Module):
         super().__init__()
         self.sizes = (n_dx, n_proc, n_med)
         self.encoder = HealthEncoder(n_dx, n_proc, dim)
-        # (add, remove) probability cut-offs tuned on validation F1, as MICRON's δ1/δ2
-        # are; None keeps the model's own rule (argmax / 0.5)
-        self.change_thresholds: tuple[float, float] | None = None
+        # (add, remove) probability cut-offs per medicine, tuned on validation as MICRON's
+        # δ1/δ2 are; None keeps the model's own rule (argmax / 0.5)
+        self.change_thresholds: tuple[list[float], list[float]] | None = None
 
     def health(self, dx: torch.Tensor, proc: torch.Tensor) -> torch.Tensor:
         n_dx, n_proc, _ = self.sizes
@@ -141,8 +143,8 @@ class _ChangeModel(nn.Module):
 
     def decide(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.change_thresholds is not None:
-            add, remove = self.change_thresholds
-            return p_add >= add, p_remove >= remove
+            add, remove = self.change_thresholds   # per medicine (lists) or one pair
+            return p_add >= np.asarray(add), p_remove >= np.asarray(remove)
         return self.natural_decision(p_add, p_remove)
 
     def natural_decision(self, p_add: np.ndarray, p_remove: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -383,28 +385,29 @@ def _train_change_model(cls, train, validation, sizes, ddi, config: BaselineConf
                  select="f1", seed=seed, device=device, progress=progress, desc=desc)
     model.to("cpu").eval()
     if has_validation:
-        tune_change_thresholds(model, validation)
+        tune_change_thresholds(model, validation, removal_recall_floor=config.removal_recall_floor,
+                               min_support=config.threshold_min_support)
     return model, result
 
 
-def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequence]) -> None:
-    """Pick (add, remove) cut-offs on validation F1 when they beat the model's own rule."""
+CHANGE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)   # 1.01: never
+
+
+def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequence], *,
+                           removal_recall_floor: float = 0.3, min_support: int = 8) -> None:
+    """Per-medicine (add, remove) cut-offs by the same validation search as MICRON's
+    δ1/δ2 (`thresholds.search_change_cutoffs`, same grid shape and removal-recall
+    floor), so every change model is judged under one threshold procedure."""
     scored = [p for p in validation if len(p) > 1]
     probabilities = model.probabilities(scored)
-
-    def f1() -> float:
-        return medication_change_metrics(model.predict_many(scored, probabilities=probabilities))["f1"]
-
-    model.change_thresholds = None
-    best, chosen = f1(), None
-    grid = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)
-    for add in grid:
-        for remove in grid:
-            model.change_thresholds = (add, remove)
-            value = f1()
-            if value > best:
-                best, chosen = value, (add, remove)
-    model.change_thresholds = chosen
+    n_med = model.sizes[2]
+    data = ChangeSearchData.from_patients(
+        [p_add for p_add, _ in probabilities], [p_remove for _, p_remove in probabilities],
+        [_label_matrix(patient.meds, n_med).astype(bool) for patient in scored])
+    found = search_change_cutoffs(data, CHANGE_GRID, CHANGE_GRID,
+                                  removal_recall_floor=removal_recall_floor,
+                                  min_support=min_support, remove_wins=False, skip=(OOV,))
+    model.change_thresholds = ([float(v) for v in found.add], [float(v) for v in found.remove])
 
 
 def train_simnn(train, validation, sizes, ddi, config: BaselineConfig, *, seed=0, device=None,

@@ -33,7 +33,8 @@ from torch import nn
 
 from . import losses
 from .metrics.medication import PatientPrediction
-from .thresholds import MicronThresholds, grid_search_thresholds, micron_thresholds
+from .thresholds import (ChangeSearchData, MicronThresholds, grid_search_thresholds,
+                         micron_thresholds, search_change_cutoffs)
 
 __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
@@ -131,7 +132,12 @@ class MicronConfig:
     add_percentile: float = 5.0   # δ1: position in the descending ROC cut-off list
     remove_percentile: float = 95.0
     threshold_mode: str = "global"    # ROC rule: "global" (paper) or "per-medicine"
-    threshold_rule: str = "auto"      # "roc-percentile" | "validation-grid" | "auto" (better on validation)
+    # "per-medicine" (default; "auto" is the same): per-medicine (δ1, δ2) searched on validation
+    # F1 with a removal-recall floor; "roc-percentile": the paper's rule; "validation-grid": one
+    # global pair on validation F1 (tends to δ2 = 0, i.e. never stop a drug)
+    threshold_rule: str = "per-medicine"
+    removal_recall_floor: float = 0.3  # share of real validation stops the thresholds must catch
+    threshold_min_support: int = 8     # validation visits prescribing/stopping a drug to tune it alone
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -268,7 +274,8 @@ def model_tag(model: Micron, thresholds: MicronThresholds | None = None) -> byte
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     if thresholds is not None:
-        digest.update(repr((thresholds.add, thresholds.remove, thresholds.mode)).encode())
+        digest.update(repr((thresholds.add, thresholds.remove, thresholds.mode,
+                            thresholds.per_medicine_add, thresholds.per_medicine_remove)).encode())
     return digest.digest()[:8]
 
 
@@ -487,11 +494,41 @@ def _recursion_scores(model: Micron, patients: Sequence[PatientSequence]) -> tup
 
 # ----------------------------------------------------------------------------- training
 
+ADD_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)      # 1.01: never add
+REMOVE_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0: never remove
+
+
+def change_search_data(vectors: Sequence[np.ndarray], patients: Sequence[PatientSequence],
+                       n_med: int) -> ChangeSearchData:
+    """Validation scores for the per-medicine search: add score σ(m̃), stop score 1 − σ(m̃)."""
+    adds, removes, truth = [], [], []
+    for patient, vector in zip(patients, vectors):
+        probability = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
+        adds.append(probability)
+        removes.append(1.0 - probability)
+        truth.append(_label_rows(patient.meds, n_med).astype(bool))
+    return ChangeSearchData.from_patients(adds, removes, truth)
+
+
+def _label_rows(med_lists: Sequence[Sequence[int]], n_med: int) -> np.ndarray:
+    rows = np.zeros((len(med_lists), n_med), dtype=np.int8)
+    for row, meds in enumerate(med_lists):
+        rows[row, [m for m in set(meds) if m != OOV]] = 1
+    return rows
+
+
 def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
                    config: MicronConfig) -> MicronThresholds:
-    """δ1/δ2 on validation patients: the paper's ROC-percentile rule, or the
-    (δ1, δ2) grid pair with the best validation F1 of the inference recursion, or
-    (rule "auto") whichever of the two scores higher on validation."""
+    """δ1/δ2 on validation patients (never test patients).
+
+    - "per-medicine" (default): for each medicine with enough validation support,
+      the (δ1, δ2) pair (δ1 ≥ δ2) maximising validation F1 of the inference
+      recursion while the thresholds still catch `removal_recall_floor` of the real
+      stops (medicine prescribed at t−1, not at t); rarer medicines use the best
+      global pair meeting that floor (`thresholds.search_change_cutoffs`).
+    - "roc-percentile": the paper's 5th/95th-percentile ROC rule.
+    - "validation-grid": one global pair maximising validation F1.
+    The validation F1 of every rule computed is kept in `validation_f1`."""
     from .metrics.medication import medication_change_metrics
 
     model.eval()
@@ -512,11 +549,29 @@ def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
 
     roc_add, roc_remove = roc.vectors(n_med)
     roc.validation_f1 = {"roc-percentile": f1(roc_add, roc_remove)}
-    add, remove, value = grid_search_thresholds(f1)
-    roc.validation_f1["validation-grid"] = value
-    if config.threshold_rule == "validation-grid" or value > roc.validation_f1["roc-percentile"]:
+    if config.threshold_rule == "validation-grid":
+        add, remove, value = grid_search_thresholds(f1)
+        roc.validation_f1["validation-grid"] = value
         roc.add, roc.remove, roc.rule, roc.mode = add, remove, "validation-grid", "global"
-    return roc
+        return roc
+    if config.threshold_rule not in ("per-medicine", "auto"):
+        raise ValueError(f"unknown threshold rule {config.threshold_rule!r}")
+    found = search_change_cutoffs(
+        change_search_data(vectors, scored, n_med), ADD_GRID, [1.0 - r for r in REMOVE_GRID],
+        removal_recall_floor=config.removal_recall_floor, min_support=config.threshold_min_support,
+        remove_wins=True, skip=(OOV,), allowed=lambda a, r: a >= 1.0 - r)
+    per_add = [float(v) for v in found.add]
+    per_remove = [float(round(1.0 - v, 6)) for v in found.remove]
+    per_add[OOV], per_remove[OOV] = found.global_pair[0], round(1.0 - found.global_pair[1], 6)
+    thresholds = MicronThresholds(
+        add=found.global_pair[0], remove=round(1.0 - found.global_pair[1], 6),
+        per_medicine_add=per_add, per_medicine_remove=per_remove, mode="per-medicine",
+        add_percentile=config.add_percentile, remove_percentile=config.remove_percentile,
+        rule="per-medicine", validation_f1=dict(roc.validation_f1))
+    thresholds.validation_f1["per-medicine"] = f1(np.asarray(per_add), np.asarray(per_remove))
+    thresholds.removal_recall = found.removal_recall
+    thresholds.tuned_medicines = found.tuned
+    return thresholds
 
 
 def train_micron(train: Sequence[PatientSequence], validation: Sequence[PatientSequence],

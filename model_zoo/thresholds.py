@@ -50,8 +50,11 @@ class MicronThresholds:
     mode: str = "global"  # "global" (the paper's averages) or "per-medicine"
     add_percentile: float = 5.0
     remove_percentile: float = 95.0
-    rule: str = "roc-percentile"   # how add/remove were chosen: "roc-percentile" | "validation-grid"
+    # how add/remove were chosen: "roc-percentile" | "validation-grid" | "per-medicine"
+    rule: str = "roc-percentile"
     validation_f1: dict = field(default_factory=dict)  # validation F1 of each rule tried
+    removal_recall: float | None = None   # share of real validation stops caught ("per-medicine")
+    tuned_medicines: int = 0              # medicines with their own pair ("per-medicine")
 
     def vectors(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(δ1, δ2) as arrays of length `size` for the active mode."""
@@ -196,3 +199,209 @@ def grid_search_thresholds(evaluate, add_grid: Iterable[float] = (0.3, 0.4, 0.5,
     if best is None:
         raise ValueError("empty threshold grid")
     return best
+
+
+# ----------------------------------------------------------------------------- per-medicine change cut-offs
+# Medication change (MICRON and the change baselines): each medicine is added when its
+# "add" score reaches a_j and stopped when its "remove" score reaches r_j. One global
+# pair lets the frequent, rarely stopped medicines decide for everyone (in practice:
+# never remove); per-medicine pairs, searched on validation, let a drug that really
+# gets stopped be stopped. A floor on removal recall (over the real stops of the
+# validation visits, previous prescription → this one) keeps removals in play when
+# they cost a little F1, and rare medicines keep the global pair.
+
+@dataclass
+class ChangeSearchData:
+    """Validation visits padded to [patients, T] (t = 0 is the given first visit).
+
+    add_scores / remove_scores [P, T, |M|]: higher means "add" / "stop"; truth
+    [P, T, |M|] the prescribed sets; valid [P, T] real visits."""
+
+    add_scores: np.ndarray
+    remove_scores: np.ndarray
+    truth: np.ndarray
+    valid: np.ndarray
+
+    @classmethod
+    def from_patients(cls, add_scores: list, remove_scores: list, truth: list) -> "ChangeSearchData":
+        """Lists (one per patient) of [T_p, |M|] arrays; row 0 is never scored."""
+        patients = len(truth)
+        length = max((t.shape[0] for t in truth), default=1)
+        size = truth[0].shape[1] if truth else 0
+        data = cls(np.zeros((patients, length, size), np.float32),
+                   np.zeros((patients, length, size), np.float32),
+                   np.zeros((patients, length, size), bool), np.zeros((patients, length), bool))
+        for p, (a, r, y) in enumerate(zip(add_scores, remove_scores, truth)):
+            n = y.shape[0]
+            data.add_scores[p, :n], data.remove_scores[p, :n] = a, r
+            data.truth[p, :n], data.valid[p, :n] = y, True
+        return data
+
+
+def _membership(data: ChangeSearchData, medicine: int, add_cuts: np.ndarray,
+                remove_cuts: np.ndarray, remove_wins: bool) -> np.ndarray:
+    """[G, P, T] membership of one medicine under the paper's protocol (base = previous
+    prediction) for G candidate (add, remove) cut-off pairs."""
+    a_scores = data.add_scores[:, :, medicine]
+    r_scores = data.remove_scores[:, :, medicine]
+    out = np.zeros((add_cuts.shape[0],) + a_scores.shape, bool)
+    current = np.broadcast_to(data.truth[:, 0, medicine], out.shape[:2]).copy()
+    out[:, :, 0] = current
+    a_cut, r_cut = add_cuts[:, None], remove_cuts[:, None]
+    for t in range(1, a_scores.shape[1]):
+        add = a_scores[None, :, t] >= a_cut
+        remove = r_scores[None, :, t] >= r_cut
+        if remove_wins:          # MICRON: (M̃ ∪ N) \ O
+            current = (current | add) & ~remove
+        else:                    # change baselines: conflicting decisions cancel
+            current = np.where(add & ~remove, True, np.where(remove & ~add, False, current))
+        out[:, :, t] = current
+    return out
+
+
+def _mean_f1(hits: np.ndarray, predicted: np.ndarray, true: np.ndarray, valid: np.ndarray,
+             objective: str = "f1") -> np.ndarray:
+    """Mean over patients of the mean per-visit set F1 (visits t ≥ 1), or of
+    (F1 + Jaccard) / 2 with objective="f1+jaccard"; leading axes kept."""
+    sizes = predicted + true
+    f1 = np.where(sizes == 0, 1.0, 2.0 * hits / np.maximum(sizes, 1))
+    if objective == "f1+jaccard":
+        union = sizes - hits
+        f1 = 0.5 * (f1 + np.where(union == 0, 1.0, hits / np.maximum(union, 1)))
+    elif objective != "f1":
+        raise ValueError(f"unknown threshold objective {objective!r}")
+    mask = valid[:, 1:]
+    per_patient = (f1[..., 1:] * mask).sum(-1) / np.maximum(mask.sum(-1), 1)
+    scored = mask.any(-1)
+    return (per_patient * scored).sum(-1) / max(int(scored.sum()), 1)
+
+
+@dataclass
+class ChangeCutoffs:
+    add: np.ndarray            # [|M|] add cut-off on the add score
+    remove: np.ndarray         # [|M|] stop cut-off on the remove score
+    global_pair: tuple[float, float]
+    validation_f1: float
+    removal_recall: float      # over real validation stops
+    tuned: int                 # medicines with their own pair (others: the global pair)
+
+
+def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
+                          remove_grid: Iterable[float], *, removal_recall_floor: float = 0.0,
+                          min_support: int = 8, remove_wins: bool = True, skip: Iterable[int] = (0,),
+                          allowed=None, passes: int = 2, objective: str = "f1") -> ChangeCutoffs:
+    """Per-medicine (add, remove) cut-offs maximising validation F1 (paper protocol)
+    subject to removal recall ≥ `removal_recall_floor` on real stops.
+
+    First the best global pair; then coordinate ascent, medicine by medicine (most
+    frequent first), over the same grid, keeping a change when F1 rises (and caught
+    stops stay at or above the floor); then, while removal recall is below the
+    floor, the medicines whose extra removals cost the least F1 per stop caught get
+    more aggressive pairs. Medicines with fewer than `min_support` validation visits
+    that prescribe or stop them keep the global pair. `allowed(add, remove) -> bool` filters pairs."""
+    pairs = [(float(a), float(r)) for a in add_grid for r in remove_grid
+             if allowed is None or allowed(a, r)]
+    if not pairs:
+        raise ValueError("empty threshold grid")
+    add_cuts = np.asarray([p[0] for p in pairs])
+    remove_cuts = np.asarray([p[1] for p in pairs])
+    P, T, size = data.truth.shape
+    skip = set(skip)
+    truth = data.truth & data.valid[..., None]
+    true_counts = truth.sum(-1).astype(np.float64)
+    # real stops: prescribed at t−1, not at t (t ≥ 1)
+    stops = truth[:, :-1] & ~truth[:, 1:] & data.valid[:, 1:, None]
+    total_stops = max(int(stops.sum()), 1)
+
+    def stop_hits(medicine: int) -> np.ndarray:   # [G] stops caught by each pair
+        events = stops[:, :, medicine]
+        scores = data.remove_scores[:, 1:, medicine][events]
+        return (scores[None, :] >= remove_cuts[:, None]).sum(-1)
+
+    medicines = [m for m in range(size) if m not in skip]
+    def membership(m: int) -> np.ndarray:   # recomputed, not stored: [G, P, T] per medicine adds up
+        return _membership(data, m, add_cuts, remove_cuts, remove_wins)
+
+    catches = {m: stop_hits(m) for m in medicines}
+
+    # global pair: sum every medicine's contribution per candidate
+    hits = np.zeros((len(pairs), P, T))
+    predicted = np.zeros((len(pairs), P, T))
+    caught = np.zeros(len(pairs))
+    for m in medicines:
+        member = membership(m) & data.valid[None]
+        hits += member & truth[None, :, :, m]
+        predicted += member
+        caught += catches[m]
+    f1 = _mean_f1(hits, predicted, true_counts[None], data.valid, objective)
+    best = int(np.argmax(f1))    # the floor is met below, medicine by medicine, where it costs least
+    choice = {m: best for m in medicines}
+    hits_now, predicted_now, caught_now = hits[best].copy(), predicted[best].copy(), float(caught[best])
+    current_f1 = float(f1[best])
+    floor_hits = removal_recall_floor * total_stops
+
+    support = (truth.sum((0, 1)) + stops.sum((0, 1)))
+    tunable = [m for m in sorted(medicines, key=lambda m: -support[m]) if support[m] >= min_support]
+
+    def options(m: int):
+        """(member [G, P, T], objective [G], caught [G], own member [P, T]) of medicine m
+        with the other medicines as they are now."""
+        member = membership(m) & data.valid[None]
+        old = member[choice[m]]
+        base_hits = hits_now - (old & truth[:, :, m])
+        base_predicted = predicted_now - old
+        value = _mean_f1(base_hits[None] + (member & truth[None, :, :, m]),
+                         base_predicted[None] + member, true_counts[None], data.valid, objective)
+        return member, value, caught_now - catches[m][choice[m]] + catches[m], old
+
+    def apply(m: int, candidate: int, member, value, caught_m, old) -> None:
+        nonlocal hits_now, predicted_now, caught_now, current_f1
+        hits_now = hits_now - (old & truth[:, :, m]) + (member[candidate] & truth[:, :, m])
+        predicted_now = predicted_now - old + member[candidate]
+        caught_now, current_f1 = float(caught_m[candidate]), float(value[candidate])
+        choice[m] = candidate
+
+    # 1. coordinate ascent on the objective, never losing caught stops below the floor
+    for _ in range(passes):
+        changed = False
+        for m in tunable:
+            member, value, caught_m, old = options(m)
+            ok = caught_m >= min(floor_hits, caught_now) - 1e-9
+            candidate = int(np.argmax(np.where(ok, value, -np.inf)))
+            if value[candidate] > current_f1 + 1e-9 and candidate != choice[m]:
+                apply(m, candidate, member, value, caught_m, old)
+                changed = True
+        if not changed:
+            break
+    # 2. below the floor: per round, each tunable medicine's cheapest move that catches
+    # more stops (objective lost per stop gained), cheapest medicines first
+    while caught_now < floor_hits - 1e-9:
+        moves = []
+        for m in tunable:
+            member, value, caught_m, old = options(m)
+            gain = caught_m - caught_now
+            if not (gain > 0).any():
+                continue
+            cost = np.where(gain > 0, (current_f1 - value) / np.maximum(gain, 1), np.inf)
+            moves.append((float(cost.min()), m))
+        if not moves:
+            break
+        for _, m in sorted(moves)[: max(1, len(moves) // 4)]:
+            member, value, caught_m, old = options(m)
+            gain = caught_m - caught_now
+            if not (gain > 0).any():
+                continue
+            cost = np.where(gain > 0, (current_f1 - value) / np.maximum(gain, 1), np.inf)
+            apply(m, int(np.argmin(cost)), member, value, caught_m, old)
+            if caught_now >= floor_hits - 1e-9:
+                break
+    add = np.full(size, add_cuts[best])
+    remove = np.full(size, remove_cuts[best])
+    for m in medicines:
+        add[m], remove[m] = add_cuts[choice[m]], remove_cuts[choice[m]]
+    return ChangeCutoffs(add=add, remove=remove, global_pair=pairs[best], validation_f1=current_f1,
+                         removal_recall=caught_now / total_stops,
+                         tuned=sum(choice[m] != best for m in medicines))
+
+
+__all__ += ["ChangeSearchData", "ChangeCutoffs", "search_change_cutoffs"]

@@ -11,7 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from mappings import rxnorm
+
 from ..config import Settings
+from ..fhir_server import build_suggested_condition
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
 from .errors import CdsError, precondition_failed
@@ -287,14 +290,11 @@ class MedicationChangeService:
 
 
 def _interacts(a: str, b: str) -> bool:
-    from mappings import rxnorm
     return a != b and rxnorm.interacts(a, b)
 
 
 def medication_ingredient(resource: dict, medications: dict[str, dict]) -> tuple[str | None, str]:
     """(ingredient RxCUI, display name) of a MedicationRequest, resolving Medication references."""
-    from mappings import rxnorm
-
     concept = resource.get("medicationCodeableConcept")
     ref = resource.get("medicationReference")
     if not isinstance(concept, dict) and isinstance(ref, dict):
@@ -425,7 +425,6 @@ class CodingService:
         answer.cards.append(self._card(answer, data, shown, recommended, written, write_note, already,
                                        unknown, cutoff, version))
         if self.rt.settings.system_actions and not written:
-            from fhir_assist.fhir_server import build_suggested_condition
             for m in recommended[: self.rt.settings.write_back_max]:
                 condition = build_suggested_condition(call.patient_id, data.visit.encounter_id, m, version)
                 answer.system_actions.append(C.create_action(
@@ -446,7 +445,9 @@ class CodingService:
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
-            options = {} if self.rt.settings.evidence else {"evidence": False}
+            # Note-span evidence of the text coder costs seconds per call (occlusion over the
+            # note): the hook path never computes it; the coder worklist shows it on demand.
+            options = {} if self.rt.settings.evidence and name == RANKER else {"evidence": False}
             with model.lock:
                 result = model.suggester.suggest(data.visit, data.timeline, top=top, **options)
             self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
@@ -508,8 +509,6 @@ class CodingService:
 
     def _card(self, answer: Answer, data: PatientData, shown: list[MergedCode], recommended: list[MergedCode],
               written: dict, write_note: str | None, already: set, unknown: list, cutoff, version: str) -> dict:
-        from fhir_assist.fhir_server import build_suggested_condition
-
         call = data.call
         encounter = data.visit.encounter_id
         suggestions, rows, ledger = [], [], {}

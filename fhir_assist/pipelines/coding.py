@@ -736,12 +736,15 @@ def _half(state: dict) -> dict:
 
 
 def save_ranker(bundle: RankerBundle, out: str | Path, *, seed: int, select: str, metrics=None,
-                data_fingerprint=None, cohort_stats=None, keep_baselines: bool = True) -> Path:
+                data_fingerprint=None, cohort_stats=None, keep_baselines: bool = True,
+                half: bool = False) -> Path:
     """keep_baselines=False leaves the logistic weights out (small bundled demo models);
-    `evaluate` then refits it on the evaluation cohort's training patients."""
+    `evaluate` then refits it on the evaluation cohort's training patients. half=True
+    stores the ranker in float16 (loaded back as float32)."""
     from model_zoo import registry
 
-    weights = {"ranker": bundle.ranker.state_dict(), "frequency": bundle.frequency.state_dict()}
+    ranker = bundle.ranker.state_dict()
+    weights = {"ranker": _half(ranker) if half else ranker, "frequency": bundle.frequency.state_dict()}
     if bundle.logistic is not None and keep_baselines:
         weights["logistic"] = _half(bundle.logistic.state_dict())
     config = {
@@ -847,7 +850,8 @@ def _hyper(defaults: dict, args) -> dict:
     hyper = dict(defaults)
     if getattr(args, "epochs", None):
         hyper["epochs"] = int(args.epochs)
-    for key in ("hidden", "mode", "dropout", "lr", "batch_size", "max_len", "target_recall"):
+    for key in ("hidden", "mode", "dropout", "lr", "batch_size", "max_len", "target_recall", "embed_dim",
+                "focal_alpha", "focal_gamma"):
         value = getattr(args, key, None)
         if value is not None:
             hyper[key] = value
@@ -1143,7 +1147,7 @@ def build_demo_model(kind: str, data: str, out: str, *, seed: int = 0, progress:
         metrics = _test_metrics(bundle, encounters, kind, device)
         return save_ranker(bundle, out, seed=seed, select="ndcg", metrics=metrics,
                            data_fingerprint=_data_fingerprint(encounters), cohort_stats=stats,
-                           keep_baselines=False)
+                           keep_baselines=False, half=True)
     hyper = dict(TEXT_DEFAULTS, **DEMO_OVERRIDES[kind])
     bundle = train_text_models(encounters, hyper=hyper, seed=seed, device=device, progress=progress)
     metrics = _test_metrics(bundle, encounters, kind, device)

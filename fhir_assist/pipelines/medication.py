@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 TASK = "medication-change"
 MODEL_ORDER = ("MICRON", "SimNN", "DualNN", "RepeatLast", "GRU", "Frequency")
-METRIC_KEYS = ("ddi_rate", "jaccard", "f1", "prauc", "err_add", "err_remove")
+METRIC_KEYS = ("ddi_rate", "jaccard", "f1", "prauc", "err_add", "err_remove", "removals")
 DX_MIN_COUNT = 2      # diagnosis/procedure codes seen once in training share the OOV slot
 PROC_MIN_COUNT = 2
 
@@ -279,10 +279,21 @@ def evaluate_models(models: TrainedModels, patients: Sequence, ddi: np.ndarray,
         else:
             records = [predictor.predict_patient(p, anchor) for p in scored]
         metrics = medication_change_metrics(records, ddi)
+        metrics["removals"] = float(suggested_removals(records))
         metrics["params"] = models.params[name]
         metrics["s_per_epoch"] = models.seconds_per_epoch.get(name, 0.0)
         results[name] = metrics
     return results
+
+
+def suggested_removals(records) -> int:
+    """Medicines the model stopped, summed over every scored visit (t ≥ 2): |M̃(t−1) \\ M̃(t)|
+    against the record's base set. A model that never stops a drug scores 0."""
+    total = 0
+    for record in records:
+        for t in range(1, len(record.true_sets)):
+            total += len(record.base(t) - set(record.predicted_sets[t]))
+    return total
 
 
 # ----------------------------------------------------------------------------- artifact
@@ -366,6 +377,20 @@ def restore(artifact) -> tuple[TrainedModels, dict[str, Any], np.ndarray]:
 
 # ----------------------------------------------------------------------------- commands
 
+def describe_thresholds(thresholds) -> str:
+    """One line on the chosen δ1/δ2 (global pair, per-medicine spread, removal recall)."""
+    text = (f"thresholds ({thresholds.rule}): δ1 = {thresholds.add:.3f}, δ2 = {thresholds.remove:.3f}")
+    if thresholds.mode == "per-medicine" and thresholds.per_medicine_remove:
+        adds = np.asarray(thresholds.per_medicine_add[1:])
+        removes = np.asarray(thresholds.per_medicine_remove[1:])
+        text += (f"; per medicine δ1 {adds.min():.2f}–{adds.max():.2f}, δ2 {removes.min():.2f}–"
+                 f"{removes.max():.2f}, {int((removes > 0).sum())}/{removes.size} medicines can be "
+                 f"stopped, {thresholds.tuned_medicines} tuned alone")
+    if thresholds.removal_recall is not None:
+        text += f"; validation stops caught {thresholds.removal_recall:.1%}"
+    return text
+
+
 def _device(requested):
     from model_zoo.train import pick_device
 
@@ -420,8 +445,8 @@ def train_command(args) -> int:
                 metrics)
     print(format_table(metrics["test_patients"], {name: test[name] for name in test},
                        title="test patients"))
-    print(f"\nartifact written to {path} in {time.perf_counter() - started:.1f} s "
-          f"(δ1 = {models.thresholds.add:.3f}, δ2 = {models.thresholds.remove:.3f})")
+    print(f"\nartifact written to {path} in {time.perf_counter() - started:.1f} s")
+    print(describe_thresholds(models.thresholds))
     return 0
 
 
@@ -475,7 +500,9 @@ def evaluate_command(args) -> int:
             "models_observed_base": _json_rows(summary_observed, args.seeds),
             "artifact": str(artifact.path),
             "same_data_as_training": same_data,
-            "thresholds": {"add": models.thresholds.add, "remove": models.thresholds.remove},
+            "thresholds": {"add": models.thresholds.add, "remove": models.thresholds.remove,
+                           "rule": models.thresholds.rule,
+                           "removal_recall": models.thresholds.removal_recall},
         }
         print(json.dumps(document))
     else:
@@ -484,6 +511,7 @@ def evaluate_command(args) -> int:
         print()
         print(format_table(scored, summary_observed, seeds=args.seeds,
                            title="test patients, base set = previous prescription"))
+        print(describe_thresholds(models.thresholds))
     return 0
 
 
@@ -514,8 +542,8 @@ def _json_rows(summary: dict[str, dict[str, float]], seeds: int) -> list[dict[st
 def format_table(patients: int, results: dict[str, dict[str, float]], *, title: str,
                  seeds: int = 1) -> str:
     """Table-2-style text table."""
-    headers = ("Model", "DDI", "Jaccard", "F1", "PRAUC", "Err(add)", "Err(remove)", "Params",
-               "s/epoch")
+    headers = ("Model", "DDI", "Jaccard", "F1", "PRAUC", "Err(add)", "Err(remove)", "Removed",
+               "Params", "s/epoch")
     lines = []
     names = [n for n in MODEL_ORDER if n in results] + [n for n in results if n not in MODEL_ORDER]
     for name in names:
@@ -523,7 +551,7 @@ def format_table(patients: int, results: dict[str, dict[str, float]], *, title: 
         cells = [name]
         for key in METRIC_KEYS:
             value = metrics[key]
-            digits = 3 if key.startswith("err") else 4
+            digits = 3 if key.startswith("err") else 0 if key == "removals" else 4
             text = "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) \
                 else f"{value:.{digits}f}"
             if seeds > 1 and f"{key}_std" in metrics and text != "n/a":
