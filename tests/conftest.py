@@ -214,3 +214,29 @@ def small_cohort_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cohort-200")
     generate_cohort(200, 7, out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_models():
+    """The bundled demo artifacts, loaded once, as `fhir-assist serve` would load them."""
+    import os
+
+    from fhir_assist.cds.models import load_models
+    loaded = load_models(os.environ.get("FHIR_ASSIST_MODELS") or None)
+    if not loaded.ready:
+        pytest.skip(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def hook_cohort(small_cohort_dir):
+    """(resources by patient, ids of multi-visit patients with medications) of the small cohort."""
+    from fhir_assist.adapter.read import iter_resources
+    from fhir_assist.cds.hook_requests import encounters_of, group_by_patient
+
+    by_patient = group_by_patient(iter_resources(small_cohort_dir))
+    usable = [pid for pid, items in sorted(by_patient.items())
+              if len(encounters_of(items)) >= 2
+              and any(r["resourceType"] == "MedicationRequest" for r in items)]
+    assert len(usable) >= 10, "the small cohort should have multi-visit patients with medications"
+    return by_patient, usable

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from fhir_assist.cds.catalog import BY_ID, SERVICES
-from fhir_assist.cds.hook_requests import build_request, encounters_of, group_by_patient
+from fhir_assist.cds.hook_requests import build_request
 from fhir_assist.config import Settings, TrustedIssuerSpec
 from tests.cds_rules import assert_valid_response
 
@@ -22,22 +22,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def models():
-    import os
-
-    from fhir_assist.cds.models import load_models
-    loaded = load_models(os.environ.get("FHIR_ASSIST_MODELS") or None)   # as `serve` would
-    if not loaded.ready:
-        pytest.skip(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
-    return loaded
+def models(demo_models):
+    return demo_models
 
 
 @pytest.fixture(scope="module")
-def cohort(small_cohort_dir):
-    from fhir_assist.adapter.read import iter_resources
-    by_patient = group_by_patient(iter_resources(small_cohort_dir))
-    usable = [pid for pid, items in sorted(by_patient.items())
-              if len(encounters_of(items)) >= 2 and any(r["resourceType"] == "MedicationRequest" for r in items)]
+def cohort(hook_cohort):
+    by_patient, usable = hook_cohort
     return by_patient, usable[:8]
 
 

@@ -156,7 +156,7 @@ def test_state_bytes_round_trip_and_rejection():
     predictor, patients = _trained_predictor()
     step = predictor.update(None, patients[0].dx[0], patients[0].proc[0], observed=[1, 5, 17])
     blob = step.state.to_bytes()
-    assert len(blob) < 32 + 4 * (SIZES[2] + 16) + 2 * 3 + 1
+    assert len(blob) == 32 + 4 * (SIZES[2] + 16) + 2 * 3  # no earlier state: first visit
     back = micron.MicronState.from_bytes(blob, tag=predictor.tag)
     np.testing.assert_array_equal(back.vector, step.state.vector)
     np.testing.assert_array_equal(back.health, step.state.health)
@@ -190,8 +190,11 @@ def test_training_learns_and_beats_repeat_last():
                                                     progress=False)
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert 1.0 >= thresholds.add >= thresholds.remove >= 0.0
-    assert thresholds.rule in ("roc-percentile", "validation-grid")
-    assert set(thresholds.validation_f1) == {"roc-percentile", "validation-grid"}
+    assert thresholds.rule == "per-medicine" and thresholds.mode == "per-medicine"
+    assert set(thresholds.validation_f1) == {"roc-percentile", "per-medicine"}
+    adds, removes = np.asarray(thresholds.per_medicine_add), np.asarray(thresholds.per_medicine_remove)
+    assert np.all(adds >= removes) and np.all(removes >= 0) and np.all(adds <= 1.01)
+    assert thresholds.removal_recall >= 0.3 - 1e-9   # the default floor on real validation stops
     records = micron.MicronPredictor(model, thresholds).predict_many(test)
     ours = medication_change_metrics(records, ddi)
     repeat = medication_change_metrics(
@@ -206,8 +209,10 @@ def test_baselines_train_and_predict():
     for trainer in (baselines.train_simnn, baselines.train_dualnn, baselines.train_gru):
         model, result = trainer(train, validation, SIZES, ddi, config, progress=False)
         assert result.seconds_per_epoch > 0
-        if hasattr(model, "change_thresholds") and model.change_thresholds is not None:
-            assert all(0 < t <= 1.01 for t in model.change_thresholds)
+        if hasattr(model, "change_thresholds"):
+            add, remove = model.change_thresholds   # per medicine, same search as MICRON
+            assert len(add) == len(remove) == SIZES[2]
+            assert all(0 < t <= 1.01 for t in add + remove)
         for anchor in ("predicted", "observed"):
             record = model.predict_patient(validation[0], anchor)
             assert len(record.predicted_sets) == len(validation[0])
@@ -255,3 +260,93 @@ def test_pick_device_and_fit_on_cpu():
     with torch.no_grad():
         final = float(((model(x) - y) ** 2).mean())
     assert final == pytest.approx(result.history[result.best_epoch - 1]["mse"], rel=1e-4)
+
+
+# ----------------------------------------------------------------------------- per-medicine cut-offs
+
+def _search_data(first, scores, truth):
+    """One medicine (index 1; 0 is the OOV slot) over patients: σ-style scores."""
+    from model_zoo.thresholds import ChangeSearchData
+
+    adds, removes, labels = [], [], []
+    for f, sc, tr in zip(first, scores, truth):
+        probability = np.zeros((len(tr) + 1, 2))
+        probability[1:, 1] = sc
+        label = np.zeros((len(tr) + 1, 2), bool)
+        label[0, 1], label[1:, 1] = f, tr
+        adds.append(probability)
+        removes.append(1 - probability)
+        labels.append(label)
+    return ChangeSearchData.from_patients(adds, removes, labels)
+
+
+def test_change_search_stops_a_drug_when_scores_say_so():
+    from model_zoo.thresholds import search_change_cutoffs
+
+    # the drug is stopped whenever its score falls to 0.05, kept at 0.5
+    data = _search_data([1] * 20, [[0.5, 0.05]] * 10 + [[0.5, 0.5]] * 10,
+                        [[1, 0]] * 10 + [[1, 1]] * 10)
+    found = search_change_cutoffs(data, (0.6, 1.01), (1.0, 0.9, 0.8), min_support=1,
+                                  allowed=lambda a, r: a >= 1 - r)
+    assert found.remove[1] == pytest.approx(0.9)      # δ2 = 0.1: removes at 0.05, keeps at 0.5
+    assert found.removal_recall == pytest.approx(1.0)
+    assert found.validation_f1 == pytest.approx(1.0)
+
+
+def test_change_search_meets_the_removal_floor_at_least_cost():
+    from model_zoo.thresholds import search_change_cutoffs
+
+    # scores do not separate stops from continuations: F1 alone never removes, the floor does
+    data = _search_data([1] * 20, [[0.3]] * 20, [[0]] * 4 + [[1]] * 16)
+    free = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=1)
+    assert free.removal_recall == 0.0 and free.remove[1] == pytest.approx(1.0)
+    floored = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=1,
+                                    removal_recall_floor=0.5)
+    assert floored.removal_recall == pytest.approx(1.0) and floored.remove[1] == pytest.approx(0.6)
+    # rare medicines (support below min_support) keep the global pair
+    rare = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=100,
+                                 removal_recall_floor=0.5)
+    assert rare.tuned == 0 and rare.remove[1] == pytest.approx(rare.global_pair[1])
+
+
+# ----------------------------------------------------------------------------- idempotent updates
+
+def test_repeating_an_encounter_does_not_advance_the_state():
+    predictor, patients = _trained_predictor()
+    patient = max(patients, key=len)
+    first = predictor.update(None, patient.dx[0], patient.proc[0], observed=patient.meds[0],
+                             encounter="enc-1")
+    second = predictor.update(first.state.to_bytes(), patient.dx[1], patient.proc[1],
+                              encounter="enc-2")
+    again = predictor.update(second.state.to_bytes(), patient.dx[1], patient.proc[1],
+                             encounter="enc-2")
+    assert again.state.to_bytes() == second.state.to_bytes()
+    assert again.predicted == second.predicted and again.added == second.added
+    np.testing.assert_array_equal(again.scores, second.scores)
+    assert again.state.visits == 2
+    # without an encounter id a call always advances
+    advanced = predictor.update(second.state, patient.dx[1], patient.proc[1])
+    assert advanced.state.visits == 3
+    # a new encounter advances from the repeated state
+    third = predictor.update(again.state, patient.dx[1], patient.proc[1], encounter="enc-3")
+    assert third.state.visits == 3 and third.state.previous.visits == 2
+
+
+def test_state_keeps_one_earlier_state_and_rejects_old_format():
+    import struct
+
+    predictor, patients = _trained_predictor()
+    first = predictor.update(None, patients[0].dx[0], patients[0].proc[0], observed=[2, 3],
+                             encounter="a")
+    second = predictor.update(first.state, patients[0].dx[0], [], encounter="b")
+    blob = second.state.to_bytes()
+    back = micron.MicronState.from_bytes(blob, tag=predictor.tag)
+    assert back.encounter == micron.encounter_key("b") and back.previous is not None
+    assert back.previous.medications == frozenset({2, 3}) and back.previous.previous is None
+    np.testing.assert_array_equal(back.previous.vector, first.state.vector)
+    assert len(blob) < 2 * (32 + 4 * (SIZES[2] + 16) + 2 * SIZES[2])
+    # version-1 bytes (no encounter, no earlier state) are refused with a clear reason
+    old = struct.pack("<4sBBHIHH8s", b"MCRN", 1, 0, 0, 1, SIZES[2], 16, predictor.tag) + \
+        b"\0" * (4 * (SIZES[2] + 16))
+    with pytest.raises(micron.StateMismatch, match="format 1"):
+        micron.MicronState.from_bytes(old, tag=predictor.tag)

@@ -99,3 +99,41 @@ def test_suggester_incremental_matches_replay(artifact, cohort_dir):
     # a state from another model version is ignored, not trusted
     fresh = suggester.update(b"MCRN" + b"\0" * 40, visits[0])
     assert fresh.state
+
+
+def test_suggester_repeat_encounter_is_idempotent(artifact, cohort_dir):
+    import struct
+
+    from fhir_assist.adapter.timeline import load_cohort
+    from fhir_assist.suggest.medication import MedicationChangeSuggester
+    from model_zoo.micron import MicronState
+
+    suggester = MedicationChangeSuggester.load(str(artifact))
+    timelines = load_cohort(str(cohort_dir), progress=False).timelines
+    patient = max(timelines, key=lambda t: len(t.visits))
+    visits = [v for v in patient.visits if v.diagnoses or v.procedures or v.medications]
+    assert all(v.encounter_id for v in visits)
+    state = suggester.new_state()
+    for visit in visits[:-1]:
+        state = suggester.update(state, visit).state
+    once = suggester.update(state, visits[-1])
+    twice = suggester.update(once.state, visits[-1])          # order-select fired again
+    thrice = suggester.update(twice.state, visits[-1])
+    for repeat in (twice, thrice):
+        assert repeat.repeated_encounter and not once.repeated_encounter
+        assert (repeat.add, repeat.remove, repeat.keep, repeat.ddi_pairs) == \
+            (once.add, once.remove, once.keep, once.ddi_pairs)
+        assert repeat.state == once.state
+    # full recomputation from history still gives the same answer and state
+    replayed = suggester.update(None, visits[-1], history=visits[:-1])
+    assert replayed.state == once.state and replayed.add == once.add
+    # the next encounter advances
+    later = suggester.update(twice.state, visits[0])
+    assert MicronState.from_bytes(later.state).visits == MicronState.from_bytes(once.state).visits + 1
+    # old-format (version 1) bytes are rejected and the state rebuilt from the history
+    stored = MicronState.from_bytes(once.state)
+    old = struct.pack("<4sBBHIHH8s", b"MCRN", 1, 0, 0, stored.visits, stored.vector.size,
+                      stored.health.size, stored.tag) + b"\0" * (4 * (stored.vector.size
+                                                                     + stored.health.size))
+    rebuilt = suggester.update(old, visits[-1], history=visits[:-1])
+    assert rebuilt.replayed_visits == len(visits) - 1 and rebuilt.state == once.state
