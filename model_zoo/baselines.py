@@ -51,6 +51,7 @@ class BaselineConfig:
     gru_batch_size: int = 32
     removal_recall_floor: float = 0.3   # as MicronConfig: the same threshold procedure
     threshold_min_support: int = 8
+    threshold_objective: str = "f1+jaccard"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -386,15 +387,19 @@ def _train_change_model(cls, train, validation, sizes, ddi, config: BaselineConf
     model.to("cpu").eval()
     if has_validation:
         tune_change_thresholds(model, validation, removal_recall_floor=config.removal_recall_floor,
-                               min_support=config.threshold_min_support)
+                               min_support=config.threshold_min_support,
+                               objective=config.threshold_objective)
     return model, result
 
 
-CHANGE_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)   # 1.01: never
+# probability cut-offs (1.01: never); low values too, since change heads are trained on
+# rare events and their probabilities sit low
+CHANGE_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)
 
 
 def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequence], *,
-                           removal_recall_floor: float = 0.3, min_support: int = 8) -> None:
+                           removal_recall_floor: float = 0.3, min_support: int = 8,
+                           objective: str = "f1+jaccard") -> None:
     """Per-medicine (add, remove) cut-offs by the same validation search as MICRON's
     δ1/δ2 (`thresholds.search_change_cutoffs`, same grid shape and removal-recall
     floor), so every change model is judged under one threshold procedure."""
@@ -406,7 +411,8 @@ def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequ
         [_label_matrix(patient.meds, n_med).astype(bool) for patient in scored])
     found = search_change_cutoffs(data, CHANGE_GRID, CHANGE_GRID,
                                   removal_recall_floor=removal_recall_floor,
-                                  min_support=min_support, remove_wins=False, skip=(OOV,))
+                                  min_support=min_support, remove_wins=False, skip=(OOV,),
+                                  objective=objective)
     model.change_thresholds = ([float(v) for v in found.add], [float(v) for v in found.remove])
 
 

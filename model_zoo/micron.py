@@ -13,7 +13,10 @@ updates it from one new visit (Eq. 11–14):
     M̃(t) = (M̃(t−1) ∪ N) \\ O.
 h(t) is computed from the new visit's codes alone (a sum of embedding rows), so
 an update costs O(codes of the new visit + |M|), whatever the history length.
-States serialise to a few hundred bytes (`MicronState.to_bytes`) for Redis.
+States serialise to a few kilobytes at most (`MicronState.to_bytes`, versioned)
+for Redis; a state remembers the encounter that produced it and the state before
+it, so a repeated call for the same encounter does not advance twice.
+δ1/δ2 are per medicine by default (`fit_thresholds`).
 
 Index conventions: every vocabulary reserves index 0 for out-of-vocabulary
 codes; medication index 0 is never predicted.
@@ -39,7 +42,7 @@ from .thresholds import (ChangeSearchData, MicronThresholds, grid_search_thresho
 __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
     "MicronPredictor", "StateMismatch", "pad_indices", "densify", "pair_batches",
-    "count_parameters", "train_micron", "model_tag",
+    "count_parameters", "train_micron", "model_tag", "encounter_key", "STATE_VERSION",
 ]
 
 OOV = 0
@@ -138,6 +141,7 @@ class MicronConfig:
     threshold_rule: str = "per-medicine"
     removal_recall_floor: float = 0.3  # share of real validation stops the thresholds must catch
     threshold_min_support: int = 8     # validation visits prescribing/stopping a drug to tune it alone
+    threshold_objective: str = "f1+jaccard"  # validation objective of the search ("f1" or mean of both)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,7 +268,11 @@ class StateMismatch(ValueError):
 
 
 _MAGIC = b"MCRN"
-_HEADER = struct.Struct("<4sBBHIHH8s")  # magic, version, flags, n_set, visits, n_med, dim, tag
+STATE_VERSION = 2
+# magic, version, flags, n_set, visits, n_med, dim, model tag, encounter key
+_HEADER = struct.Struct("<4sBBHIHH8s8s")
+_PREVIOUS = struct.Struct("<HI")        # n_set, visits of the embedded earlier state
+_HAS_PREVIOUS = 1
 
 
 def model_tag(model: Micron, thresholds: MicronThresholds | None = None) -> bytes:
@@ -279,46 +287,95 @@ def model_tag(model: Micron, thresholds: MicronThresholds | None = None) -> byte
     return digest.digest()[:8]
 
 
+def encounter_key(encounter_id: str | None) -> bytes:
+    """8-byte key of an encounter id (b"" when the visit has none: never a repeat)."""
+    if not encounter_id:
+        return b""
+    return hashlib.sha256(str(encounter_id).encode()).digest()[:8]
+
+
 @dataclass
 class MicronState:
-    """m̃ (logits), M̃ (medication indices) and h of the last visit."""
+    """m̃ (logits), M̃ (medication indices) and h of the last visit.
+
+    `encounter` is the key of the encounter that produced this state and `previous`
+    the state before it, so that applying the same encounter again recomputes from
+    `previous` instead of advancing twice (a CDS client may call repeatedly for one
+    encounter). `previous` is kept one level deep: its own `previous` is dropped."""
 
     vector: np.ndarray
     medications: frozenset[int]
     health: np.ndarray
     visits: int = 0
     tag: bytes = b"\0" * 8
+    encounter: bytes = b""
+    previous: "MicronState | None" = None
+
+    def _body(self) -> bytes:
+        meds = np.asarray(sorted(self.medications), dtype="<u2")
+        return (np.asarray(self.vector, dtype="<f4").tobytes()
+                + np.asarray(self.health, dtype="<f4").tobytes() + meds.tobytes())
 
     def to_bytes(self) -> bytes:
-        meds = np.asarray(sorted(self.medications), dtype="<u2")
-        header = _HEADER.pack(_MAGIC, 1, 0, meds.size, self.visits, self.vector.size,
-                              self.health.size, self.tag)
-        return (header + np.asarray(self.vector, dtype="<f4").tobytes()
-                + np.asarray(self.health, dtype="<f4").tobytes() + meds.tobytes())
+        previous = self.previous
+        if previous is not None and (previous.vector.size != self.vector.size
+                                     or previous.health.size != self.health.size):
+            raise ValueError("previous state has other dimensions")
+        header = _HEADER.pack(_MAGIC, STATE_VERSION, _HAS_PREVIOUS if previous is not None else 0,
+                              len(self.medications), self.visits, self.vector.size,
+                              self.health.size, self.tag, self.encounter.ljust(8, b"\0")[:8])
+        out = header + self._body()
+        if previous is not None:
+            out += _PREVIOUS.pack(len(previous.medications), previous.visits) + previous._body()
+        return out
 
     @classmethod
     def from_bytes(cls, data: bytes, *, tag: bytes | None = None, n_med: int | None = None,
                    dim: int | None = None) -> "MicronState":
+        if len(data) < 6 or data[:4] != _MAGIC:
+            raise StateMismatch("not a MICRON state (bad magic)")
+        if data[4] != STATE_VERSION:
+            raise StateMismatch(f"MICRON state format {data[4]} is not {STATE_VERSION}; "
+                                "rebuild it from the history")
         if len(data) < _HEADER.size:
             raise StateMismatch("state too short")
-        magic, version, _flags, n_set, visits, size, width, stored_tag = _HEADER.unpack_from(data)
-        if magic != _MAGIC or version != 1:
-            raise StateMismatch("not a MICRON state (bad magic or version)")
+        _magic, _version, flags, n_set, visits, size, width, stored_tag, encounter = \
+            _HEADER.unpack_from(data)
         if tag is not None and stored_tag != tag:
             raise StateMismatch("state was made by another model version")
         if (n_med is not None and size != n_med) or (dim is not None and width != dim):
             raise StateMismatch("state dimensions do not match the model")
-        expected = _HEADER.size + 4 * size + 4 * width + 2 * n_set
+        body = 4 * size + 4 * width
+        expected = _HEADER.size + body + 2 * n_set
+        previous_sets = 0
+        if flags & _HAS_PREVIOUS:
+            if len(data) < expected + _PREVIOUS.size:
+                raise StateMismatch("state too short")
+            previous_sets, previous_visits = _PREVIOUS.unpack_from(data, expected)
+            expected += _PREVIOUS.size + body + 2 * previous_sets
         if len(data) != expected:
             raise StateMismatch(f"state length {len(data)} != {expected}")
-        offset = _HEADER.size
-        vector = np.frombuffer(data, "<f4", size, offset).astype(np.float32)
-        offset += 4 * size
-        health = np.frombuffer(data, "<f4", width, offset).astype(np.float32)
-        offset += 4 * width
-        meds = np.frombuffer(data, "<u2", n_set, offset)
-        return cls(vector=vector, medications=frozenset(int(m) for m in meds), health=health,
-                   visits=visits, tag=stored_tag)
+
+        def read(offset: int, n_meds: int) -> tuple[np.ndarray, np.ndarray, frozenset[int]]:
+            vector = np.frombuffer(data, "<f4", size, offset).astype(np.float32)
+            health = np.frombuffer(data, "<f4", width, offset + 4 * size).astype(np.float32)
+            meds = np.frombuffer(data, "<u2", n_meds, offset + body)
+            return vector, health, frozenset(int(m) for m in meds)
+
+        vector, health, meds = read(_HEADER.size, n_set)
+        previous = None
+        if flags & _HAS_PREVIOUS:
+            p_vector, p_health, p_meds = read(_HEADER.size + body + 2 * n_set + _PREVIOUS.size,
+                                              previous_sets)
+            previous = cls(vector=p_vector, medications=p_meds, health=p_health,
+                           visits=previous_visits, tag=stored_tag)
+        return cls(vector=vector, medications=meds, health=health, visits=visits, tag=stored_tag,
+                   encounter=encounter.rstrip(b"\0") and encounter, previous=previous)
+
+    def without_history(self) -> "MicronState":
+        """This state with neither encounter key nor earlier state (to embed as `previous`)."""
+        return MicronState(vector=self.vector, medications=self.medications, health=self.health,
+                           visits=self.visits, tag=self.tag)
 
 
 @dataclass
@@ -349,15 +406,21 @@ class MicronPredictor:
     # one visit ---------------------------------------------------------------
     @torch.no_grad()
     def update(self, state: MicronState | bytes | None, dx: Sequence[int], proc: Sequence[int],
-               observed: Iterable[int] | None = None, base: Iterable[int] | None = None
-               ) -> MicronStep:
+               observed: Iterable[int] | None = None, base: Iterable[int] | None = None,
+               encounter: str | None = None) -> MicronStep:
         """Apply one visit. `observed`: the medications actually prescribed at this
         visit, when known; they become the base set of the next update (the paper's
         M̃(1) = M(1) for a first visit). Without them the predicted set carries on.
-        `base`: the set M̃(t−1) the changes apply to (default: the state's set)."""
+        `base`: the set M̃(t−1) the changes apply to (default: the state's set).
+        `encounter`: the visit's encounter id; when the state was produced by that
+        same encounter, the update is recomputed from the state before it (a repeat
+        gives the same step, it does not advance twice)."""
         if isinstance(state, (bytes, bytearray, memoryview)):
             state = MicronState.from_bytes(bytes(state), tag=self.tag, n_med=self.n_med,
                                            dim=self.dim)
+        key = encounter_key(encounter)
+        if state is not None and key and state.encounter == key:
+            state = state.previous
         device = self.model.encoder.dx_embedding.weight.device
         health = self.model.encoder.encode_visit(dx, proc)
         if state is None:
@@ -370,8 +433,11 @@ class MicronPredictor:
         if base is not None and not isinstance(base, frozenset):
             base = frozenset(int(m) for m in base)
         vector_np = vector.detach().to("cpu", torch.float32).numpy()
-        return self._step(vector_np, health.detach().to("cpu", torch.float32).numpy(), base,
+        step = self._step(vector_np, health.detach().to("cpu", torch.float32).numpy(), base,
                           observed, 0 if state is None else state.visits)
+        step.state.encounter = key
+        step.state.previous = None if state is None else state.without_history()
+        return step
 
     def _step(self, vector: np.ndarray, health: np.ndarray, base: frozenset[int],
               observed: Iterable[int] | None, visits: int) -> MicronStep:
@@ -522,7 +588,8 @@ def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
     """δ1/δ2 on validation patients (never test patients).
 
     - "per-medicine" (default): for each medicine with enough validation support,
-      the (δ1, δ2) pair (δ1 ≥ δ2) maximising validation F1 of the inference
+      the (δ1, δ2) pair (δ1 ≥ δ2) maximising validation F1 (by default the mean of
+      F1 and Jaccard, `threshold_objective`) of the inference
       recursion while the thresholds still catch `removal_recall_floor` of the real
       stops (medicine prescribed at t−1, not at t); rarer medicines use the best
       global pair meeting that floor (`thresholds.search_change_cutoffs`).
@@ -559,7 +626,8 @@ def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
     found = search_change_cutoffs(
         change_search_data(vectors, scored, n_med), ADD_GRID, [1.0 - r for r in REMOVE_GRID],
         removal_recall_floor=config.removal_recall_floor, min_support=config.threshold_min_support,
-        remove_wins=True, skip=(OOV,), allowed=lambda a, r: a >= 1.0 - r)
+        remove_wins=True, skip=(OOV,), allowed=lambda a, r: a >= 1.0 - r,
+        objective=config.threshold_objective)
     per_add = [float(v) for v in found.add]
     per_remove = [float(round(1.0 - v, 6)) for v in found.remove]
     per_add[OOV], per_remove[OOV] = found.global_pair[0], round(1.0 - found.global_pair[1], 6)

@@ -121,6 +121,10 @@ class TextCoder(nn.Module):
         self.gru = nn.GRU(config.embed_dim, config.hidden, batch_first=True, bidirectional=True)
         channels = 2 * config.hidden
         self.ram = RecalibratedAggregation(channels, config.dropout) if config.use_ram else None
+        # tanh(· ⊙ H) leaves the recalibrated features small (|O| ≈ 0.05 at the start);
+        # normalising them gives the label attention unit-scale inputs, without which the
+        # output layers learn little more than each code's frequency in a few epochs
+        self.norm = nn.LayerNorm(channels)
         # Label-wise attention for billing codes and CCS categories, as in MARN. The upper
         # levels of the hierarchy (a few hundred to a few thousand broad nodes) read the
         # max-pooled note instead: per-label attention over every node would more than
@@ -140,7 +144,7 @@ class TextCoder(nn.Module):
         h, _ = self.gru(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=tokens.shape[1])
         o = self.ram(h, mask) if self.ram is not None else h
-        return o, mask
+        return self.norm(o), mask
 
     def forward(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """→ (ICD logits [B, n_icd], CCS logits [B, n_ccs])."""

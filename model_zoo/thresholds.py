@@ -6,7 +6,10 @@ average over medicines of the 5th percentile of that list (a high score) and
 the removal threshold δ2 the average of the 95th percentile (a low score), so
 1 ≥ δ1 ≥ δ2 ≥ 0. Per-medicine values are kept too. `grid_search_thresholds`
 is the alternative when that rule suits a cohort badly: (δ1, δ2) maximising
-validation F1.
+validation F1. A single global pair, though, is set by the frequent medicines
+that are rarely stopped, and ends at δ2 = 0 (never stop anything);
+`search_change_cutoffs` (the default for MICRON and the change baselines) picks a
+pair per medicine on validation, under a floor on the share of real stops caught.
 """
 from __future__ import annotations
 

@@ -28,12 +28,32 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="validation metric for model selection (default: ndcg)")
     ranker.add_argument("--feedback", metavar="FILE", default=None,
                         help="coder feedback labels (from `fhir-assist feedback export`)")
+    ranker.add_argument("--hidden", type=_layer_sizes, default=None, metavar="N[,N…]",
+                        help="hidden layer widths (default 2048,2048, the paper's wide shallow net)")
+    ranker.add_argument("--mode", choices=["multitask", "per-level"], default=None,
+                        help="one network for all hierarchy levels, or one per level (default multitask)")
+    ranker.add_argument("--dropout", type=float, default=None, help="dropout (default 0.6)")
     ranker.set_defaults(func=_train_ranker)
 
     text = models.add_parser("text-coder", help="note-based ICD + CCS coder (focal loss)")
     _common(text)
     text.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
+    text.add_argument("--hidden", type=int, default=None, metavar="N", help="BiGRU units per direction")
+    text.add_argument("--focal-alpha", dest="focal_alpha", type=float, default=None,
+                      help="focal loss α (weight of positive labels)")
+    text.add_argument("--focal-gamma", dest="focal_gamma", type=float, default=None,
+                      help="focal loss γ (down-weighting of easy labels)")
     text.set_defaults(func=_train_text)
+
+
+def _layer_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 2048,2048, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 2048,2048, got {text!r}")
+    return sizes
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

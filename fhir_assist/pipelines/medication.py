@@ -312,8 +312,6 @@ def save(path: str, data: EncodedCohort, models: TrainedModels, ddi: np.ndarray,
         "micron": micron_config.to_dict(),
         "baselines": baseline_config.to_dict(),
         "gru_threshold": models.gru.threshold,
-        "change_thresholds": {"simnn": models.simnn.change_thresholds,
-                              "dualnn": models.dualnn.change_thresholds},
         "frequency_threshold": models.frequency.threshold,
         "seconds_per_epoch": models.seconds_per_epoch,
         "best_epoch": models.best_epoch,
@@ -334,7 +332,12 @@ def save(path: str, data: EncodedCohort, models: TrainedModels, ddi: np.ndarray,
     return registry.save_artifact(
         path, task=TASK, weights=weights, config=config,
         vocabularies={name: vocab.to_dict() for name, vocab in data.vocabularies.items()},
-        thresholds=models.thresholds.to_dict(), metrics=metrics,
+        # per-medicine cut-offs live with the thresholds, not the hyperparameters (which
+        # the model card prints): MICRON's δ1/δ2 and the change baselines' (add, remove)
+        thresholds={**models.thresholds.to_dict(),
+                    "baselines": {"simnn": models.simnn.change_thresholds,
+                                  "dualnn": models.dualnn.change_thresholds}},
+        metrics=metrics,
         data_fingerprint=data.fingerprint)
 
 
@@ -358,7 +361,7 @@ def restore(artifact) -> tuple[TrainedModels, dict[str, Any], np.ndarray]:
     dualnn.load_state_dict(artifact.weights["dualnn"])
     gru.load_state_dict(artifact.weights["gru"])
     gru.threshold = float(hyper["gru_threshold"])
-    tuned = hyper.get("change_thresholds") or {}
+    tuned = (artifact.thresholds or {}).get("baselines") or hyper.get("change_thresholds") or {}
     simnn.change_thresholds = tuple(tuned["simnn"]) if tuned.get("simnn") else None
     dualnn.change_thresholds = tuple(tuned["dualnn"]) if tuned.get("dualnn") else None
     frequency = Frequency(artifact.weights["frequency"]["prevalence"].numpy(),

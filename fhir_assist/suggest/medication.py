@@ -13,6 +13,13 @@ else the predicted set.
 
 When no (usable) state is given, `history` (earlier visits, oldest first) is
 replayed to rebuild it; without history the visit is treated as the first one.
+States of an older format or another model version are discarded the same way.
+
+Idempotent per encounter: the state keeps the encounter id (hashed) of the visit
+that produced it and the state before that visit, so calling `update` again for
+the same encounter (a CDS client firing order-select repeatedly) recomputes from
+the earlier state and returns the same suggestions and the same state bytes; a
+new encounter advances.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ class MedicationChanges:
     model_version: str = ""
     thresholds: tuple[float, float] = (0.0, 0.0)   # (δ1 add, δ2 remove)
     replayed_visits: int = 0                        # history visits used to rebuild the state
+    repeated_encounter: bool = False                # same encounter as the state's last visit
 
 
 class MedicationChangeSuggester:
@@ -127,8 +135,14 @@ class MedicationChangeSuggester:
     def update(self, state: bytes | None, visit: Visit,
                history: Sequence[Visit] | None = None) -> MedicationChanges:
         """Suggestions for `visit` and the patient's next state (see module doc)."""
+        from model_zoo.micron import encounter_key
+
         current = self._restore(state)
         replayed = 0
+        # the same encounter again (order-select fires repeatedly): the predictor
+        # recomputes from the state before it, so nothing is applied twice
+        repeat = current is not None and bool(visit.encounter_id) and \
+            current.encounter == encounter_key(visit.encounter_id)
         if current is None and history:
             for earlier in history:
                 if earlier.encounter_id and earlier.encounter_id == visit.encounter_id:
@@ -137,13 +151,15 @@ class MedicationChangeSuggester:
                     continue
                 dx, proc, med = self._encode(earlier, [])
                 step = self.predictor.update(current, dx, proc, observed=med if med else None,
-                                             base=med if med else None)
+                                             base=med if med else None,
+                                             encounter=earlier.encounter_id)
                 current = step.state
                 replayed += 1
         unknown: list[Code] = []
         dx, proc, med = self._encode(visit, unknown)
         listed = med if visit.medications else None
-        step = self.predictor.update(current, dx, proc, observed=listed, base=listed)
+        step = self.predictor.update(current, dx, proc, observed=listed, base=listed,
+                                     encounter=visit.encounter_id)
         scores = step.scores
         medication_tokens = self.vocabularies["med"].tokens
 
@@ -167,7 +183,7 @@ class MedicationChangeSuggester:
                                  state=step.state.to_bytes(), unknown_codes=unknown,
                                  model_version=self.model_version,
                                  thresholds=(self.thresholds.add, self.thresholds.remove),
-                                 replayed_visits=replayed)
+                                 replayed_visits=replayed, repeated_encounter=repeat)
 
 
 def _ingredient_names() -> dict[str, str]:
