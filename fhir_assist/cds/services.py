@@ -18,7 +18,6 @@ from ..fhir_server import build_suggested_condition
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
 from .errors import CdsError, precondition_failed
-from .medstate import StateEnvelope
 from .metrics import ServiceMetrics
 from .models import MEDICATION, RANKER, TEXT_CODER, ModelSet
 from .patient_data import PatientData
@@ -118,44 +117,26 @@ class MedicationChangeService:
 
     # -- model and state
     def _run_model(self, model, data: PatientData, tenant: str):
-        call = data.call
-        patient = call.patient_id
-        envelope = None
-        fallback_reason = None
+        patient = data.call.patient_id
+        state = None
         try:
-            raw = self.rt.store.get_micron_state(tenant, patient)
-            if raw is not None:
-                envelope = StateEnvelope.from_bytes(raw)
-                if envelope is None:
-                    fallback_reason = "unreadable-state"
-                elif envelope.model_version != model.version:
-                    envelope, fallback_reason = None, "model-changed"
-            else:
-                fallback_reason = "no-state"
+            state = self.rt.store.get_micron_state(tenant, patient)
+            if state is None:
+                self.rt.metrics.state_fallbacks.labels(reason="no-state").inc()
         except Exception as exc:  # noqa: BLE001 - StoreUnavailable or a store bug: recompute
             _warn_rarely("store-get", "state store unavailable, recomputing medication states from "
                          "history until it is back: %s", exc)
             self.rt.metrics.store_errors.labels(operation="get_micron_state").inc()
-            fallback_reason = "store-unavailable"
-        encounter = data.visit.encounter_id
-        if envelope is not None:
-            base, prior = envelope.base_for(encounter)
-        else:
-            base, prior = None, None
-        history = data.history if base is None else None
-        if base is None and fallback_reason:
-            self.rt.metrics.state_fallbacks.labels(reason=fallback_reason).inc()
+            self.rt.metrics.state_fallbacks.labels(reason="store-unavailable").inc()
         started = time.perf_counter()
         with model.lock:
-            changes = model.suggester.update(base, data.visit, history=history)
+            # The suggester owns the state's rules: it rebuilds from the history a state that is
+            # missing, unreadable or from another model version, and recomputes a repeated
+            # encounter (order-select fires once per order) from the state before it.
+            changes = model.suggester.update(state, data.visit, history=data.history)
         self.rt.metrics.model_latency.labels(model=MEDICATION).observe(time.perf_counter() - started)
-        if base is None and history:
-            # Recomputed from history: the state before this visit is not known separately,
-            # so the next call for this same encounter recomputes again (still correct).
-            prior = None
-        new = StateEnvelope(encounter, model.version, prior, bytes(changes.state))
         try:
-            self.rt.store.put_micron_state(tenant, patient, new.to_bytes(), self.rt.settings.state_ttl_s)
+            self.rt.store.put_micron_state(tenant, patient, bytes(changes.state), self.rt.settings.state_ttl_s)
         except Exception as exc:  # noqa: BLE001 - the answer does not depend on saving
             _warn_rarely("store-put", "could not save medication states: %s", exc)
             self.rt.metrics.store_errors.labels(operation="put_micron_state").inc()
