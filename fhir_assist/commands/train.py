@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     micron.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
     micron.add_argument("--no-ddi-loss", action="store_true",
                         help="ablation: train without the drug-drug-interaction loss")
+    micron.add_argument("--ddi-weight", type=float, default=None, metavar="W",
+                        help="weight λ2 of the drug-drug-interaction loss (Eq. 10)")
     micron.set_defaults(func=_train_micron)
 
     ranker = models.add_parser("icd-ranker", help="multitask ICD hierarchy + CCS ranker")

@@ -210,11 +210,15 @@ class TrainedModels:
     params: dict[str, int]
 
 
-def default_configs(epochs: int | None, ddi_loss: bool):
+def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None = None):
     from model_zoo.baselines import BaselineConfig
     from model_zoo.micron import MicronConfig
 
     micron_config = MicronConfig(ddi_loss=ddi_loss)
+    if ddi_weight is not None:
+        if ddi_weight < 0:
+            raise CliError("--ddi-weight must not be negative")
+        micron_config.lambda_ddi = ddi_weight
     baseline_config = BaselineConfig()
     if epochs is not None:
         if epochs < 1:
@@ -426,7 +430,8 @@ def train_command(args) -> int:
     configure_threads()
     device = _device(getattr(args, "device", None))
     progress = True
-    micron_config, baseline_config = default_configs(args.epochs, not args.no_ddi_loss)
+    micron_config, baseline_config = default_configs(args.epochs, not args.no_ddi_loss,
+                                                     getattr(args, "ddi_weight", None))
     started = time.perf_counter()
     timelines = load_timelines(args.data, progress)
     data = encode_cohort(timelines, args.seed)
