@@ -751,12 +751,6 @@ def save_ranker(bundle: RankerBundle, out: str | Path, *, seed: int, select: str
     """keep_baselines=False leaves the logistic weights out (small bundled demo models);
     `evaluate` then refits it on the evaluation cohort's training patients. half=True
     stores the ranker in float16 (loaded back as float32)."""
-    from model_zoo import registry
-
-    ranker = bundle.ranker.state_dict()
-    weights = {"ranker": _half(ranker) if half else ranker, "frequency": bundle.frequency.state_dict()}
-    if bundle.logistic is not None and keep_baselines:
-        weights["logistic"] = _half(bundle.logistic.state_dict())
     config = {
         "kind": "icd-ranker", "model": "multitask-ranker", "split_seed": seed, "select": select,
         "ranker": bundle.ranker.config.to_dict(), "training": bundle.hyper,
@@ -764,21 +758,14 @@ def save_ranker(bundle: RankerBundle, out: str | Path, *, seed: int, select: str
         "history": bundle.history, "cohort": dict(cohort_stats or {}),
     }
     vocabularies = {**bundle.features.vocabularies(), **bundle.labels.vocabularies()}
-    return registry.save_artifact(out, task="icd-coding", weights=weights, config=config,
-                                  vocabularies=vocabularies,
-                                  thresholds={"f1": bundle.thresholds, "cutoffs": bundle.cutoffs},
-                                  metrics=metrics, data_fingerprint=data_fingerprint)
+    return _save_coding_artifact(bundle, out, "ranker", bundle.ranker, config, vocabularies,
+                                 metrics=metrics, data_fingerprint=data_fingerprint,
+                                 keep_baselines=keep_baselines, half=half)
 
 
 def save_text(bundle: TextBundle, out: str | Path, *, seed: int, select: str, metrics=None,
               data_fingerprint=None, cohort_stats=None, keep_baselines: bool = True,
               half: bool = False) -> Path:
-    from model_zoo import registry
-
-    coder = bundle.coder.state_dict()
-    weights = {"text-coder": _half(coder) if half else coder, "frequency": bundle.frequency.state_dict()}
-    if bundle.logistic is not None and keep_baselines:
-        weights["logistic"] = _half(bundle.logistic.state_dict())
     config = {
         "kind": "text-coder", "model": "text-coder", "split_seed": seed, "select": select,
         "text_coder": bundle.coder.config.to_dict(), "training": bundle.hyper,
@@ -786,6 +773,20 @@ def save_text(bundle: TextBundle, out: str | Path, *, seed: int, select: str, me
         "history": bundle.history, "cohort": dict(cohort_stats or {}),
     }
     vocabularies = {"notes": bundle.notes.to_dict(), **bundle.labels.vocabularies()}
+    return _save_coding_artifact(bundle, out, "text-coder", bundle.coder, config, vocabularies,
+                                 metrics=metrics, data_fingerprint=data_fingerprint,
+                                 keep_baselines=keep_baselines, half=half)
+
+
+def _save_coding_artifact(bundle, out, name: str, model, config: dict, vocabularies: dict, *,
+                          metrics, data_fingerprint, keep_baselines: bool, half: bool) -> Path:
+    """The model, its frequency floor and (optionally) its logistic peer as one artifact."""
+    from model_zoo import registry
+
+    state = model.state_dict()
+    weights = {name: _half(state) if half else state, "frequency": bundle.frequency.state_dict()}
+    if bundle.logistic is not None and keep_baselines:
+        weights["logistic"] = _half(bundle.logistic.state_dict())
     return registry.save_artifact(out, task="icd-coding", weights=weights, config=config,
                                   vocabularies=vocabularies,
                                   thresholds={"f1": bundle.thresholds, "cutoffs": bundle.cutoffs},
