@@ -15,6 +15,7 @@ from mappings import rxnorm
 
 from ..config import Settings
 from ..fhir_server import build_suggested_condition
+from ..suggest.coding import CodeSuggestion
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
 from .errors import CdsError, precondition_failed
@@ -347,15 +348,8 @@ def selected_rxcuis(data: PatientData) -> set[str]:
 
 # ========================================================== coding suggestions
 @dataclass
-class MergedCode:
-    system: str
-    code: str
-    display: str | None
-    level: str
-    score: float
-    rank: int
-    recommended: bool
-    evidence: list = field(default_factory=list)
+class MergedCode(CodeSuggestion):
+    """A code suggested by one or more coding models, and which of them suggested it."""
     models: list[str] = field(default_factory=list)
 
 
