@@ -121,14 +121,20 @@ class CodeMapper:
         Other codings of a concept that has an ICD coding are translations, not
         unknown codes; a concept with no ICD coding counts each of its codings as unknown.
         """
+        return self._map_concept(
+            concept,
+            lambda coding: self.diagnosis_code(coding.get("system"), coding.get("code"), coding.get("display")),
+            "ICD codes under a wrong or unrecognised system URL, corrected")
+
+    def _map_concept(self, concept: Any, map_coding, corrected_note: str) -> tuple[list[Code], list[Code]]:
+        """(mapped codes, unknown codes) of a concept, `map_coding(coding)` giving (Code | None, corrected)."""
         found: list[Code] = []
         unknown: list[Code] = []
         for coding in _codings(concept):
-            mapped, corrected = self.diagnosis_code(coding.get("system"), coding.get("code"),
-                                                    coding.get("display"))
+            mapped, corrected = map_coding(coding)
             if mapped is not None:
                 if corrected:
-                    self.report.note("ICD codes under a wrong or unrecognised system URL, corrected")
+                    self.report.note(corrected_note)
                 if mapped not in found:
                     found.append(mapped)
             elif _clean(coding.get("code")):
@@ -193,25 +199,15 @@ class CodeMapper:
         return None, False
 
     def procedures(self, concept: Any) -> tuple[list[Code], list[Code]]:
-        found: list[Code] = []
-        unknown: list[Code] = []
-        for coding in _codings(concept):
-            mapped, corrected = self.procedure_code(coding.get("system"), coding.get("code"))
-            if mapped is not None:
-                if corrected:
-                    self.report.note("procedure codes under a wrong or unrecognised system URL, corrected")
-                display = coding.get("display")
-                if isinstance(display, str) and display:
-                    mapped = Code(mapped.system, mapped.code, display)
-                if mapped not in found:
-                    found.append(mapped)
-            elif _clean(coding.get("code")):
-                unknown.append(Code(self._label(coding.get("system")), _clean(coding.get("code")),
-                                    coding.get("display") if isinstance(coding.get("display"), str) else None))
-        if found:
-            return found, []
-        self._count_unknown(concept, unknown)
-        return [], unknown
+        return self._map_concept(concept, self._procedure_with_display,
+                                 "procedure codes under a wrong or unrecognised system URL, corrected")
+
+    def _procedure_with_display(self, coding: dict) -> tuple[Code | None, bool]:
+        mapped, corrected = self.procedure_code(coding.get("system"), coding.get("code"))
+        display = coding.get("display")
+        if mapped is not None and isinstance(display, str) and display:
+            mapped = Code(mapped.system, mapped.code, display)
+        return mapped, corrected
 
     # -- medications -----------------------------------------------------------
     def _ingredients(self, code: str | None, display: str | None) -> tuple[str, ...]:
