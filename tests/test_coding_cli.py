@@ -11,14 +11,8 @@ KEYS = {"ndcg", "re@50", "re@75", "re@90", "re@100", "recall@5", "recall@10", "r
 
 
 @pytest.fixture(scope="module")
-def cohort_dir(request, tmp_path_factory):
-    try:
-        return request.getfixturevalue("small_cohort_dir")
-    except pytest.FixtureLookupError:
-        from fhir_assist.synth.generate import generate_cohort
-        out = tmp_path_factory.mktemp("coding-cli-cohort")
-        generate_cohort(150, 7, out, progress=False)
-        return out
+def cohort_dir(small_cohort_dir):
+    return small_cohort_dir
 
 
 @pytest.fixture(scope="module")

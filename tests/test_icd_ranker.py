@@ -71,14 +71,8 @@ def test_frequency_ranker_is_constant_and_ordered_by_frequency():
 # ---------------------------------------------------------------- on a synthetic FHIR cohort
 
 @pytest.fixture(scope="module")
-def cohort_dir(request, tmp_path_factory):
-    try:
-        return request.getfixturevalue("small_cohort_dir")
-    except pytest.FixtureLookupError:
-        from fhir_assist.synth.generate import generate_cohort
-        out = tmp_path_factory.mktemp("coding-cohort")
-        generate_cohort(200, 7, out, progress=False)
-        return out
+def cohort_dir(small_cohort_dir):
+    return small_cohort_dir
 
 
 @pytest.fixture(scope="module")
