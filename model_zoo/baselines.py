@@ -52,13 +52,16 @@ class BaselineConfig:
     removal_recall_floor: float = 0.3   # as MicronConfig: the same threshold procedure
     threshold_min_support: int = 8
     threshold_objective: str = "f1+jaccard"
+    threshold_ddi_penalty: float = 2.0  # as MicronConfig: F1 − β · DDI rate
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BaselineConfig":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.setdefault("threshold_ddi_penalty", 0.0)  # artifacts from before DDI control
+        return cls(**known)
 
 
 def _base_sets(patient: PatientSequence, anchor: str) -> tuple[list[set[int]], list[set[int]] | None]:
@@ -388,7 +391,8 @@ def _train_change_model(cls, train, validation, sizes, ddi, config: BaselineConf
     if has_validation:
         tune_change_thresholds(model, validation, removal_recall_floor=config.removal_recall_floor,
                                min_support=config.threshold_min_support,
-                               objective=config.threshold_objective)
+                               objective=config.threshold_objective, ddi=ddi,
+                               ddi_penalty=config.threshold_ddi_penalty)
     return model, result
 
 
@@ -399,7 +403,8 @@ CHANGE_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)
 
 def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequence], *,
                            removal_recall_floor: float = 0.3, min_support: int = 8,
-                           objective: str = "f1+jaccard") -> None:
+                           objective: str = "f1+jaccard", ddi: np.ndarray | None = None,
+                           ddi_penalty: float = 0.0) -> None:
     """Per-medicine (add, remove) cut-offs by the same validation search as MICRON's
     δ1/δ2 (`thresholds.search_change_cutoffs`, same grid shape and removal-recall
     floor), so every change model is judged under one threshold procedure."""
@@ -412,7 +417,7 @@ def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequ
     found = search_change_cutoffs(data, CHANGE_GRID, CHANGE_GRID,
                                   removal_recall_floor=removal_recall_floor,
                                   min_support=min_support, remove_wins=False, skip=(OOV,),
-                                  objective=objective)
+                                  objective=objective, ddi=ddi, ddi_penalty=ddi_penalty)
     model.change_thresholds = ([float(v) for v in found.add], [float(v) for v in found.remove])
 
 

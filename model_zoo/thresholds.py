@@ -9,7 +9,8 @@ is the alternative when that rule suits a cohort badly: (δ1, δ2) maximising
 validation F1. A single global pair, though, is set by the frequent medicines
 that are rarely stopped, and ends at δ2 = 0 (never stop anything);
 `search_change_cutoffs` (the default for MICRON and the change baselines) picks a
-pair per medicine on validation, under a floor on the share of real stops caught.
+pair per medicine on validation, under a floor on the share of real stops caught,
+optionally for F1 less a penalty on the DDI rate (DDI control).
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class MicronThresholds:
     validation_f1: dict = field(default_factory=dict)  # validation F1 of each rule tried
     removal_recall: float | None = None   # share of real validation stops caught ("per-medicine")
     tuned_medicines: int = 0              # medicines with their own pair ("per-medicine")
+    validation_ddi_rate: float | None = None  # with a DDI-penalised search ("per-medicine")
 
     def vectors(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(δ1, δ2) as arrays of length `size` for the active mode."""
@@ -284,15 +286,72 @@ class ChangeCutoffs:
     add: np.ndarray            # [|M|] add cut-off on the add score
     remove: np.ndarray         # [|M|] stop cut-off on the remove score
     global_pair: tuple[float, float]
-    validation_f1: float
+    validation_f1: float       # the search objective (less the DDI penalty, if any)
     removal_recall: float      # over real validation stops
     tuned: int                 # medicines with their own pair (others: the global pair)
+    validation_ddi_rate: float | None = None   # pooled DDI rate of the chosen cut-offs
+
+
+class _InteractionCounter:
+    """Interacting pairs per validation visit while cut-offs change one medicine at a time.
+
+    Only medicines with a partner in the DDI matrix are tracked, so a cohort without
+    interactions (or a search without a penalty) pays nothing."""
+
+    def __init__(self, ddi: np.ndarray | None, medicines: Iterable[int], scored: np.ndarray):
+        medicines = set(medicines)
+        self.partners: dict[int, list[int]] = {}
+        if ddi is not None:
+            matrix = np.asarray(ddi) > 0
+            for m in sorted(medicines):
+                partners = [int(j) for j in np.flatnonzero(matrix[m]) if j != m and j in medicines]
+                if partners:
+                    self.partners[m] = partners
+        self.scored = scored            # [P, T] visits that count (real, t ≥ 1)
+        self.members: dict[int, np.ndarray] = {}   # current [P, T] membership of tracked medicines
+        self.pairs = np.zeros(scored.shape)        # interacting pairs per visit, current cut-offs
+
+    def tracks(self, medicine: int) -> bool:
+        return medicine in self.partners
+
+    def count(self, members: dict[int, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        """Interacting pairs per visit ([..., P, T]) of memberships given per tracked medicine."""
+        pairs = np.zeros(shape)
+        for m, partners in self.partners.items():
+            for j in partners:
+                if j > m:
+                    pairs += members[m] & members[j]
+        return pairs
+
+    def start(self, members: dict[int, np.ndarray]) -> None:
+        """Take the current memberships ([P, T] per tracked medicine)."""
+        self.members = members
+        self.pairs = self.count(members, self.scored.shape)
+
+    def candidates(self, medicine: int, member: np.ndarray) -> np.ndarray:
+        """[G, P, T] pair counts if `medicine` took each candidate membership [G, P, T]."""
+        if medicine not in self.partners:
+            return np.broadcast_to(self.pairs, member.shape)
+        partners = sum(self.members[j].astype(np.int32) for j in self.partners[medicine])
+        base = self.pairs - self.members[medicine] * partners
+        return base[None] + member * partners[None]
+
+    def apply(self, medicine: int, member: np.ndarray, pairs: np.ndarray) -> None:
+        if medicine in self.partners:
+            self.members[medicine] = member
+        self.pairs = np.array(pairs)
+
+    def rate(self, predicted: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        """Pooled DDI rate (interacting / all unordered pairs over scored visits); leading axes kept."""
+        all_pairs = (predicted * (predicted - 1) / 2 * self.scored).sum((-2, -1))
+        return (pairs * self.scored).sum((-2, -1)) / np.maximum(all_pairs, 1)
 
 
 def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
                           remove_grid: Iterable[float], *, removal_recall_floor: float = 0.0,
                           min_support: int = 8, remove_wins: bool = True, skip: Iterable[int] = (0,),
-                          allowed=None, passes: int = 2, objective: str = "f1") -> ChangeCutoffs:
+                          allowed=None, passes: int = 2, objective: str = "f1",
+                          ddi: np.ndarray | None = None, ddi_penalty: float = 0.0) -> ChangeCutoffs:
     """Per-medicine (add, remove) cut-offs maximising validation F1 (paper protocol)
     subject to removal recall ≥ `removal_recall_floor` on real stops.
 
@@ -301,7 +360,12 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
     stops stay at or above the floor); then, while removal recall is below the
     floor, the medicines whose extra removals cost the least F1 per stop caught get
     more aggressive pairs. Medicines with fewer than `min_support` validation visits
-    that prescribe or stop them keep the global pair. `allowed(add, remove) -> bool` filters pairs."""
+    that prescribe or stop them keep the global pair. `allowed(add, remove) -> bool` filters pairs.
+
+    With `ddi` (|M|×|M|) and `ddi_penalty` β > 0 the objective becomes F1 − β · DDI rate
+    (pooled, as the metric): F1 alone rewards copying the interacting pairs the
+    validation prescriptions contain, and lowering a drug's add cut-off undoes what the
+    DDI loss taught the scores."""
     pairs = [(float(a), float(r)) for a in add_grid for r in remove_grid
              if allowed is None or allowed(a, r)]
     if not pairs:
@@ -326,20 +390,34 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
         return _membership(data, m, add_cuts, remove_cuts, remove_wins)
 
     catches = {m: stop_hits(m) for m in medicines}
+    scored_visits = data.valid.copy()
+    scored_visits[:, 0] = False
+    interactions = _InteractionCounter(ddi if ddi_penalty > 0 else None, medicines, scored_visits)
+
+    def score(hits, predicted, ddi_pairs) -> np.ndarray:
+        value = _mean_f1(hits, predicted, true_counts[None], data.valid, objective)
+        if ddi_penalty > 0:
+            value = value - ddi_penalty * interactions.rate(predicted, ddi_pairs)
+        return value
 
     # global pair: sum every medicine's contribution per candidate
     hits = np.zeros((len(pairs), P, T))
     predicted = np.zeros((len(pairs), P, T))
     caught = np.zeros(len(pairs))
+    tracked = {}
     for m in medicines:
         member = membership(m) & data.valid[None]
         hits += member & truth[None, :, :, m]
         predicted += member
         caught += catches[m]
-    f1 = _mean_f1(hits, predicted, true_counts[None], data.valid, objective)
+        if interactions.tracks(m):
+            tracked[m] = member
+    f1 = score(hits, predicted, interactions.count(tracked, hits.shape))
     best = int(np.argmax(f1))    # the floor is met below, medicine by medicine, where it costs least
     choice = {m: best for m in medicines}
     hits_now, predicted_now, caught_now = hits[best].copy(), predicted[best].copy(), float(caught[best])
+    interactions.start({m: member[best] for m, member in tracked.items()})
+    del tracked
     current_f1 = float(f1[best])
     floor_hits = removal_recall_floor * total_stops
 
@@ -347,32 +425,35 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
     tunable = [m for m in sorted(medicines, key=lambda m: -support[m]) if support[m] >= min_support]
 
     def options(m: int):
-        """(member [G, P, T], objective [G], caught [G], own member [P, T]) of medicine m
-        with the other medicines as they are now."""
+        """(member [G, P, T], objective [G], caught [G], own member [P, T], DDI pairs
+        [G, P, T]) of medicine m with the other medicines as they are now."""
         member = membership(m) & data.valid[None]
         old = member[choice[m]]
         base_hits = hits_now - (old & truth[:, :, m])
         base_predicted = predicted_now - old
-        value = _mean_f1(base_hits[None] + (member & truth[None, :, :, m]),
-                         base_predicted[None] + member, true_counts[None], data.valid, objective)
-        return member, value, caught_now - catches[m][choice[m]] + catches[m], old
+        candidate_pairs = interactions.candidates(m, member)
+        value = score(base_hits[None] + (member & truth[None, :, :, m]),
+                      base_predicted[None] + member, candidate_pairs)
+        return member, value, caught_now - catches[m][choice[m]] + catches[m], old, candidate_pairs
 
-    def apply(m: int, candidate: int, member, value, caught_m, old) -> None:
+    def apply(m: int, candidate: int, member, value, caught_m, old, candidate_pairs) -> None:
         nonlocal hits_now, predicted_now, caught_now, current_f1
         hits_now = hits_now - (old & truth[:, :, m]) + (member[candidate] & truth[:, :, m])
         predicted_now = predicted_now - old + member[candidate]
         caught_now, current_f1 = float(caught_m[candidate]), float(value[candidate])
+        interactions.apply(m, member[candidate], candidate_pairs[candidate])
         choice[m] = candidate
 
     # 1. coordinate ascent on the objective, never losing caught stops below the floor
     for _ in range(passes):
         changed = False
         for m in tunable:
-            member, value, caught_m, old = options(m)
+            found = options(m)
+            member, value, caught_m = found[:3]
             ok = caught_m >= min(floor_hits, caught_now) - 1e-9
             candidate = int(np.argmax(np.where(ok, value, -np.inf)))
             if value[candidate] > current_f1 + 1e-9 and candidate != choice[m]:
-                apply(m, candidate, member, value, caught_m, old)
+                apply(m, candidate, *found)
                 changed = True
         if not changed:
             break
@@ -381,7 +462,7 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
     while caught_now < floor_hits - 1e-9:
         moves = []
         for m in tunable:
-            member, value, caught_m, old = options(m)
+            member, value, caught_m = options(m)[:3]
             gain = caught_m - caught_now
             if not (gain > 0).any():
                 continue
@@ -390,21 +471,27 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
         if not moves:
             break
         for _, m in sorted(moves)[: max(1, len(moves) // 4)]:
-            member, value, caught_m, old = options(m)
+            found = options(m)
+            value, caught_m = found[1], found[2]
             gain = caught_m - caught_now
             if not (gain > 0).any():
                 continue
             cost = np.where(gain > 0, (current_f1 - value) / np.maximum(gain, 1), np.inf)
-            apply(m, int(np.argmin(cost)), member, value, caught_m, old)
+            apply(m, int(np.argmin(cost)), *found)
             if caught_now >= floor_hits - 1e-9:
                 break
     add = np.full(size, add_cuts[best])
     remove = np.full(size, remove_cuts[best])
     for m in medicines:
         add[m], remove[m] = add_cuts[choice[m]], remove_cuts[choice[m]]
+    ddi_rate = None
+    if ddi_penalty > 0:
+        ddi_rate = float(interactions.rate(predicted_now, interactions.pairs))
+        current_f1 += ddi_penalty * ddi_rate
     return ChangeCutoffs(add=add, remove=remove, global_pair=pairs[best], validation_f1=current_f1,
                          removal_recall=caught_now / total_stops,
-                         tuned=sum(choice[m] != best for m in medicines))
+                         tuned=sum(choice[m] != best for m in medicines),
+                         validation_ddi_rate=ddi_rate)
 
 
 __all__ += ["ChangeSearchData", "ChangeCutoffs", "search_change_cutoffs"]

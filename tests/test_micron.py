@@ -309,6 +309,42 @@ def test_change_search_meets_the_removal_floor_at_least_cost():
     assert rare.tuned == 0 and rare.remove[1] == pytest.approx(rare.global_pair[1])
 
 
+def _interacting_pair_data(co_prescribed: int, alone: int):
+    """Medicines 1 and 2 (0 is the OOV slot) interact. Every patient starts on 1; at the
+    second visit drug 2 scores 0.7 for everyone and is really added for `co_prescribed`."""
+    from model_zoo.thresholds import ChangeSearchData
+
+    adds, removes, labels = [], [], []
+    for patient in range(co_prescribed + alone):
+        probability = np.array([[0.0, 0.9, 0.0], [0.0, 0.9, 0.7]])
+        label = np.array([[False, True, False], [False, True, patient < co_prescribed]])
+        adds.append(probability)
+        removes.append(1 - probability)
+        labels.append(label)
+    return ChangeSearchData.from_patients(adds, removes, labels)
+
+
+def test_ddi_penalty_keeps_an_interacting_drug_out():
+    from model_zoo.thresholds import search_change_cutoffs
+
+    data = _interacting_pair_data(co_prescribed=14, alone=6)
+    ddi = np.zeros((3, 3))
+    ddi[1, 2] = ddi[2, 1] = 1
+    grid = dict(add_grid=(0.6, 1.01), remove_grid=(1.0,), min_support=1)
+    # F1 alone adds drug 2: 14 of 20 patients really get it (mean F1 0.9 against 0.77)
+    plain = search_change_cutoffs(data, **grid)
+    assert plain.add[2] == pytest.approx(0.6)
+    assert plain.validation_f1 == pytest.approx(0.9)
+    # every pair it would form interacts (DDI rate 1): with β = 1 that costs more than it earns
+    controlled = search_change_cutoffs(data, **grid, ddi=ddi, ddi_penalty=1.0)
+    assert controlled.add[2] == pytest.approx(1.01)
+    assert controlled.validation_ddi_rate == 0.0
+    assert controlled.validation_f1 == pytest.approx((14 * 2 / 3 + 6) / 20)
+    # a small β leaves the F1 choice alone and reports the rate it accepted
+    mild = search_change_cutoffs(data, **grid, ddi=ddi, ddi_penalty=0.05)
+    assert mild.add[2] == pytest.approx(0.6) and mild.validation_ddi_rate == pytest.approx(1.0)
+
+
 # ----------------------------------------------------------------------------- idempotent updates
 
 def test_repeating_an_encounter_does_not_advance_the_state():

@@ -38,6 +38,10 @@ def test_train_writes_a_loadable_artifact(artifact):
     assert set(loaded.vocabularies) == {"dx", "proc", "med"}
     assert loaded.hyperparameters["split_seed"] == 3
     assert 1 >= loaded.thresholds["add"] >= loaded.thresholds["remove"] >= 0
+    # DDI control is on by default, for MICRON and the change baselines alike
+    assert loaded.hyperparameters["micron"]["threshold_ddi_penalty"] > 0
+    assert loaded.hyperparameters["baselines"]["threshold_ddi_penalty"] > 0
+    assert 0 <= loaded.thresholds["validation_ddi_rate"] <= 1
     assert loaded.config["data_fingerprint"]
     assert {row["model"] for row in loaded.metrics["test"]} >= MODELS
 
@@ -72,6 +76,9 @@ def test_user_errors_are_clean(tmp_path, capsys, cohort_dir):
     assert code == 2 and "does not exist" in capsys.readouterr().err
     code = cli.main(["evaluate", str(tmp_path / "nothing"), "--data", str(cohort_dir)])
     assert code == 2
+    code = cli.main(["train", "micron", "--data", str(cohort_dir), "--out", str(tmp_path / "b"),
+                     "--ddi-penalty", "-1"])
+    assert code == 2 and "--ddi-penalty must not be negative" in capsys.readouterr().err
 
 
 def test_suggester_incremental_matches_replay(artifact, cohort_dir):

@@ -21,6 +21,11 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="ablation: train without the drug-drug-interaction loss")
     micron.add_argument("--ddi-weight", type=float, default=None, metavar="W",
                         help="weight λ2 of the drug-drug-interaction loss (Eq. 10)")
+    micron.add_argument("--ddi-penalty", type=float, default=None, metavar="BETA",
+                        help="DDI control at the thresholds of MICRON and the change baselines: "
+                        "choose the add/stop cut-offs on validation for F1 − BETA × DDI rate "
+                        "(default 2, about a third fewer interacting pairs for ~0.001 F1; "
+                        "0: F1 alone)")
     micron.set_defaults(func=_train_micron)
 
     ranker = models.add_parser("icd-ranker", help="multitask ICD hierarchy + CCS ranker")

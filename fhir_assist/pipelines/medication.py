@@ -210,16 +210,21 @@ class TrainedModels:
     params: dict[str, int]
 
 
-def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None = None):
+def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None = None,
+                    ddi_penalty: float | None = None):
     from model_zoo.baselines import BaselineConfig
     from model_zoo.micron import MicronConfig
 
     micron_config = MicronConfig(ddi_loss=ddi_loss)
+    baseline_config = BaselineConfig()
     if ddi_weight is not None:
         if ddi_weight < 0:
             raise CliError("--ddi-weight must not be negative")
         micron_config.lambda_ddi = ddi_weight
-    baseline_config = BaselineConfig()
+    if ddi_penalty is not None:
+        if ddi_penalty < 0:
+            raise CliError("--ddi-penalty must not be negative")
+        micron_config.threshold_ddi_penalty = baseline_config.threshold_ddi_penalty = ddi_penalty
     if epochs is not None:
         if epochs < 1:
             raise CliError("--epochs must be at least 1")
@@ -390,11 +395,15 @@ def describe_thresholds(thresholds) -> str:
     if thresholds.mode == "per-medicine" and thresholds.per_medicine_remove:
         adds = np.asarray(thresholds.per_medicine_add[1:])
         removes = np.asarray(thresholds.per_medicine_remove[1:])
-        text += (f"; per medicine δ1 {adds.min():.2f}–{adds.max():.2f}, δ2 {removes.min():.2f}–"
+        spread = (f"δ1 {adds.min():.2f} for all" if adds.min() == adds.max()
+                  else f"δ1 {adds.min():.2f}–{adds.max():.2f}")
+        text += (f"; per medicine {spread}, δ2 {removes.min():.2f}–"
                  f"{removes.max():.2f}, {int((removes > 0).sum())}/{removes.size} medicines can be "
                  f"stopped, {thresholds.tuned_medicines} tuned alone")
     if thresholds.removal_recall is not None:
         text += f"; validation stops caught {thresholds.removal_recall:.1%}"
+    if thresholds.validation_ddi_rate is not None:
+        text += f"; validation DDI rate {thresholds.validation_ddi_rate:.4f}"
     return text
 
 
@@ -431,7 +440,8 @@ def train_command(args) -> int:
     device = _device(getattr(args, "device", None))
     progress = True
     micron_config, baseline_config = default_configs(args.epochs, not args.no_ddi_loss,
-                                                     getattr(args, "ddi_weight", None))
+                                                     getattr(args, "ddi_weight", None),
+                                                     getattr(args, "ddi_penalty", None))
     started = time.perf_counter()
     timelines = load_timelines(args.data, progress)
     data = encode_cohort(timelines, args.seed)
@@ -510,7 +520,10 @@ def evaluate_command(args) -> int:
             "same_data_as_training": same_data,
             "thresholds": {"add": models.thresholds.add, "remove": models.thresholds.remove,
                            "rule": models.thresholds.rule,
-                           "removal_recall": models.thresholds.removal_recall},
+                           "removal_recall": models.thresholds.removal_recall,
+                           # artifacts from before DDI control searched on F1 alone
+                           "ddi_penalty": hyper["micron"].get("threshold_ddi_penalty", 0.0),
+                           "validation_ddi_rate": models.thresholds.validation_ddi_rate},
         }
         print(json.dumps(document))
     else:
