@@ -211,7 +211,7 @@ class TrainedModels:
 
 
 def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None = None,
-                    ddi_penalty: float | None = None):
+                    ddi_penalty: float | None = None, threshold_rule: str | None = None):
     from model_zoo.baselines import BaselineConfig
     from model_zoo.micron import MicronConfig
 
@@ -225,6 +225,8 @@ def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None
         if ddi_penalty < 0:
             raise CliError("--ddi-penalty must not be negative")
         micron_config.threshold_ddi_penalty = baseline_config.threshold_ddi_penalty = ddi_penalty
+    if threshold_rule is not None:
+        micron_config.threshold_rule = threshold_rule
     if epochs is not None:
         if epochs < 1:
             raise CliError("--epochs must be at least 1")
@@ -441,7 +443,8 @@ def train_command(args) -> int:
     progress = True
     micron_config, baseline_config = default_configs(args.epochs, not args.no_ddi_loss,
                                                      getattr(args, "ddi_weight", None),
-                                                     getattr(args, "ddi_penalty", None))
+                                                     getattr(args, "ddi_penalty", None),
+                                                     getattr(args, "threshold_rule", None))
     started = time.perf_counter()
     timelines = load_timelines(args.data, progress)
     data = encode_cohort(timelines, args.seed)
