@@ -144,3 +144,14 @@ def test_suggester_repeat_encounter_is_idempotent(artifact, cohort_dir):
                                                                      + stored.health.size))
     rebuilt = suggester.update(old, visits[-1], history=visits[:-1])
     assert rebuilt.replayed_visits == len(visits) - 1 and rebuilt.state == once.state
+
+
+def test_threshold_rule_flag_picks_the_papers_rule(cohort_dir, tmp_path):
+    from model_zoo import registry
+
+    out = tmp_path / "paper-rule"
+    assert cli.main(["train", "micron", "--data", str(cohort_dir), "--out", str(out), "--epochs", "1",
+                     "--seed", "3", "--device", "cpu", "--threshold-rule", "roc-percentile"]) == 0
+    thresholds = registry.load(out).thresholds
+    assert thresholds["rule"] == "roc-percentile" and thresholds["mode"] == "global"
+    assert 1 >= thresholds["add"] >= thresholds["remove"] >= 0
