@@ -63,7 +63,7 @@ def _soft_interactions(vectors, ddi) -> float:
     return float(np.mean(per_visit)) if per_visit else float("nan")
 
 
-def run(data_dir: str, seeds: int, split_seed: int, epochs: int | None, ddi_weight: float | None,
+def run(data_dir: str, seeds: range, split_seed: int, epochs: int | None, ddi_weight: float | None,
         progress: bool) -> dict:
     from fhir_assist.pipelines import medication
     from model_zoo.metrics.medication import medication_change_metrics
@@ -79,7 +79,7 @@ def run(data_dir: str, seeds: int, split_seed: int, epochs: int | None, ddi_weig
         return {key: metrics[key] for key in ("ddi_rate", "jaccard", "f1")}
 
     rows = []
-    for seed in range(seeds):
+    for seed in seeds:
         arms = []
         for ddi_loss in (True, False):
             config, _ = medication.default_configs(epochs, ddi_loss, ddi_weight)
@@ -98,7 +98,7 @@ def run(data_dir: str, seeds: int, split_seed: int, epochs: int | None, ddi_weig
             row["no-loss cuts"] = scores(vectors, *arms[1][2])
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    return {"test_patients": len(test), "seeds": seeds, "split_seed": split_seed,
+    return {"test_patients": len(test), "seeds": len(seeds), "split_seed": split_seed,
             "fixed_pair": FIXED_PAIR, "runs": rows}
 
 
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, metavar="DIR", help="cohort directory")
     parser.add_argument("--seeds", type=int, default=3, help="initialisation seeds (default 3)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first initialisation seed (default 0)")
     parser.add_argument("--split-seed", type=int, default=1, help="patient split seed (default 1)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: MICRON's)")
     parser.add_argument("--ddi-weight", type=float, default=None, help="λ2 (default: MICRON's)")
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    result = run(args.data, args.seeds, args.split_seed, args.epochs, args.ddi_weight,
+    result = run(args.data, range(args.first_seed, args.first_seed + args.seeds), args.split_seed, args.epochs, args.ddi_weight,
                  progress=sys.stderr.isatty())
     print(json.dumps(result) if args.json else format_report(result))
     return 0

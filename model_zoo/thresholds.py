@@ -364,8 +364,8 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
 
     With `ddi` (|M|×|M|) and `ddi_penalty` β > 0 the objective becomes F1 − β · DDI rate
     (pooled, as the metric): F1 alone rewards copying the interacting pairs the
-    validation prescriptions contain, and lowering a drug's add cut-off undoes what the
-    DDI loss taught the scores."""
+    validation prescriptions contain, most of them pairs carried on from an earlier
+    visit that a per-medicine stop cut-off tuned on F1 never stops."""
     pairs = [(float(a), float(r)) for a in add_grid for r in remove_grid
              if allowed is None or allowed(a, r)]
     if not pairs:
