@@ -18,8 +18,8 @@ prediction (anchor="predicted") or the previous prescription ("observed").
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from .metrics.medication import PatientPrediction, medication_change_metrics
 from .micron import (OOV, HealthEncoder, PatientSequence, densify, medication_mask, pad_indices,
                      pair_batches)
+from .stored_config import StoredConfig
 from .thresholds import ChangeSearchData, best_f1_threshold, search_change_cutoffs
 
 __all__ = [
@@ -40,7 +41,7 @@ REMAIN, ADD, REMOVE = 0, 1, 2
 
 
 @dataclass
-class BaselineConfig:
+class BaselineConfig(StoredConfig):
     dim: int = 32                 # same sizes as MICRON's defaults: a like-for-like comparison
     hidden: int = 64
     dropout: float = 0.3
@@ -54,14 +55,7 @@ class BaselineConfig:
     threshold_objective: str = "f1+jaccard"
     threshold_ddi_penalty: float = 2.0  # as MicronConfig: F1 − β · DDI rate
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BaselineConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known.setdefault("threshold_ddi_penalty", 0.0)  # artifacts from before DDI control
-        return cls(**known)
+    LEGACY_DEFAULTS = {"threshold_ddi_penalty": 0.0}  # artifacts from before DDI control
 
 
 def _base_sets(patient: PatientSequence, anchor: str) -> tuple[list[set[int]], list[set[int]] | None]:

@@ -14,16 +14,18 @@ Defaults are the paper's wide shallow shape: 2 hidden layers of 2048 units, drop
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from .stored_config import StoredConfig
 
 MODES = ("multitask", "per-level")
 
 
 @dataclass
-class RankerConfig:
+class RankerConfig(StoredConfig):
     n_inputs: int
     head_names: list[str]
     head_sizes: list[int]
@@ -37,13 +39,6 @@ class RankerConfig:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if len(self.head_names) != len(self.head_sizes):
             raise ValueError("head_names and head_sizes differ in length")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RankerConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def _trunk(n_in: int, hidden: list[int], dropout: float, input_dropout: float) -> nn.Sequential:

@@ -17,17 +17,19 @@ scores as one note at a time.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .stored_config import StoredConfig
 
 PAD = 0
 OOV = 1
 
 
 @dataclass
-class TextCoderConfig:
+class TextCoderConfig(StoredConfig):
     vocab_size: int
     n_icd: int                 # all ICD label columns: n_icd_pooled upper-level nodes, then billing codes
     n_ccs: int
@@ -42,13 +44,6 @@ class TextCoderConfig:
     # starts the output biases there; `predict_proba` subtracts it again so that scores
     # read as probabilities (thresholds, calibration).
     logit_shift: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TextCoderConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 class _ConvBlock(nn.Module):

@@ -14,10 +14,12 @@ optionally for F1 less a penalty on the DDI rate (DDI control).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
+
+from .stored_config import StoredConfig
 
 __all__ = ["roc_cutoffs", "MicronThresholds", "micron_thresholds", "best_f1_threshold",
            "grid_search_thresholds"]
@@ -44,7 +46,7 @@ def roc_cutoffs(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class MicronThresholds:
+class MicronThresholds(StoredConfig):
     """δ1 (add) and δ2 (remove), global and per medicine (probability scale)."""
 
     add: float
@@ -66,13 +68,6 @@ class MicronThresholds:
         if self.mode == "per-medicine" and len(self.per_medicine_add) == size:
             return np.asarray(self.per_medicine_add), np.asarray(self.per_medicine_remove)
         return np.full(size, self.add), np.full(size, self.remove)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MicronThresholds":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def micron_thresholds(scores: np.ndarray, labels: np.ndarray, *, add_percentile: float = 5.0,
