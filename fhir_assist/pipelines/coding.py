@@ -877,6 +877,12 @@ def _print_stats(title: str, stats: Counter) -> None:
 
 def train_command(args, kind: str) -> int:
     """`fhir-assist train icd-ranker|text-coder --data DIR --out ARTIFACT`."""
+    # kind → default hyperparameters, trainer, artifact writer, model whose test line is printed
+    recipes = {"icd-ranker": (RANKER_DEFAULTS, train_ranker_models, save_ranker, "multitask-ranker"),
+               "text-coder": (TEXT_DEFAULTS, train_text_models, save_text, "text-coder")}
+    if kind not in recipes:
+        raise _cli_error(f"unknown coding model {kind!r}")
+    defaults, train_models, save_artifact, label = recipes[kind]
     progress = not getattr(args, "quiet", False)
     seed = int(getattr(args, "seed", 0) or 0)
     select = getattr(args, "select", None) or "ndcg"
@@ -895,24 +901,11 @@ def train_command(args, kind: str) -> int:
     encounters, stats = collect_encounters(cohort.timelines, seed, feedback=feedback,
                                            with_notes=(kind == "text-coder"), progress=progress)
     _print_stats(f"cohort {args.data}: {len(cohort.timelines)} patients", stats)
-    if kind == "icd-ranker":
-        hyper = _hyper(RANKER_DEFAULTS, args)
-        bundle = train_ranker_models(encounters, hyper=hyper, seed=seed, select=select,
-                                     device=device, progress=progress)
-        metrics = _test_metrics(bundle, encounters, "icd-ranker", device)
-        path = save_ranker(bundle, args.out, seed=seed, select=select, metrics=metrics,
-                           data_fingerprint=_data_fingerprint(encounters), cohort_stats=stats)
-        label = "multitask-ranker"
-    elif kind == "text-coder":
-        hyper = _hyper(TEXT_DEFAULTS, args)
-        bundle = train_text_models(encounters, hyper=hyper, seed=seed, select=select,
-                                   device=device, progress=progress)
-        metrics = _test_metrics(bundle, encounters, "text-coder", device)
-        path = save_text(bundle, args.out, seed=seed, select=select, metrics=metrics,
+    bundle = train_models(encounters, hyper=_hyper(defaults, args), seed=seed, select=select,
+                          device=device, progress=progress)
+    metrics = _test_metrics(bundle, encounters, kind, device)
+    path = save_artifact(bundle, args.out, seed=seed, select=select, metrics=metrics,
                          data_fingerprint=_data_fingerprint(encounters), cohort_stats=stats)
-        label = "text-coder"
-    else:
-        raise _cli_error(f"unknown coding model {kind!r}")
     billing = (metrics or {}).get(label, {}).get("billing", {})
     print(f"saved {path}  (test billing: NDCG {_fmt(billing.get('ndcg'))}, RE@90 "
           f"{_fmt(billing.get('re@90'))}, Recall@20 {_fmt(billing.get('recall@20'))})")

@@ -125,16 +125,19 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
             message=f"Could not {what}: {describe_fhir_error(exc)}.", retry_url=request.url,
             pending=_pending_all(ctx)), 502
 
+    def every_entry():
+        """The whole worklist (every status): the page filters it, /next walks it."""
+        return build_worklist(ctx.open_fhir(), ctx.directory, status="all",
+                              max_conditions=ctx.config.max_conditions)
+
     # ------------------------------------------------------------------ pages
     @bp.get("/")
     def worklist():
         status = request.args.get("status", "todo")
         if status not in STATUSES:
             status = "todo"
-        fhir = ctx.open_fhir()
         try:
-            entries = build_worklist(fhir, ctx.directory, status="all",
-                                     max_conditions=ctx.config.max_conditions)
+            entries = every_entry()
         except FhirAccessError as exc:
             return fhir_error_page(exc, "read the worklist")
         counts = {"todo": sum(e.status == "todo" for e in entries),
@@ -190,10 +193,8 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
     @bp.get("/next")
     def next_encounter():
         after = request.args.get("after", "")
-        fhir = ctx.open_fhir()
         try:
-            entries = build_worklist(fhir, ctx.directory, status="all",
-                                     max_conditions=ctx.config.max_conditions)
+            entries = every_entry()
         except FhirAccessError as exc:
             return fhir_error_page(exc, "read the worklist")
         # the first encounter to review below this one in the worklist's order, wrapping around
