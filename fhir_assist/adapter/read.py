@@ -293,16 +293,14 @@ def _check_object(value: Any, kind: str) -> None:
 
 
 def _check_reference(value: Any) -> None:
-    if type(value) is not dict:
-        raise _Invalid("", f"expected an object (Reference), got {_type_name(value)}")
+    _check_object(value, "Reference")
     ref = value.get("reference")
     if ref is not None and (type(ref) is not str or not ref.strip()):
         raise _Invalid(".reference", f"expected a non-empty string, got {ref!r}")
 
 
 def _check_coding(value: Any) -> None:
-    if type(value) is not dict:
-        raise _Invalid("", f"expected an object (Coding), got {_type_name(value)}")
+    _check_object(value, "Coding")
     code = value.get("code")
     if code is not None and (type(code) is not str or not code.strip()):
         raise _Invalid(".code", f"expected a non-empty string, got {code!r}")
@@ -327,8 +325,7 @@ def _listed(check):
 
 
 def _check_codeable_concept(value: Any) -> None:
-    if type(value) is not dict:
-        raise _Invalid("", f"expected an object (CodeableConcept), got {_type_name(value)}")
+    _check_object(value, "CodeableConcept")
     codings = value.get("coding")
     if codings is not None:
         if type(codings) is not list:
@@ -344,8 +341,7 @@ def _check_codeable_concept(value: Any) -> None:
 
 
 def _check_period(value: Any) -> None:
-    if type(value) is not dict:
-        raise _Invalid("", f"expected an object (Period), got {_type_name(value)}")
+    _check_object(value, "Period")
     for key in ("start", "end"):
         if value.get(key) is not None:
             _within("." + key, _check_datetime, value[key])
