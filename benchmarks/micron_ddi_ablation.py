@@ -1,25 +1,27 @@
 """Does the DDI loss lower MICRON's DDI rate? The ablation under several decision rules.
 
-    .venv/bin/python benchmarks/micron_ddi_ablation.py --data DIR [--seeds 3] [--split-seed 1]
-        [--epochs N] [--ddi-weight 0.1] [--json]
+    .venv/bin/python benchmarks/micron_ddi_ablation.py --data DIR [--seeds 3] [--first-seed 0]
+        [--split-seed N] [--epochs N] [--ddi-weight 0.1] [--json]
 
-Trains MICRON with and without the DDI loss (Eq. 7) on the same patient split, for
-each initialisation seed, and scores the test patients under each way of turning
+Trains MICRON with and without the DDI loss (Eq. 7) for each seed (both arms on the
+seed's patient split and initialisation), and scores the test patients under each way of turning
 σ(m̃(t)) into add/stop decisions:
 
-- `tuned`: the default per-medicine cut-offs searched on validation F1 less
-  β · DDI rate (β = the default `threshold_ddi_penalty`);
-- `tuned β=0`: the same search on F1 alone;
+- `default`: MICRON's default decision, per-medicine cut-offs searched on
+  validation F1 plus the interaction stop (of two interacting medicines on the
+  list, one scored below `ddi_stop_below` is stopped);
+- `no stop`: the same cut-offs without the interaction stop;
+- `penalty β=2`: cut-offs searched for F1 less 2 · DDI rate, no stop;
 - `paper`: the paper's rule, δ1/δ2 from the 5th/95th percentile of the
   per-medicine validation ROC cut-offs, averaged over medicines;
 - `fixed`: one pair for every model (δ1 = 0.5, δ2 = 0.02);
-- `loss cuts` / `no-loss cuts`: both models under the tuned cut-offs of the
+- `loss cuts` / `no-loss cuts`: both models under the default rule of the
   DDI-loss model / of the no-loss model (one validation-tuned rule, held fixed).
 
 Also printed: `soft`, the expected number of interacting pairs per visit,
-Σ A_ij σ_i σ_j, before any threshold. Rules tuned per medicine on validation
-adapt each drug's cut-off to its scores, and so can give back what the loss took
-away; the fixed rules show the loss's effect on the decisions alone.
+Σ A_ij σ_i σ_j, before any threshold. Cut-offs tuned per medicine on validation
+adapt to each drug's scores, and so give back what the loss took away; one
+cut-off shared by all medicines (the fixed rules, the interaction stop) keeps it.
 """
 from __future__ import annotations
 
@@ -33,26 +35,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-RULES = ("tuned", "tuned β=0", "paper", "fixed", "loss cuts", "no-loss cuts")
+RULES = ("default", "no stop", "penalty β=2", "paper", "fixed", "loss cuts", "no-loss cuts")
 FIXED_PAIR = (0.5, 0.02)
 
 
-def _decision_rules(model, validation, config, ddi) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _decision_rules(model, validation, config, ddi) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """{rule: (δ1 per medicine, δ2 per medicine, interaction-stop cut-off)}."""
     from model_zoo.micron import MicronConfig, fit_thresholds
 
     n_med = ddi.shape[0]
     base = config.to_dict()
-    rules = {
-        "tuned": fit_thresholds(model, validation, config, ddi),
-        "tuned β=0": fit_thresholds(model, validation,
-                                    MicronConfig.from_dict({**base, "threshold_ddi_penalty": 0.0}), ddi),
-        "paper": fit_thresholds(model, validation,
-                                MicronConfig.from_dict({**base, "threshold_rule": "roc-percentile",
-                                                        "threshold_mode": "global"}), ddi),
-    }
-    vectors = {name: thresholds.vectors(n_med) for name, thresholds in rules.items()}
-    vectors["fixed"] = (np.full(n_med, FIXED_PAIR[0]), np.full(n_med, FIXED_PAIR[1]))
-    return vectors
+    default = fit_thresholds(model, validation, config, ddi)
+    penalty = fit_thresholds(model, validation, MicronConfig.from_dict(
+        {**base, "threshold_ddi_penalty": 2.0, "ddi_stop_below": 0.0}), ddi)
+    paper = fit_thresholds(model, validation, MicronConfig.from_dict(
+        {**base, "threshold_rule": "roc-percentile", "threshold_mode": "global", "ddi_stop_below": 0.0}), ddi)
+    return {"default": (*default.vectors(n_med), default.ddi_stop_below),
+            "no stop": (*default.vectors(n_med), 0.0),
+            "penalty β=2": (*penalty.vectors(n_med), 0.0),
+            "paper": (*paper.vectors(n_med), 0.0),
+            "fixed": (np.full(n_med, FIXED_PAIR[0]), np.full(n_med, FIXED_PAIR[1]), 0.0)}
 
 
 def _soft_interactions(vectors, ddi) -> float:
@@ -63,23 +65,29 @@ def _soft_interactions(vectors, ddi) -> float:
     return float(np.mean(per_visit)) if per_visit else float("nan")
 
 
-def run(data_dir: str, seeds: range, split_seed: int, epochs: int | None, ddi_weight: float | None,
-        progress: bool) -> dict:
+def run(data_dir: str, seeds: range, split_seed: int | None, epochs: int | None,
+        ddi_weight: float | None, progress: bool) -> dict:
     from fhir_assist.pipelines import medication
     from model_zoo.metrics.medication import medication_change_metrics
-    from model_zoo.micron import batched_vectors, records_from_vectors, train_micron
+    from model_zoo.micron import batched_vectors, interaction_partners, records_from_vectors, train_micron
 
     medication.configure_threads()
     timelines = medication.load_timelines(data_dir, progress=progress)
-    data = medication.encode_cohort(timelines, split_seed)
-    ddi = medication.ddi_matrix(data.vocabularies["med"])
-    test = [p for p in data.splits["test"] if len(p) > 1]
-    def scores(vectors, add, remove) -> dict[str, float]:
-        metrics = medication_change_metrics(records_from_vectors(test, vectors, add, remove), ddi)
-        return {key: metrics[key] for key in ("ddi_rate", "jaccard", "f1")}
-
-    rows = []
+    rows, test_patients = [], set()
     for seed in seeds:
+        # like `train micron --seed S`: the seed draws the split too, unless one is fixed
+        data = medication.encode_cohort(timelines, seed if split_seed is None else split_seed)
+        ddi = medication.ddi_matrix(data.vocabularies["med"])
+        test = [p for p in data.splits["test"] if len(p) > 1]
+        test_patients.add(len(test))
+        partners = interaction_partners(ddi, ddi.shape[0])
+
+        def scores(vectors, add, remove, stop_below) -> dict[str, float]:
+            records = records_from_vectors(test, vectors, add, remove, partners=partners,
+                                           stop_below=stop_below)
+            metrics = medication_change_metrics(records, ddi)
+            return {key: metrics[key] for key in ("ddi_rate", "jaccard", "f1")}
+
         arms = []
         for ddi_loss in (True, False):
             config, _ = medication.default_configs(epochs, ddi_loss, ddi_weight)
@@ -92,13 +100,13 @@ def run(data_dir: str, seeds: range, split_seed: int, epochs: int | None, ddi_we
             row = {"seed": seed, "ddi_loss": ddi_loss, "soft": _soft_interactions(vectors, ddi),
                    "seconds": round(time.perf_counter() - started, 1)}
             row.update({rule: scores(vectors, *cuts) for rule, cuts in rules.items()})
-            arms.append((row, vectors, rules["tuned"]))
+            arms.append((row, vectors, rules["default"]))
         for row, vectors, _ in arms:
             row["loss cuts"] = scores(vectors, *arms[0][2])
             row["no-loss cuts"] = scores(vectors, *arms[1][2])
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    return {"test_patients": len(test), "seeds": len(seeds), "split_seed": split_seed,
+    return {"test_patients": sorted(test_patients), "seeds": len(seeds), "split_seed": split_seed,
             "fixed_pair": FIXED_PAIR, "runs": rows}
 
 
@@ -108,8 +116,11 @@ def _mean_std(values: list[float]) -> str:
 
 
 def format_report(result: dict) -> str:
-    lines = [f"MICRON DDI-loss ablation: {result['test_patients']} test patients, "
-             f"{result['seeds']} seed(s), mean ± std",
+    patients = "/".join(str(n) for n in result["test_patients"])
+    split = ("each seed's own split" if result["split_seed"] is None
+             else f"split seed {result['split_seed']}")
+    lines = [f"MICRON DDI-loss ablation: {patients} test patients, {result['seeds']} seed(s) "
+             f"({split}), mean ± std",
              f"{'rule':<13} {'metric':<9} {'DDI loss':>17} {'no DDI loss':>17} {'ratio':>7} "
              f"{'lower in':>9}"]
     runs = result["runs"]
@@ -137,15 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, metavar="DIR", help="cohort directory")
     parser.add_argument("--seeds", type=int, default=3, help="initialisation seeds (default 3)")
     parser.add_argument("--first-seed", type=int, default=0, help="first initialisation seed (default 0)")
-    parser.add_argument("--split-seed", type=int, default=1, help="patient split seed (default 1)")
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="one patient split for every seed (default: each seed draws its own, "
+                        "as `train micron --seed S` does)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: MICRON's)")
     parser.add_argument("--ddi-weight", type=float, default=None, help="λ2 (default: MICRON's)")
     parser.add_argument("--json", action="store_true", help="print the runs as one JSON object")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    result = run(args.data, range(args.first_seed, args.first_seed + args.seeds), args.split_seed, args.epochs, args.ddi_weight,
-                 progress=sys.stderr.isatty())
+    result = run(args.data, range(args.first_seed, args.first_seed + args.seeds), args.split_seed,
+                 args.epochs, args.ddi_weight, progress=sys.stderr.isatty())
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 

@@ -53,7 +53,9 @@ class BaselineConfig(StoredConfig):
     removal_recall_floor: float = 0.3   # as MicronConfig: the same threshold procedure
     threshold_min_support: int = 8
     threshold_objective: str = "f1+jaccard"
-    threshold_ddi_penalty: float = 2.0  # as MicronConfig: F1 − β · DDI rate
+    # DDI control: cut-offs for F1 − β · DDI rate (MICRON stops interacting medicines instead,
+    # from σ(m̃), which these models do not have)
+    threshold_ddi_penalty: float = 2.0
 
     LEGACY_DEFAULTS = {"threshold_ddi_penalty": 0.0}  # artifacts from before DDI control
 

@@ -11,6 +11,8 @@ vector m̃, the medication set M̃ and the last health representation h — and
 updates it from one new visit (Eq. 11–14):
     m̃(t) = m̃(t−1) + NET_med(h(t) − h(t−1)),  N = {σ(m̃) ≥ δ1},  O = {σ(m̃) ≤ δ2},
     M̃(t) = (M̃(t−1) ∪ N) \\ O.
+DDI control at decision time (`interaction_stops`): of two interacting medicines
+both in M̃(t), one the model gives σ(m̃) < `ddi_stop_below` is stopped too.
 h(t) is computed from the new visit's codes alone (a sum of embedding rows), so
 an update costs O(codes of the new visit + |M|), whatever the history length.
 States serialise to a few kilobytes at most (`MicronState.to_bytes`, versioned)
@@ -44,6 +46,7 @@ __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
     "MicronPredictor", "StateMismatch", "pad_indices", "densify", "pair_batches",
     "count_parameters", "train_micron", "model_tag", "encounter_key", "STATE_VERSION",
+    "interaction_partners", "interaction_stops",
 ]
 
 OOV = 0
@@ -143,11 +146,17 @@ class MicronConfig(StoredConfig):
     removal_recall_floor: float = 0.3  # share of real validation stops the thresholds must catch
     threshold_min_support: int = 8     # validation visits prescribing/stopping a drug to tune it alone
     threshold_objective: str = "f1+jaccard"  # validation objective of the search ("f1" or mean of both)
-    # DDI control: the per-medicine search maximises objective − β · validation DDI rate
-    # (0: F1 alone). β = 2 cut the 5k cohort's test DDI rate by a third for 0.003 F1
-    threshold_ddi_penalty: float = 2.0
+    # DDI control in the search: objective − β · validation DDI rate (0: the objective alone).
+    # Off by default: the interaction stop below does more, and a penalty tuned per medicine
+    # gives back what the DDI loss did to the scores
+    threshold_ddi_penalty: float = 0.0
+    # DDI control at decision time: of two interacting medicines both in M̃(t), the one whose
+    # σ(m̃) is below this is stopped (0: off). One cut-off for all medicines, so the DDI loss's
+    # lower scores for interacting drugs count (see `interaction_stops`)
+    ddi_stop_below: float = 0.05
 
-    LEGACY_DEFAULTS = {"threshold_ddi_penalty": 0.0}  # artifacts from before DDI control
+    # artifacts from before each kind of DDI control
+    LEGACY_DEFAULTS = {"threshold_ddi_penalty": 0.0, "ddi_stop_below": 0.0}
 
 
 class HealthEncoder(nn.Module):
@@ -283,6 +292,8 @@ def model_tag(model: Micron, thresholds: MicronThresholds | None = None) -> byte
     if thresholds is not None:
         digest.update(repr((thresholds.add, thresholds.remove, thresholds.mode,
                             thresholds.per_medicine_add, thresholds.per_medicine_remove)).encode())
+        if thresholds.ddi_stop_below > 0:   # absent from older tags, so their states stay valid
+            digest.update(repr(thresholds.ddi_stop_below).encode())
     return digest.digest()[:8]
 
 
@@ -377,6 +388,40 @@ class MicronState:
                            visits=self.visits, tag=self.tag)
 
 
+def interaction_partners(ddi: np.ndarray | None, size: int) -> list[frozenset[int]]:
+    """partners[i]: the medicines that interact with medicine i (from a |M|×|M| 0/1 matrix)."""
+    if ddi is None:
+        return [frozenset()] * size
+    matrix = np.asarray(ddi) > 0
+    if matrix.shape != (size, size):
+        raise ValueError(f"DDI matrix is {matrix.shape}, the model has {size} medicines")
+    return [frozenset(int(j) for j in np.flatnonzero(row) if j != i and j != OOV)
+            for i, row in enumerate(matrix)]
+
+
+def interaction_stops(chosen: Iterable[int], probabilities: np.ndarray,
+                      partners: Sequence[frozenset[int]], below: float) -> dict[int, int]:
+    """{medicine stopped: the partner it interacts with} for a set M̃(t).
+
+    Weakest first, a medicine with σ(m̃) < `below` that interacts with another one
+    still in the set is stopped; a medicine whose partners are all gone stays. Most
+    interacting pairs in a predicted set are carried on from earlier prescriptions,
+    and a stop cut-off tuned per medicine on F1 keeps them; this one cut-off stops
+    the member the model hardly supports. O(|M̃| · partners)."""
+    if below <= 0:
+        return {}
+    remaining = set(chosen)
+    weak = sorted((m for m in remaining if probabilities[m] < below and partners[m] & remaining),
+                  key=lambda m: (probabilities[m], m))
+    stops = {}
+    for medicine in weak:
+        clash = partners[medicine] & remaining
+        if clash:
+            remaining.discard(medicine)
+            stops[medicine] = max(clash, key=lambda j: (probabilities[j], -j))
+    return stops
+
+
 @dataclass
 class MicronStep:
     """Result of one update: the sets and the scores σ(m̃(t))."""
@@ -387,15 +432,21 @@ class MicronStep:
     added: frozenset[int]         # M̃(t) \ M̃(t−1)
     removed: frozenset[int]       # M̃(t−1) \ M̃(t)
     kept: frozenset[int]          # M̃(t−1) ∩ M̃(t)
+    interaction_stops: dict[int, int] = field(default_factory=dict)  # stopped → its partner
 
 
 class MicronPredictor:
     """Eq. 11–14 on a trained model; CPU numpy-free torch inference, no grad."""
 
-    def __init__(self, model: Micron, thresholds: MicronThresholds):
+    def __init__(self, model: Micron, thresholds: MicronThresholds, ddi: np.ndarray | None = None):
+        """`ddi`: the |M|×|M| interaction matrix; needed when the thresholds stop
+        interacting medicines (`ddi_stop_below` > 0)."""
         self.model = model.eval()
         self.thresholds = thresholds
         self.n_med = model.sizes[2]
+        if thresholds.ddi_stop_below > 0 and ddi is None:
+            raise ValueError("these thresholds stop interacting medicines: pass the DDI matrix")
+        self.partners = interaction_partners(ddi, self.n_med)
         self.dim = model.encoder.dim
         delta_add, delta_remove = thresholds.vectors(self.n_med)
         self.delta_add = np.asarray(delta_add, dtype=np.float64)
@@ -447,11 +498,13 @@ class MicronPredictor:
         new = frozenset(np.flatnonzero(add).tolist())
         old = frozenset(np.flatnonzero(remove).tolist())
         predicted = (base | new) - old - {OOV}
+        stops = interaction_stops(predicted, scores, self.partners, self.thresholds.ddi_stop_below)
+        predicted = predicted - stops.keys()
         carried = predicted if observed is None else frozenset(int(m) for m in observed) - {OOV}
         state = MicronState(vector=vector.astype(np.float32), medications=carried,
                             health=health.astype(np.float32), visits=visits + 1, tag=self.tag)
         return MicronStep(state=state, scores=scores, predicted=predicted, added=predicted - base,
-                          removed=base - predicted, kept=base & predicted)
+                          removed=base - predicted, kept=base & predicted, interaction_stops=stops)
 
     # whole history -----------------------------------------------------------
     @torch.no_grad()
@@ -481,7 +534,8 @@ class MicronPredictor:
         if anchor not in ("predicted", "observed"):
             raise ValueError("anchor must be 'predicted' or 'observed'")
         return records_from_vectors(patients, batched_vectors(self.model, patients),
-                                    self.delta_add, self.delta_remove, anchor)
+                                    self.delta_add, self.delta_remove, anchor, partners=self.partners,
+                                    stop_below=self.thresholds.ddi_stop_below)
 
     def validation_scores(self, patients: Sequence[PatientSequence]) -> tuple[np.ndarray, np.ndarray]:
         """σ(m̃(t)) and 0/1 labels for every visit t ≥ 2 of `patients` (for δ1/δ2)."""
@@ -490,8 +544,10 @@ class MicronPredictor:
 
 def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[np.ndarray],
                          delta_add: np.ndarray, delta_remove: np.ndarray,
-                         anchor: str = "predicted") -> list[PatientPrediction]:
-    """Eq. 12–14 over precomputed m̃(1..T) of each patient → evaluation records."""
+                         anchor: str = "predicted", *, partners: Sequence[frozenset[int]] | None = None,
+                         stop_below: float = 0.0) -> list[PatientPrediction]:
+    """Eq. 12–14 over precomputed m̃(1..T) of each patient → evaluation records
+    (with the interaction stop when `partners` and `stop_below` > 0 are given)."""
     records = []
     for patient, vector in zip(patients, vectors):
         truth = patient.med_sets()
@@ -504,6 +560,8 @@ def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[
             add[OOV] = False
             chosen = (set(base) | set(np.flatnonzero(add).tolist())) - \
                 set(np.flatnonzero(remove).tolist()) - {OOV}
+            if partners is not None:
+                chosen -= interaction_stops(chosen, probabilities[t], partners, stop_below).keys()
             predicted.append(chosen)
             scores.append(probabilities[t])
         previous = [set()] + truth[:-1] if anchor == "observed" else None
@@ -584,6 +642,21 @@ def _label_rows(med_lists: Sequence[Sequence[int]], n_med: int) -> np.ndarray:
 
 def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
                    config: MicronConfig, ddi: np.ndarray | None = None) -> MicronThresholds:
+    """δ1/δ2 on validation patients (`fit_cut_offs`), and with a DDI matrix the
+    interaction stop of `config.ddi_stop_below` (without one there is nothing to stop)."""
+    from .metrics.medication import medication_change_metrics
+
+    thresholds = fit_cut_offs(model, validation, config, ddi)
+    thresholds.ddi_stop_below = float(config.ddi_stop_below) if ddi is not None else 0.0
+    scored = [p for p in validation if len(p) > 1]
+    if ddi is not None and scored:   # the DDI rate of the whole rule, the stop included
+        records = MicronPredictor(model, thresholds, ddi).predict_many(scored)
+        thresholds.validation_ddi_rate = medication_change_metrics(records, ddi)["ddi_rate"]
+    return thresholds
+
+
+def fit_cut_offs(model: Micron, validation: Sequence[PatientSequence],
+                 config: MicronConfig, ddi: np.ndarray | None = None) -> MicronThresholds:
     """δ1/δ2 on validation patients (never test patients).
 
     - "per-medicine" (default): for each medicine with enough validation support,
@@ -592,9 +665,9 @@ def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
       recursion while the thresholds still catch `removal_recall_floor` of the real
       stops (medicine prescribed at t−1, not at t); rarer medicines use the best
       global pair meeting that floor (`thresholds.search_change_cutoffs`).
-      `threshold_ddi_penalty` β > 0 searches F1 − β · DDI rate instead: F1 alone
-      copies the interacting pairs of the validation prescriptions, and (tuned per
-      medicine) undoes most of what the DDI loss did to the scores.
+      `threshold_ddi_penalty` β > 0 searches F1 − β · DDI rate instead (off by
+      default: tuned per medicine, it undoes most of what the DDI loss did to the
+      scores, and the interaction stop lowers the DDI rate more).
     - "roc-percentile": the paper's 5th/95th-percentile ROC rule.
     - "validation-grid": one global pair maximising validation F1.
     The validation F1 of every rule computed is kept in `validation_f1`."""

@@ -61,7 +61,8 @@ class MicronThresholds(StoredConfig):
     validation_f1: dict = field(default_factory=dict)  # validation F1 of each rule tried
     removal_recall: float | None = None   # share of real validation stops caught ("per-medicine")
     tuned_medicines: int = 0              # medicines with their own pair ("per-medicine")
-    validation_ddi_rate: float | None = None  # with a DDI-penalised search ("per-medicine")
+    validation_ddi_rate: float | None = None  # of the whole rule, when fitted with a DDI matrix
+    ddi_stop_below: float = 0.0  # stop the weaker of two interacting medicines below this σ (0: off)
 
     def vectors(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(δ1, δ2) as arrays of length `size` for the active mode."""

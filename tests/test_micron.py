@@ -195,7 +195,10 @@ def test_training_learns_and_beats_repeat_last():
     adds, removes = np.asarray(thresholds.per_medicine_add), np.asarray(thresholds.per_medicine_remove)
     assert np.all(adds >= removes) and np.all(removes >= 0) and np.all(adds <= 1.01)
     assert thresholds.removal_recall >= 0.3 - 1e-9   # the default floor on real validation stops
-    records = micron.MicronPredictor(model, thresholds).predict_many(test)
+    assert thresholds.ddi_stop_below == micron.MicronConfig().ddi_stop_below > 0
+    with pytest.raises(ValueError, match="DDI matrix"):
+        micron.MicronPredictor(model, thresholds)   # the interaction stop needs the matrix
+    records = micron.MicronPredictor(model, thresholds, ddi).predict_many(test)
     ours = medication_change_metrics(records, ddi)
     repeat = medication_change_metrics(
         [baselines.RepeatLast(SIZES[2]).predict_patient(p) for p in test], ddi)
@@ -343,6 +346,62 @@ def test_ddi_penalty_keeps_an_interacting_drug_out():
     # a small β leaves the F1 choice alone and reports the rate it accepted
     mild = search_change_cutoffs(data, **grid, ddi=ddi, ddi_penalty=0.05)
     assert mild.add[2] == pytest.approx(0.6) and mild.validation_ddi_rate == pytest.approx(1.0)
+
+
+def test_interaction_stops_by_hand():
+    partners = micron.interaction_partners(toy_ddi(), SIZES[2])
+    assert partners[10] == {12} and partners[1] == {11} and partners[5] == frozenset()
+    p = np.full(SIZES[2], 0.9)
+    p[[12, 11]] = 0.03, 0.04
+    # 12 clashes with 10 and is weak: stopped; 11 is weak too, but 1 is not on the list
+    assert micron.interaction_stops({5, 10, 11, 12}, p, partners, below=0.05) == {12: 10}
+    assert micron.interaction_stops({1, 11}, p, partners, below=0.05) == {11: 1}
+    assert micron.interaction_stops({1, 11}, p, partners, below=0.04) == {}   # strictly below
+    assert micron.interaction_stops({10, 12}, p, partners, below=0.0) == {}    # off
+    # both members weak: only the weaker goes, the other has no partner left
+    p[10] = 0.02
+    assert micron.interaction_stops({10, 12}, p, partners, below=0.05) == {10: 12}
+
+
+def _stopping_predictor(below: float):
+    """Never add, never remove: only the interaction stop changes the list."""
+    from model_zoo.thresholds import MicronThresholds
+
+    predictor, patients = _trained_predictor()
+    thresholds = MicronThresholds(add=1.01, remove=0.0, ddi_stop_below=below)
+    return micron.MicronPredictor(predictor.model, thresholds, toy_ddi()), patients
+
+
+def test_predictor_stops_the_weaker_of_two_interacting_medicines():
+    predictor, patients = _stopping_predictor(below=1.0)
+    patient = patients[0]
+    first = predictor.update(None, patient.dx[0], patient.proc[0], observed=[5, 10, 12])
+    step = predictor.update(first.state, patient.dx[0] + [30], [])
+    weak, strong = sorted((10, 12), key=lambda m: (step.scores[m], m))
+    assert step.interaction_stops == {weak: strong}
+    assert step.predicted == {5, strong} and step.removed == {weak} and step.kept == {5, strong}
+    assert step.state.medications == {5, strong}    # stopped for good: the next visit starts without it
+    # the batched recursion (evaluation) takes the same decision
+    history = micron.PatientSequence("h", [patient.dx[0], patient.dx[0] + [30]],
+                                     [patient.proc[0], []], [[5, 10, 12], []])
+    record = predictor.predict_many([history])[0]
+    assert record.predicted_sets[1] == {5, strong}
+    # states made under another decision rule are not reused
+    plain, _ = _stopping_predictor(below=0.0)
+    assert plain.tag != predictor.tag
+    with pytest.raises(micron.StateMismatch):
+        plain.update(step.state.to_bytes(), patient.dx[0], patient.proc[0])
+
+
+def test_thresholds_without_the_interaction_stop_load_as_before():
+    from model_zoo.thresholds import MicronThresholds
+
+    old = MicronThresholds(add=0.5, remove=0.1).to_dict()
+    del old["ddi_stop_below"]
+    assert MicronThresholds.from_dict(old).ddi_stop_below == 0.0
+    config = micron.MicronConfig().to_dict()
+    del config["ddi_stop_below"]
+    assert micron.MicronConfig.from_dict(config).ddi_stop_below == 0.0
 
 
 # ----------------------------------------------------------------------------- idempotent updates

@@ -38,8 +38,9 @@ def test_train_writes_a_loadable_artifact(artifact):
     assert set(loaded.vocabularies) == {"dx", "proc", "med"}
     assert loaded.hyperparameters["split_seed"] == 3
     assert 1 >= loaded.thresholds["add"] >= loaded.thresholds["remove"] >= 0
-    # DDI control is on by default, for MICRON and the change baselines alike
-    assert loaded.hyperparameters["micron"]["threshold_ddi_penalty"] > 0
+    # DDI control is on by default: MICRON stops the weak member of an interacting pair,
+    # the change baselines search their cut-offs for F1 less a DDI penalty
+    assert loaded.thresholds["ddi_stop_below"] == loaded.hyperparameters["micron"]["ddi_stop_below"] > 0
     assert loaded.hyperparameters["baselines"]["threshold_ddi_penalty"] > 0
     assert 0 <= loaded.thresholds["validation_ddi_rate"] <= 1
     assert loaded.config["data_fingerprint"]
@@ -61,6 +62,7 @@ def test_evaluate_json_shape(artifact, cohort_dir, capsys):
             assert 0.0 <= row[key] <= 1.0
     assert rows["MICRON"]["params"] > 0 and rows["RepeatLast"]["params"] == 0
     assert document["same_data_as_training"] is True
+    assert document["thresholds"]["ddi_stop_below"] > 0
 
 
 def test_evaluate_text_table(artifact, cohort_dir, capsys):
@@ -79,6 +81,9 @@ def test_user_errors_are_clean(tmp_path, capsys, cohort_dir):
     code = cli.main(["train", "micron", "--data", str(cohort_dir), "--out", str(tmp_path / "b"),
                      "--ddi-penalty", "-1"])
     assert code == 2 and "--ddi-penalty must not be negative" in capsys.readouterr().err
+    code = cli.main(["train", "micron", "--data", str(cohort_dir), "--out", str(tmp_path / "c"),
+                     "--ddi-stop-below", "1.5"])
+    assert code == 2 and "--ddi-stop-below must be between 0 and 1" in capsys.readouterr().err
 
 
 def test_suggester_incremental_matches_replay(artifact, cohort_dir):
@@ -151,7 +156,12 @@ def test_threshold_rule_flag_picks_the_papers_rule(cohort_dir, tmp_path):
 
     out = tmp_path / "paper-rule"
     assert cli.main(["train", "micron", "--data", str(cohort_dir), "--out", str(out), "--epochs", "1",
-                     "--seed", "3", "--device", "cpu", "--threshold-rule", "roc-percentile"]) == 0
-    thresholds = registry.load(out).thresholds
+                     "--seed", "3", "--device", "cpu", "--threshold-rule", "roc-percentile",
+                     "--ddi-stop-below", "0", "--ddi-penalty", "1.5"]) == 0
+    loaded = registry.load(out)
+    thresholds = loaded.thresholds
     assert thresholds["rule"] == "roc-percentile" and thresholds["mode"] == "global"
     assert 1 >= thresholds["add"] >= thresholds["remove"] >= 0
+    assert thresholds["ddi_stop_below"] == 0          # the interaction stop turned off
+    assert loaded.hyperparameters["micron"]["threshold_ddi_penalty"] == 1.5
+    assert loaded.hyperparameters["baselines"]["threshold_ddi_penalty"] == 1.5

@@ -107,7 +107,7 @@ class MedicationChangeService:
 
         if adds or removes:
             answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version,
-                                                  hidden))
+                                                  hidden, getattr(changes, "interaction_stops", {})))
         self._ddi_cards(answer, data, current, model.version)
         if not answer.cards and unknown:
             answer.cards.append(C.card(
@@ -149,7 +149,7 @@ class MedicationChangeService:
 
     # -- cards
     def _change_card(self, answer: Answer, data: PatientData, adds, removes, current, unknown,
-                     version: str, hidden: int = 0) -> dict:
+                     version: str, hidden: int = 0, interaction_stops: dict | None = None) -> dict:
         call = data.call
         encounter = data.visit.encounter_id if data.visit is not None else call.encounter_id
         suggestions = []
@@ -186,7 +186,9 @@ class MedicationChangeService:
             s = C.suggestion(f"Stop {name}", actions, recommended=True)
             suggestions.append(s)
             ledger_suggestions[s["uuid"]] = {"change": "remove", "rxcui": rx, "name": name, "score": score}
-            rows.append(["stop", name, rx, f"{score:.2f}", ""])
+            partner = (interaction_stops or {}).get(rx)
+            note = f"interacts with {current[partner]['name']}" if partner in current else ""
+            rows.append(["stop", name, rx, f"{score:.2f}", note])
         n_add = sum(1 for r in rows if r[0] == "start")
         n_stop = len(rows) - n_add
         parts = []

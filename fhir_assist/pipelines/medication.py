@@ -211,7 +211,8 @@ class TrainedModels:
 
 
 def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None = None,
-                    ddi_penalty: float | None = None, threshold_rule: str | None = None):
+                    ddi_penalty: float | None = None, threshold_rule: str | None = None,
+                    ddi_stop_below: float | None = None):
     from model_zoo.baselines import BaselineConfig
     from model_zoo.micron import MicronConfig
 
@@ -225,6 +226,10 @@ def default_configs(epochs: int | None, ddi_loss: bool, ddi_weight: float | None
         if ddi_penalty < 0:
             raise CliError("--ddi-penalty must not be negative")
         micron_config.threshold_ddi_penalty = baseline_config.threshold_ddi_penalty = ddi_penalty
+    if ddi_stop_below is not None:
+        if not 0 <= ddi_stop_below <= 1:
+            raise CliError("--ddi-stop-below must be between 0 and 1")
+        micron_config.ddi_stop_below = ddi_stop_below
     if threshold_rule is not None:
         micron_config.threshold_rule = threshold_rule
     if epochs is not None:
@@ -265,12 +270,12 @@ def train_models(data: EncodedCohort, ddi: np.ndarray, micron_config, baseline_c
     )
 
 
-def predictors(models: TrainedModels, n_med: int) -> dict[str, Any]:
+def predictors(models: TrainedModels, ddi: np.ndarray) -> dict[str, Any]:
     from model_zoo.baselines import RepeatLast
     from model_zoo.micron import MicronPredictor
 
-    return {"MICRON": MicronPredictor(models.micron, models.thresholds), "SimNN": models.simnn,
-            "DualNN": models.dualnn, "RepeatLast": RepeatLast(n_med), "GRU": models.gru,
+    return {"MICRON": MicronPredictor(models.micron, models.thresholds, ddi), "SimNN": models.simnn,
+            "DualNN": models.dualnn, "RepeatLast": RepeatLast(ddi.shape[0]), "GRU": models.gru,
             "Frequency": models.frequency}
 
 
@@ -283,7 +288,7 @@ def evaluate_models(models: TrainedModels, patients: Sequence, ddi: np.ndarray,
 
     scored = [p for p in patients if len(p) > 1]
     results = {}
-    for name, predictor in tqdm(predictors(models, ddi.shape[0]).items(), desc="evaluate",
+    for name, predictor in tqdm(predictors(models, ddi).items(), desc="evaluate",
                                 unit="model", disable=not progress, file=sys.stderr, leave=False):
         if hasattr(predictor, "predict_many"):
             records = predictor.predict_many(scored, anchor)
@@ -406,6 +411,8 @@ def describe_thresholds(thresholds) -> str:
         text += f"; validation stops caught {thresholds.removal_recall:.1%}"
     if thresholds.validation_ddi_rate is not None:
         text += f"; validation DDI rate {thresholds.validation_ddi_rate:.4f}"
+    if thresholds.ddi_stop_below > 0:
+        text += f"; of two interacting medicines, one scored below {thresholds.ddi_stop_below:g} is stopped"
     return text
 
 
@@ -444,7 +451,8 @@ def train_command(args) -> int:
     micron_config, baseline_config = default_configs(args.epochs, not args.no_ddi_loss,
                                                      getattr(args, "ddi_weight", None),
                                                      getattr(args, "ddi_penalty", None),
-                                                     getattr(args, "threshold_rule", None))
+                                                     getattr(args, "threshold_rule", None),
+                                                     getattr(args, "ddi_stop_below", None))
     started = time.perf_counter()
     timelines = load_timelines(args.data, progress)
     data = encode_cohort(timelines, args.seed)
@@ -526,7 +534,8 @@ def evaluate_command(args) -> int:
                            "removal_recall": models.thresholds.removal_recall,
                            # artifacts from before DDI control searched on F1 alone
                            "ddi_penalty": hyper["micron"].get("threshold_ddi_penalty", 0.0),
-                           "validation_ddi_rate": models.thresholds.validation_ddi_rate},
+                           "validation_ddi_rate": models.thresholds.validation_ddi_rate,
+                           "ddi_stop_below": models.thresholds.ddi_stop_below},
         }
         print(json.dumps(document))
     else:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from fhir_assist.adapter.timeline import Code, Visit
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class MedicationChanges:
     remove: list[tuple[str, str, float]] = field(default_factory=list)
     keep: list[tuple[str, str, float]] = field(default_factory=list)
     ddi_pairs: list[tuple[str, str]] = field(default_factory=list)  # within keep ∪ add
+    interaction_stops: dict[str, str] = field(default_factory=dict)  # stopped rxcui → its partner
     state: bytes = b""
     unknown_codes: list[Code] = field(default_factory=list)
     model_version: str = ""
@@ -75,9 +78,13 @@ class MedicationChangeSuggester:
         model = Micron.from_config(tuple(hyper["sizes"]), MicronConfig.from_dict(hyper["micron"]))
         model.load_state_dict(artifact.weights["micron"])
         self.thresholds = MicronThresholds.from_dict(artifact.thresholds)
-        self.predictor = MicronPredictor(model.eval(), self.thresholds)
-        self.model_version = artifact.version
         self._pairs = {frozenset((int(i), int(j))) for i, j in hyper.get("ddi_pairs", [])}
+        interactions = np.zeros((model.sizes[2], model.sizes[2]), dtype=np.float32)
+        for pair in self._pairs:
+            i, j = sorted(pair)
+            interactions[i, j] = interactions[j, i] = 1.0
+        self.predictor = MicronPredictor(model.eval(), self.thresholds, interactions)
+        self.model_version = artifact.version
         self._names = _ingredient_names()
 
     @classmethod
@@ -179,7 +186,10 @@ class MedicationChangeSuggester:
             for b in recommended[a_pos + 1:]:
                 if frozenset((a, b)) in self._pairs:
                     pairs.append((medication_tokens[a], medication_tokens[b]))
+        stops = {medication_tokens[m]: medication_tokens[partner]
+                 for m, partner in step.interaction_stops.items()}
         return MedicationChanges(add=add, remove=remove, keep=keep, ddi_pairs=pairs,
+                                 interaction_stops=stops,
                                  state=step.state.to_bytes(), unknown_codes=unknown,
                                  model_version=self.model_version,
                                  thresholds=(self.thresholds.add, self.thresholds.remove),
