@@ -209,6 +209,35 @@ def test_ddi_warning_card_for_interacting_drafts(client, cohort):
         {f"MedicationRequest/draft-{a}", f"MedicationRequest/draft-{b}"}
 
 
+def test_weak_interacting_medicine_is_suggested_for_stopping_with_its_partner_named(models, cohort):
+    """The interaction stop: of two interacting medicines on the list, the one the model
+    scores below its cut-off is suggested for stopping, and the card says why."""
+    from fhir_assist.cds.models import MEDICATION
+    from mappings import rxnorm
+
+    cut_off = models.models[MEDICATION].suggester.thresholds.ddi_stop_below
+    assert cut_off > 0, "the demo MICRON model stops weak interacting medicines"
+    client = make_app(models).test_client()
+    names = {rx: ingredient.name for rx, ingredient in rxnorm.ingredients().items()}
+    by_name = {name: rx for rx, name in names.items()}
+    for i in range(len(cohort[1])):
+        answer = post(client, "medication-change-order-sign",
+                      request_for(cohort, "medication-change-order-sign", i)).get_json()
+        for card in answer["cards"]:
+            rows = [line.strip("| ").split(" | ") for line in card.get("detail", "").splitlines()
+                    if line.startswith("| stop |") and "interacts with" in line]
+            if not rows:
+                continue
+            assert_valid_response(answer)
+            _, name, rx, score, note = rows[0]
+            partner = by_name[note.removeprefix("interacts with ")]
+            assert rxnorm.interacts(rx, partner)
+            assert float(score) <= cut_off   # shown to two decimals
+            assert f"Stop {name}" in {s["label"] for s in card["suggestions"]}
+            return
+    pytest.fail("no order-sign call stopped a weak interacting medicine")
+
+
 # ------------------------------------------------------------- bad requests
 @pytest.mark.parametrize("raw, expression, text", [
     ("{not json", None, "not valid JSON"),
