@@ -403,22 +403,33 @@ def interaction_stops(chosen: Iterable[int], probabilities: np.ndarray,
                       partners: Sequence[frozenset[int]], below: float) -> dict[int, int]:
     """{medicine stopped: the partner it interacts with} for a set M̃(t).
 
-    Weakest first, a medicine with σ(m̃) < `below` that interacts with another one
-    still in the set is stopped; a medicine whose partners are all gone stays. Most
-    interacting pairs in a predicted set are carried on from earlier prescriptions,
-    and a stop cut-off tuned per medicine on F1 keeps them; this one cut-off stops
-    the member the model hardly supports. O(|M̃| · partners)."""
+    A medicine is weak when σ(m̃) < `below`. First every weak medicine that interacts
+    with one that is not weak is stopped (that partner stays in any case); then,
+    weakest first, a weak medicine that still interacts with another weak one left.
+    So no pair with a weak member stays, and no medicine is stopped for a partner
+    that goes too. Most interacting pairs in a predicted set are carried on from
+    earlier prescriptions, and a stop cut-off tuned per medicine on F1 keeps them;
+    this one cut-off stops the member the model hardly supports. O(|M̃| · partners)."""
     if below <= 0:
         return {}
     remaining = set(chosen)
-    weak = sorted((m for m in remaining if probabilities[m] < below and partners[m] & remaining),
-                  key=lambda m: (probabilities[m], m))
+    weak = [m for m in remaining if probabilities[m] < below and partners[m] & remaining]
+    if not weak:
+        return {}
+    weak.sort(key=lambda m: (probabilities[m], m))
+    strongest = lambda clash: max(clash, key=lambda j: (probabilities[j], -j))  # noqa: E731
+    confident = remaining.difference(weak)
     stops = {}
     for medicine in weak:
-        clash = partners[medicine] & remaining
+        clash = partners[medicine] & confident
         if clash:
+            stops[medicine] = strongest(clash)
+    remaining.difference_update(stops)
+    for medicine in weak:
+        clash = partners[medicine] & remaining
+        if medicine not in stops and clash:
             remaining.discard(medicine)
-            stops[medicine] = max(clash, key=lambda j: (probabilities[j], -j))
+            stops[medicine] = strongest(clash)
     return stops
 
 

@@ -361,6 +361,14 @@ def test_interaction_stops_by_hand():
     # both members weak: only the weaker goes, the other has no partner left
     p[10] = 0.02
     assert micron.interaction_stops({10, 12}, p, partners, below=0.05) == {10: 12}
+    # a chain 9 – 12 – 10 with 9 confident: 12 goes for 9, and 10 (weaker still) stays,
+    # its only partner gone; weakest first alone would have stopped both
+    chain = np.zeros((SIZES[2], SIZES[2]))
+    for i, j in ((9, 12), (12, 10)):
+        chain[i, j] = chain[j, i] = 1
+    p[9] = 0.8
+    assert micron.interaction_stops({9, 10, 12}, p, micron.interaction_partners(chain, SIZES[2]),
+                                    below=0.05) == {12: 9}
 
 
 def _stopping_predictor(below: float):

@@ -187,7 +187,7 @@ class MedicationChangeService:
             suggestions.append(s)
             ledger_suggestions[s["uuid"]] = {"change": "remove", "rxcui": rx, "name": name, "score": score}
             partner = (interaction_stops or {}).get(rx)
-            note = f"interacts with {current[partner]['name']}" if partner in current else ""
+            note = f"interacts with {_medication_name(partner, current)}" if partner else ""
             rows.append(["stop", name, rx, f"{score:.2f}", note])
         n_add = sum(1 for r in rows if r[0] == "start")
         n_stop = len(rows) - n_add
@@ -271,6 +271,14 @@ class MedicationChangeService:
                 "pair": [a, b],
                 "suggestions": {s["uuid"]: {"change": "remove", "label": s["label"]} for s in suggestions},
             }
+
+
+def _medication_name(rx: str, current: dict) -> str:
+    """The name the record gives a medication, else its RxNorm ingredient name."""
+    if rx in current:
+        return current[rx]["name"]
+    ingredient = rxnorm.ingredients().get(rx)
+    return ingredient.name if ingredient else f"RxNorm {rx}"
 
 
 def _interacts(a: str, b: str) -> bool:
