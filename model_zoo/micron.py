@@ -417,7 +417,10 @@ def interaction_stops(chosen: Iterable[int], probabilities: np.ndarray,
     if not weak:
         return {}
     weak.sort(key=lambda m: (probabilities[m], m))
-    strongest = lambda clash: max(clash, key=lambda j: (probabilities[j], -j))  # noqa: E731
+
+    def strongest(clash: set[int]) -> int:
+        return max(clash, key=lambda j: (probabilities[j], -j))
+
     confident = remaining.difference(weak)
     stops = {}
     for medicine in weak:

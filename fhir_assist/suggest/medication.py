@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from fhir_assist.adapter.timeline import Code, Visit
 
 log = logging.getLogger(__name__)
@@ -62,6 +60,7 @@ class MedicationChangeSuggester:
         import torch
 
         from fhir_assist.adapter.encode import Vocabulary
+        from fhir_assist.pipelines.medication import ddi_from_pairs
         from model_zoo.micron import Micron, MicronConfig, MicronPredictor
         from model_zoo.thresholds import MicronThresholds
 
@@ -79,10 +78,7 @@ class MedicationChangeSuggester:
         model.load_state_dict(artifact.weights["micron"])
         self.thresholds = MicronThresholds.from_dict(artifact.thresholds)
         self._pairs = {frozenset((int(i), int(j))) for i, j in hyper.get("ddi_pairs", [])}
-        interactions = np.zeros((model.sizes[2], model.sizes[2]), dtype=np.float32)
-        for pair in self._pairs:
-            i, j = sorted(pair)
-            interactions[i, j] = interactions[j, i] = 1.0
+        interactions = ddi_from_pairs(hyper.get("ddi_pairs", []), model.sizes[2])
         self.predictor = MicronPredictor(model.eval(), self.thresholds, interactions)
         self.model_version = artifact.version
         self._names = _ingredient_names()
