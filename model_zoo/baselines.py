@@ -27,8 +27,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from .metrics.medication import PatientPrediction, medication_change_metrics
-from .micron import (OOV, HealthEncoder, PatientSequence, densify, medication_mask, pad_indices,
-                     pair_batches)
+from .micron import (OOV, HealthEncoder, PatientSequence, densify, label_rows, medication_mask,
+                     pad_indices, pair_batches)
 from .stored_config import StoredConfig
 from .thresholds import ChangeSearchData, best_f1_threshold, search_change_cutoffs
 
@@ -339,20 +339,13 @@ def fit_frequency(train: Sequence[PatientSequence], validation: Sequence[Patient
             counts[list(set(meds) - {OOV})] += 1
             visits += 1
     prevalence = counts / max(visits, 1)
-    labels = _label_matrix([m for p in validation for m in p.meds[1:]], n_med)
+    labels = label_rows([m for p in validation for m in p.meds[1:]], n_med)
     if labels.shape[0]:
         threshold, _ = best_f1_threshold(np.tile(prevalence, (labels.shape[0], 1)), labels,
                                          candidates=np.unique(np.r_[prevalence, 1.01]))
     else:
         threshold = 0.5
     return Frequency(prevalence, threshold)
-
-
-def _label_matrix(med_lists: Sequence[Sequence[int]], n_med: int) -> np.ndarray:
-    labels = np.zeros((len(med_lists), n_med), dtype=np.int8)
-    for row, meds in enumerate(med_lists):
-        labels[row, [m for m in set(meds) if m != OOV]] = 1
-    return labels
 
 
 # ----------------------------------------------------------------------------- training
@@ -409,7 +402,7 @@ def tune_change_thresholds(model: _ChangeModel, validation: Sequence[PatientSequ
     n_med = model.sizes[2]
     data = ChangeSearchData.from_patients(
         [p_add for p_add, _ in probabilities], [p_remove for _, p_remove in probabilities],
-        [_label_matrix(patient.meds, n_med).astype(bool) for patient in scored])
+        [label_rows(patient.meds, n_med).astype(bool) for patient in scored])
     found = search_change_cutoffs(data, CHANGE_GRID, CHANGE_GRID,
                                   removal_recall_floor=removal_recall_floor,
                                   min_support=min_support, remove_wins=False, skip=(OOV,),
@@ -436,7 +429,7 @@ def _gru_threshold(model: GruHistory, validation: Sequence[PatientSequence]) -> 
             continue
         record = model.predict_patient(patient)
         scores.extend(record.scores[1:])
-        labels.append(_label_matrix(patient.meds[1:], model.sizes[2]))
+        labels.append(label_rows(patient.meds[1:], model.sizes[2]))
     if not scores:
         return 0.5
     threshold, _ = best_f1_threshold(np.stack(scores), np.concatenate(labels))

@@ -45,7 +45,7 @@ from .thresholds import (ChangeSearchData, MicronThresholds, grid_search_thresho
 __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
     "MicronPredictor", "StateMismatch", "pad_indices", "densify", "pair_batches",
-    "count_parameters", "train_micron", "model_tag", "encounter_key", "STATE_VERSION",
+    "count_parameters", "label_rows", "train_micron", "model_tag", "encounter_key", "STATE_VERSION",
     "interaction_partners", "interaction_stops",
 ]
 
@@ -91,6 +91,14 @@ def densify(indices: torch.Tensor, size: int) -> torch.Tensor:
     dense = torch.zeros(shape, device=indices.device, dtype=torch.float32)
     dense.scatter_(-1, indices, 1.0)
     return dense[..., :size]
+
+
+def label_rows(med_lists: Sequence[Iterable[int]], n_med: int) -> np.ndarray:
+    """[len(med_lists), n_med] 0/1 int8 rows of medication sets (the OOV slot never set)."""
+    rows = np.zeros((len(med_lists), n_med), dtype=np.int8)
+    for row, meds in enumerate(med_lists):
+        rows[row, [m for m in set(meds) if m != OOV]] = 1
+    return rows
 
 
 def pair_batches(patients: Sequence[PatientSequence], sizes: tuple[int, int, int],
@@ -620,10 +628,7 @@ def _recursion_scores(model: Micron, patients: Sequence[PatientSequence]) -> tup
     scores, labels = [], []
     for patient, vectors in zip(multi, batched_vectors(model, multi)):
         scores.append(1.0 / (1.0 + np.exp(-vectors[1:].astype(np.float64))))
-        target = np.zeros((len(patient) - 1, n_med), dtype=np.int8)
-        for row, meds in enumerate(patient.meds[1:]):
-            target[row, [m for m in set(meds) if m != OOV]] = 1
-        labels.append(target)
+        labels.append(label_rows(patient.meds[1:], n_med))
     if not scores:
         return np.zeros((0, n_med)), np.zeros((0, n_med), dtype=np.int8)
     return np.concatenate(scores), np.concatenate(labels)
@@ -643,15 +648,8 @@ def change_search_data(vectors: Sequence[np.ndarray], patients: Sequence[Patient
         probability = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
         adds.append(probability)
         removes.append(1.0 - probability)
-        truth.append(_label_rows(patient.meds, n_med).astype(bool))
+        truth.append(label_rows(patient.meds, n_med).astype(bool))
     return ChangeSearchData.from_patients(adds, removes, truth)
-
-
-def _label_rows(med_lists: Sequence[Sequence[int]], n_med: int) -> np.ndarray:
-    rows = np.zeros((len(med_lists), n_med), dtype=np.int8)
-    for row, meds in enumerate(med_lists):
-        rows[row, [m for m in set(meds) if m != OOV]] = 1
-    return rows
 
 
 def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
