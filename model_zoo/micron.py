@@ -46,7 +46,7 @@ __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
     "MicronPredictor", "StateMismatch", "pad_indices", "densify", "pair_batches",
     "count_parameters", "label_rows", "train_micron", "model_tag", "encounter_key", "STATE_VERSION",
-    "interaction_partners", "interaction_stops",
+    "interaction_partners", "interaction_stops", "decide",
 ]
 
 OOV = 0
@@ -444,6 +444,20 @@ def interaction_stops(chosen: Iterable[int], probabilities: np.ndarray,
     return stops
 
 
+def decide(base: Iterable[int], probabilities: np.ndarray, delta_add: np.ndarray,
+           delta_remove: np.ndarray, partners: Sequence[frozenset[int]] | None = None,
+           stop_below: float = 0.0) -> tuple[frozenset[int], dict[int, int]]:
+    """Eq. 12–14, then the interaction stop (with `partners`): M̃(t) from M̃(t−1) = `base`
+    and σ(m̃(t)) = `probabilities`, and {medicine stopped for an interaction: its partner}."""
+    add = probabilities >= delta_add
+    add[OOV] = False
+    new = frozenset(np.flatnonzero(add).tolist())
+    old = frozenset(np.flatnonzero(probabilities <= delta_remove).tolist())
+    chosen = (frozenset(base) | new) - old - {OOV}
+    stops = interaction_stops(chosen, probabilities, partners, stop_below) if partners is not None else {}
+    return chosen - stops.keys(), stops
+
+
 @dataclass
 class MicronStep:
     """Result of one update: the sets and the scores σ(m̃(t))."""
@@ -514,14 +528,8 @@ class MicronPredictor:
     def _step(self, vector: np.ndarray, health: np.ndarray, base: frozenset[int],
               observed: Iterable[int] | None, visits: int) -> MicronStep:
         scores = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
-        add = scores >= self.delta_add
-        remove = scores <= self.delta_remove
-        add[OOV] = False
-        new = frozenset(np.flatnonzero(add).tolist())
-        old = frozenset(np.flatnonzero(remove).tolist())
-        predicted = (base | new) - old - {OOV}
-        stops = interaction_stops(predicted, scores, self.partners, self.thresholds.ddi_stop_below)
-        predicted = predicted - stops.keys()
+        predicted, stops = decide(base, scores, self.delta_add, self.delta_remove, self.partners,
+                                  self.thresholds.ddi_stop_below)
         carried = predicted if observed is None else frozenset(int(m) for m in observed) - {OOV}
         state = MicronState(vector=vector.astype(np.float32), medications=carried,
                             health=health.astype(np.float32), visits=visits + 1, tag=self.tag)
@@ -577,14 +585,8 @@ def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[
         predicted, scores = [set(truth[0])], [None]
         for t in range(1, len(patient)):
             base = truth[t - 1] if anchor == "observed" else predicted[t - 1]
-            add = probabilities[t] >= delta_add
-            remove = probabilities[t] <= delta_remove
-            add[OOV] = False
-            chosen = (set(base) | set(np.flatnonzero(add).tolist())) - \
-                set(np.flatnonzero(remove).tolist()) - {OOV}
-            if partners is not None:
-                chosen -= interaction_stops(chosen, probabilities[t], partners, stop_below).keys()
-            predicted.append(chosen)
+            chosen, _ = decide(base, probabilities[t], delta_add, delta_remove, partners, stop_below)
+            predicted.append(set(chosen))
             scores.append(probabilities[t])
         previous = [set()] + truth[:-1] if anchor == "observed" else None
         records.append(PatientPrediction(true_sets=truth, predicted_sets=predicted,
