@@ -40,7 +40,7 @@ from . import losses
 from .metrics.medication import PatientPrediction
 from .stored_config import StoredConfig
 from .thresholds import (ChangeSearchData, MicronThresholds, grid_search_thresholds,
-                         micron_thresholds, search_change_cutoffs)
+                         interaction_partners, micron_thresholds, search_change_cutoffs)
 
 __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
@@ -394,17 +394,6 @@ class MicronState:
         """This state with neither encounter key nor earlier state (to embed as `previous`)."""
         return MicronState(vector=self.vector, medications=self.medications, health=self.health,
                            visits=self.visits, tag=self.tag)
-
-
-def interaction_partners(ddi: np.ndarray | None, size: int) -> list[frozenset[int]]:
-    """partners[i]: the medicines that interact with medicine i (from a |M|×|M| 0/1 matrix)."""
-    if ddi is None:
-        return [frozenset()] * size
-    matrix = np.asarray(ddi) > 0
-    if matrix.shape != (size, size):
-        raise ValueError(f"DDI matrix is {matrix.shape}, the model has {size} medicines")
-    return [frozenset(int(j) for j in np.flatnonzero(row) if j != i and j != OOV)
-            for i, row in enumerate(matrix)]
 
 
 def interaction_stops(chosen: Iterable[int], probabilities: np.ndarray,

@@ -288,6 +288,20 @@ class ChangeCutoffs:
     validation_ddi_rate: float | None = None   # pooled DDI rate of the chosen cut-offs
 
 
+def interaction_partners(ddi: np.ndarray | None, size: int, skip: Iterable[int] = (0,)
+                         ) -> list[frozenset[int]]:
+    """partners[i]: the medicines that interact with medicine i, from a |M|×|M| 0/1 matrix
+    (`skip`, the OOV slot, never a partner)."""
+    if ddi is None:
+        return [frozenset()] * size
+    matrix = np.asarray(ddi) > 0
+    if matrix.shape != (size, size):
+        raise ValueError(f"DDI matrix is {matrix.shape}, the model has {size} medicines")
+    skip = set(skip)
+    return [frozenset(int(j) for j in np.flatnonzero(row) if j != i and j not in skip)
+            for i, row in enumerate(matrix)]
+
+
 class _InteractionCounter:
     """Interacting pairs per validation visit while cut-offs change one medicine at a time.
 
@@ -298,11 +312,10 @@ class _InteractionCounter:
         medicines = set(medicines)
         self.partners: dict[int, list[int]] = {}
         if ddi is not None:
-            matrix = np.asarray(ddi) > 0
+            every = interaction_partners(ddi, len(ddi), skip=())
             for m in sorted(medicines):
-                partners = [int(j) for j in np.flatnonzero(matrix[m]) if j != m and j in medicines]
-                if partners:
-                    self.partners[m] = partners
+                if every[m] & medicines:
+                    self.partners[m] = sorted(every[m] & medicines)
         self.scored = scored            # [P, T] visits that count (real, t ≥ 1)
         self.members: dict[int, np.ndarray] = {}   # current [P, T] membership of tracked medicines
         self.pairs = np.zeros(scored.shape)        # interacting pairs per visit, current cut-offs
@@ -490,4 +503,4 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
                          validation_ddi_rate=ddi_rate)
 
 
-__all__ += ["ChangeSearchData", "ChangeCutoffs", "search_change_cutoffs"]
+__all__ += ["ChangeSearchData", "ChangeCutoffs", "search_change_cutoffs", "interaction_partners"]
