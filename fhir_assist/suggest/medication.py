@@ -77,7 +77,6 @@ class MedicationChangeSuggester:
         model = Micron.from_config(tuple(hyper["sizes"]), MicronConfig.from_dict(hyper["micron"]))
         model.load_state_dict(artifact.weights["micron"])
         self.thresholds = MicronThresholds.from_dict(artifact.thresholds)
-        self._pairs = {frozenset((int(i), int(j))) for i, j in hyper.get("ddi_pairs", [])}
         interactions = ddi_from_pairs(hyper.get("ddi_pairs", []), model.sizes[2])
         self.predictor = MicronPredictor(model.eval(), self.thresholds, interactions)
         self.model_version = artifact.version
@@ -180,7 +179,7 @@ class MedicationChangeSuggester:
         pairs = []
         for a_pos, a in enumerate(recommended):
             for b in recommended[a_pos + 1:]:
-                if frozenset((a, b)) in self._pairs:
+                if b in self.predictor.partners[a]:
                     pairs.append((medication_tokens[a], medication_tokens[b]))
         stops = {medication_tokens[m]: medication_tokens[partner]
                  for m, partner in step.interaction_stops.items()}
