@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from fhir_assist.adapter.read import IngestReport
+from fhir_assist.adapter.report import IngestReport
 from fhir_assist.adapter.timeline import build_timelines
 from mappings import codesystems as cs
 

@@ -213,7 +213,7 @@ class TimelineBuilder:
 
     def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
                  episode_gap: timedelta = DEFAULT_EPISODE_GAP):
-        from .read import IngestReport
+        from .report import IngestReport
         self.report = report if report is not None else IngestReport()
         self.mapper = CodeMapper(self.report)
         self.attach_window = attach_window
@@ -710,7 +710,7 @@ def build_timelines(resources: Iterable[dict], report=None, *, attach_window: ti
 @dataclass
 class Cohort:
     timelines: list[PatientTimeline]
-    report: Any                       # fhir_assist.adapter.read.IngestReport
+    report: Any                       # fhir_assist.adapter.report.IngestReport
     source: str | None = None
 
     def __len__(self) -> int:
@@ -734,7 +734,8 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
 
     Never stops on messy data: see `cohort.report.summary()` for what was skipped.
     """
-    from .read import IngestReport, iter_resources
+    from .files import iter_resources
+    from .report import IngestReport
     report = IngestReport()
     with _no_cyclic_gc():
         builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
