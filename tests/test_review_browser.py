@@ -56,7 +56,7 @@ def service(fhir_base_url, redis_url):
 
     from fhir_assist.cds.app import create_app
     from fhir_assist.config import Settings
-    from fhir_assist.state import open_store
+    from fhir_assist.store import open_store
 
     tenant = f"browser-{uuid.uuid4().hex[:8]}"
     with pytest.MonkeyPatch.context() as env:

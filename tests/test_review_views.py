@@ -98,7 +98,7 @@ def make_app(fhir_base_url: str, redis_url: str, factory=None):
 
     from fhir_assist.config import Settings
     from fhir_assist.review import create_blueprint
-    from fhir_assist.state import open_store
+    from fhir_assist.store import open_store
 
     settings = Settings(fhir_base_url=fhir_base_url, redis_url=redis_url)
     store = open_store(redis_url)

@@ -27,7 +27,7 @@ from ..config import Settings
 from .auth import AuthError, Caller, TokenVerifier
 from .catalog import BY_ID, CODING_SUGGESTIONS, SERVICES
 from .errors import CdsError, bad_request, operation_outcome
-from .feedback import CardLedger, feedback_events, parse_feedback
+from .feedback import feedback_events, parse_feedback
 from .metrics import ServiceMetrics
 from .models import ModelSet, load_models
 from .patient_data import load_patient_data, make_fetcher
@@ -49,7 +49,6 @@ class CdsApp:
     models: ModelSet
     metrics: ServiceMetrics
     verifier: TokenVerifier | None
-    ledger: CardLedger
     executor: ThreadPoolExecutor
     runtime: ServiceRuntime
     services: dict[str, Any]
@@ -78,7 +77,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
                fhir_server_factory: Callable[..., Any] | None = None) -> Flask:
     settings = settings or Settings()
     if store is None:
-        from fhir_assist.state import open_store
+        from fhir_assist.store import open_store
         store = open_store(settings.redis_url)
     if models is None:
         models = load_models(settings.models_dir)
@@ -105,7 +104,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
                         "with 401 until one is added")
 
     runtime = ServiceRuntime(settings, models, store, metrics, fhir_factory)
-    state = CdsApp(settings, store, models, metrics, verifier, CardLedger(settings.redis_url),
+    state = CdsApp(settings, store, models, metrics, verifier,
                    ThreadPoolExecutor(max_workers=8, thread_name_prefix="fhir-fetch"), runtime,
                    {"medication-change": MedicationChangeService(runtime), CODING_SUGGESTIONS: CodingService(runtime)},
                    fhir_factory)
@@ -224,7 +223,7 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
         finally:
             if server is not None:
                 server.close()
-        state.ledger.put_many(caller.tenant, answer.ledger)
+        state.store.put_cards(caller.tenant, answer.ledger)
         for card in answer.cards:
             state.metrics.cards.labels(service=service_id, indicator=card["indicator"]).inc()
         state.metrics.hook_latency.labels(service=service_id).observe(time.perf_counter() - started)
@@ -240,7 +239,7 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
         items = parse_feedback(_read_json())
         ids = []
         for item in items:
-            info = state.ledger.get(caller.tenant, item["card"])
+            info = state.store.get_card(caller.tenant, item["card"])
             for event in feedback_events(service_id, item, info, caller.subject or caller.issuer):
                 try:
                     ids.append(state.store.record_feedback(caller.tenant, event))

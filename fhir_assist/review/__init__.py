@@ -5,7 +5,7 @@ that the service registers at `/review`:
 
 * `settings` — the service `Settings` (FHIR base URL, Redis URL, models directory);
   the worklist's own options come from `FHIR_ASSIST_REVIEW_*` (see `config.py`);
-* `store` — the state store (`fhir_assist.state`): decisions are recorded there as
+* `store` — the service's store (`fhir_assist.store`): decisions are recorded there as
   feedback labels;
 * `fhir_server_factory` — returns a `FhirServer` for the configured FHIR base URL.
 
@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 def create_blueprint(settings, store, fhir_server_factory) -> Blueprint:
     config = ReviewConfig.from_settings(settings)
-    redis_url = getattr(store, "url", None) if getattr(store, "kind", None) == "redis" else None
-    pending = PendingActions(redis_url)
+    pending = PendingActions(store)
     ctx = ReviewContext(
         config=config,
         store=store,

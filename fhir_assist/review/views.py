@@ -14,6 +14,7 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
 from werkzeug.exceptions import HTTPException
 
 from fhir_assist.fhir_server import FhirAccessError, FhirServerError
+from fhir_assist.store import StoreUnavailable
 from mappings import codesystems
 
 from . import csrf, hierarchy
@@ -22,7 +23,7 @@ from .auth import AuthError, Authenticator
 from .conditions import ConditionView, parse_condition
 from .config import ReviewConfig
 from .evidence import EvidenceSource
-from .pending import Action, PendingActions, PendingUnavailable
+from .pending import Action, PendingActions
 from .worklist import STATUSES, EncounterDirectory, EncounterSummary, build_worklist
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
             if values and name in values and not FHIR_ID.fullmatch(values[name] or ""):
                 abort(404, f"“{values[name]}” is not a FHIR resource id.")
 
-    @bp.errorhandler(PendingUnavailable)
+    @bp.errorhandler(StoreUnavailable)
     def pending_down(exc):
         return render_template("review_error.html", title="The state store cannot be reached",
                                message=f"{exc}. Decisions cannot be kept for retry until it is back."), 503
@@ -289,7 +290,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
     def retry(action_id: str):
         try:
             action = ctx.pending.get(tenant, action_id)
-        except PendingUnavailable as exc:
+        except StoreUnavailable as exc:
             flash(str(exc), "error")
             return redirect(_safe_next(request.form.get("next")) or url_for(".worklist"))
         if action is None:
@@ -305,7 +306,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
         fhir = ctx.open_fhir()
         try:
             actions = ctx.pending.all(tenant)
-        except PendingUnavailable as exc:
+        except StoreUnavailable as exc:
             flash(str(exc), "error")
             return redirect(url_for(".worklist"))
         saved = failed = 0
@@ -373,7 +374,7 @@ def _hit(code: str, description: str) -> dict:
 def _pending_all(ctx: ReviewContext) -> list[Action]:
     try:
         return ctx.pending.all(ctx.config.tenant)
-    except PendingUnavailable as exc:
+    except StoreUnavailable as exc:
         flash(str(exc), "error")
         return []
 
@@ -381,7 +382,7 @@ def _pending_all(ctx: ReviewContext) -> list[Action]:
 def _pending_for(ctx: ReviewContext, encounter_id: str) -> list[Action]:
     try:
         return ctx.pending.for_encounter(ctx.config.tenant, encounter_id)
-    except PendingUnavailable as exc:
+    except StoreUnavailable as exc:
         flash(str(exc), "error")
         return []
 
