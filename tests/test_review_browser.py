@@ -64,7 +64,7 @@ def service(fhir_base_url, redis_url):
         env.setenv("FHIR_ASSIST_REVIEW_TENANT", tenant)
         env.setenv("FHIR_ASSIST_SECRET_KEY", uuid.uuid4().hex)
         store = open_store(redis_url)
-        app = create_app(Settings(fhir_base_url=fhir_base_url, redis_url=redis_url), store=store)
+        app = create_app(Settings.from_env().with_(fhir_base_url=fhir_base_url, redis_url=redis_url), store=store)
         assert "review" in app.blueprints, "the service did not register the worklist"
         server = create_server(app, host="127.0.0.1", port=0, threads=4)
         stopping = threading.Event()

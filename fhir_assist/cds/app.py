@@ -106,13 +106,9 @@ def _register_review(app: Flask, settings: Settings, store: Any, fhir_factory) -
     except ImportError as exc:
         log.info("coder review UI not installed (%s)", exc)
         return
-    create = getattr(review, "create_blueprint", None)
-    if create is None:
-        return
     try:
-        blueprint = create(settings, store, fhir_factory)
+        review.init_app(app, settings, store, fhir_factory)
     except Exception:  # noqa: BLE001 - the CDS services must start even if the worklist cannot
         log.exception("the coder review UI could not start; serving the CDS services without it")
         return
-    app.register_blueprint(blueprint, url_prefix="/review")
     log.info("coder review UI served at /review")
