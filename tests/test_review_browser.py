@@ -129,7 +129,7 @@ def model_suggestions(base_url: str, patient: str, encounter: str):
         suggester = None
     if suggester is None:
         return fixed, "fixed-list@test"
-    from fhir_assist.adapter.read import IngestReport
+    from fhir_assist.adapter.report import IngestReport
     from fhir_assist.adapter.timeline import build_timelines
     from fhir_assist.fhir_server import FhirServer
 

@@ -115,7 +115,8 @@ class running_service:
 
 # ------------------------------------------------------------------- cohort
 def _cohort(args: argparse.Namespace, out_dir: Path) -> list[dict]:
-    from fhir_assist.adapter.read import IngestReport, iter_resources
+    from fhir_assist.adapter.files import iter_resources
+    from fhir_assist.adapter.report import IngestReport
     from fhir_assist.adapter.timeline import build_timelines
 
     try:
