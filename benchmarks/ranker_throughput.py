@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from model_zoo import icd_ranker  # noqa: E402
-from model_zoo.train import pick_device  # noqa: E402
+from model_zoo.devices import pick_device  # noqa: E402
 
 
 def build_model(args) -> icd_ranker.IcdRanker:
