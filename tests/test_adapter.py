@@ -68,7 +68,8 @@ def test_bulk_export_directory_reads_every_file_and_reports_the_bad_line():
     assert problem.source.endswith("Condition.ndjson:14")
     assert "invalid JSON" in problem.message
     assert report.skipped["invalid JSON"] == 1
-    assert report.events["Bulk Data manifest files ignored"] == 1
+    # The manifest beside the NDJSON files is not read (nor would a stats.json be).
+    assert report.events["files beside the export's top-level files not read"] == 1
     assert "Condition.ndjson:14" in report.summary()
     assert report.to_dict()["problem_count"] == 1
 
