@@ -39,7 +39,7 @@ def run(data: str, *, seed: int = 0, epochs: int = 15, grid=GRID, device=None, p
     from fhir_assist.adapter.timeline import load_cohort
     from fhir_assist.recipes.ranker import train_ranker_models
     from fhir_assist.tasks.coding.encounters import collect_encounters
-    from fhir_assist.tasks.coding.settings import RANKER_DEFAULTS
+    from fhir_assist.tasks.coding.settings import RankerSettings
     from fhir_assist.tasks.coding.spaces import FeatureSpace, LabelSpace
     from model_zoo import icd_ranker
     from model_zoo.metrics import ranking as rk
@@ -53,7 +53,7 @@ def run(data: str, *, seed: int = 0, epochs: int = 15, grid=GRID, device=None, p
     best = {c: {"value": -np.inf} for c in CRITERIA}
 
     for i, cfg in enumerate(grid):
-        hyper = dict(RANKER_DEFAULTS, **cfg, epochs=epochs, patience=None)
+        settings = RankerSettings(**cfg, epochs=epochs, patience=None)
         epoch = {"n": 0}
 
         def snapshot(model, values, cfg=cfg, epoch=epoch):
@@ -64,7 +64,7 @@ def run(data: str, *, seed: int = 0, epochs: int = 15, grid=GRID, device=None, p
                                "model_config": model.config, "state": copy.deepcopy(model.state_dict())}
         if progress:
             print(f"configuration {i + 1}/{len(grid)}: {cfg}", file=sys.stderr)
-        train_ranker_models(encounters, hyper=hyper, seed=seed, select="ndcg", device=device,
+        train_ranker_models(encounters, settings=settings, seed=seed, select="ndcg", device=device,
                                    progress=progress, features=features, labels=labels,
                                    train_baselines=False, snapshot=snapshot)
 

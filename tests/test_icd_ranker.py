@@ -81,13 +81,12 @@ def trained(cohort_dir, tmp_path_factory):
     from fhir_assist.recipes.ranker import train_ranker_models
     from fhir_assist.tasks.coding.artifact import save_ranker
     from fhir_assist.tasks.coding.encounters import collect_encounters
-    from fhir_assist.tasks.coding.settings import RANKER_DEFAULTS
+    from fhir_assist.tasks.coding.settings import RankerSettings
 
     cohort = load_cohort(cohort_dir, progress=False)
     encounters, stats = collect_encounters(cohort.timelines, seed=0, progress=False)
-    hyper = dict(RANKER_DEFAULTS, hidden=[128], dropout=0.3, epochs=25, patience=None,
-                 logistic_epochs=15)
-    bundle = train_ranker_models(encounters, hyper=hyper, seed=0, select="ndcg",
+    settings = RankerSettings(hidden=[128], dropout=0.3, epochs=25, patience=None, logistic_epochs=15)
+    bundle = train_ranker_models(encounters, settings=settings, seed=0, select="ndcg",
                                  device="cpu", progress=False)
     path = save_ranker(bundle, tmp_path_factory.mktemp("art") / "icd-ranker", seed=0,
                        select="ndcg")

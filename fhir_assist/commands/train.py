@@ -95,8 +95,7 @@ def _train_micron(args: argparse.Namespace) -> int:
 
 
 # flags of `train icd-ranker|text-coder` that override a training setting when given
-CODING_OVERRIDES = ("hidden", "mode", "dropout", "lr", "batch_size", "max_len", "target_recall",
-                    "embed_dim", "focal_alpha", "focal_gamma")
+CODING_OVERRIDES = ("hidden", "mode", "dropout", "focal_alpha", "focal_gamma")
 
 
 def _train_coding(args: argparse.Namespace, kind: str) -> int:

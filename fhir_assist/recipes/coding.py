@@ -16,19 +16,19 @@ from fhir_assist.tasks.coding.encounters import collect_encounters, data_fingerp
 from fhir_assist.tasks.coding.evaluation import SELECT_METRICS, head_metrics
 from fhir_assist.tasks.coding.feedback import Feedback
 from fhir_assist.tasks.coding.models import from_bundle
-from fhir_assist.tasks.coding.settings import RANKER_DEFAULTS, TEXT_DEFAULTS
+from fhir_assist.tasks.coding.settings import RankerSettings, TextSettings
 from fhir_assist.tasks.cohort import load_cohort
 
 
 @dataclass(frozen=True)
 class CodingRecipe:
-    defaults: dict
-    train: Any            # encounters, hyper=…, seed=…, … → bundle
+    settings: type        # RankerSettings | TextSettings
+    train: Any            # encounters, settings=…, seed=…, … → bundle
     save: Any             # bundle, out, … → artifact path
 
 
-RECIPES = {"icd-ranker": CodingRecipe(RANKER_DEFAULTS, train_ranker_models, save_ranker),
-           "text-coder": CodingRecipe(TEXT_DEFAULTS, train_text_models, save_text)}
+RECIPES = {"icd-ranker": CodingRecipe(RankerSettings, train_ranker_models, save_ranker),
+           "text-coder": CodingRecipe(TextSettings, train_text_models, save_text)}
 
 DEMO_OVERRIDES = {
     # small enough to ship (< 5 MB) and to rebuild in a couple of minutes on a laptop CPU
@@ -81,7 +81,7 @@ def train(kind: str, data: str, out: str, *, overrides: dict, seed: int = 0, sel
     encounters, stats = collect_encounters(cohort.timelines, seed, feedback=feedback,
                                            with_notes=(kind == "text-coder"), progress=progress)
     print_stats(f"cohort {data}: {len(cohort.timelines)} patients", stats)
-    bundle = recipe.train(encounters, hyper=dict(recipe.defaults, **overrides), seed=seed,
+    bundle = recipe.train(encounters, settings=recipe.settings(**overrides), seed=seed,
                           select=select, device=device, progress=progress)
     metrics = test_metrics(bundle, kind, encounters, device)
     path = recipe.save(bundle, out, seed=seed, select=select, metrics=metrics,
@@ -97,8 +97,7 @@ def build_demo_model(kind: str, data: str, out: str, *, seed: int = 0, progress:
     cohort = load_cohort(data, progress)
     encounters, stats = collect_encounters(cohort.timelines, seed, with_notes=(kind == "text-coder"),
                                            progress=progress)
-    hyper = dict(recipe.defaults, **DEMO_OVERRIDES[kind])
-    bundle = recipe.train(encounters, hyper=hyper, seed=seed, select="ndcg", device=device,
+    bundle = recipe.train(encounters, settings=recipe.settings(**DEMO_OVERRIDES[kind]), seed=seed, select="ndcg", device=device,
                           progress=progress)
     metrics = test_metrics(bundle, kind, encounters, device)
     return recipe.save(bundle, out, seed=seed, select="ndcg", metrics=metrics,

@@ -35,10 +35,9 @@ def refit_logistic(model: CodingModel, encounters: list[Encounter], device, prog
     train = [e for e in encounters if e.split == "train"]
     if not train:
         return None
-    hyper = model.bundle.hyper
+    settings = model.bundle.settings
     return classical.fit_logistic(model.baseline_inputs(train), model.labels.encode(train),
-                                  l2=hyper.get("logistic_l2", 1e-4),
-                                  epochs=hyper.get("logistic_epochs", 10), device=device,
+                                  l2=settings.logistic_l2, epochs=settings.logistic_epochs, device=device,
                                   progress=progress).eval()
 
 
@@ -58,7 +57,7 @@ def _retrain(model: CodingModel, encounters, seed: int, select: str, device, pro
     if model.kind == "icd-ranker":     # the ranker keeps the artifact's input and label spaces
         options.update(features=model.bundle.features, labels=model.labels)
     # the text coder rebuilds its vocabularies from the same split: same tokens
-    return from_bundle(model.kind, train(encounters, hyper=model.bundle.hyper, seed=seed, select=select,
+    return from_bundle(model.kind, train(encounters, settings=model.bundle.settings, seed=seed, select=select,
                                          device=device, progress=progress, **options))
 
 

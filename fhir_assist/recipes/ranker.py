@@ -10,6 +10,7 @@ import torch
 from fhir_assist.recipes import RecipeError
 from fhir_assist.tasks.coding.artifact import RankerBundle
 from fhir_assist.tasks.coding.encounters import Encounter, input_stratum
+from fhir_assist.tasks.coding.settings import RankerSettings
 from fhir_assist.tasks.coding.evaluation import SELECT_METRICS, cutoffs_for, selection_score, to_numpy
 from fhir_assist.tasks.coding.spaces import FeatureSpace, LabelSpace
 
@@ -43,7 +44,7 @@ def _feedback_weight_fn(edits, n_rows: int):
 
 
 
-def train_ranker_models(encounters: list[Encounter], *, hyper: dict, seed: int, select: str,
+def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings, seed: int, select: str,
                         device=None, progress: bool = True, features: FeatureSpace | None = None,
                         labels: LabelSpace | None = None, train_baselines: bool = True,
                         snapshot=None) -> RankerBundle:
@@ -58,7 +59,7 @@ def train_ranker_models(encounters: list[Encounter], *, hyper: dict, seed: int, 
     if len(train) < 10 or len(val) < 2:
         raise RecipeError(f"too few coded encounters to train on ({len(train)} train, {len(val)} "
                          "validation); need a larger cohort")
-    features = features or FeatureSpace.build(train, hyper.get("min_count", 1))
+    features = features or FeatureSpace.build(train, settings.min_count)
     labels = labels or LabelSpace.build(train)
     x_tr, y_tr = features.encode(train), labels.encode(train)
     x_va, y_va = features.encode(val), labels.encode(val)
@@ -67,17 +68,17 @@ def train_ranker_models(encounters: list[Encounter], *, hyper: dict, seed: int, 
 
     config = icd_ranker.RankerConfig(
         n_inputs=features.size, head_names=labels.heads, head_sizes=labels.sizes,
-        hidden=list(hyper["hidden"]), dropout=hyper["dropout"],
-        input_dropout=hyper.get("input_dropout", 0.0), mode=hyper["mode"])
+        hidden=list(settings.hidden), dropout=settings.dropout,
+        input_dropout=settings.input_dropout, mode=settings.mode)
     from model_zoo.train import seed_everything
     seed_everything(seed)
     model = icd_ranker.IcdRanker(config)
     sample_w = torch.tensor([2.0 if e.feedback else 1.0 for e in train])
     model.set_output_prior(y_tr.float().mul(sample_w[:, None]).sum(0) / sample_w.sum())
-    column_w = icd_ranker.head_weights(labels.sizes, hyper.get("head_weighting", "naive"))
+    column_w = icd_ranker.head_weights(labels.sizes, settings.head_weighting)
     fb_weights = _feedback_weight_fn(labels.feedback_edits(train), len(train))
     batches = _batches({"x": x_tr, "y": y_tr, "row": torch.arange(len(train)), "w": sample_w},
-                       hyper["batch_size"], seed)
+                       settings.batch_size, seed)
 
     def loss_fn(m, batch):
         logits = m(batch["x"])
@@ -96,18 +97,18 @@ def train_ranker_models(encounters: list[Encounter], *, hyper: dict, seed: int, 
             snapshot(m, out)
         return out
 
-    result = fit(model, batches, loss_fn, epochs=hyper["epochs"], lr=hyper["lr"],
-                 weight_decay=hyper.get("weight_decay", 0.0), validate=validate, select=select,
+    result = fit(model, batches, loss_fn, epochs=settings.epochs, lr=settings.lr,
+                 weight_decay=settings.weight_decay, validate=validate, select=select,
                  mode="max", seed=seed, device=device, progress=progress, desc="icd-ranker",
-                 patience=hyper.get("patience"))
+                 patience=settings.patience)
     model = model.to(device).eval()
 
     freq = classical.FrequencyRanker.fit(y_tr, sample_w)
     logistic = None
     if train_baselines:
         logistic = classical.fit_logistic(
-            x_tr, y_tr, sample_weights=sample_w, l2=hyper.get("logistic_l2", 1e-4),
-            epochs=hyper.get("logistic_epochs", 25), seed=seed, device=device, progress=progress,
+            x_tr, y_tr, sample_weights=sample_w, l2=settings.logistic_l2,
+            epochs=settings.logistic_epochs, seed=seed, device=device, progress=progress,
             validate=lambda m: {"score": selection_score(icd_ranker.predict_proba(m, x_va, device=device),
                                                          y_va, slices, select)})
     # thresholds and cut-offs on validation, per model
@@ -118,7 +119,7 @@ def train_ranker_models(encounters: list[Encounter], *, hyper: dict, seed: int, 
             continue
         scores = icd_ranker.predict_proba(m.to(device), x_va, device=device)
         thresholds[name] = f1_thresholds_per_level(to_numpy(scores), to_numpy(y_va), slices)
-        cutoffs[name] = cutoffs_for(scores, y_va, strata, slices, hyper.get("target_recall", 0.9))
+        cutoffs[name] = cutoffs_for(scores, y_va, strata, slices, settings.target_recall)
     return RankerBundle(features, labels, model.cpu(), freq, logistic.cpu() if logistic else None,
-                        hyper, thresholds, cutoffs, result.history)
+                        settings, thresholds, cutoffs, result.history)
 

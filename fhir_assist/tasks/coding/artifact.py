@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir_assist.tasks.coding import TASK
 from fhir_assist.tasks.coding.encounters import INPUT_BUCKETS, NOTE_BUCKETS
+from fhir_assist.tasks.coding.settings import RankerSettings, TextSettings
 from fhir_assist.tasks.coding.spaces import FeatureSpace, LabelSpace
 
 
@@ -19,7 +20,7 @@ class RankerBundle:
     ranker: Any
     frequency: Any
     logistic: Any
-    hyper: dict
+    settings: RankerSettings
     thresholds: dict
     cutoffs: dict
     history: list
@@ -33,7 +34,7 @@ class TextBundle:
     coder: Any
     frequency: Any
     logistic: Any
-    hyper: dict
+    settings: TextSettings
     thresholds: dict
     cutoffs: dict
     history: list
@@ -53,7 +54,7 @@ def save_ranker(bundle: RankerBundle, out: str | Path, *, seed: int, select: str
     stores the ranker in float16 (loaded back as float32)."""
     config = {
         "kind": "icd-ranker", "model": "multitask-ranker", "split_seed": seed, "select": select,
-        "ranker": bundle.ranker.config.to_dict(), "training": bundle.hyper,
+        "ranker": bundle.ranker.config.to_dict(), "training": bundle.settings.to_dict(),
         "heads": bundle.labels.heads, "input_buckets": list(INPUT_BUCKETS),
         "history": bundle.history, "cohort": dict(cohort_stats or {}),
     }
@@ -68,7 +69,7 @@ def save_text(bundle: TextBundle, out: str | Path, *, seed: int, select: str, me
               half: bool = False) -> Path:
     config = {
         "kind": "text-coder", "model": "text-coder", "split_seed": seed, "select": select,
-        "text_coder": bundle.coder.config.to_dict(), "training": bundle.hyper,
+        "text_coder": bundle.coder.config.to_dict(), "training": bundle.settings.to_dict(),
         "heads": bundle.labels.heads, "note_buckets": list(NOTE_BUCKETS),
         "history": bundle.history, "cohort": dict(cohort_stats or {}),
     }
@@ -111,10 +112,11 @@ def _baselines(artifact, n_inputs: int, n_labels: int) -> tuple[Any, Any]:
     return freq.eval(), logistic
 
 
-def _stored(artifact) -> tuple[dict, dict, dict, list]:
+def _stored(artifact, settings_type) -> tuple[Any, dict, dict, list]:
     """(training settings, μF1 thresholds, RE@R cut-offs, training history) of an artifact."""
     hp, th = artifact.hyperparameters, artifact.thresholds or {}
-    return hp.get("training", {}), th.get("f1", {}), th.get("cutoffs", {}), hp.get("history", [])
+    return (settings_type.from_dict(hp.get("training", {})), th.get("f1", {}), th.get("cutoffs", {}),
+            hp.get("history", []))
 
 
 def load_ranker(artifact) -> RankerBundle:
@@ -126,7 +128,7 @@ def load_ranker(artifact) -> RankerBundle:
     ranker = icd_ranker.IcdRanker(icd_ranker.RankerConfig.from_dict(hp["ranker"]))
     ranker.load_state_dict(_float_state(artifact.weights["ranker"]))
     freq, logistic = _baselines(artifact, features.size, labels.size)
-    return RankerBundle(features, labels, ranker.eval(), freq, logistic, *_stored(artifact))
+    return RankerBundle(features, labels, ranker.eval(), freq, logistic, *_stored(artifact, RankerSettings))
 
 
 def load_text(artifact) -> TextBundle:
@@ -139,6 +141,6 @@ def load_text(artifact) -> TextBundle:
     coder = text_coder.TextCoder(text_coder.TextCoderConfig.from_dict(hp["text_coder"]))
     coder.load_state_dict(_float_state(artifact.weights["text-coder"]))
     # the logistic peer reads a bag of the `bow_size` most frequent note tokens
-    n_inputs = hp["training"]["bow_size"] if "logistic" in artifact.weights else 0
+    n_inputs = TextSettings.from_dict(hp.get("training", {})).bag_size(len(vocab))
     freq, logistic = _baselines(artifact, n_inputs, labels.size)
-    return TextBundle(vocab, labels, coder.eval(), freq, logistic, *_stored(artifact))
+    return TextBundle(vocab, labels, coder.eval(), freq, logistic, *_stored(artifact, TextSettings))

@@ -13,7 +13,6 @@ import torch
 
 from fhir_assist.tasks.coding.artifact import RankerBundle, TextBundle, load_ranker, load_text
 from fhir_assist.tasks.coding.encounters import NOTE_BUCKETS, Encounter, input_stratum, note_tokens, visit_inputs
-from fhir_assist.tasks.coding.settings import TEXT_DEFAULTS
 from fhir_assist.tasks.coding.spaces import LabelSpace, bag_of_words, note_ids
 
 Evidence = list[tuple[str, str, float]]   # (kind, label, weight)
@@ -152,13 +151,13 @@ class NoteCoder(_BundledModel):
 
     @property
     def max_len(self) -> int:
-        return self.bundle.hyper.get("max_len", TEXT_DEFAULTS["max_len"])
+        return self.bundle.settings.max_len
 
     def sequences(self, encounters: list[Encounter]) -> list[list[int]]:
         return [note_ids(self.bundle.notes, e.note_tokens, self.max_len) for e in encounters]
 
     def _bag(self, sequences) -> torch.Tensor:
-        return bag_of_words(sequences, self.bundle.hyper.get("bow_size", len(self.bundle.notes) - 1))
+        return bag_of_words(sequences, self.bundle.settings.bag_size(len(self.bundle.notes)))
 
     def baseline_inputs(self, encounters: list[Encounter]) -> torch.Tensor:
         return self._bag(self.sequences(encounters))

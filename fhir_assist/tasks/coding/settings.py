@@ -1,13 +1,34 @@
-"""Training settings of the two coding models, each default written once."""
+"""Training settings of the two coding models as typed dataclasses, each default written
+once. They travel in an artifact's config.json under "training"; `from_dict` fills what an
+older artifact lacks (`LEGACY_DEFAULTS` where today's default would misdescribe it)."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-RANKER_DEFAULTS: dict[str, Any] = {
-    "hidden": [2048, 2048], "dropout": 0.6, "input_dropout": 0.0, "mode": "multitask",
-    "head_weighting": "naive", "epochs": 30, "lr": 1e-3, "weight_decay": 0.0, "batch_size": 256,
-    "patience": 6, "logistic_l2": 1e-4, "logistic_epochs": 25, "min_count": 1,
-}
+from model_zoo.stored_config import StoredConfig
+
+
+@dataclass
+class RankerSettings(StoredConfig):
+    """The structured multitask ranker and its logistic peer."""
+
+    hidden: list[int] = field(default_factory=lambda: [2048, 2048])   # the paper's wide shallow net
+    dropout: float = 0.6
+    input_dropout: float = 0.0
+    mode: str = "multitask"              # or "per-level": one network per hierarchy level
+    head_weighting: str = "naive"
+    epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    patience: int | None = 6
+    logistic_l2: float = 1e-4
+    logistic_epochs: int = 25
+    min_count: int = 1
+    target_recall: float = 0.9           # recall the per-stratum list cut-off K must reach
+
+
 # MARN's structure and values where they matter (embedding size 100, RAM dropout 0.2,
 # focal γ 2, λ_icd 0.7 / λ_ccs 0.3). Departures, measured on synthetic cohorts on CPU:
 # - focal α 0.75 instead of the paper's 0.999: with 0.999 the negatives weigh 1/1000, so
@@ -21,11 +42,37 @@ RANKER_DEFAULTS: dict[str, Any] = {
 #   initialisation (scores varied by ~0.003 between notes and ranked like the frequency
 #   baseline). Larger cohorts get more steps per epoch; `--epochs` lowers the count there.
 # - a narrow BiGRU (32 per direction) so an epoch over ~8,000 notes takes minutes.
-TEXT_DEFAULTS: dict[str, Any] = {
-    "embed_dim": 100, "hidden": 32, "dropout": 0.2, "embed_dropout": 0.2, "use_ram": True,
-    "epochs": 10, "lr": 1e-2, "batch_size": 32, "patience": 3, "max_len": 1000,
-    "min_count": 3, "focal_alpha": 0.75, "focal_gamma": 2.0, "lambda_icd": 0.7, "lambda_ccs": 0.3,
-    "pretrain_embeddings": True, "w2v_pairs": 2_000_000, "logistic_l2": 1e-4, "logistic_epochs": 10,
-    "bow_size": 1000,
-}
+@dataclass
+class TextSettings(StoredConfig):
+    """The note-based text coder and its bag-of-words logistic peer."""
 
+    embed_dim: int = 100
+    hidden: int = 32
+    dropout: float = 0.2
+    embed_dropout: float = 0.2
+    use_ram: bool = True
+    epochs: int = 10
+    lr: float = 1e-2
+    batch_size: int = 32
+    patience: int | None = 3
+    max_len: int = 1000                  # note tokens read per encounter
+    min_count: int = 3                   # (1 below 200 training encounters)
+    focal_alpha: float = 0.75
+    focal_gamma: float = 2.0
+    lambda_icd: float = 0.7
+    lambda_ccs: float = 0.3
+    pretrain_embeddings: bool = True
+    w2v_pairs: int = 2_000_000
+    logistic_l2: float = 1e-4
+    logistic_epochs: int = 10
+    bow_size: int | None = 1000          # most frequent note tokens the logistic peer reads
+    target_recall: float = 0.9
+
+    # an artifact that does not record its bag size read every token of its vocabulary
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"bow_size": None}
+
+    def bag_size(self, vocabulary_size: int) -> int:
+        """Columns of the bag of words over a vocabulary of `vocabulary_size` (OOV included)."""
+        if self.bow_size is None:
+            return vocabulary_size - 1
+        return min(self.bow_size, vocabulary_size - 1)
