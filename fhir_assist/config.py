@@ -33,8 +33,12 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
     FHIR_ASSIST_EVIDENCE          compute the evidence (medications, procedures) shown with each coding
                                   suggestion of the structured ranker (default true; ~0.1 s per call)
-    FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer URL prefixes a hook call may name, comma separated
-                                  (default: any; the service sends the EHR's token to that URL)
+    FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer base URLs a hook call may name, comma separated, compared
+                                  as scheme + host + port + path prefix (default: none besides
+                                  --fhir-base-url; a call naming another server is answered from its
+                                  prefetch only, and gets 412 when that is not enough: the service
+                                  never sends an EHR's token to a server not listed here)
+    FHIR_ASSIST_FHIR_MAX_RESPONSE_MB  largest FHIR server answer read (default 16)
     FHIR_ASSIST_SOURCE_URL        the cards' source link: a page about this deployment and its models
                                   (default https://fhir-assist.example.org)
 """
@@ -45,6 +49,8 @@ import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
+
+from . import url_policy
 
 ENV_PREFIX = "FHIR_ASSIST_"
 DEFAULT_HOST = "127.0.0.1"
@@ -98,7 +104,8 @@ class Settings:
     top_codes: int = 20
     top_medications: int = 8
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
-    allowed_fhir_servers: tuple[str, ...] = ()      # URL prefixes a hook call may name; () = any
+    allowed_fhir_servers: tuple[str, ...] = ()      # fhirServer base URLs a hook call may name (+ fhir_base_url)
+    fhir_max_response_mb: int = 16
     source_url: str = "https://fhir-assist.example.org"      # set to your deployment's documentation
 
     # ------------------------------------------------------------------ build
@@ -159,6 +166,8 @@ class Settings:
             values["evidence"] = _bool("FHIR_ASSIST_EVIDENCE", v)
         if (v := get("ALLOWED_FHIR_SERVERS")) is not None:
             values["allowed_fhir_servers"] = tuple(u.strip().rstrip("/") for u in v.split(",") if u.strip())
+        if (v := get("FHIR_MAX_RESPONSE_MB")) is not None:
+            values["fhir_max_response_mb"] = _int("FHIR_ASSIST_FHIR_MAX_RESPONSE_MB", v)
         if (v := get("SOURCE_URL")) is not None:
             values["source_url"] = v.strip()
         return cls(**values).checked()
@@ -197,8 +206,12 @@ class Settings:
             raise SettingsError("write-back and card limits must be at least 1")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
-        if self.max_request_mb < 1:
-            raise SettingsError("the request size limit must be at least 1 MB")
+        if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
+            raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
+        try:
+            self.fhir_server_allow_list
+        except url_policy.UrlRefused as exc:
+            raise SettingsError(f"FHIR server allow-list / --fhir-base-url: {exc}") from None
         bad = [a for a in self.jwt_algorithms if a in FORBIDDEN_ALGORITHMS]
         if bad:
             raise SettingsError(f"JWT algorithms {', '.join(bad)} are not allowed for CDS clients "
@@ -213,6 +226,12 @@ class Settings:
         if self.models_dir and not Path(self.models_dir).is_dir():
             raise SettingsError(f"models directory {self.models_dir!r} not found")
         return self
+
+    @property
+    def fhir_server_allow_list(self) -> tuple:
+        """Where an EHR's token may be sent: the allow-list and the configured FHIR server."""
+        urls = self.allowed_fhir_servers + ((self.fhir_base_url,) if self.fhir_base_url else ())
+        return url_policy.parse_all(urls)
 
     @property
     def auth_required(self) -> bool:

@@ -80,7 +80,7 @@ def _summaries(answer):
 # ------------------------------------------------------- prefetch vs fetching
 @pytest.mark.parametrize("service_id", [s.id for s in SERVICES])
 def test_each_hook_without_prefetch_fetches_from_the_fhir_server(models, cohort, fhir, service_id):
-    with service(models, write_back=False) as (base_url, app):
+    with service(models, write_back=False, allowed_fhir_servers=(fhir,)) as (base_url, app):
         for i in range(2):
             # What the server holds: the whole record (no stripped diagnoses, orders not moved to drafts).
             with_prefetch = call(base_url, service_id, request_for(
@@ -102,7 +102,7 @@ def test_partial_prefetch_is_completed_from_the_fhir_server(models, cohort, fhir
     full = request_for(cohort, "medication-change-order-sign", 1, encounter_orders_as_drafts=False)
     for key in ("encounters", "medications"):
         del body["prefetch"][key]
-    with service(models) as (base_url, _):
+    with service(models, allowed_fhir_servers=(fhir,)) as (base_url, _):
         partial = call(base_url, "medication-change-order-sign", body)
         assert partial.status_code == 200
         assert_valid_response(partial.json())
@@ -112,7 +112,7 @@ def test_partial_prefetch_is_completed_from_the_fhir_server(models, cohort, fhir
 
 def test_unreachable_fhir_server_gives_412_or_a_degraded_card(models, cohort):
     dead = "http://127.0.0.1:9/fhir"        # discard port: nothing listens
-    with service(models, fhir_timeout=1.0) as (base_url, _):
+    with service(models, fhir_timeout=1.0, allowed_fhir_servers=(dead,)) as (base_url, _):
         started = time.monotonic()
         response = call(base_url, "medication-change-patient-view",
                         request_for(cohort, "medication-change-patient-view", prefetch=False, fhir_server=dead))
@@ -139,7 +139,7 @@ def test_discharge_write_back_is_idempotent_and_valid(models, cohort, fhir):
     # names its FHIR server, where the recommended codes are written for coder review.
     body = request_for(cohort, "coding-suggestions-encounter-discharge", 3, fhir_server=fhir)
     encounter = body["context"]["encounterId"]
-    with service(models) as (base_url, _):
+    with service(models, allowed_fhir_servers=(fhir,)) as (base_url, _):
         answers = []
         for _ in range(3):              # the EHR retries the same discharge call
             response = call(base_url, "coding-suggestions-encounter-discharge", body)
@@ -257,7 +257,7 @@ def test_paginated_prefetch_is_read_to_the_end(models, cohort, fhir):
         bundle = paged["prefetch"][key]
         bundle["entry"] = bundle["entry"][:2]           # the EHR sent the first page only
         bundle["link"] = [{"relation": "next", "url": f"{fhir}/{rtype}?patient=Patient/{pid}&_count=3"}]
-    with service(models) as (base_url, _):
+    with service(models, allowed_fhir_servers=(fhir,)) as (base_url, _):
         expected = _summaries(call(base_url, "medication-change-patient-view", full).json())
         answer = call(base_url, "medication-change-patient-view", paged)
         assert answer.status_code == 200

@@ -457,7 +457,10 @@ def test_example_hook_files_are_valid_requests():
 def test_fhir_server_allow_list_and_lenient_readiness(models, cohort):
     client = make_app(models, allowed_fhir_servers=("https://ehr.example.org/fhir",)).test_client()
     body = request_for(cohort, "medication-change-patient-view", fhir_server="https://attacker.example.net/fhir")
-    assert_outcome(post(client, "medication-change-patient-view", body), 403, expression="fhirServer")
+    assert post(client, "medication-change-patient-view", body).status_code == 200   # never contacted
+    body = request_for(cohort, "medication-change-patient-view", prefetch=False,
+                       fhir_server="https://attacker.example.net/fhir")
+    assert_outcome(post(client, "medication-change-patient-view", body), 412, text="may call")
     body = request_for(cohort, "medication-change-patient-view", fhir_server="https://ehr.example.org/fhir")
     assert post(client, "medication-change-patient-view", body).status_code == 200   # all prefetched
 

@@ -32,6 +32,7 @@ from .metrics import ServiceMetrics
 from .models import ModelSet, load_models
 from .patient_data import load_patient_data, make_fetcher
 from .request import parse_hook_call
+from .request_checks import check_depth
 from .services import CodingService, MedicationChangeService, ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def make_fhir_server_factory(settings: Settings) -> Callable[..., Any]:
         if not url:
             raise ValueError("no FHIR server: give --fhir-base-url or send fhirServer in the hook request")
         options.setdefault("timeout", settings.fhir_timeout)
+        options.setdefault("max_response_bytes", settings.fhir_max_response_mb * 1024 * 1024)
         options.setdefault("retries", 1)
         return FhirServer(url, token=token, **options)
 
@@ -142,13 +144,19 @@ def _json_response(body: Any, status: int = 200, headers: dict | None = None) ->
 
 
 def _read_json() -> Any:
+    if request.mimetype != JSON:
+        raise bad_request(f"the request body must be sent as Content-Type: {JSON}", code="not-supported")
     raw = request.get_data(cache=False)
     if not raw.strip():
         raise bad_request("the request body is empty; expected a JSON object", code="required")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+    except RecursionError:
+        raise bad_request("the request body is nested too deeply", code="too-costly") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}", code="structure") from None
+    check_depth(body)
+    return body
 
 
 def _expected_audiences(settings: Settings, *extra_paths: str) -> list[str]:
@@ -190,16 +198,17 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
                            expression="id")
         g.service_id = service_id
         body = _read_json()
-        call = parse_hook_call(entry, body, allowed_fhir_servers=settings.allowed_fhir_servers)
+        call = parse_hook_call(entry, body, allowed_fhir_servers=settings.fhir_server_allow_list)
         if "review" in app.blueprints:
             call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
         g.hook = call.entry.hook
         started = time.perf_counter()
         server = None
-        if call.fhir_server or settings.fhir_base_url:
+        if call.fhir_server or (settings.fhir_base_url and not call.fhir_server_refused):
             try:
                 server = state.fhir_server_factory(call.fhir_server or settings.fhir_base_url,
-                                                   call.access_token if call.fhir_server else None)
+                                                   call.access_token if call.fhir_server else None,
+                                                   deadline_s=settings.fhir_timeout * 3)
             except ValueError as exc:
                 raise bad_request(str(exc), expression="fhirServer") from None
 
