@@ -15,7 +15,8 @@ option of `fhir-assist serve` has an environment twin with the same meaning:
 and a few settings that have no flag (deployment tuning):
 
     FHIR_ASSIST_PUBLIC_URL        external base URL of the service, e.g. https://cds.example.org;
-                                  the expected JWT `aud` is derived from it (default: from the request)
+                                  the expected JWT `aud` is derived from it; required when
+                                  authentication is on (also --public-url)
     FHIR_ASSIST_TRUST_PROXY       honour X-Forwarded-* from one reverse proxy (default false)
     FHIR_ASSIST_WRITE_BACK        write recommended codes back on encounter-discharge (default true)
     FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 30)
@@ -39,6 +40,8 @@ and a few settings that have no flag (deployment tuning):
                                   prefetch only, and gets 412 when that is not enough: the service
                                   never sends an EHR's token to a server not listed here)
     FHIR_ASSIST_FHIR_MAX_RESPONSE_MB  largest FHIR server answer read (default 16)
+    FHIR_ASSIST_ADMIN_TOKEN_SHA256    SHA-256 (hex) of the admin bearer secret that reads stored feedback
+                                  at GET /admin/feedback (default: unset, admin functions off)
     FHIR_ASSIST_SOURCE_URL        the cards' source link: a page about this deployment and its models
                                   (default https://fhir-assist.example.org)
 """
@@ -106,6 +109,7 @@ class Settings:
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
     allowed_fhir_servers: tuple[str, ...] = ()      # fhirServer base URLs a hook call may name (+ fhir_base_url)
     fhir_max_response_mb: int = 16
+    admin_token_sha256: str | None = None
     source_url: str = "https://fhir-assist.example.org"      # set to your deployment's documentation
 
     # ------------------------------------------------------------------ build
@@ -168,6 +172,8 @@ class Settings:
             values["allowed_fhir_servers"] = tuple(u.strip().rstrip("/") for u in v.split(",") if u.strip())
         if (v := get("FHIR_MAX_RESPONSE_MB")) is not None:
             values["fhir_max_response_mb"] = _int("FHIR_ASSIST_FHIR_MAX_RESPONSE_MB", v)
+        if (v := get("ADMIN_TOKEN_SHA256")) is not None:
+            values["admin_token_sha256"] = v.strip().lower() or None
         if (v := get("SOURCE_URL")) is not None:
             values["source_url"] = v.strip()
         return cls(**values).checked()
@@ -177,6 +183,8 @@ class Settings:
         """Environment first, then every CLI option the user actually gave (None = not given)."""
         settings = cls.from_env(env)
         overrides: dict[str, object] = {}
+        if getattr(args, "public_url", None):
+            overrides["public_url"] = args.public_url.strip().rstrip("/")
         for name in ("host", "port", "redis_url", "fhir_base_url"):
             value = getattr(args, name, None)
             if value is not None:
@@ -208,6 +216,8 @@ class Settings:
             raise SettingsError("threads must be at least 1")
         if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
             raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
+        if self.admin_token_sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.admin_token_sha256):
+            raise SettingsError("FHIR_ASSIST_ADMIN_TOKEN_SHA256 must be 64 hex digits (sha256sum of the secret)")
         try:
             self.fhir_server_allow_list
         except url_policy.UrlRefused as exc:
@@ -220,7 +230,15 @@ class Settings:
             url = getattr(self, url_name)
             if url and "://" not in url:
                 raise SettingsError(f"{url_name.replace('_', '-')} {url!r} is not a URL")
+        if self.trust and not self.no_auth and not self.public_url:
+            # Without it the expected `aud` would come from the request's Host header, and
+            # a token issued for another service behind the same name would be accepted.
+            raise SettingsError("authentication is on: set FHIR_ASSIST_PUBLIC_URL (--public-url) to this "
+                                "service's external base URL, the audience its tokens must name")
         for spec in self.trust:
+            if spec.source.startswith("http://") and not _is_loopback(spec.source):
+                raise SettingsError(f"trusted issuer {spec.issuer!r}: its JWKS URL must be https "
+                                    "(plain http only on this machine's loopback)")
             if not spec.is_url and not Path(spec.source).is_file():
                 raise SettingsError(f"trusted issuer {spec.issuer!r}: key file {spec.source!r} not found")
         if self.models_dir and not Path(self.models_dir).is_dir():
@@ -242,6 +260,8 @@ class Settings:
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "admin_token_sha256" and value:
+                value = "(set)"
             if f.name == "redis_url" and value:
                 value = _hide_password(value)
             if f.name == "trust":
@@ -267,6 +287,12 @@ def parse_trust(item: str) -> TrustedIssuerSpec:
         i = positions[-1]
         return TrustedIssuerSpec(item[:i], os.path.expanduser(item[i + 1:]))
     raise SettingsError(f"--trust expects ISS=FILE (or ISS=JWKS-URL), got {item!r}")
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _hide_password(url: str) -> str:

@@ -17,6 +17,7 @@ from fhir_assist.cds.catalog import BY_ID, SERVICES
 from fhir_assist.cds.hook_requests import build_request
 from fhir_assist.config import Settings, TrustedIssuerSpec
 from tests.cds_rules import assert_valid_response
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def fhir(fhir_base_url, cohort):
 def service(models, **changes):
     from fhir_assist.commands.demo import running_service
     # Evidence per suggested code is slow and tested in test_cds_service.py: off here.
-    settings = Settings(host="127.0.0.1", port=0, **{"no_auth": True, "evidence": False, **changes})
+    settings = Settings(**{"host": "127.0.0.1", "port": 0, "no_auth": True, "evidence": False, **changes})
     runner = running_service(settings, models=models)
     with runner as base_url:
         yield base_url, runner.app
@@ -225,7 +226,9 @@ def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohor
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
     issuer = "https://ehr.example.org"
-    with service(models, no_auth=False, redis_url=restartable_redis.url,
+    port = free_port()
+    with service(models, no_auth=False, redis_url=restartable_redis.url, port=port,
+                 public_url=f"http://127.0.0.1:{port}",
                  trust=(TrustedIssuerSpec(issuer, str(jwks)),)) as (base_url, _):
         service_id = "medication-change-patient-view"
         url = f"{base_url}/cds-services/{service_id}"

@@ -3,7 +3,7 @@
     GET  /cds-services                      discovery (one entry per service and hook)
     POST /cds-services/{id}                 a hook call → {"cards": [...], "systemActions"?: [...]}
     POST /cds-services/{id}/feedback        outcomes of the cards (accepted / overridden)
-    GET  /cds-services/{id}/feedback        stored feedback, for audit (authenticated, per tenant)
+    GET  /admin/feedback?tenant=T           stored feedback, for audit (admin credential only)
     GET  /healthz   /readyz   /metrics      liveness, readiness (models + store), Prometheus
     /review/…                               the coder worklist, when `fhir_assist.review` is installed
 
@@ -24,6 +24,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..config import Settings
+from .admin import check_admin
 from .auth import AuthError, Caller, TokenVerifier
 from .catalog import BY_ID, CODING_SUGGESTIONS, SERVICES
 from .errors import CdsError, bad_request, operation_outcome
@@ -160,9 +161,11 @@ def _read_json() -> Any:
 
 
 def _expected_audiences(settings: Settings, *extra_paths: str) -> list[str]:
-    base = settings.public_url or request.host_url.rstrip("/")
-    root = request.script_root or ""
-    base = base if settings.public_url else base + root
+    # Only the configured public URL: never the Host or X-Forwarded-* headers, which
+    # the caller chooses (Settings refuses auth without a public URL).
+    if not settings.public_url:
+        return []
+    base = settings.public_url
     return [base + request.path, *(base + p for p in extra_paths)]
 
 
@@ -261,25 +264,27 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
             state.metrics.feedback.labels(service=service_id, outcome=item["outcome"]).inc()
         return _json_response({"stored": len(ids), "ids": ids})
 
-    @app.get("/cds-services/<service_id>/feedback")
-    def list_feedback(service_id: str):
-        caller = _authenticate(state, f"/cds-services/{service_id}")
-        if service_id not in BY_ID:
-            raise CdsError(404, "not-found", f"no CDS service with id {service_id!r}", expression="id")
-        since = request.args.get("since") or None
+    @app.get("/admin/feedback")
+    def list_feedback():
+        # Feedback holds patient and encounter ids and coders' comments: an admin
+        # function behind its own credential, never open to EHR tokens.
+        check_admin(settings, request.headers.get("Authorization"))
+        tenant, service_id = request.args.get("tenant"), request.args.get("service")
+        if not tenant:
+            raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
         try:
-            events = state.store.list_feedback(caller.tenant, since=since, source="cds-feedback")
+            events = state.store.list_feedback(tenant, since=request.args.get("since") or None,
+                                               source="cds-feedback")
         except ValueError as exc:
             raise bad_request(str(exc), expression="since") from None
-        except Exception as exc:  # noqa: BLE001 - StoreUnavailable
+        except Exception:  # noqa: BLE001 - StoreUnavailable
             state.metrics.store_errors.labels(operation="list_feedback").inc()
-            raise CdsError(503, "transient", f"the feedback store is unavailable: {exc}",
+            raise CdsError(503, "transient", "the feedback store is unavailable",
                            headers={"Retry-After": "5"}) from None
-        events = [e for e in events if e.get("service") == service_id]
-        for name in ("outcome", "patient", "encounter", "card"):
+        for name in ("service", "outcome", "patient", "encounter", "card"):
             if request.args.get(name):
                 events = [e for e in events if str(e.get(name)) == request.args[name]]
-        return _json_response({"service": service_id, "tenant": caller.tenant, "count": len(events),
+        return _json_response({"service": service_id, "tenant": tenant, "count": len(events),
                                "feedback": events})
 
     @app.get("/healthz")

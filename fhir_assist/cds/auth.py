@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -282,7 +283,10 @@ class TokenVerifier:
                 raise AuthError(f"the token has no '{name}' claim", "claims")
         exp, iat = claims["exp"], claims["iat"]
         if not _is_number(exp) or not _is_number(iat):
-            raise AuthError("'exp' and 'iat' must be numbers of seconds since the epoch", "claims")
+            raise AuthError("'exp' and 'iat' must be finite numbers of seconds since the epoch", "claims")
+        if self.settings.jwt_max_age_s and exp - iat > self.settings.jwt_max_age_s + leeway:
+            # A far-future exp would keep its jti in the replay store for ever.
+            raise AuthError("the token's lifetime ('exp' - 'iat') is too long", "claims")
         if exp + leeway <= now:
             raise AuthError("the token has expired", "expired")
         if iat - leeway > now:
@@ -335,7 +339,7 @@ def _peek(token: str) -> tuple[dict, dict]:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _norm_url(url: str) -> str:

@@ -23,7 +23,7 @@ class ReviewConfig:
     oidc_audience: str | None = None        # expected `aud`
     oidc_user_claim: str = "preferred_username"
     secret_key: str | None = None           # signs the Flask session (CSRF token, flashes)
-    secure_cookies: bool = False            # set when served over https
+    secure_cookies: bool = True             # off only for plain-http development (…_SECURE_COOKIES=false)
     model: str = "icd-ranker"               # coding artifact for evidence and the cut-off K
     models_dir: str | None = None
     page_size: int = 50
@@ -63,7 +63,7 @@ class ReviewConfig:
                                  "preferred_username"),
             secret_key=str(secret),
             secure_cookies=str(pick("review_secure_cookies", "FHIR_ASSIST_REVIEW_SECURE_COOKIES",
-                                    "")).lower() in ("1", "true", "yes"),
+                                    "true")).lower() not in ("0", "false", "no", "off"),
             model=pick("review_model", "FHIR_ASSIST_REVIEW_MODEL", "icd-ranker"),
             models_dir=str(models_dir) if models_dir else None,
         )

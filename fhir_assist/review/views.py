@@ -410,7 +410,11 @@ def _same_origin(req) -> bool:
 
 
 def _safe_next(url: str | None) -> str | None:
-    # only same-site paths: never redirect a coder to another origin
-    if url and url.startswith("/") and not url.startswith("//"):
-        return url
-    return None
+    # Only same-site paths: never redirect a coder to another origin. Browsers drop tabs
+    # and newlines and read "\\" as "/", so "/\t/evil.example" would become "//evil.example".
+    if not url or not url.startswith("/") or any(ch.isspace() or ch == "\\" or ord(ch) < 32 for ch in url):
+        return None
+    parts = urlsplit(url)
+    if url.startswith("//") or parts.scheme or parts.netloc:
+        return None
+    return url
