@@ -525,6 +525,13 @@ class FhirServer:
         raise FhirServerError(412, f"Condition/{condition_id} kept changing while its status was updated")
 
 
+def error_kind(exc: BaseException) -> str:
+    """What went wrong, for logs: the HTTP status or the exception's type, never the
+    server's own text or the URL (either can carry patient data)."""
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__}, HTTP {status}" if status else type(exc).__name__
+
+
 def _uuid_for(condition: dict) -> str:
     # A placeholder id for the transaction entry; lower-case as servers require.
     digest = condition["identifier"][0]["value"]

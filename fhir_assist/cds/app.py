@@ -5,6 +5,7 @@
     POST /cds-services/{id}/feedback        outcomes of the cards (accepted / overridden)
     GET  /admin/feedback?tenant=T           stored feedback, for audit (admin credential only)
     GET  /healthz   /readyz   /metrics      liveness, readiness (models + store), Prometheus
+    GET  /openapi.json                      the OpenAPI description of the above
     /review/…                               the coder worklist, when `fhir_assist.review` is installed
 
 Every error is a JSON OperationOutcome with a 4xx/5xx status; no traceback ever
@@ -29,8 +30,9 @@ from .auth import AuthError, Caller, TokenVerifier
 from .catalog import BY_ID, CODING_SUGGESTIONS, SERVICES
 from .errors import CdsError, bad_request, operation_outcome
 from .feedback import CardLedger, feedback_events, parse_feedback
-from .metrics import ServiceMetrics
+from .metrics import ServiceMetrics, method_label
 from .models import ModelSet, load_models
+from .openapi import openapi_document
 from .patient_data import load_patient_data, make_fetcher
 from .request import parse_hook_call
 from .request_checks import check_depth
@@ -287,6 +289,10 @@ def _register_routes(app: Flask, state: CdsApp) -> None:
         return _json_response({"service": service_id, "tenant": tenant, "count": len(events),
                                "feedback": events})
 
+    @app.get("/openapi.json")
+    def openapi():
+        return _json_response(openapi_document())
+
     @app.get("/healthz")
     def healthz():
         return _json_response({"status": "ok"})
@@ -332,7 +338,7 @@ def _register_hooks(app: Flask, state: CdsApp) -> None:
             _add_cors(response, origins)
         route = _route_label()
         elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
-        state.metrics.http_requests.labels(route=route, method=request.method,
+        state.metrics.http_requests.labels(route=route, method=method_label(request.method),
                                            status=str(response.status_code)).inc()
         state.metrics.http_latency.labels(route=route).observe(elapsed)
         service_id = getattr(g, "service_id", None)

@@ -8,6 +8,26 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from mappings import codesystems
+
+# Label values come from a fixed set: a caller-chosen value (a code system URL, an
+# HTTP method) as a label would grow the registry without bound.
+_KNOWN_SYSTEMS = {codesystems.ICD10CM: "icd-10-cm", codesystems.ICD10: "icd-10", codesystems.ICD9CM: "icd-9-cm",
+                  codesystems.ICD10PCS: "icd-10-pcs", codesystems.RXNORM: "rxnorm", codesystems.SNOMED: "snomed",
+                  codesystems.LOINC: "loinc", codesystems.CPT: "cpt", codesystems.NDC: "ndc"}
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+
+
+def system_label(system: object) -> str:
+    if not system:
+        return "(none)"
+    return _KNOWN_SYSTEMS.get(system, "other") if isinstance(system, str) else "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
+
+
 # Hook calls should answer in ~500 ms; buckets resolve the fast path finely.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 

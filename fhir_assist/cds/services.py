@@ -14,12 +14,12 @@ from typing import Any, Callable
 from mappings import rxnorm
 
 from ..config import Settings
-from ..fhir_server import build_suggested_condition
+from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
 from .errors import CdsError, precondition_failed
-from .metrics import ServiceMetrics
+from .metrics import ServiceMetrics, system_label
 from .models import MEDICATION, RANKER, TEXT_CODER, ModelSet
 from .patient_data import PatientData
 
@@ -89,7 +89,8 @@ class MedicationChangeService:
         if data.visit is None:
             why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
                    else "the patient has no encounters in the data provided")
-            log.info("%s: no visit to update (%s)", call.entry.id, why)
+            log.info("%s: no visit to update (%s)", call.entry.id,
+                     "encounter not in the data" if call.encounter_id else "no encounters")
             self._ddi_cards(answer, data, current, model.version)
             return answer
 
@@ -103,7 +104,7 @@ class MedicationChangeService:
         unknown = list(getattr(changes, "unknown_codes", []) or []) + data.unknown_codes()
         for item in unknown:
             system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
-            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+            self.rt.metrics.unknown_codes.labels(system=system_label(system)).inc()
 
         if adds or removes:
             answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version,
@@ -393,7 +394,7 @@ class CodingService:
         version = "; ".join(versions)
         for item in unknown:
             system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
-            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+            self.rt.metrics.unknown_codes.labels(system=system_label(system)).inc()
 
         written: dict[tuple[str, str], dict] = {}
         write_note = None
@@ -478,8 +479,7 @@ class CodingService:
             stored = server.write_suggested_conditions(call.patient_id, data.visit.encounter_id,
                                                        recommended, version)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
-            log.warning("write-back of %d codes for encounter %s failed: %s", len(recommended),
-                        data.visit.encounter_id, exc)
+            log.warning("write-back of %d codes failed: %s", len(recommended), error_kind(exc))
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "

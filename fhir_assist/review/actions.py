@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from fhir_assist.fhir_server import (CONDITION_CATEGORY, CONDITION_VER_STATUS, FhirAccessError,
                                      FhirServerError, FhirServerUnavailable, InvalidResource,
-                                     outcome_message)
+                                     error_kind, outcome_message)
 from fhir_assist.state import StoreUnavailable
 
 from . import fhir_marks
@@ -90,7 +90,7 @@ class ActionRunner:
             try:
                 condition_id = self._write(fhir, action)
             except (FhirAccessError, InvalidResource) as exc:
-                log.warning("FHIR write of %s failed: %s", action.id, exc)
+                log.warning("FHIR write of %s failed: %s", action.id, error_kind(exc))
                 return self._keep(action, f"The FHIR server did not take “{what}”: {describe_fhir_error(exc)}. "
                                           "The decision is kept and can be retried.")
             action.fhir_done = True
@@ -116,7 +116,7 @@ class ActionRunner:
             log.error("decision %s could not be queued: %s", action.id, exc)
             return Outcome(False, message.replace("is kept and can be retried", "could not be kept")
                            + " Repeat the action once the servers are back.", action.condition_id)
-        log.warning("coder decision kept for retry (%s): %s", action.id, message)
+        log.warning("coder decision %s kept for retry", action.id)
         return Outcome(False, message, action.condition_id, pending=True)
 
     # ------------------------------------------------------------------ FHIR

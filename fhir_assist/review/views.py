@@ -13,7 +13,7 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
 
 from werkzeug.exceptions import HTTPException
 
-from fhir_assist.fhir_server import FhirAccessError, FhirServerError
+from fhir_assist.fhir_server import FhirAccessError, FhirServerError, error_kind
 from mappings import codesystems
 
 from . import csrf, hierarchy
@@ -119,7 +119,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
                                message=str(exc)), 503
 
     def fhir_error_page(exc: Exception, what: str):
-        log.warning("review: %s failed: %s", what, exc)
+        log.warning("review: %s failed: %s", what, error_kind(exc))
         return render_template(
             "review_error.html", title="The FHIR server cannot be reached",
             message=f"Could not {what}: {describe_fhir_error(exc)}.", retry_url=request.url,
