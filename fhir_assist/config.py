@@ -42,6 +42,12 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_FHIR_MAX_RESPONSE_MB  largest FHIR server answer read (default 16)
     FHIR_ASSIST_ADMIN_TOKEN_SHA256    SHA-256 (hex) of the admin bearer secret that reads stored feedback
                                   at GET /admin/feedback (default: unset, admin functions off)
+    FHIR_ASSIST_ISSUER_TENANTS    the tenants each trusted issuer may name in its tokens' `tenant` claim,
+                                  "ISS=T1,T2;ISS2=T3" (default: only "default"); records are kept per
+                                  (issuer, tenant), so no two issuers ever share one
+    FHIR_ASSIST_FHIR_BASE_URL_ISSUERS  issuers whose calls may use --fhir-base-url without naming a
+                                  fhirServer: reads and write-back with the service's own access
+                                  (default: none; always allowed with --no-auth)
     FHIR_ASSIST_SOURCE_URL        the cards' source link: a page about this deployment and its models
                                   (default https://fhir-assist.example.org)
     FHIR_ASSIST_SECRET_KEY        signs the worklist's session cookie; the same on every replica
@@ -176,6 +182,10 @@ class Settings:
     allowed_fhir_servers: tuple[str, ...] = setting((), parse=lambda name, v: _url_list(v))
     fhir_max_response_mb: int = 16
     admin_token_sha256: str | None = setting(None, parse=lambda name, v: v.strip().lower() or None)
+    # issuer → the tenants its tokens may name (default: only "default", within that issuer)
+    issuer_tenants_spec: tuple = setting((), env="ISSUER_TENANTS", parse=lambda name, v: parse_issuer_tenants(v))
+    # issuers whose calls may use --fhir-base-url (reads and write-back) without naming a fhirServer
+    fhir_base_url_issuers: tuple[str, ...] = ()
     source_url: str = "https://fhir-assist.example.org"      # set to your deployment's documentation
     session_key: str | None = setting(None, env="SECRET_KEY")   # signs the worklist's session cookie
     review: ReviewSettings = setting(section=ReviewSettings, env="REVIEW_")
@@ -253,6 +263,10 @@ class Settings:
         return self
 
     @property
+    def issuer_tenants(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.issuer_tenants_spec)
+
+    @property
     def fhir_server_allow_list(self) -> tuple:
         """Where an EHR's token may be sent: the allow-list and the configured FHIR server."""
         urls = self.allowed_fhir_servers + ((self.fhir_base_url,) if self.fhir_base_url else ())
@@ -296,6 +310,20 @@ def parse_trust(item: str) -> TrustedIssuerSpec:
         i = positions[-1]
         return TrustedIssuerSpec(item[:i], os.path.expanduser(item[i + 1:]))
     raise SettingsError(f"--trust expects ISS=FILE (or ISS=JWKS-URL), got {item!r}")
+
+
+def parse_issuer_tenants(text: str) -> tuple:
+    """'https://ehr-a.org=hospA,hospA-east; https://ehr-b.org=hospB' → ((iss, (tenants…)), …)."""
+    out = []
+    for item in re.split(r"[\s;]+", text.strip()):
+        if not item:
+            continue
+        issuer, eq, tenants = item.rpartition("=")
+        names = tuple(t.strip() for t in tenants.split(",") if t.strip())
+        if not eq or not issuer or not names:
+            raise SettingsError(f"FHIR_ASSIST_ISSUER_TENANTS expects ISS=TENANT[,TENANT…], got {item!r}")
+        out.append((issuer, names))
+    return tuple(out)
 
 
 def _is_loopback(url: str) -> bool:

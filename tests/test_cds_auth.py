@@ -156,7 +156,8 @@ def test_missing_claims_and_future_iat_are_refused(client, keys):
 
 
 def test_tenant_claim_scopes_feedback(trust_files, keys):
-    client = _app(trust_files, admin_token_sha256=hashlib.sha256(b"admin-secret").hexdigest()).test_client()
+    client = _app(trust_files, admin_token_sha256=hashlib.sha256(b"admin-secret").hexdigest(),
+                  issuer_tenants_spec=((EHR, ("hospital-a", "hospital-b")),)).test_client()
     admin = bearer("admin-secret")
     feedback_url = f"{BASE}/cds-services/{SERVICE}/feedback"
     body = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
@@ -164,8 +165,8 @@ def test_tenant_claim_scopes_feedback(trust_files, keys):
     r = client.post(f"/cds-services/{SERVICE}/feedback", json=body,
                     headers=bearer(token(keys["ec"], aud=feedback_url, tenant="hospital-a")))
     assert r.status_code == 200, r.get_json()
-    mine = client.get("/admin/feedback?tenant=hospital-a", headers=admin).get_json()
-    theirs = client.get("/admin/feedback?tenant=hospital-b", headers=admin).get_json()
+    mine = client.get(f"/admin/feedback?tenant=hospital-a&issuer={EHR}", headers=admin).get_json()
+    theirs = client.get(f"/admin/feedback?tenant=hospital-b&issuer={EHR}", headers=admin).get_json()
     assert mine["count"] == 1 and mine["tenant"] == "hospital-a"
     assert theirs["count"] == 0
     # An EHR token reads no feedback, whatever its tenant.

@@ -228,7 +228,7 @@ def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohor
     issuer = "https://ehr.example.org"
     port = free_port()
     with service(models, no_auth=False, redis_url=restartable_redis.url, port=port,
-                 public_url=f"http://127.0.0.1:{port}",
+                 public_url=f"http://127.0.0.1:{port}", issuer_tenants_spec=((issuer, ("north",)),),
                  trust=(TrustedIssuerSpec(issuer, str(jwks)),)) as (base_url, _):
         service_id = "medication-change-patient-view"
         url = f"{base_url}/cds-services/{service_id}"
@@ -243,7 +243,7 @@ def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohor
         headers = signed(str(uuid.uuid4()))
         assert call(base_url, service_id, body, headers).status_code == 200
         assert call(base_url, service_id, body, headers).status_code == 401        # replayed
-        state_key = f"fhir-assist:north:micron:{body['context']['patientId']}"
+        state_key = f"fhir-assist:north@https%3A%2F%2Fehr.example.org:micron:{body['context']['patientId']}"
         import redis as redis_lib
         assert redis_lib.Redis.from_url(restartable_redis.url).exists(state_key), "state kept per tenant"
         restartable_redis.stop()

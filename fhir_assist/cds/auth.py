@@ -37,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 
 from ..config import FORBIDDEN_ALGORITHMS, Settings, SettingsError, TrustedIssuerSpec
+from ..store import Scope
 from .errors import unauthorized
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,12 @@ class Caller:
     @classmethod
     def anonymous(cls) -> "Caller":
         return cls(issuer=None, tenant=DEFAULT_TENANT)
+
+    @property
+    def scope(self) -> Scope:
+        """Whose records this call reads and writes: the tenant within its issuer, so two
+        issuers naming the same tenant never share state, feedback or cards."""
+        return Scope(tenant=self.tenant, issuer=self.issuer)
 
 
 # --------------------------------------------------------------------------- keys
@@ -248,11 +255,15 @@ class TokenVerifier:
         claims = self._check_signature(token, issuer, header.get("kid"))
         self._check_claims(claims, iss, list(audiences))
         tenant = claims.get("tenant")
+        allowed = self.settings.issuer_tenants.get(iss, (DEFAULT_TENANT,))
         if tenant is None:
-            tenant = DEFAULT_TENANT
+            tenant = allowed[0]
         elif not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
             raise AuthError("the 'tenant' claim must be a short identifier "
                             "(letters, digits, . _ : @ -)", "claims")
+        if tenant not in allowed:
+            # An issuer speaks only for the tenants configured for it (FHIR_ASSIST_ISSUER_TENANTS).
+            raise AuthError(f"issuer {iss!r} may not act for tenant {tenant!r}", "tenant")
         self._check_replay(iss, claims["jti"], float(claims["exp"]))
         return Caller(issuer=iss, tenant=tenant, subject=claims.get("sub"), jti=claims["jti"],
                       claims=claims)

@@ -30,6 +30,7 @@ class HookCall:
     raw: dict
     review_url: str | None = None     # absolute URL of the coder worklist, when served
     fhir_server_refused: bool = False  # named a fhirServer outside the allow-list (not contacted)
+    configured_server_allowed: bool = True   # the caller may use --fhir-base-url without naming it
 
     @property
     def patient_id(self) -> str:

@@ -14,6 +14,7 @@ import time
 
 from flask import Blueprint, Response, current_app, g, request
 
+from ..store import Scope
 from .admin import check_admin
 from .catalog import BY_ID, SERVICES
 from .errors import CdsError, bad_request
@@ -53,6 +54,8 @@ def call_service(service_id: str):
     call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.fhir_server_allow_list)
     if "review" in current_app.blueprints:
         call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
+    # The service's own FHIR server, without the EHR's token, only for issuers allowed to use it.
+    call.configured_server_allowed = caller.issuer is None or caller.issuer in settings.fhir_base_url_issuers
     g.hook = call.entry.hook
     started = time.perf_counter()
     server = _open_fhir_server(state, call)
@@ -61,11 +64,11 @@ def call_service(service_id: str):
                                  deadline_s=settings.fhir_timeout * 3,
                                  on_gathered=lambda result: _count_gathered(state.metrics, result, server),
                                  server=server)
-        answer = state.services[entry.service].answer(data, caller.tenant)
+        answer = state.services[entry.service].answer(data, caller.scope)
     finally:
         if server is not None:
             server.close()
-    state.store.put_cards(caller.tenant, answer.ledger)
+    state.store.put_cards(caller.scope, answer.ledger)
     for card in answer.cards:
         state.metrics.cards.labels(service=service_id, indicator=card["indicator"]).inc()
     state.metrics.hook_latency.labels(service=service_id).observe(time.perf_counter() - started)
@@ -78,7 +81,7 @@ def _open_fhir_server(state, call):
     """The FHIR server named by the call (with its token) or configured; None without either."""
     base_url = state.settings.fhir_base_url
     # A call that named a server we may not call gets neither it nor ours: prefetch only.
-    if not (call.fhir_server or base_url) or call.fhir_server_refused:
+    if call.fhir_server_refused or not (call.fhir_server or (base_url and call.configured_server_allowed)):
         return None
     try:
         return state.fhir_server_factory(call.fhir_server or base_url,
@@ -110,10 +113,10 @@ def post_feedback(service_id: str):
     items = parse_feedback(read_json())
     ids = []
     for item in items:
-        info = state.store.get_card(caller.tenant, item["card"])
+        info = state.store.get_card(caller.scope, item["card"])
         for event in feedback_events(service_id, item, info, caller.subject or caller.issuer):
             try:
-                ids.append(state.store.record_feedback(caller.tenant, event))
+                ids.append(state.store.record_feedback(caller.scope, event))
             except Exception as exc:  # noqa: BLE001 - StoreUnavailable: the client may resend
                 state.metrics.store_errors.labels(operation="record_feedback").inc()
                 log.warning("could not store feedback: %s", exc)
@@ -132,8 +135,9 @@ def list_feedback():
     tenant = request.args.get("tenant")
     if not tenant:
         raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
+    scope = Scope(tenant=tenant, issuer=request.args.get("issuer") or None)
     try:
-        events = state.store.list_feedback(tenant, since=request.args.get("since") or None, source=SOURCE)
+        events = state.store.list_feedback(scope, since=request.args.get("since") or None, source=SOURCE)
     except ValueError as exc:
         raise bad_request(str(exc), expression="since") from None
     except Exception:  # noqa: BLE001 - StoreUnavailable
@@ -143,7 +147,8 @@ def list_feedback():
     for name in ("service", "outcome", "patient", "encounter", "card"):
         if request.args.get(name):
             events = [e for e in events if str(e.get(name)) == request.args[name]]
-    return json_response({"service": request.args.get("service"), "tenant": tenant, "count": len(events),
+    return json_response({"service": request.args.get("service"), "tenant": tenant, "issuer": scope.issuer,
+                          "count": len(events),
                           "feedback": events})
 
 

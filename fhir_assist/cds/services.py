@@ -79,7 +79,7 @@ class MedicationChangeService:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
 
-    def answer(self, data: PatientData, tenant: str) -> Answer:
+    def answer(self, data: PatientData, tenant) -> Answer:
         model = self.rt.models.get(MEDICATION)
         if model is None:
             raise _unavailable(MEDICATION, self.rt.models)
@@ -118,7 +118,7 @@ class MedicationChangeService:
         return answer
 
     # -- model and state
-    def _run_model(self, model, data: PatientData, tenant: str):
+    def _run_model(self, model, data: PatientData, tenant):
         patient = data.call.patient_id
         state = None
         try:
@@ -370,7 +370,7 @@ class CodingService:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
 
-    def answer(self, data: PatientData, tenant: str) -> Answer:
+    def answer(self, data: PatientData, tenant) -> Answer:
         ranker = self.rt.models.get(RANKER)
         if ranker is None:
             raise _unavailable(RANKER, self.rt.models)
@@ -471,9 +471,11 @@ class CodingService:
     def _write_back(self, data: PatientData, recommended: list[MergedCode], version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
         call = data.call
-        base = call.fhir_server or self.rt.settings.fhir_base_url
+        base = call.fhir_server
+        if not base and call.configured_server_allowed and not call.fhir_server_refused:
+            base = self.rt.settings.fhir_base_url
         if not base:
-            return {}, "Not written back: no FHIR server in the request or the configuration."
+            return {}, "Not written back: no FHIR server this call may write to."
         try:
             server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
             stored = server.write_suggested_conditions(call.patient_id, data.visit.encounter_id,
