@@ -16,6 +16,7 @@ class Seen:
     method: str
     path: str
     headers: dict
+    body: bytes = b""
 
 
 @dataclass
@@ -28,7 +29,10 @@ class Answer:
 
 
 class HostileServer:
-    def __init__(self) -> None:
+    def __init__(self, upstream: str | None = None) -> None:
+        # With `upstream`, requests no route answers are forwarded there (a faulty proxy in
+        # front of a real FHIR server); a route may forward first and then answer anyway.
+        self.upstream = upstream
         self.seen: list[Seen] = []
         self.routes: list[tuple[str, Callable[[str], Answer]]] = []
         outer = self
@@ -56,13 +60,24 @@ class HostileServer:
     def route(self, prefix: str, answer: Callable[[str], Answer] | Answer) -> None:
         self.routes.insert(0, (prefix, answer if callable(answer) else (lambda _path, a=answer: a)))
 
+    def forward(self, seen: Seen, body: bytes) -> Answer:
+        import requests
+        headers = {k: v for k, v in seen.headers.items()
+                   if k.lower() in ("content-type", "accept", "if-none-exist", "prefer", "if-match")}
+        path = seen.path[len("/fhir"):] if seen.path.startswith("/fhir") else seen.path
+        r = requests.request(seen.method, self.upstream + path, data=body or None, headers=headers, timeout=60)
+        return Answer(r.status_code, r.content, {"Content-Type": r.headers.get("Content-Type", "application/json")})
+
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
-        self.seen.append(Seen(handler.command, handler.path, dict(handler.headers)))
-        answer = next((make(handler.path) for prefix, make in self.routes if handler.path.startswith(prefix)),
-                      Answer(404, b'{"resourceType":"OperationOutcome","issue":[]}'))
+        body = handler.rfile.read(length) if length else b""
+        seen = Seen(handler.command, handler.path, dict(handler.headers))
+        self.seen.append(seen)
+        seen.body = body
+        answer = next((make(handler.path) for prefix, make in self.routes if handler.path.startswith(prefix)), None)
+        if answer is None:
+            answer = (self.forward(seen, body) if self.upstream
+                      else Answer(404, b'{"resourceType":"OperationOutcome","issue":[]}'))
         try:
             handler.send_response(answer.status)
             for name, value in answer.headers.items():
