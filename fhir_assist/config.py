@@ -42,6 +42,8 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_FHIR_MAX_RESPONSE_MB  largest FHIR server answer read (default 16)
     FHIR_ASSIST_ADMIN_TOKEN_SHA256    SHA-256 (hex) of the admin bearer secret that reads stored feedback
                                   at GET /admin/feedback (default: unset, admin functions off)
+    FHIR_ASSIST_METRICS_TOKEN_SHA256  SHA-256 (hex) of the bearer secret Prometheus must send for /metrics
+                                  (default: unset, /metrics open: bind it to the cluster network only)
     FHIR_ASSIST_ISSUER_TENANTS    the tenants each trusted issuer may name in its tokens' `tenant` claim,
                                   "ISS=T1,T2;ISS2=T3" (default: only "default"); records are kept per
                                   (issuer, tenant), so no two issuers ever share one
@@ -182,6 +184,7 @@ class Settings:
     allowed_fhir_servers: tuple[str, ...] = setting((), parse=lambda name, v: _url_list(v))
     fhir_max_response_mb: int = 16
     admin_token_sha256: str | None = setting(None, parse=lambda name, v: v.strip().lower() or None)
+    metrics_token_sha256: str | None = setting(None, parse=lambda name, v: v.strip().lower() or None)
     # issuer → the tenants its tokens may name (default: only "default", within that issuer)
     issuer_tenants_spec: tuple = setting((), env="ISSUER_TENANTS", parse=lambda name, v: parse_issuer_tenants(v))
     # issuers whose calls may use --fhir-base-url (reads and write-back) without naming a fhirServer
@@ -233,8 +236,9 @@ class Settings:
             raise SettingsError("threads must be at least 1")
         if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
             raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
-        if self.admin_token_sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.admin_token_sha256):
-            raise SettingsError("FHIR_ASSIST_ADMIN_TOKEN_SHA256 must be 64 hex digits (sha256sum of the secret)")
+        for name in ("admin_token_sha256", "metrics_token_sha256"):
+            if getattr(self, name) and not re.fullmatch(r"[0-9a-f]{64}", getattr(self, name)):
+                raise SettingsError(f"FHIR_ASSIST_{name.upper()} must be 64 hex digits (sha256sum of the secret)")
         try:
             self.fhir_server_allow_list
         except url_policy.UrlRefused as exc:
@@ -285,7 +289,7 @@ class Settings:
                 value = _hide_password(value)
             if f.name == "trust":
                 value = [f"{t.issuer}={t.source}" for t in value]
-            if f.name in ("session_key", "admin_token_sha256") and value:
+            if f.name in ("session_key", "admin_token_sha256", "metrics_token_sha256") and value:
                 value = "***"
             if is_dataclass(value):
                 value = asdict(value)

@@ -125,3 +125,26 @@ def test_worklist_session_cookie_is_secure_and_next_never_leaves_the_site(review
         response = client.post("/review/pending/retry-all", data={"csrf_token": csrf, "next": evil})
         location = response.headers.get("Location", "")
         assert response.status_code == 302 and "evil.example" not in location, location
+
+
+def test_a_token_used_during_a_redis_outage_is_not_replayable_after_it(demo_models, key_file, restartable_redis):
+    with service(demo_models, key_file, redis_url=restartable_redis.url) as base_url:
+        now = int(time.time())
+        token = raw_token(key_file[0], {"iss": EHR, "aud": f"{base_url}/cds-services", "exp": now + 120,
+                                        "iat": now, "jti": str(uuid.uuid4())})
+        headers = {"Authorization": f"Bearer {token}"}
+        restartable_redis.stop()
+        assert requests.get(f"{base_url}/cds-services", headers=headers, timeout=20).status_code == 200
+        restartable_redis.start()                 # back, and knows nothing of that token
+        time.sleep(2.5)                           # past the store's fail-fast window
+        assert requests.get(f"{base_url}/cds-services", headers=headers, timeout=20).status_code == 401
+
+
+def test_metrics_need_their_own_credential_when_configured(demo_models, key_file):
+    import hashlib
+    with service(demo_models, key_file, metrics_token_sha256=hashlib.sha256(b"scraper").hexdigest()) as base_url:
+        assert requests.get(f"{base_url}/metrics", timeout=10).status_code == 401
+        assert requests.get(f"{base_url}/metrics", timeout=10,
+                            headers={"Authorization": "Bearer wrong"}).status_code == 403
+        ok = requests.get(f"{base_url}/metrics", timeout=10, headers={"Authorization": "Bearer scraper"})
+        assert ok.status_code == 200 and "fhir_assist_http_requests_total" in ok.text

@@ -289,3 +289,15 @@ def test_a_huge_fhir_answer_is_cut_off_at_the_size_cap(models, hook_cohort, host
         grown = process.memory_info().rss - before
     assert_clean_4xx(response, 412)
     assert grown < 100 * 1024 * 1024, f"RSS grew by {grown / 2**20:.0f} MB"
+
+
+def test_metric_labels_stay_bounded_whatever_the_caller_sends(live, hook_cohort):
+    for i in range(5):
+        body = body_for(hook_cohort, VIEW, i)
+        marker = f"urn:evil:{i}:{time.time_ns()}"
+        for entry in body["prefetch"]["conditions"]["entry"]:
+            entry["resource"]["code"]["coding"][0]["system"] = marker
+        assert post(live, VIEW, body).status_code == 200
+        requests.request("FROBNICATE", f"{live}/cds-services", timeout=10)
+    metrics = requests.get(f"{live}/metrics", timeout=10).text
+    assert "urn:evil" not in metrics and "FROBNICATE" not in metrics

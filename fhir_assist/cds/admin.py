@@ -11,8 +11,9 @@ import hmac
 from .errors import CdsError, unauthorized
 
 
-def check_admin(settings, authorization: str | None) -> None:
-    expected = (settings.admin_token_sha256 or "").lower()
+def check_admin(settings, authorization: str | None, *, digest: str | None = None) -> None:
+    """`digest`: another credential's SHA-256 (e.g. the metrics scraper's) instead of the admin's."""
+    expected = (digest or settings.admin_token_sha256 or "").lower()
     if not expected:
         raise CdsError(404, "not-found", "admin functions are not enabled on this service "
                        "(set FHIR_ASSIST_ADMIN_TOKEN_SHA256)")

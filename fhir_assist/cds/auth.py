@@ -314,14 +314,18 @@ class TokenVerifier:
                             f"({sorted(wanted)[0] if wanted else '?'})", "audience")
 
     def _check_replay(self, iss: str, jti: str, exp: float) -> None:
+        # Every token is also claimed in this process: one first seen while the store was
+        # down (claimed only here) must stay refused once the store is back and empty of it.
+        seen_here = not self._local_jti.claim(iss, jti, exp)
         try:
             fresh = self._claim_jti(iss, jti, exp)
         except Exception as exc:  # noqa: BLE001 - the store is down: fall back, say so
             if self._on_store_error:
                 self._on_store_error(exc)
-            log.warning("replay check falls back to this process (state store unavailable: %s)", exc)
-            fresh = self._local_jti.claim(iss, jti, exp)
-        if not fresh:
+            log.warning("replay check falls back to this process (state store unavailable: %s)",
+                        type(exc).__name__)
+            fresh = True
+        if seen_here or not fresh:
             raise AuthError("this token was already used ('jti' replayed)", "replayed")
 
 

@@ -177,7 +177,10 @@ def readyz():
 
 @routes.get("/metrics")
 def metrics():
-    payload, content_type = service().metrics.render()
+    state = service()
+    if state.settings.metrics_token_sha256:
+        check_admin(state.settings, request.headers.get("Authorization"), digest=state.settings.metrics_token_sha256)
+    payload, content_type = state.metrics.render()
     return Response(payload, mimetype=None, content_type=content_type)
 
 
