@@ -8,20 +8,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from mappings import codesystems
-
-# Label values come from a fixed set: a caller-chosen value (a code system URL, an
-# HTTP method) as a label would grow the registry without bound.
-_KNOWN_SYSTEMS = {codesystems.ICD10CM: "icd-10-cm", codesystems.ICD10: "icd-10", codesystems.ICD9CM: "icd-9-cm",
-                  codesystems.ICD10PCS: "icd-10-pcs", codesystems.RXNORM: "rxnorm", codesystems.SNOMED: "snomed",
-                  codesystems.LOINC: "loinc", codesystems.CPT: "cpt", codesystems.NDC: "ndc"}
+# An HTTP method is chosen by the caller: as a label it would grow the registry without bound.
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
-
-
-def system_label(system: object) -> str:
-    if not system:
-        return "(none)"
-    return _KNOWN_SYSTEMS.get(system, "other") if isinstance(system, str) else "other"
 
 
 def method_label(method: str) -> str:
@@ -30,6 +18,18 @@ def method_label(method: str) -> str:
 
 # Hook calls should answer in ~500 ms; buckets resolve the fast path finely.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+
+
+_PLACEHOLDER_SYSTEMS = {"(text only)": "text-only", "(no code)": "no-code", "(no system)": "no-system"}
+
+
+def system_label(system) -> str:
+    """The `system` label of fhir_assist_unknown_codes: a known code system by its short name
+    ("snomed", "ndc", …), else "other", so senders' own URLs cannot grow the label set."""
+    from mappings import codesystems
+    if not isinstance(system, str) or not system:
+        return "no-system"
+    return _PLACEHOLDER_SYSTEMS.get(system) or codesystems.short_name(system) or "other"
 
 
 class ServiceMetrics:
@@ -89,6 +89,12 @@ class ServiceMetrics:
         self.unknown_codes = Counter(
             "fhir_assist_unknown_codes", "Codes in requests the models did not recognise, by system",
             ["system"], registry=r)
+
+    def count_unknown_codes(self, items) -> None:
+        """Count codes (Code objects or {"system", "code"} dicts) the models did not recognise."""
+        for item in items:
+            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
+            self.unknown_codes.labels(system=system_label(system)).inc()
 
     def set_models(self, versions: dict[str, tuple[str, str]], all_loaded: bool) -> None:
         for name, (version, task) in versions.items():
