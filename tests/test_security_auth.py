@@ -148,3 +148,14 @@ def test_metrics_need_their_own_credential_when_configured(demo_models, key_file
                             headers={"Authorization": "Bearer wrong"}).status_code == 403
         ok = requests.get(f"{base_url}/metrics", timeout=10, headers={"Authorization": "Bearer scraper"})
         assert ok.status_code == 200 and "fhir_assist_http_requests_total" in ok.text
+
+
+def test_newlines_from_the_caller_never_forge_a_log_line(demo_models, key_file, caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="fhir_assist"):
+        with service(demo_models, key_file) as base_url:
+            r = requests.post(f"{base_url}/cds-services/x%0AINFO%20forged%20entry", json={}, timeout=10,
+                              headers={"Authorization": "Bearer a.b.c"})
+            assert r.status_code == 401
+    messages = [rec.getMessage() for rec in caplog.records]
+    assert messages and not any("\n" in m for m in messages), [m for m in messages if "\n" in m]

@@ -30,6 +30,12 @@ _CORS_PATHS = ("/cds-services",)
 plumbing = Blueprint("cds_plumbing", __name__)
 
 
+def loggable(text: str, limit: int = 200) -> str:
+    """Caller-chosen text as one log line: control characters escaped (a newline would forge
+    a log record), and cut short."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text)[:limit])
+
+
 def service():
     """The running service's collaborators (`cds.app.CdsApp`)."""
     return current_app.extensions[EXTENSION]
@@ -75,7 +81,7 @@ def authenticate(*extra_paths: str) -> Caller:
                                        _expected_audiences(state.settings, *extra_paths))
     except AuthError as exc:
         state.metrics.auth_failures.labels(reason=exc.reason).inc()
-        log.info("refused a call to %s: %s", request.path, exc)
+        log.info("refused a call to %s: %s", loggable(request.path), loggable(str(exc)))
         raise exc.as_cds_error() from None
     g.caller = caller
     return caller
@@ -152,7 +158,8 @@ def http_error(exc: HTTPException):
 @plumbing.app_errorhandler(Exception)
 def unexpected(exc: Exception):
     reference = uuid.uuid4().hex[:12]
-    log.exception("unexpected error answering %s %s (reference %s)", request.method, request.path, reference)
+    log.exception("unexpected error answering %s %s (reference %s)", loggable(request.method),
+                  loggable(request.path), reference)
     return json_response(operation_outcome(
         f"the service could not answer this request (internal error, reference {reference})",
         code="exception"), 500)

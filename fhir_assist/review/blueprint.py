@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, flash, g, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 from fhir_assist.config import ReviewSettings
+from fhir_assist.cds.http import loggable
 from fhir_assist.fhir_server import error_kind
 from fhir_assist.store import StoreUnavailable
 
@@ -111,7 +112,8 @@ def http_error(exc: HTTPException):
 @bp.errorhandler(Exception)
 def unexpected(exc: Exception):
     reference = uuid.uuid4().hex[:12]
-    log.exception("review: unexpected error on %s %s (reference %s)", request.method, request.path, reference)
+    log.exception("review: unexpected error on %s %s (reference %s)", loggable(request.method),
+                  loggable(request.path), reference)
     return render_template("review_error.html", title="Something went wrong",
                            message=f"The page could not be shown (reference {reference} in the service "
                                    "log). Decisions already made are kept."), 500
