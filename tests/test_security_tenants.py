@@ -105,7 +105,7 @@ def test_only_allowed_issuers_write_to_the_configured_fhir_server(demo_models, k
     from fhir_assist.fhir_server import FhirServer
 
     by_patient, usable = hook_cohort
-    body = request_for(hook_cohort, DISCHARGE, 5)               # no fhirServer: all prefetched
+    body = request_for(hook_cohort, DISCHARGE, 9)               # no fhirServer: all prefetched
     encounter = body["context"]["encounterId"]
     # The encounter and patient exist on the server, so a write would succeed.
     pid = body["context"]["patientId"]
@@ -116,9 +116,10 @@ def test_only_allowed_issuers_write_to_the_configured_fhir_server(demo_models, k
     requests.post(fhir_base_url, json=batch, headers={"Content-Type": "application/fhir+json"},
                   timeout=60).raise_for_status()
 
-    def written():
+    def written():      # this service's Conditions (other tests may have loaded the patient's own)
         with FhirServer(fhir_base_url) as fhir:
-            return fhir.search("Condition", {"encounter": f"Encounter/{encounter}"})
+            found = fhir.search("Condition", {"encounter": f"Encounter/{encounter}"})
+        return [c for c in found if any(t.get("code") == "suggested" for t in (c.get("meta") or {}).get("tag", []))]
 
     with service(demo_models, keys, redis_url, fhir_base_url=fhir_base_url,
                  fhir_base_url_issuers=(ISS_A,)) as base_url:
