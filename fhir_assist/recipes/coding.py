@@ -15,7 +15,7 @@ from fhir_assist.tasks.coding.artifact import save_ranker, save_text
 from fhir_assist.tasks.coding.encounters import collect_encounters, data_fingerprint
 from fhir_assist.tasks.coding.evaluation import SELECT_METRICS, head_metrics
 from fhir_assist.tasks.coding.feedback import Feedback
-from fhir_assist.tasks.coding.models import from_bundle
+from fhir_assist.tasks.coding.models import MODEL_CLASSES, from_bundle
 from fhir_assist.tasks.coding.settings import RankerSettings, TextSettings
 from fhir_assist.tasks.cohort import load_cohort
 
@@ -79,7 +79,7 @@ def train(kind: str, data: str, out: str, *, overrides: dict, seed: int = 0, sel
         print_stats(f"feedback {feedback_path}:", feedback.stats)
     cohort = load_cohort(data, progress)
     encounters, stats = collect_encounters(cohort.timelines, seed, feedback=feedback,
-                                           with_notes=(kind == "text-coder"), progress=progress)
+                                           with_notes=MODEL_CLASSES[kind].reads_notes, progress=progress)
     print_stats(f"cohort {data}: {len(cohort.timelines)} patients", stats)
     bundle = recipe.train(encounters, settings=recipe.settings(**overrides), seed=seed,
                           select=select, device=device, progress=progress)
@@ -95,8 +95,8 @@ def build_demo_model(kind: str, data: str, out: str, *, seed: int = 0, progress:
     recipe = RECIPES[kind]
     device = device_for("cpu")
     cohort = load_cohort(data, progress)
-    encounters, stats = collect_encounters(cohort.timelines, seed, with_notes=(kind == "text-coder"),
-                                           progress=progress)
+    encounters, stats = collect_encounters(cohort.timelines, seed,
+                                           with_notes=MODEL_CLASSES[kind].reads_notes, progress=progress)
     bundle = recipe.train(encounters, settings=recipe.settings(**DEMO_OVERRIDES[kind]), seed=seed, select="ndcg", device=device,
                           progress=progress)
     metrics = test_metrics(bundle, kind, encounters, device)

@@ -54,9 +54,7 @@ def _mean_levels(runs: list[dict]) -> dict:
 def _retrain(model: CodingModel, encounters, seed: int, select: str, device, progress: bool,
              **options):
     train = RECIPES[model.kind].train
-    if model.kind == "icd-ranker":     # the ranker keeps the artifact's input and label spaces
-        options.update(features=model.bundle.features, labels=model.labels)
-    # the text coder rebuilds its vocabularies from the same split: same tokens
+    options.update(model.retrain_options())
     return from_bundle(model.kind, train(encounters, settings=model.bundle.settings, seed=seed, select=select,
                                          device=device, progress=progress, **options))
 
@@ -109,7 +107,7 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
     feedback = Feedback.read(feedback_path) if feedback_path else None
     cohort = load_cohort(data, progress)
     encounters, stats = collect_encounters(cohort.timelines, seed, feedback=feedback,
-                                           with_notes=(model.kind == "text-coder"), progress=progress)
+                                           with_notes=model.reads_notes, progress=progress)
     test = [e for e in encounters if e.split == "test"]
     if not test:
         raise RecipeError(f"--data {data}: no coded test encounters (split seed {seed}); the "
@@ -124,7 +122,7 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
     if seeds > 1:
         scores, std = _retrain_seeds(model, encounters, test, seeds, seed, select, device, progress)
     if feedback is not None:
-        if model.kind != "icd-ranker":
+        if model.reads_notes:
             raise RecipeError("--feedback applies to icd-ranker artifacts")
         print_stats(f"feedback {feedback_path}:", feedback.stats | stats)
         retrained = _retrain(model, encounters, seed, select, device, progress, train_baselines=False)

@@ -31,6 +31,7 @@ class VisitInput:
 class CodingModel(Protocol):
     kind: str            # the artifact kind: "icd-ranker" | "text-coder"
     name: str            # the model's name in reports and cut-offs
+    reads_notes: bool    # its encounters need note tokens (and are skipped without notes)
     bundle: Any
 
     @property
@@ -40,6 +41,8 @@ class CodingModel(Protocol):
     def network(self) -> torch.nn.Module: ...
 
     def baseline_inputs(self, encounters: list[Encounter]) -> torch.Tensor: ...
+
+    def retrain_options(self) -> dict: ...
 
     def scores(self, encounters: list[Encounter], device=None,
                stats: Counter | None = None) -> dict[str, torch.Tensor]: ...
@@ -84,7 +87,12 @@ class StructuredRanker(_BundledModel):
 
     kind = "icd-ranker"
     name = "multitask-ranker"
+    reads_notes = False
     bundle: RankerBundle
+
+    def retrain_options(self) -> dict:
+        """Retraining on the same split keeps the artifact's input and label spaces."""
+        return {"features": self.bundle.features, "labels": self.labels}
 
     @property
     def network(self) -> torch.nn.Module:
@@ -143,7 +151,12 @@ class NoteCoder(_BundledModel):
 
     kind = "text-coder"
     name = "text-coder"
+    reads_notes = True
     bundle: TextBundle
+
+    def retrain_options(self) -> dict:
+        """Retraining rebuilds the vocabularies from the same split: the same tokens."""
+        return {}
 
     @property
     def network(self) -> torch.nn.Module:
