@@ -7,21 +7,20 @@ from typing import Callable
 
 import torch
 
+from fhir_assist.recipes import RecipeError
 from fhir_assist.tasks.verbalise import Example
 
 
-class LanguageModelError(RuntimeError):
-    """A recipe cannot run as asked (no data, no base model); the CLI reports it."""
+class LanguageModelError(RecipeError):
+    """A language-model recipe cannot run as asked (no examples, no base model)."""
 
 
 def load_split(data: str, seed: int, progress: bool = True):
     """Patient timelines of `data` and a patient → split map (the same split as every model)."""
     from fhir_assist.adapter import encode
-    from fhir_assist.adapter.timeline import load_cohort
+    from fhir_assist.tasks.cohort import load_cohort
 
     cohort = load_cohort(data, progress=progress)
-    if not cohort.timelines:
-        raise LanguageModelError(f"no patients could be read from {data!r}")
     split = encode.split_patients([t.patient_id for t in cohort.timelines], seed)
     return cohort.timelines, split
 

@@ -47,7 +47,7 @@ def fit_code_lm(model, prompts: Sequence[str], targets: torch.Tensor, loss_fn: L
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             if progress:
                 progress(epoch, start // config.batch_size, losses[-1])
         epoch_seconds.append(time.perf_counter() - started)
