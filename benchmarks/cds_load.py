@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/cds_load.py                           # default serve settings
     .venv/bin/python benchmarks/cds_load.py --serve-arg=--workers=1   # any serve option
+    .venv/bin/python benchmarks/cds_load.py --redis                   # state in Redis: several processes
+    .venv/bin/python benchmarks/cds_load.py --tree /tmp/old-checkout  # the same run against another tree
     .venv/bin/python benchmarks/cds_load.py --duration 10 --json out.json --png load.png
 
 Starts the service as its own process (exactly as an operator would), waits for /readyz,
@@ -92,6 +94,17 @@ def start_service(port: int, serve_args: list[str], log_path: Path, tree: Path) 
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit(f"serve did not become ready in 180 s; see {log_path}")
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """A throwaway redis-server on a free port (the state several server processes share)."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        raise SystemExit("--redis needs redis-server on PATH")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def wait_idle(port: int, limit_s: float = 180) -> None:
@@ -248,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset of " + ", ".join(TARGETS))
     parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                         help="extra option for `fhir-assist serve` (repeatable), e.g. --serve-arg=--workers=1")
+    parser.add_argument("--redis", action="store_true",
+                        help="start a local redis-server and serve with --redis-url (so plain serve may "
+                        "run several processes, as in production)")
     parser.add_argument("--tree", type=Path, default=ROOT,
                         help="source tree to serve from (default this one; another checkout for before/after)")
     parser.add_argument("--png", type=Path, default=Path("cds_load.png"), help="latency plot (default cds_load.png)")
@@ -268,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         script = Path(tmp) / "report.lua"
         script.write_text(WRK_SCRIPT)
         log_path = Path(tmp) / "serve.log"
-        proc = start_service(port, args.serve_arg, log_path, args.tree.resolve())
+        redis, serve_args = None, list(args.serve_arg)
+        if args.redis:
+            redis, url = start_redis(Path(tmp))
+            serve_args += ["--redis-url", url]
+        proc = start_service(port, serve_args, log_path, args.tree.resolve())
         results: dict[str, list[dict]] = {}
         try:
             base = f"http://127.0.0.1:{port}"
@@ -281,12 +301,15 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(run_open_loop(port, target, rate, args.duration))
                     wait_idle(port)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    title = f"cds_load {args.title} serve {' '.join(args.serve_arg)} ({os.cpu_count()} cores, {args.duration} s/point)"
+            for child in (proc, redis):
+                if child is None:
+                    continue
+                child.terminate()
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+    title = f"cds_load {args.title} serve {' '.join(args.serve_arg)}{' +redis' if args.redis else ''} ({os.cpu_count()} cores, {args.duration} s/point)"
     print_table(results)
     plot(results, args.png, title)
     print(f"\nplot: {args.png}")
