@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from fhir_assist.commands.server_processes import WorkersError, choose_workers, torch_threads_per_worker
+from fhir_assist.commands.server_processes import (WorkersError, choose_workers, torch_threads_per_worker,
+                                                      usable_cores)
 from tests.conftest import _stop_process, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,14 @@ def test_automatic_workers_follow_the_store():
     assert choose_workers(1, None, cores=8) == 1
     with pytest.raises(WorkersError, match="--redis-url"):
         choose_workers(2, None, cores=8)
+
+
+def test_a_container_cpu_limit_caps_the_cores(tmp_path):
+    limit = tmp_path / "cpu.max"
+    limit.write_text("150000 100000\n")                # 1.5 CPUs
+    assert usable_cores(str(limit)) == min(2, usable_cores(str(tmp_path / "none")))
+    limit.write_text("max 100000\n")
+    assert usable_cores(str(limit)) == usable_cores(str(tmp_path / "none"))
 
 
 def test_torch_threads_split_the_cores():

@@ -15,6 +15,7 @@ the cores inside the model calls.
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 log = logging.getLogger("fhir_assist.serve")
@@ -24,11 +25,20 @@ class WorkersError(ValueError):
     pass
 
 
-def usable_cores() -> int:
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    container's CPU limit, which the affinity mask does not show)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:      # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = open(cpu_max).read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def choose_workers(requested: int, redis_url: str | None, cores: int | None = None) -> int:
