@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from fhir_assist.cds.feedback import SOURCE
 from fhir_assist.commands.server_processes import (WorkersError, choose_workers, torch_threads_per_worker,
                                                       usable_cores)
+from fhir_assist.store import open_store
+from fhir_assist.store.keys import Scope
 from tests.conftest import _stop_process, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +88,15 @@ def test_workers_share_the_card_ledger_through_redis(redis_url, tmp_path):
                                   "outcomeTimestamp": "2026-11-23T09:00:00Z"} for card in cards]}
         response = requests.post(f"{base}/cds-services/{CODING}/feedback", json=feedback, timeout=30)
         assert response.status_code == 200 and response.json()["stored"] == len(cards), response.text[:500]
-        listed = requests.get(f"{base}/cds-services/{CODING}/feedback", timeout=30).json()["feedback"]
-        assert {card["uuid"] for card in cards} <= {event["card"] for event in listed}
+        # Every card was known to the worker that took its feedback: labelled, not "card not known".
+        store = open_store(redis_url)
+        try:
+            events = [e for e in store.list_feedback(Scope(), source=SOURCE)
+                      if e["card"] in {card["uuid"] for card in cards}]
+        finally:
+            store.close()
+        assert len(events) == len(cards)
+        assert all("note" not in e and e["code"] and e["label"] == 1 for e in events), events
         assert "2 server process(es)" in (tmp_path / "serve.log").read_text()
     finally:
         _stop_process(proc, timeout=30)

@@ -63,9 +63,18 @@ def read_json() -> Any:
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):     # orjson stops at 1024 levels
             raise bad_request("the request body is nested too deeply", code="too-costly") from None
-        raise bad_request(f"the request body is not valid JSON: {exc}", code="structure") from None
+        body = _strict_json(raw)          # what orjson refuses (lone surrogates) the checks below name
     check_depth(body)
     return body
+
+
+def _strict_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise bad_request("the request body is nested too deeply", code="too-costly") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the request body is not valid JSON: {exc}", code="structure") from None
 
 
 def _expected_audiences(settings, *extra_paths: str) -> list[str]:
