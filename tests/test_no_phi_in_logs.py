@@ -62,8 +62,10 @@ def test_no_patient_data_in_the_service_log(patients, fhir_base_url, redis_url, 
     env = {**os.environ, "PYTHONPATH": ROOT, "FHIR_ASSIST_ALLOWED_FHIR_SERVERS": fhir_base_url,
            "FHIR_ASSIST_EVIDENCE": "false"}
     with open(log_path, "wb") as log:
+        # one process: with several (gunicorn) and --port 0 the log names port 0, not the bound one
         proc = subprocess.Popen([sys.executable, "-m", "fhir_assist.cli", "serve", "--no-auth", "--port", "0",
-                                 "--redis-url", redis_url], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                                 "--workers", "1", "--redis-url", redis_url],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     try:
         base_url = None
         deadline = time.monotonic() + 120
