@@ -8,7 +8,8 @@
 - `small_cohort_dir`: ~200 synthetic patients (seed 7) written once per session.
 
 Missing system programs skip the tests that need them, with the command that installs
-them (`make system-deps`).
+them (`make system-deps`); under `FHIR_ASSIST_REQUIRE_SERVICES=1` (set by `.ci/run`) they
+fail instead, so a run cannot pass with part of the suite silently skipped.
 """
 from __future__ import annotations
 
@@ -21,12 +22,32 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FHIR_SERVER_DIR = ROOT / "tests" / "fhir_server"
 INSTALL_HINT = "run `make system-deps` (scripts/system-deps.sh)"
+REQUIRE_SERVICES_VAR = "FHIR_ASSIST_REQUIRE_SERVICES"
+
+
+def services_required() -> bool:
+    return os.environ.get(REQUIRE_SERVICES_VAR, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def service_missing(reason: str) -> NoReturn:
+    """Skip a test whose service (Redis, Node, a FHIR server, Chromium, the demo models…)
+    is missing; under FHIR_ASSIST_REQUIRE_SERVICES=1 fail it instead."""
+    if services_required():
+        pytest.fail(f"{reason} [{REQUIRE_SERVICES_VAR}=1: a missing service fails the run]", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def require_service():
+    """`service_missing` for test modules: call it with the reason a service is missing."""
+    return service_missing
 
 
 def free_port() -> int:
@@ -53,7 +74,7 @@ class RedisServer:
     def __init__(self, workdir: Path):
         self.executable = shutil.which("redis-server")
         if not self.executable:
-            pytest.skip(f"redis-server is not installed; {INSTALL_HINT}")
+            service_missing(f"redis-server is not installed; {INSTALL_HINT}")
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -150,9 +171,9 @@ class NodeFhirServer:
     def __init__(self, log_path: Path):
         node = shutil.which("node")
         if not node:
-            pytest.skip(f"node is not installed (needed for the test FHIR server); set FHIR_BASE_URL or {INSTALL_HINT}")
+            service_missing(f"node is not installed (needed for the test FHIR server); set FHIR_BASE_URL or {INSTALL_HINT}")
         if not (FHIR_SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
-            pytest.skip(f"the test FHIR server's npm packages are not installed; {INSTALL_HINT}")
+            service_missing(f"the test FHIR server's npm packages are not installed; {INSTALL_HINT}")
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
@@ -224,7 +245,7 @@ def demo_models():
     from fhir_assist.cds.models import load_models
     loaded = load_models(os.environ.get("FHIR_ASSIST_MODELS") or None)
     if not loaded.ready:
-        pytest.skip(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
+        service_missing(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
     return loaded
 
 
