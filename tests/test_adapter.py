@@ -24,8 +24,9 @@ from fhir_assist.adapter.read import (
     resources_from_prefetch, validate_resource,
 )
 from fhir_assist.adapter.timeline import (
-    Code, build_timelines, load_cohort, parse_fhir_datetime, reference_id,
+    build_timelines, load_cohort, parse_fhir_datetime, reference_id,
 )
+from fhir_assist.adapter.visits import Code
 from mappings import codesystems as cs
 
 DATA = Path(__file__).parent / "data" / "messy"
