@@ -211,7 +211,7 @@ class TimelineBuilder:
     """Feed resources with `add()` (any order), then `build()` the timelines."""
 
     def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW):
-        from .read import IngestReport
+        from .report import IngestReport
         self.report = report if report is not None else IngestReport()
         self.mapper = CodeMapper(self.report)
         self.attach_window = attach_window
@@ -715,7 +715,7 @@ def build_timelines(resources: Iterable[dict], report=None, *,
 @dataclass
 class Cohort:
     timelines: list[PatientTimeline]
-    report: Any                       # fhir_assist.adapter.read.IngestReport
+    report: Any                       # fhir_assist.adapter.report.IngestReport
     source: str | None = None
 
     def __len__(self) -> int:
@@ -738,7 +738,8 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
 
     Never stops on messy data: see `cohort.report.summary()` for what was skipped.
     """
-    from .read import IngestReport, iter_resources
+    from .files import iter_resources
+    from .report import IngestReport
     report = IngestReport()
     with _no_cyclic_gc():
         builder = TimelineBuilder(report, attach_window=attach_window)

@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fhir_assist.adapter.read import FhirInputError, IngestReport, resources_from_bundle, resources_from_prefetch
+from fhir_assist.adapter.bundles import resources_from_bundle, resources_from_prefetch
+from fhir_assist.adapter.report import FhirInputError, IngestReport
 
 from .errors import bad_request, precondition_failed
 from .prefetch import PrefetchResult, Query, as_bundle_value, gather

@@ -119,7 +119,7 @@ def _stats(args, CliError) -> int:
         from fhir_assist.adapter.timeline import load_cohort
     except ImportError as exc:  # the adapter is part of the product; a broken install is the only way here
         raise CliError(f"cannot read cohorts: {exc}") from None
-    from fhir_assist.adapter.read import FhirInputError
+    from fhir_assist.adapter.report import FhirInputError
 
     try:
         cohort = load_cohort(path, validate=args.validate, progress=not args.quiet)

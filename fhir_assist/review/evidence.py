@@ -129,7 +129,7 @@ class EvidenceSource:
 
     @staticmethod
     def _visit(fhir, patient: str, encounter: str):
-        from fhir_assist.adapter.read import IngestReport
+        from fhir_assist.adapter.report import IngestReport
         from fhir_assist.adapter.timeline import build_timelines
 
         try:
