@@ -2,6 +2,7 @@
 # Installs what the integration tests need and a fresh machine lacks, and fails (exit 1)
 # when something stays missing:
 # - Redis and Chromium (Debian), Node/npm and the in-memory FHIR R4 server (npm, tests/fhir_server/);
+# - Java 17 and Maven (Debian), then the HAPI FHIR JPA test server (Maven, tests/hapi_server/).
 # The test fixtures start and stop these servers themselves, on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # headless browser for the coder-worklist browser tests (driven by Playwright, never its own download)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "installing ${need_apt[*]} from Debian's packages"
@@ -21,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         echo "cannot install ${need_apt[*]}: run as root or install them" >&2
     fi
 fi
-for program in redis-server chromium node npm; do
+for program in redis-server chromium node npm java javac mvn; do
     command -v "$program" >/dev/null 2>&1 || missing+=("$program")
 done
 
@@ -32,6 +35,11 @@ if [ ! -d tests/fhir_server/node_modules/@medplum/fhir-router ] && command -v np
     npm ci --prefix tests/fhir_server --no-audit --no-fund --loglevel=error || true
 fi
 [ -d tests/fhir_server/node_modules/@medplum/fhir-router ] || missing+=("tests/fhir_server/node_modules")
+
+# The HAPI FHIR JPA test server: built once (Maven Central), offline from ~/.m2 afterwards.
+if command -v mvn >/dev/null 2>&1 && command -v java >/dev/null 2>&1; then
+    bash scripts/hapi-server.sh --build-only || missing+=("the HAPI FHIR test server build (tests/hapi_server)")
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     printf 'missing after install: %s\n' "${missing[@]}" >&2

@@ -97,6 +97,26 @@ def test_each_hook_without_prefetch_fetches_from_the_fhir_server(models, cohort,
         assert 'fhir_assist_prefetch_keys_total{source="fetched"}' in metrics
 
 
+def test_without_prefetch_the_bearer_token_goes_to_the_fhir_server(models, cohort, fhir, fhir_server_kind,
+                                                                    fhir_bearer_token):
+    """The HAPI test server checks the token (as a hospital's server behind OAuth does): the
+    EHR's token is accepted, another one is refused and the caller is told (412). The
+    Medplum test server takes any token."""
+    service_id = "medication-change-patient-view"
+    with service(models, write_back=False) as (base_url, _):
+        good = call(base_url, service_id, request_for(cohort, service_id, 2, prefetch=False, fhir_server=fhir,
+                                                      access_token=fhir_bearer_token))
+        assert good.status_code == 200, good.text[:500]
+        assert good.json()["cards"]
+        wrong = call(base_url, service_id, request_for(cohort, service_id, 2, prefetch=False, fhir_server=fhir,
+                                                       access_token="someone-elses-token"))
+    if fhir_server_kind == "hapi":
+        assert wrong.status_code == 412, wrong.text[:500]
+        assert "401" in wrong.text
+    else:
+        assert wrong.status_code == 200
+
+
 def test_partial_prefetch_is_completed_from_the_fhir_server(models, cohort, fhir):
     body = request_for(cohort, "medication-change-order-sign", 1, fhir_server=fhir, encounter_orders_as_drafts=False)
     full = request_for(cohort, "medication-change-order-sign", 1, encounter_orders_as_drafts=False)
