@@ -293,7 +293,13 @@ def test_batch_with_an_unparsable_entry_is_answered_with_operation_outcomes(fhir
 def test_large_conditional_transactions(fhir, loaded, fhir_server_kind):
     """The Medplum test server caps conditional transactions at 8 entries and says so;
     HAPI takes 9 (write-back sends at most 8 per transaction for servers like the first)."""
-    patient_id, encounter_id = a_patient_with_encounter(loaded)
+    # A patient of its own: nine made-up codes must not land in the shared cohort's records.
+    patient_id, encounter_id = f"p-{uuid.uuid4().hex[:10]}", f"e-{uuid.uuid4().hex[:10]}"
+    fhir.request("PUT", f"Patient/{patient_id}", body={"resourceType": "Patient", "id": patient_id})
+    fhir.request("PUT", f"Encounter/{encounter_id}", body={
+        "resourceType": "Encounter", "id": encounter_id, "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": f"Patient/{patient_id}"}})
     conditions = [build_suggested_condition(patient_id, encounter_id, SuggestedCode(ICD10CM, f"C{i:02d}.9"), "v")
                   for i in range(9)]
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
