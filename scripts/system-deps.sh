@@ -45,3 +45,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf 'missing after install: %s\n' "${missing[@]}" >&2
     exit 1
 fi
+
+# helm, for the chart test (built from its Go module on first use)
+bash scripts/install-helm.sh
