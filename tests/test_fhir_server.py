@@ -83,6 +83,17 @@ def a_patient_with_encounter(bundle: dict) -> tuple[str, str]:
     raise AssertionError("the example cohort has no Encounter")
 
 
+def fresh_patient_with_encounter(fhir: FhirServer) -> tuple[str, str]:
+    """A new patient and encounter, for tests whose writes must stay out of the shared cohort."""
+    patient_id, encounter_id = f"p-{uuid.uuid4().hex[:10]}", f"e-{uuid.uuid4().hex[:10]}"
+    fhir.request("PUT", f"Patient/{patient_id}", body={"resourceType": "Patient", "id": patient_id})
+    fhir.request("PUT", f"Encounter/{encounter_id}", body={
+        "resourceType": "Encounter", "id": encounter_id, "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": f"Patient/{patient_id}"}})
+    return patient_id, encounter_id
+
+
 def test_cohort_bundle_is_valid_fhir(cohort_bundle):
     validate_r4(cohort_bundle)
     types = Counter(e["resource"]["resourceType"] for e in cohort_bundle["entry"])
@@ -129,6 +140,17 @@ def test_search_follows_paging_links(fhir, loaded):
     assert len(everything) >= 1
     assert sorted(r["id"] for r in paged) == sorted(r["id"] for r in everything)
     assert len(fhir.search("Condition", {"patient": f"Patient/{patient_id}", "_count": 1}, max_results=1)) == 1
+
+
+def test_a_search_repeated_after_a_write_sees_the_write(fhir):
+    """HAPI answers a repeated search from its cache (60 s) unless asked for fresh results:
+    the worklist and write-back must see a Condition written a moment ago."""
+    patient_id, encounter_id = fresh_patient_with_encounter(fhir)
+    query = {"encounter": f"Encounter/{encounter_id}", "code": f"{ICD10CM}|Q99.8"}
+    assert fhir.search("Condition", query) == []
+    written = fhir.create_condition(build_suggested_condition(
+        patient_id, encounter_id, SuggestedCode(ICD10CM, "Q99.8"), "v"))
+    assert [c["id"] for c in fhir.search("Condition", query)] == [written["id"]]
 
 
 def test_read_missing_resource_is_404(fhir, loaded):
@@ -294,12 +316,7 @@ def test_large_conditional_transactions(fhir, loaded, fhir_server_kind):
     """The Medplum test server caps conditional transactions at 8 entries and says so;
     HAPI takes 9 (write-back sends at most 8 per transaction for servers like the first)."""
     # A patient of its own: nine made-up codes must not land in the shared cohort's records.
-    patient_id, encounter_id = f"p-{uuid.uuid4().hex[:10]}", f"e-{uuid.uuid4().hex[:10]}"
-    fhir.request("PUT", f"Patient/{patient_id}", body={"resourceType": "Patient", "id": patient_id})
-    fhir.request("PUT", f"Encounter/{encounter_id}", body={
-        "resourceType": "Encounter", "id": encounter_id, "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-        "subject": {"reference": f"Patient/{patient_id}"}})
+    patient_id, encounter_id = fresh_patient_with_encounter(fhir)
     conditions = [build_suggested_condition(patient_id, encounter_id, SuggestedCode(ICD10CM, f"C{i:02d}.9"), "v")
                   for i in range(9)]
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
