@@ -29,7 +29,11 @@ for program in redis-server chromium node npm java javac mvn; do
 done
 
 # The in-memory FHIR R4 server used by the integration tests: exact versions from the
-# committed package-lock.json (npm ci), only when node_modules is missing.
+# committed package-lock.json (npm ci), only when node_modules is missing. A link there that
+# leads nowhere (a checkout's link to another checkout's packages) is replaced.
+if [ -L tests/fhir_server/node_modules ] && [ ! -d tests/fhir_server/node_modules/@medplum/fhir-router ]; then
+    rm -f tests/fhir_server/node_modules
+fi
 if [ ! -d tests/fhir_server/node_modules/@medplum/fhir-router ] && command -v npm >/dev/null 2>&1; then
     echo "installing the test FHIR server's npm packages (tests/fhir_server)"
     npm ci --prefix tests/fhir_server --no-audit --no-fund --loglevel=error || true
