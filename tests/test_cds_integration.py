@@ -1,7 +1,8 @@
 """The CDS Hooks service against a real FHIR R4 server and a real Redis (fixtures in conftest).
 
 The service runs behind waitress on a loopback port and is called over HTTP, as an
-EHR would. The same tests run against HAPI FHIR when FHIR_BASE_URL points at one.
+EHR would. Each test that uses the FHIR server runs against both test servers (HAPI FHIR
+JPA and Medplum), or only against FHIR_BASE_URL when set.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_without_prefetch_the_bearer_token_goes_to_the_fhir_server(models, cohor
     EHR's token is accepted, another one is refused and the caller is told (412). The
     Medplum test server takes any token."""
     service_id = "medication-change-patient-view"
-    with service(models, write_back=False) as (base_url, _):
+    with service(models, write_back=False, allowed_fhir_servers=(fhir,)) as (base_url, _):
         good = call(base_url, service_id, request_for(cohort, service_id, 2, prefetch=False, fhir_server=fhir,
                                                       access_token=fhir_bearer_token))
         assert good.status_code == 200, good.text[:500]

@@ -389,7 +389,8 @@ def test_feedback_accepts_the_cds_hooks_1_1_single_object_body(models, cohort):
         "card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": chosen["uuid"]}],
         "outcomeTimestamp": "2026-11-23T09:00:00Z"})
     assert response.status_code == 200 and response.get_json()["stored"] >= 1
-    listed = client.get(f"/cds-services/{service_id}/feedback?card={card['uuid']}").get_json()["feedback"]
+    listed = client.get(f"/admin/feedback?tenant=default&service={service_id}&card={card['uuid']}",
+                        headers=ADMIN).get_json()["feedback"]
     action = chosen["actions"][0]["resource"]["code"]["coding"][0]
     assert [(e["code"], e["label"]) for e in listed] == [(action["code"], 1)]
     # a single object still has to be a valid feedback item
