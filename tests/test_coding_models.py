@@ -16,8 +16,11 @@ def cohort(small_cohort_dir):
     return load_cohort(small_cohort_dir, progress=False)
 
 
-@pytest.mark.parametrize("name,cls", [("icd-ranker", StructuredRanker), ("text-coder", NoteCoder)])
-def test_bundled_model_answers_the_protocol(cohort, name, cls):
+# the bundled artifacts ship without the logistic peer: the model, its frequency floor and,
+# for the ranker, the previous-visit rule
+@pytest.mark.parametrize("name,cls,rules", [("icd-ranker", StructuredRanker, ["frequency", "previous-visit"]),
+                                            ("text-coder", NoteCoder, ["frequency"])])
+def test_bundled_model_answers_the_protocol(cohort, name, cls, rules):
     from fhir_assist.tasks.coding.encounters import collect_encounters
 
     model = load_model(load_artifact(name))
@@ -25,8 +28,7 @@ def test_bundled_model_answers_the_protocol(cohort, name, cls):
     encounters, _ = collect_encounters(cohort.timelines, 0, with_notes=model.reads_notes, progress=False)
     some = encounters[:8]
     scores = model.scores(some)
-    # the bundled artifacts ship without the logistic peer: the model and its frequency floor
-    assert list(scores) == [model.name, "frequency"]
+    assert list(scores) == [model.name, *rules]
     for s in scores.values():
         assert s.shape == (len(some), model.labels.size) and bool(((s >= 0) & (s <= 1)).all())
     assert not torch.allclose(scores[model.name][0], scores[model.name][-1])   # inputs matter

@@ -35,3 +35,33 @@ def test_bag_size_is_capped_by_the_vocabulary_and_legacy_artifacts_read_every_to
 
 def test_unknown_keys_from_newer_artifacts_are_ignored():
     assert RankerSettings.from_dict({"epochs": 3, "not-a-setting": 1}).epochs == 3
+
+
+def test_text_architecture_defaults_to_tfidf_and_unrecorded_means_bigru():
+    assert TextSettings().architecture == "tfidf"
+    assert TextSettings().vocabulary_min_count(500) == 2 and TextSettings().vocabulary_min_count(50) == 1
+    stored = _stored_training("text-coder")              # written before the TF-IDF coder existed
+    assert "architecture" not in stored and TextSettings.from_dict(stored).architecture == "bigru"
+    assert TextSettings.from_dict(stored).vocabulary_min_count(500) == stored.get("min_count", 3)
+
+
+def test_settings_stored_by_the_dict_era_read_back_unchanged():
+    # the training dict an artifact of the settings-dict code records (its defaults + bag size)
+    stored = {"architecture": "tfidf", "tfidf_min_count": 2, "tfidf_l2": [1e-6, 1e-5], "tfidf_epochs": 15,
+              "embed_dim": 100, "hidden": 32, "dropout": 0.2, "embed_dropout": 0.2, "use_ram": True,
+              "epochs": 10, "lr": 1e-2, "batch_size": 32, "patience": 3, "max_len": 1000,
+              "min_count": 3, "focal_alpha": 0.75, "focal_gamma": 2.0, "lambda_icd": 0.7,
+              "lambda_ccs": 0.3, "pretrain_embeddings": True, "w2v_pairs": 2_000_000,
+              "logistic_l2": 1e-4, "logistic_epochs": 10, "bow_size": 812}
+    settings = TextSettings.from_dict(stored)
+    assert settings.to_dict() == {**stored, "target_recall": 0.9}
+    assert settings == TextSettings(bow_size=812)         # today's defaults are those
+
+
+def test_ranker_history_follows_the_artifacts_input_layout():
+    from fhir_assist.tasks.artifacts import load_artifact
+    from fhir_assist.tasks.coding.artifact import load_ranker
+
+    assert RankerSettings().history is True
+    bundle = load_ranker(load_artifact("icd-ranker"))     # trained before the record inputs
+    assert bundle.features.previous is None and bundle.settings.history is False

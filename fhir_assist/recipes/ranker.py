@@ -59,7 +59,7 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
     if len(train) < 10 or len(val) < 2:
         raise RecipeError(f"too few coded encounters to train on ({len(train)} train, {len(val)} "
                          "validation); need a larger cohort")
-    features = features or FeatureSpace.build(train, settings.min_count)
+    features = features or FeatureSpace.build(train, settings.min_count, settings.history)
     labels = labels or LabelSpace.build(train)
     x_tr, y_tr = features.encode(train), labels.encode(train)
     x_va, y_va = features.encode(val), labels.encode(val)

@@ -2,7 +2,7 @@
 and evaluation (a bundle), written to and read from the registry."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ def save_text(bundle: TextBundle, out: str | Path, *, seed: int, select: str, me
     config = {
         "kind": "text-coder", "model": "text-coder", "split_seed": seed, "select": select,
         "text_coder": bundle.coder.config.to_dict(), "training": bundle.settings.to_dict(),
+        "architecture": bundle.settings.architecture,
         "heads": bundle.labels.heads, "note_buckets": list(NOTE_BUCKETS),
         "history": bundle.history, "cohort": dict(cohort_stats or {}),
     }
@@ -128,7 +129,10 @@ def load_ranker(artifact) -> RankerBundle:
     ranker = icd_ranker.IcdRanker(icd_ranker.RankerConfig.from_dict(hp["ranker"]))
     ranker.load_state_dict(_float_state(artifact.weights["ranker"]))
     freq, logistic = _baselines(artifact, features.size, labels.size)
-    return RankerBundle(features, labels, ranker.eval(), freq, logistic, *_stored(artifact, RankerSettings))
+    settings, *stored = _stored(artifact, RankerSettings)
+    # the input layout is the vocabularies' (older artifacts have no record blocks)
+    settings = replace(settings, history=features.previous is not None)
+    return RankerBundle(features, labels, ranker.eval(), freq, logistic, settings, *stored)
 
 
 def load_text(artifact) -> TextBundle:
@@ -138,9 +142,13 @@ def load_text(artifact) -> TextBundle:
     hp = artifact.hyperparameters
     vocab = Vocabulary.from_dict(artifact.vocabularies["notes"])
     labels = LabelSpace.from_vocabularies(artifact.vocabularies)
-    coder = text_coder.TextCoder(text_coder.TextCoderConfig.from_dict(hp["text_coder"]))
+    settings, *stored = _stored(artifact, TextSettings)
+    if settings.architecture == "tfidf":
+        from model_zoo import tfidf_coder
+        coder = tfidf_coder.TfidfCoder(tfidf_coder.TfidfCoderConfig.from_dict(hp["text_coder"]))
+    else:
+        coder = text_coder.TextCoder(text_coder.TextCoderConfig.from_dict(hp["text_coder"]))
     coder.load_state_dict(_float_state(artifact.weights["text-coder"]))
     # the logistic peer reads a bag of the `bow_size` most frequent note tokens
-    n_inputs = TextSettings.from_dict(hp.get("training", {})).bag_size(len(vocab))
-    freq, logistic = _baselines(artifact, n_inputs, labels.size)
-    return TextBundle(vocab, labels, coder.eval(), freq, logistic, *_stored(artifact, TextSettings))
+    freq, logistic = _baselines(artifact, settings.bag_size(len(vocab)), labels.size)
+    return TextBundle(vocab, labels, coder.eval(), freq, logistic, settings, *stored)

@@ -27,6 +27,10 @@ class RankerSettings(StoredConfig):
     logistic_epochs: int = 25
     min_count: int = 1
     target_recall: float = 0.9           # recall the per-stratum list cut-off K must reach
+    # inputs from the record before the visit: earlier visits' codes by recency and the
+    # visit's class, stay, gap and reason codes (an artifact's vocabularies say whether it
+    # was trained with them, whatever its settings record)
+    history: bool = True
 
 
 # MARN's structure and values where they matter (embedding size 100, RAM dropout 0.2,
@@ -42,9 +46,19 @@ class RankerSettings(StoredConfig):
 #   initialisation (scores varied by ~0.003 between notes and ranked like the frequency
 #   baseline). Larger cohorts get more steps per epoch; `--epochs` lowers the count there.
 # - a narrow BiGRU (32 per direction) so an epoch over ~8,000 notes takes minutes.
+# The default text model is TF-IDF + one-vs-rest logistic regression over the whole note
+# vocabulary (architecture "tfidf", `model_zoo.tfidf_coder`): on our cohorts the BiGRU
+# coder ("bigru") ranked billing codes well below a logistic regression on the binary bag
+# of the 1,000 most frequent words (the `logistic` peer of text artifacts), and TF-IDF
+# over every word seen ≥ twice beats both. The BiGRU's settings below apply to "bigru".
 @dataclass
 class TextSettings(StoredConfig):
     """The note-based text coder and its bag-of-words logistic peer."""
+
+    architecture: str = "tfidf"          # or "bigru": BiGRU + label-wise attention (MARN)
+    tfidf_min_count: int = 2             # vocabulary of the TF-IDF coder (1 below 200 encounters)
+    tfidf_l2: list[float] = field(default_factory=lambda: [1e-6, 1e-5])   # chosen on validation
+    tfidf_epochs: int = 15
 
     embed_dim: int = 100
     hidden: int = 32
@@ -68,8 +82,15 @@ class TextSettings(StoredConfig):
     bow_size: int | None = 1000          # most frequent note tokens the logistic peer reads
     target_recall: float = 0.9
 
-    # an artifact that does not record its bag size read every token of its vocabulary
-    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"bow_size": None}
+    # an artifact that does not record its bag size read every token of its vocabulary, and
+    # one that does not record its architecture is a BiGRU (the only text model then)
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"bow_size": None, "architecture": "bigru"}
+
+    def vocabulary_min_count(self, n_train: int) -> int:
+        """Least count of a note token in the vocabulary, for `n_train` training encounters."""
+        if n_train < 200:
+            return 1
+        return self.tfidf_min_count if self.architecture == "tfidf" else self.min_count
 
     def bag_size(self, vocabulary_size: int) -> int:
         """Columns of the bag of words over a vocabulary of `vocabulary_size` (OOV included)."""
