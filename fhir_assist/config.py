@@ -18,7 +18,12 @@ and a few settings that have no flag (deployment tuning):
                                   the expected JWT `aud` is derived from it (default: from the request)
     FHIR_ASSIST_TRUST_PROXY       honour X-Forwarded-* from one reverse proxy (default false)
     FHIR_ASSIST_WRITE_BACK        write recommended codes back on encounter-discharge (default true)
-    FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 30)
+    FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 15)
+    FHIR_ASSIST_WRITE_BACK_PRECISION  write back only codes scored where validation precision
+                                  reached this share (default 0.5)
+    FHIR_ASSIST_TARGET_RECALL     recall the recommended list aims at, per encounter (default 0.9)
+    FHIR_ASSIST_CUT_RULE          per-encounter (expected recall of the calibrated scores, default)
+                                  or global-k (one list length per stratum, from validation)
     FHIR_ASSIST_SYSTEM_ACTIONS    also return recommended codes as systemActions (default false)
     FHIR_ASSIST_CORS_ORIGINS      allowed browser origins, comma separated, or * (default *)
     FHIR_ASSIST_FHIR_TIMEOUT      seconds per FHIR request (default 5)
@@ -84,7 +89,10 @@ class Settings:
     public_url: str | None = None
     trust_proxy: bool = False
     write_back: bool = True
-    write_back_max: int = 30                        # most codes written back per encounter
+    write_back_max: int = 15                        # most codes written back per encounter
+    write_back_precision: float = 0.5               # validation precision above the write-back floor
+    target_recall: float = 0.9                      # the recommended list's expected recall
+    cut_rule: str = "per-encounter"                 # or "global-k"
     system_actions: bool = False
     cors_origins: tuple[str, ...] = ("*",)
     fhir_timeout: float = 5.0
@@ -131,6 +139,12 @@ class Settings:
             values["write_back"] = _bool("FHIR_ASSIST_WRITE_BACK", v)
         if (v := get("WRITE_BACK_MAX")) is not None:
             values["write_back_max"] = _int("FHIR_ASSIST_WRITE_BACK_MAX", v)
+        if (v := get("WRITE_BACK_PRECISION")) is not None:
+            values["write_back_precision"] = _float("FHIR_ASSIST_WRITE_BACK_PRECISION", v)
+        if (v := get("TARGET_RECALL")) is not None:
+            values["target_recall"] = _float("FHIR_ASSIST_TARGET_RECALL", v)
+        if (v := get("CUT_RULE")) is not None:
+            values["cut_rule"] = v.strip()
         if (v := get("SYSTEM_ACTIONS")) is not None:
             values["system_actions"] = _bool("FHIR_ASSIST_SYSTEM_ACTIONS", v)
         if (v := get("CORS_ORIGINS")) is not None:
@@ -168,7 +182,7 @@ class Settings:
         """Environment first, then every CLI option the user actually gave (None = not given)."""
         settings = cls.from_env(env)
         overrides: dict[str, object] = {}
-        for name in ("host", "port", "redis_url", "fhir_base_url"):
+        for name in ("host", "port", "redis_url", "fhir_base_url", "target_recall"):
             value = getattr(args, name, None)
             if value is not None:
                 overrides[name] = value
@@ -195,6 +209,10 @@ class Settings:
             raise SettingsError("the FHIR timeout must be positive")
         if self.write_back_max < 1 or self.top_codes < 1 or self.top_medications < 1:
             raise SettingsError("write-back and card limits must be at least 1")
+        if not (0 < self.target_recall <= 1) or not (0 <= self.write_back_precision <= 1):
+            raise SettingsError("the target recall must be in (0, 1] and the write-back precision in [0, 1]")
+        if self.cut_rule not in ("per-encounter", "global-k"):
+            raise SettingsError(f"the cut rule must be per-encounter or global-k, not {self.cut_rule!r}")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         if self.max_request_mb < 1:

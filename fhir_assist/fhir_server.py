@@ -29,20 +29,26 @@ from fhirclient.server import FHIRServer
 
 from mappings.codesystems import ICD9CM, ICD10CM
 
+from .adapter.timeline import reference_id
+from .own_resources import (  # noqa: F401 - PROJECT_URL and the marks are used from here too
+    PROJECT_URL, SUGGESTION_IDENTIFIER_SYSTEM, SUGGESTION_TAG, is_unreviewed_suggestion, verification_status,
+)
+
 log = logging.getLogger(__name__)
 
-# Every URL this project defines (extensions, identifier systems, tags) hangs off this base.
-PROJECT_URL = "https://fhir-assist.example.org"
 EXT_SUGGESTION_RANK = f"{PROJECT_URL}/StructureDefinition/suggestion-rank"
 EXT_SUGGESTION_SCORE = f"{PROJECT_URL}/StructureDefinition/suggestion-score"
 EXT_MODEL_VERSION = f"{PROJECT_URL}/StructureDefinition/model-version"
-SUGGESTION_IDENTIFIER_SYSTEM = f"{PROJECT_URL}/identifier/suggested-condition"
-SUGGESTION_TAG = {"system": f"{PROJECT_URL}/CodeSystem/tags", "code": "suggested",
-                  "display": "Suggested by fhir-assist"}
+# Where the encounter's list was cut (RE@R) and for which target recall: the worklist draws
+# its cut line from these.
+EXT_CUTOFF_K = f"{PROJECT_URL}/StructureDefinition/suggestion-cutoff-k"
+EXT_TARGET_RECALL = f"{PROJECT_URL}/StructureDefinition/suggestion-target-recall"
 
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CONDITION_VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 VERIFICATION_STATUSES = ("provisional", "confirmed", "refuted")
+# What a suggestion of ours becomes when a later call no longer recommends it.
+SUPERSEDED = "entered-in-error"
 
 # What a model needs from a patient's record, fetched by patient_resources().
 PATIENT_RESOURCE_TYPES = ("Encounter", "Condition", "Procedure", "MedicationRequest", "DocumentReference")
@@ -154,7 +160,8 @@ def _bare_id(reference_or_id: str, resource_type: str) -> str:
 
 
 def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: Any, model_version: str,
-                              *, recorded: datetime | None = None) -> dict:
+                              *, recorded: datetime | None = None, cutoff_k: int | None = None,
+                              target_recall: float | None = None) -> dict:
     """The provisional Condition for one suggested ICD code, validated with fhir.resources."""
     patient_id = _bare_id(patient_id, "Patient")
     encounter_id = _bare_id(encounter_id, "Encounter")
@@ -177,6 +184,10 @@ def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: An
     if score is not None:
         extensions.append({"url": EXT_SUGGESTION_SCORE, "valueDecimal": round(float(score), 6)})
     extensions.append({"url": EXT_MODEL_VERSION, "valueString": str(model_version)})
+    if cutoff_k:
+        extensions.append({"url": EXT_CUTOFF_K, "valueInteger": int(cutoff_k)})
+    if target_recall is not None:
+        extensions.append({"url": EXT_TARGET_RECALL, "valueDecimal": round(float(target_recall), 4)})
     when = (recorded or datetime.now(timezone.utc)).astimezone(timezone.utc)
     condition = {
         "resourceType": "Condition",
@@ -381,7 +392,7 @@ class FhirServer:
                                    "Condition")
 
     def write_suggested_conditions(self, patient_id: str, encounter_id: str, suggestions: Iterable[Any],
-                                   model_version: str) -> list[dict]:
+                                   model_version: str, **marks: Any) -> list[dict]:
         """Write each suggested ICD code as a provisional encounter-diagnosis Condition.
 
         Idempotent: the same call repeated (a retried hook, a second discharge event) finds
@@ -395,11 +406,37 @@ class FhirServer:
             if key in seen:
                 continue
             seen.add(key)
-            conditions.append(build_suggested_condition(patient_id, encounter_id, suggestion, model_version))
+            conditions.append(build_suggested_condition(patient_id, encounter_id, suggestion, model_version,
+                                                        **marks))
         stored: list[dict] = []
         for start in range(0, len(conditions), MAX_TRANSACTION_ENTRIES):
             stored.extend(self._create_conditional_batch(conditions[start:start + MAX_TRANSACTION_ENTRIES]))
-        return stored
+        # A code suggested again after an earlier call superseded it comes back to life.
+        return [self._set_verification(c["id"], "provisional", f"suggested again by {model_version}")
+                if verification_status(c) == SUPERSEDED and c.get("id") else c for c in stored]
+
+    def supersede_suggestions(self, patient_id: str, encounter_id: str, keep: Iterable[tuple[str, str]],
+                              model_version: str) -> list[dict]:
+        """Mark `entered-in-error` the provisional Conditions we suggested earlier for this
+        encounter whose (system, code) is not in `keep`: the data changed and the current
+        models no longer recommend them. Conditions a coder reviewed are left alone. The
+        superseded ones stay on the server (with a note) so the audit trail is whole."""
+        patient_id = _bare_id(patient_id, "Patient")
+        encounter_id = _bare_id(encounter_id, "Encounter")
+        keep = set(keep)
+        out = []
+        for condition in self.search("Condition", {"encounter": f"Encounter/{encounter_id}"}):
+            if not is_unreviewed_suggestion(condition) or not condition.get("id"):
+                continue
+            if reference_id(condition.get("subject"), "Patient") != patient_id:
+                continue
+            codes = {(c.get("system"), c.get("code")) for c in (condition.get("code") or {}).get("coding") or []
+                     if isinstance(c, dict)}
+            if codes & keep:
+                continue
+            out.append(self._set_verification(condition["id"], SUPERSEDED,
+                                              f"superseded: no longer suggested by {model_version}"))
+        return out
 
     def _create_conditional_batch(self, conditions: list[dict]) -> list[dict]:
         bundle = {
@@ -441,12 +478,16 @@ class FhirServer:
         re-applied on a fresh read if someone else changed the Condition in between."""
         if status not in VERIFICATION_STATUSES:
             raise ValueError(f"status must be one of {', '.join(VERIFICATION_STATUSES)}, got {status!r}")
+        return self._set_verification(condition_id, status, reason, user=user)
+
+    def _set_verification(self, condition_id: str, status: str, reason: str | None = None,
+                          *, user: str | None = None) -> dict:
         condition_id = _bare_id(condition_id, "Condition")
         for _ in range(3):
             current = self.read("Condition", condition_id)
             updated = dict(current)
             updated["verificationStatus"] = {"coding": [{"system": CONDITION_VER_STATUS, "code": status,
-                                                         "display": status.capitalize()}]}
+                                                         "display": status.capitalize().replace("-", " ")}]}
             if reason:
                 note = {"text": reason, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")
                         .replace("+00:00", "Z")}

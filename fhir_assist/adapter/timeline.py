@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from ..own_resources import is_unreviewed_suggestion
+
 
 @dataclass(frozen=True)
 class Code:
@@ -363,6 +365,11 @@ class TimelineBuilder:
         self.encounters[rid] = enc
 
     def _condition(self, resource: dict) -> None:
+        if is_unreviewed_suggestion(resource):
+            # Our own guess from an earlier call: reading it back as a diagnosis would make a
+            # retried call suggest the next codes down the list.
+            self.report.skip("provisional Condition suggested by this service")
+            return
         verification = resource.get("verificationStatus") or {}
         for coding in verification.get("coding") or []:
             if isinstance(coding, dict) and coding.get("code") in _SKIP_CONDITION_VERIFICATION:

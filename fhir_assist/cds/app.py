@@ -32,7 +32,8 @@ from .metrics import ServiceMetrics
 from .models import ModelSet, load_models
 from .patient_data import load_patient_data, make_fetcher
 from .request import parse_hook_call
-from .services import CodingService, MedicationChangeService, ServiceRuntime
+from .coding_service import CodingService
+from .services import MedicationChangeService, ServiceRuntime
 
 log = logging.getLogger(__name__)
 

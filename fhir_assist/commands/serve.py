@@ -37,6 +37,8 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
                         "(default: in-process, lost on restart, one replica only)")
     parser.add_argument("--fhir-base-url", default=None, metavar="URL",
                         help="FHIR server used when a hook call names none, for write-back and the worklist")
+    parser.add_argument("--target-recall", type=float, default=None, metavar="R",
+                        help="recall the recommended coding list aims at, per encounter (default 0.9)")
     parser.add_argument("--trust", action="append", default=None, metavar="ISS=FILE",
                         help="trust JWTs from issuer ISS verified with FILE: a PEM public key or "
                         "certificate, a JWK or JWK Set JSON file, or an https:// JWKS URL (repeatable)")

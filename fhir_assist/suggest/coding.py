@@ -5,11 +5,15 @@
     for s in result.suggestions:
         print(s.rank, s.code, s.display, s.score, "recommended" if s.recommended else "more")
 
-The cut-off K is the list length that reached the target recall (default 90 %) on
-validation encounters "like this one" — same bucket of number of input codes (or of
-note length for the text coder). Suggestions ranked within K are *recommended*; the
-rest are offered as "more". Evidence names the medications, procedures or note
-passages that pushed each code up (occlusion / gradient × input, `model_zoo.attribution`).
+Scores are calibrated probabilities (Platt scaling fitted on validation, stored in the
+artifact). The list is cut per encounter (`rule="per-encounter"`, the default): the
+shortest prefix whose expected recall Σ_{i≤k} p_i / Σ_i p_i reaches the target recall
+(default 90 %), so a visit with one clear code gets one or two. `rule="global-k"` keeps
+the older cut: the list length K that reached the target recall on validation encounters
+"like this one" (same bucket of number of input codes, or of note length). Suggestions
+within the cut are *recommended*; the rest are offered as "more". Evidence names the
+medications, procedures or note passages that pushed each code up (occlusion /
+gradient × input, `model_zoo.attribution`).
 """
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ import torch
 
 from fhir_assist.adapter.timeline import Code, PatientTimeline, Visit
 
-__all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester"]
+__all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester", "CUT_RULES"]
+
+CUT_RULES = ("per-encounter", "global-k")
 
 Evidence = list[tuple[str, str, float]]   # (kind, label, weight)
 
@@ -45,6 +51,9 @@ class CodingSuggestions:
     target_recall: float
     model_version: str
     unknown_codes: list[Code] = field(default_factory=list)
+    expected_recall: float | None = None      # Σ p over the recommended / Σ p over all codes
+    cut_rule: str = "per-encounter"
+    n_inputs: int = 0                          # codes or note tokens the model read for this visit
 
     @property
     def recommended(self) -> list[CodeSuggestion]:
@@ -120,14 +129,15 @@ class CodingSuggester:
         return tokens, coding.note_ids(self.bundle.notes, tokens, max_len)
 
     def _scores(self, visit: Visit, patient: PatientTimeline | None):
-        """(probabilities over all label columns, stratum, unknown codes, model input)."""
+        """(probabilities over all label columns, stratum, unknown codes, model input, number of
+        inputs: codes for the ranker, known note tokens for the text coder)."""
         from fhir_assist.pipelines import coding
 
         if self.kind == "icd-ranker":
             x, n_inputs, unknown = self._structured_input(visit, patient)
             with torch.no_grad():
                 probs = torch.sigmoid(self.model(x.unsqueeze(0).to(self.device)))[0].float().cpu()
-            return probs, coding.input_stratum(n_inputs), unknown, x
+            return probs, coding.input_stratum(n_inputs), unknown, x, n_inputs
         tokens, ids = self._note_input(visit)
         from model_zoo import text_coder
         with torch.no_grad():
@@ -135,26 +145,55 @@ class CodingSuggester:
             icd, ccs = self.model(batch)
             logits = torch.cat([icd, ccs], dim=1) - self.model.config.logit_shift
             probs = torch.sigmoid(logits)[0].float().cpu()
-        return probs, coding.input_stratum(len(ids), coding.NOTE_BUCKETS), [], (tokens, ids)
+        n_known = sum(1 for i in ids if i > 1)      # 0 pads, 1 is out of vocabulary
+        return probs, coding.input_stratum(len(ids), coding.NOTE_BUCKETS), [], (tokens, ids), n_known
 
     def cutoff(self, level: str, stratum: int) -> int | None:
         info = self._cutoffs.get(level) or {}
         return (info.get("by_stratum") or {}).get(str(stratum), info.get("overall"))
 
+    def calibrated(self, level: str, scores: torch.Tensor) -> torch.Tensor:
+        """A head's probabilities recalibrated on validation (identity for an artifact
+        trained before calibration was stored)."""
+        from model_zoo.recall_cut import apply_platt
+
+        calibration = (self._cutoffs.get(level) or {}).get("calibration")
+        if not calibration:
+            return scores
+        return torch.from_numpy(apply_platt(scores.numpy(), calibration)).float()
+
+    def write_floor(self, precision: float, level: str = "billing") -> float:
+        """The lowest calibrated score whose codes were right at least `precision` of the
+        time on validation: the write-back floor."""
+        from model_zoo.recall_cut import precision_floor
+
+        return precision_floor((self._cutoffs.get(level) or {}).get("precision_curve"), precision)
+
     # ------------------------------------------------------------------ suggestions
 
     def suggest(self, visit: Visit, patient: PatientTimeline | None = None, top: int = 50,
-                level: str = "billing", evidence: bool = True) -> CodingSuggestions:
+                level: str = "billing", evidence: bool = True, *, target_recall: float | None = None,
+                rule: str = "per-encounter") -> CodingSuggestions:
+        """The ranked list (at least `top` codes, and the whole recommended prefix)."""
         from fhir_assist.pipelines import coding
+        from model_zoo.recall_cut import expected_recall_cut
 
         if level not in self.labels.heads:
             raise ValueError(f"level must be one of {self.labels.heads}")
-        probs, stratum, unknown, model_input = self._scores(visit, patient)
+        if rule not in CUT_RULES:
+            raise ValueError(f"rule must be one of {CUT_RULES}")
+        target = float(target_recall if target_recall is not None else self.target_recall)
+        probs, stratum, unknown, model_input, n_inputs = self._scores(visit, patient)
         sl = self.labels.slices()[level]
-        level_scores = probs[sl]
-        k = min(top, level_scores.numel())
-        values, order = torch.topk(level_scores, k) if k else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
-        cutoff_k = self.cutoff(level, stratum)
+        level_scores = self.calibrated(level, probs[sl])
+        values, order = torch.sort(level_scores, descending=True)
+        cutoff_k, expected = expected_recall_cut(values.numpy(), target)
+        if rule == "global-k":
+            cutoff_k = self.cutoff(level, stratum)
+            total = float(values.sum())
+            expected = float(values[: cutoff_k or 0].sum()) / total if total > 0 and cutoff_k else None
+        k = min(max(top, cutoff_k or 0), level_scores.numel())
+        values, order = values[:k], order[:k]
         columns = [sl.start + int(i) for i in order]
         evidences = self._evidence(model_input, columns) if evidence and columns else [[] for _ in columns]
         suggestions = []
@@ -165,7 +204,8 @@ class CodingSuggester:
                 system=system or "ccs", code=code, display=self._describe(head, token), level=head,
                 score=float(score), rank=rank, recommended=cutoff_k is not None and rank <= cutoff_k,
                 evidence=ev))
-        return CodingSuggestions(suggestions, cutoff_k, self.target_recall, self.model_version, unknown)
+        return CodingSuggestions(suggestions, cutoff_k, target, self.model_version, unknown,
+                                 expected_recall=expected, cut_rule=rule, n_inputs=n_inputs)
 
     def explain(self, visit: Visit, code: str | Code, patient: PatientTimeline | None = None,
                 level: str = "billing") -> Evidence:
@@ -182,7 +222,7 @@ class CodingSuggester:
             col = self.labels.column(level, wanted)   # a CCS category
         if col is None:
             return []
-        _, _, _, model_input = self._scores(visit, patient)
+        model_input = self._scores(visit, patient)[3]
         return self._evidence(model_input, [col])[0]
 
     def _describe(self, head: str, token: str) -> str | None:
