@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 __all__ = ["fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts",
-           "cut_metrics", "expected_calibration_error", "precision_curve", "precision_floor"]
+           "cut_metrics", "cut_report", "expected_calibration_error", "precision_curve", "precision_floor"]
 
 _EPS = 1e-6
 
@@ -146,3 +146,22 @@ def precision_floor(curve: list | None, precision: float) -> float:
         if prec >= precision:
             best = threshold
     return float(precision if best is None else max(best, 0.0))
+
+
+def cut_report(scores, labels, *, calibration: dict | None, global_k: int | None,
+               target_recall: float = 0.9) -> dict:
+    """The coder-effort figures of one model's list at one level: the per-encounter rule on
+    the calibrated scores and the global-K rule, with the calibration error before/after."""
+    raw = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels) > 0.5
+    calibrated = apply_platt(raw, calibration)
+    per_encounter = cut_metrics(calibrated, y, encounter_cuts(calibrated, target_recall))
+    # A model without a stored validation K (a baseline refitted at evaluation) has no global rule.
+    global_k_rule = cut_metrics(raw, y, global_k_cuts(raw.shape[0], global_k, raw.shape[1])) if global_k else {}
+    return {
+        "target_recall": target_recall,
+        "per_encounter": per_encounter,
+        "global_k": {"k": int(global_k), **global_k_rule} if global_k else None,
+        "ece": {"raw": round(expected_calibration_error(raw, y), 5),
+                "calibrated": round(expected_calibration_error(calibrated, y), 5)},
+    }

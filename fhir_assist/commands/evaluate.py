@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="write PNG plots (RE@R, Recall@K, calibration) to DIR")
     parser.add_argument("--feedback", metavar="FILE", default=None,
                         help="coder feedback labels: also evaluate a ranker retrained with them")
+    parser.add_argument("--target-recall", type=float, default=0.9, metavar="R",
+                        help="coding: recall the per-encounter cut aims at, for the `cut` figures (default 0.9)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.set_defaults(func=_evaluate)
 

@@ -961,7 +961,7 @@ def model_scores(bundle, encounters: list[Encounter], kind: str, device=None,
 
 def evaluate_command(args) -> int:
     """`fhir-assist evaluate ARTIFACT --data DIR [--json] [--plots DIR] [--feedback FILE] [--seeds N]`."""
-    from model_zoo import registry
+    from model_zoo import recall_cut, registry
     from model_zoo.train import pick_device
 
     try:
@@ -990,6 +990,8 @@ def evaluate_command(args) -> int:
     unknown: Counter = Counter()
     scores, y = model_scores(bundle, test, kind, device, unknown)
     thresholds = dict(bundle.thresholds)
+    cutoffs = dict(bundle.cutoffs)
+    target = float(getattr(args, "target_recall", None) or 0.9)
     std = {}
     seeds = int(getattr(args, "seeds", 1) or 1)
     if seeds > 1:
@@ -1005,6 +1007,7 @@ def evaluate_command(args) -> int:
         name = "multitask-ranker+feedback"
         scores[name] = model_scores(retrained, test, kind, device)[0]["multitask-ranker"]
         thresholds[name] = retrained.thresholds["multitask-ranker"]
+        cutoffs[name] = retrained.cutoffs["multitask-ranker"]
     slices = bundle.labels.slices()
     report = {
         "task": "icd-coding", "test_encounters": len(test), "artifact": str(artifact.path),
@@ -1018,6 +1021,10 @@ def evaluate_command(args) -> int:
         else:
             levels = head_metrics(s, y, slices, thresholds.get(name))
         entry = {"model": name, "levels": levels}
+        billing = (cutoffs.get(name) or {}).get("billing") or {}
+        entry["cut"] = recall_cut.cut_report(
+            _numpy(s[0] if isinstance(s, list) else s)[:, slices["billing"]], _numpy(y)[:, slices["billing"]],
+            calibration=billing.get("calibration"), global_k=billing.get("overall"), target_recall=target)
         if name in std:
             entry["std"] = std[name]
         report["models"].append(entry)
