@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="coder feedback labels: also evaluate a ranker retrained with them")
     parser.add_argument("--target-recall", type=float, default=0.9, metavar="R",
                         help="coding: recall the per-encounter cut aims at, for the `cut` figures (default 0.9)")
+    parser.add_argument("--fuse-with", metavar="TEXT_CODER", default=None,
+                        help="coding: also fit and report the fused list of this ranker and a text-coder "
+                        "artifact (with previous-visit and problem-list evidence)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.set_defaults(func=_evaluate)
 

@@ -1028,6 +1028,16 @@ def evaluate_command(args) -> int:
         if name in std:
             entry["std"] = std[name]
         report["models"].append(entry)
+    if getattr(args, "fuse_with", None):
+        from . import coding_fusion
+        if kind != "icd-ranker":
+            raise _cli_error("--fuse-with takes a text-coder artifact and applies to an icd-ranker artifact")
+        try:
+            text = load_text(registry.load(args.fuse_with))
+        except (FileNotFoundError, ValueError) as exc:
+            raise _cli_error(f"cannot load {args.fuse_with!r}: {exc}") from None
+        entries, report["fusion"] = coding_fusion.fused_report(bundle, text, cohort, seed, target, device, progress)
+        report["models"] += entries
     if getattr(args, "plots", None):
         report["plots"] = write_plots({k: (v[0] if isinstance(v, list) else v) for k, v in scores.items()},
                                       y, slices, args.plots)
@@ -1136,9 +1146,30 @@ def format_table(report: dict) -> str:
             lines.append(head.ljust(8) + m["model"].ljust(name_w) + "".join(cells))
     lines += ["", "RE@R: wrong codes read before R % of the true codes are found (lower is better); "
               "Recall@K, NDCG, AUPRC, F1: higher is better."]
+    lines += _cut_table(report, name_w)
     if report.get("plots"):
         lines.append("plots: " + ", ".join(report["plots"]))
     return "\n".join(lines)
+
+
+def _cut_table(report: dict, name_w: int) -> list[str]:
+    """Billing codes a coder reads per encounter under each cut rule."""
+    keys = ("mean_recommended", "p90_recommended", "recall_at_cut", "precision_at_cut", "re_at_cut")
+    header = "rule".ljust(15) + "model".ljust(name_w) + "".join(k.replace("_recommended", "").rjust(12)
+                                                                  for k in ("mean", "p90", "recall", "precision", "RE"))
+    lines = []
+    for m in report["models"]:
+        for rule in ("per_encounter", "global_k"):
+            figures = (m.get("cut") or {}).get(rule)
+            if not figures:
+                continue
+            if not lines:
+                lines = ["", "billing codes per encounter at the cut (target recall "
+                         f"{(m.get('cut') or {}).get('target_recall') or 0.9:.0%})", header, "-" * len(header)]
+            cells = "".join((f"{figures[k]:.3f}" if isinstance(figures.get(k), float) else str(figures.get(k)))
+                            .rjust(12) for k in keys)
+            lines.append(rule.replace("_", "-").ljust(15) + m["model"].ljust(name_w) + cells)
+    return lines
 
 
 # ============================================================================ bundled demo models

@@ -1,0 +1,97 @@
+"""The fused coding list on a cohort: fit the stacker on validation visits, report on test.
+
+`fhir-assist evaluate RANKER --data DIR --fuse-with TEXT_CODER` adds a `fused` model to the
+report: the structured ranker, the text coder (where the visit has a note) and the
+previous-visit / problem-list evidence combined into one calibrated probability per billing
+code, with its `cut` figures and its calibration error before (each source's calibrated
+scores, the higher one where both speak) and after fusion. The single sources are reported
+on the same visits for comparison.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fhir_assist.suggest import fusion as F
+from model_zoo import recall_cut
+from model_zoo.fusion import Stacker
+from model_zoo.thresholds import recall_cutoff
+
+from . import coding
+
+
+def _billing(bundle, name: str) -> dict:
+    return ((bundle.cutoffs or {}).get(name) or {}).get("billing") or {}
+
+
+def _scores_by_key(bundle, kind: str, encounters, device) -> dict:
+    name = "multitask-ranker" if kind == "icd-ranker" else "text-coder"
+    scores, _ = coding.model_scores(bundle, encounters, kind, device)
+    probs = coding._numpy(scores[name])[:, bundle.labels.slices()["billing"]]
+    probs = recall_cut.apply_platt(probs, _billing(bundle, name).get("calibration"))
+    return {(e.patient_id, e.encounter_id): row for e, row in zip(encounters, probs)}
+
+
+def source_rows(ranker, text, timelines, encounters, text_encounters, device):
+    """Feature rows, labels and each source's calibrated billing scores for `encounters`."""
+    ranker_scores = _scores_by_key(ranker, "icd-ranker", encounters, device)
+    text_scores = _scores_by_key(text, "text-coder", text_encounters, device) if text_encounters else {}
+    src, dst = F.text_columns(text.labels, ranker.labels)
+    history = {}
+    for timeline in timelines:
+        for eid, value in F.history_columns(timeline.visits, ranker.labels).items():
+            history[(timeline.patient_id, eid)] = value
+    n, c = len(encounters), ranker.labels.slices()["billing"].stop - ranker.labels.slices()["billing"].start
+    r = np.stack([ranker_scores[(e.patient_id, e.encounter_id)] for e in encounters])
+    t = np.zeros((n, c))
+    known = np.zeros((n, c), dtype=bool)
+    for i, e in enumerate(encounters):
+        row = text_scores.get((e.patient_id, e.encounter_id))
+        if row is not None:
+            t[i, dst] = row[src]
+            known[i, dst] = True
+    hist = [history.get((e.patient_id, e.encounter_id), (set(), set())) for e in encounters]
+    y = coding._numpy(ranker.labels.encode(encounters))[:, ranker.labels.slices()["billing"]]
+    return F.feature_rows(r, t, known, hist), y, r, np.where(known, np.maximum(r, t), r), known
+
+
+def fused_report(ranker, text, cohort, seed: int, target: float, device, progress: bool) -> tuple[list, dict]:
+    """(model entries for the report, the fusion's fitted weights and calibration)."""
+    text_seed = int(text.hyper.get("split_seed", seed)) if hasattr(text, "hyper") else seed
+    if text_seed != seed:
+        raise coding._cli_error(f"the two artifacts were split with different seeds ({seed}, {text_seed})")
+    encounters, _ = coding.collect_encounters(cohort.timelines, seed, progress=progress)
+    noted, _ = coding.collect_encounters(cohort.timelines, seed, with_notes=True, progress=progress)
+    parts = {}
+    for split in ("validation", "test"):
+        chosen = [e for e in encounters if e.split == split]
+        parts[split] = source_rows(ranker, text, cohort.timelines, chosen,
+                                   [e for e in noted if e.split == split], device)
+    rows_va, y_va = parts["validation"][:2]
+    stacker = Stacker.fit(rows_va.reshape(-1, rows_va.shape[-1]), y_va.reshape(-1), seed=seed)
+    rows_te, y_te, ranker_te, merged_te, known_te = parts["test"]
+    fused = stacker.predict(rows_te.reshape(-1, rows_te.shape[-1])).reshape(y_te.shape)
+    fused_va = stacker.predict(rows_va.reshape(-1, rows_va.shape[-1])).reshape(y_va.shape)
+    global_k = recall_cutoff(fused_va, y_va, target)
+    identity = {"a": 1.0, "b": 0.0}
+    entries = [
+        {"model": "fused", "levels": {}, "cut": recall_cut.cut_report(fused, y_te, calibration=identity, global_k=global_k,
+                                                        target_recall=target)},
+        {"model": "ranker+text (higher score, before fusion)", "levels": {},
+         "cut": recall_cut.cut_report(merged_te, y_te, calibration=identity,
+                                      global_k=recall_cutoff(parts["validation"][3], y_va, target),
+                                      target_recall=target)},
+    ]
+    info = {
+        **stacker.to_dict(),
+        "test_encounters": int(y_te.shape[0]),
+        "test_encounters_with_note": int(known_te.any(axis=1).sum()),
+        "ece_before": round(recall_cut.expected_calibration_error(merged_te, y_te), 5),
+        "ece_after": round(recall_cut.expected_calibration_error(fused, y_te), 5),
+        "ece_ranker": round(recall_cut.expected_calibration_error(ranker_te, y_te), 5),
+    }
+    for column, name in ((3, "previous-visit (rule)"), (4, "problem-list (rule)")):
+        # The sceptic's rule: recommend exactly the codes recorded before.
+        flags = rows_te[:, :, column]
+        entries.append({"model": name, "levels": {}, "cut": {"target_recall": None, "per_encounter": recall_cut.cut_metrics(
+            flags + 1e-3 * ranker_te, y_te, flags.sum(axis=1).astype(int)), "global_k": None, "ece": None}})
+    return entries, info
