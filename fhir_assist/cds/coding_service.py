@@ -5,6 +5,7 @@ supersedes what the earlier one wrote).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,11 +16,12 @@ from ..suggest.coding import CodeSuggestion
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
 from .errors import precondition_failed
-from .models import RANKER, TEXT_CODER
+from .models import FUSION, RANKER, TEXT_CODER
 from .patient_data import PatientData
 from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
 
 log = logging.getLogger(__name__)
+_NO_LOCK = contextlib.nullcontext()
 
 
 @dataclass
@@ -110,6 +112,35 @@ class CodingService:
                               "Diagnosis coding")
 
     def _suggest(self, data: PatientData) -> CodingRun:
+        fusion = self.rt.models.get(FUSION)
+        ranker = self.rt.models.get(RANKER)
+        text = self.rt.models.get(TEXT_CODER)
+        if fusion is not None and fusion.suggester.fits(ranker.suggester, text.suggester if text else None):
+            return self._fused(data, fusion, ranker, text)
+        return self._merged(data)
+
+    def _fused(self, data: PatientData, fusion, ranker, text) -> CodingRun:
+        """One calibrated list from the ranker, the text coder and the patient's history."""
+        settings = self.rt.settings
+        started = time.perf_counter()
+        with fusion.lock, ranker.lock, (text.lock if text is not None else _NO_LOCK):
+            result = fusion.suggester.suggest(
+                data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
+                top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
+                evidence=settings.evidence)
+        self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
+        floor = fusion.suggester.write_floor(settings.write_back_precision)
+        codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
+                            [kind for kind in dict.fromkeys(e[0] for e in s.evidence)], s.score >= floor)
+                 for s in result.suggestions]
+        versions = [fusion.version, ranker.version] + ([text.version] if text is not None else [])
+        unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
+        return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
+                         result.expected_recall, result.n_inputs > 0)
+
+    def _merged(self, data: PatientData) -> CodingRun:
+        """Without a fusion fitted on the loaded models: each model's list, merged (the higher
+        score where both suggest a code), each cut by its own rule."""
         settings = self.rt.settings
         top = max(50, settings.top_codes * 3)
         runs = [RANKER]
@@ -153,17 +184,9 @@ class CodingService:
             m.evidence.sort(key=_evidence_weight, reverse=True)
         for i, m in enumerate(ordered, 1):
             m.rank = i
-        # Keep unknown codes unique for the note.
-        seen, unique = set(), []
-        for u in unknown:
-            key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
-                   getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
-            if key not in seen:
-                seen.add(key)
-                unique.append(u)
         n_recommended = sum(1 for m in ordered if m.recommended)
-        return CodingRun(ordered, versions, unique, n_recommended or cutoff_k, settings.target_recall,
-                         expected, has_evidence)
+        return CodingRun(ordered, versions, _unique_unknown(unknown), n_recommended or cutoff_k,
+                         settings.target_recall, expected, has_evidence)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -260,6 +283,18 @@ class CodingService:
             "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
         }
         return card
+
+
+def _unique_unknown(unknown: list) -> list:
+    """Unknown codes once each, for the card's note."""
+    seen, unique = set(), []
+    for u in unknown:
+        key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
+               getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
+        if key not in seen:
+            seen.add(key)
+            unique.append(u)
+    return unique
 
 
 def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:

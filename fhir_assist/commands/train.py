@@ -1,4 +1,4 @@
-"""`fhir-assist train {micron,icd-ranker,text-coder} --data DIR --out ARTIFACT`."""
+"""`fhir-assist train {micron,icd-ranker,text-coder,coding-fusion} --data DIR --out ARTIFACT`."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,16 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                       help="focal loss γ (down-weighting of easy labels)")
     text.set_defaults(func=_train_text)
 
+    fusion = models.add_parser("coding-fusion", help="one calibrated list from a ranker, a text coder and history")
+    fusion.add_argument("--ranker", required=True, metavar="ARTIFACT", help="icd-ranker artifact")
+    fusion.add_argument("--text-coder", required=True, metavar="ARTIFACT", help="text-coder artifact")
+    fusion.add_argument("--data", required=True, metavar="DIR", help="cohort directory (the same split)")
+    fusion.add_argument("--out", required=True, metavar="ARTIFACT", help="artifact directory to write")
+    fusion.add_argument("--target-recall", type=float, default=0.9, metavar="R",
+                        help="target recall of the stored global-K cut (default 0.9)")
+    fusion.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    fusion.set_defaults(func=_train_fusion)
+
 
 def _layer_sizes(text: str) -> list[int]:
     try:
@@ -92,3 +102,8 @@ def _train_ranker(args: argparse.Namespace) -> int:
 def _train_text(args: argparse.Namespace) -> int:
     from fhir_assist.pipelines import coding
     return coding.train_command(args, kind="text-coder")
+
+
+def _train_fusion(args: argparse.Namespace) -> int:
+    from fhir_assist.pipelines import coding_fusion
+    return coding_fusion.train_command(args)

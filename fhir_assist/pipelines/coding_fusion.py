@@ -10,6 +10,7 @@ on the same visits for comparison.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from fhir_assist.suggest import fusion as F
 from model_zoo import recall_cut
@@ -54,20 +55,28 @@ def source_rows(ranker, text, timelines, encounters, text_encounters, device):
     return F.feature_rows(r, t, known, hist), y, r, np.where(known, np.maximum(r, t), r), known
 
 
-def fused_report(ranker, text, cohort, seed: int, target: float, device, progress: bool) -> tuple[list, dict]:
-    """(model entries for the report, the fusion's fitted weights and calibration)."""
+def fit_fusion(ranker, text, cohort, seed: int, device, progress: bool, splits=("validation", "test")):
+    """(stacker fitted on the validation visits, {split: source_rows(...)})."""
     text_seed = int(text.hyper.get("split_seed", seed)) if hasattr(text, "hyper") else seed
     if text_seed != seed:
         raise coding._cli_error(f"the two artifacts were split with different seeds ({seed}, {text_seed})")
     encounters, _ = coding.collect_encounters(cohort.timelines, seed, progress=progress)
     noted, _ = coding.collect_encounters(cohort.timelines, seed, with_notes=True, progress=progress)
     parts = {}
-    for split in ("validation", "test"):
+    for split in splits:
         chosen = [e for e in encounters if e.split == split]
+        if not chosen:
+            raise coding._cli_error(f"no coded {split} encounters in the cohort (split seed {seed})")
         parts[split] = source_rows(ranker, text, cohort.timelines, chosen,
                                    [e for e in noted if e.split == split], device)
     rows_va, y_va = parts["validation"][:2]
-    stacker = Stacker.fit(rows_va.reshape(-1, rows_va.shape[-1]), y_va.reshape(-1), seed=seed)
+    return Stacker.fit(rows_va.reshape(-1, rows_va.shape[-1]), y_va.reshape(-1), seed=seed), parts
+
+
+def fused_report(ranker, text, cohort, seed: int, target: float, device, progress: bool) -> tuple[list, dict]:
+    """(model entries for the report, the fusion's fitted weights and calibration)."""
+    stacker, parts = fit_fusion(ranker, text, cohort, seed, device, progress)
+    rows_va, y_va = parts["validation"][:2]
     rows_te, y_te, ranker_te, merged_te, known_te = parts["test"]
     fused = stacker.predict(rows_te.reshape(-1, rows_te.shape[-1])).reshape(y_te.shape)
     fused_va = stacker.predict(rows_va.reshape(-1, rows_va.shape[-1])).reshape(y_va.shape)
@@ -95,3 +104,37 @@ def fused_report(ranker, text, cohort, seed: int, target: float, device, progres
         entries.append({"model": name, "levels": {}, "cut": {"target_recall": None, "per_encounter": recall_cut.cut_metrics(
             flags + 1e-3 * ranker_te, y_te, flags.sum(axis=1).astype(int)), "global_k": None, "ece": None}})
     return entries, info
+
+
+def train_command(args) -> int:
+    """`fhir-assist train coding-fusion --ranker A --text-coder B --data DIR --out F`."""
+    import json
+
+    from model_zoo import registry
+    from model_zoo.train import pick_device
+
+    device = pick_device(getattr(args, "device", None))
+    try:
+        ranker_artifact, text_artifact = registry.load(args.ranker), registry.load(args.text_coder)
+    except (FileNotFoundError, ValueError) as exc:
+        raise coding._cli_error(f"cannot load the artifacts to fuse: {exc}") from None
+    ranker, text = coding.load_ranker(ranker_artifact), coding.load_text(text_artifact)
+    seed = int(ranker_artifact.hyperparameters.get("split_seed", 0))
+    cohort = coding._load_timelines(args.data, progress=True)
+    stacker, parts = fit_fusion(ranker, text, cohort, seed, device, True, splits=("validation",))
+    rows_va, y_va = parts["validation"][:2]
+    fused_va = stacker.predict(rows_va.reshape(-1, rows_va.shape[-1])).reshape(y_va.shape)
+    target = float(getattr(args, "target_recall", None) or 0.9)
+    billing = {"overall": recall_cutoff(fused_va, y_va, target), "target_recall": target,
+               "calibration": {"a": 1.0, "b": 0.0},
+               "precision_curve": recall_cut.precision_curve(fused_va, y_va)}
+    config = {"kind": "coding-fusion", "split_seed": seed, "stacker": stacker.to_dict(),
+              "ranker_version": ranker_artifact.version, "text_version": text_artifact.version,
+              "ece_validation": round(recall_cut.expected_calibration_error(fused_va, y_va), 5)}
+    weights = {"fusion": {"weights": torch.tensor(stacker.weights), "bias": torch.tensor([stacker.bias])}}
+    vocabularies = {"labels-billing": ranker.labels.vocabularies()["labels-billing"]}
+    out = registry.save_artifact(args.out, task="icd-coding", weights=weights, config=config,
+                                 vocabularies=vocabularies, thresholds={"cutoffs": {"fused": {"billing": billing}}})
+    print(json.dumps({"artifact": str(out), **stacker.to_dict(), "global_k": billing["overall"],
+                      "ece_validation": config["ece_validation"]}))
+    return 0

@@ -169,6 +169,13 @@ class CodingSuggester:
 
         return precision_floor((self._cutoffs.get(level) or {}).get("precision_curve"), precision)
 
+    def billing_probabilities(self, visit: Visit, patient: PatientTimeline | None = None):
+        """(calibrated probabilities over the billing head as a numpy array, number of inputs,
+        unknown codes, model input) — what a fused list needs from this model."""
+        probs, _, unknown, model_input, n_inputs = self._scores(visit, patient)
+        scores = self.calibrated("billing", probs[self.labels.slices()["billing"]])
+        return scores.numpy().astype("float64"), n_inputs, unknown, model_input
+
     # ------------------------------------------------------------------ suggestions
 
     def suggest(self, visit: Visit, patient: PatientTimeline | None = None, top: int = 50,
