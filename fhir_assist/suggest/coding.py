@@ -181,7 +181,7 @@ class CodingSuggester:
     def suggest(self, visit: Visit, patient: PatientTimeline | None = None, top: int = 50,
                 level: str = "billing", evidence: bool = True, *, target_recall: float | None = None,
                 rule: str = "per-encounter") -> CodingSuggestions:
-        """The ranked list (at least `top` codes, and the whole recommended prefix)."""
+        """The `top` best codes, those within the cut marked recommended (the cut may be longer)."""
         from fhir_assist.pipelines import coding
         from model_zoo.recall_cut import expected_recall_cut
 
@@ -199,7 +199,7 @@ class CodingSuggester:
             cutoff_k = self.cutoff(level, stratum)
             total = float(values.sum())
             expected = float(values[: cutoff_k or 0].sum()) / total if total > 0 and cutoff_k else None
-        k = min(max(top, cutoff_k or 0), level_scores.numel())
+        k = min(top, level_scores.numel())
         values, order = values[:k], order[:k]
         columns = [sl.start + int(i) for i in order]
         evidences = self._evidence(model_input, columns) if evidence and columns else [[] for _ in columns]

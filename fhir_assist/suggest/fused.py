@@ -82,7 +82,7 @@ class FusedCoder:
         if rule == "global-k":
             cutoff_k = self.global_k
             expected = float(fused[order][: cutoff_k or 0].sum() / max(fused.sum(), 1e-12))
-        k = min(max(top, cutoff_k or 0), n)
+        k = min(top, n)
         start = ranker.labels.slices()["billing"].start
         columns = [start + int(i) for i in order[:k]]
         attributions = ranker._evidence(model_input, columns[: cutoff_k or 0]) if evidence and cutoff_k else []
