@@ -58,7 +58,7 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen | None, str | None]:
 
 
 def build_calls(cohort_dir: Path, per_service: int) -> dict[str, list[dict]]:
-    from fhir_assist.adapter.read import iter_resources
+    from fhir_assist.adapter.files import iter_resources
     from fhir_assist.cds.catalog import SERVICES
     from fhir_assist.cds.hook_requests import build_request, encounters_of, group_by_patient
 

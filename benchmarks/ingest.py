@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fhir_assist.adapter.read import IngestReport, discover_files, iter_resources  # noqa: E402
+from fhir_assist.adapter.files import discover_files, iter_resources  # noqa: E402
+from fhir_assist.adapter.report import IngestReport  # noqa: E402
 
 ICD10 = ["I10", "E11.9", "E78.5", "I50.23", "J18.9", "N39.0", "K21.9", "I48.91", "N18.3",
          "J44.1", "E11.65", "F32.9", "M54.5", "R07.9", "Z79.4", "E87.1"]

@@ -231,7 +231,7 @@ def demo_models():
 @pytest.fixture(scope="session")
 def hook_cohort(small_cohort_dir):
     """(resources by patient, ids of multi-visit patients with medications) of the small cohort."""
-    from fhir_assist.adapter.read import iter_resources
+    from fhir_assist.adapter.files import iter_resources
     from fhir_assist.cds.hook_requests import encounters_of, group_by_patient
 
     by_patient = group_by_patient(iter_resources(small_cohort_dir))

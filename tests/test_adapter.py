@@ -19,13 +19,14 @@ from fhir_assist.adapter.encode import (
     OOV_TOKEN, Vocabulary, batches, code_token, multi_hot, note_tokens, parse_token,
     split_patients, tokenize_note, visit_tokens,
 )
-from fhir_assist.adapter.read import (
-    FhirInputError, IngestReport, iter_resources, resources_from_bundle,
-    resources_from_prefetch, validate_resource,
-)
+from fhir_assist.adapter.bundles import resources_from_bundle, resources_from_prefetch
+from fhir_assist.adapter.files import iter_resources
+from fhir_assist.adapter.report import FhirInputError, IngestReport
+from fhir_assist.adapter.validate import validate_resource
 from fhir_assist.adapter.timeline import (
-    Code, build_timelines, load_cohort, parse_fhir_datetime, reference_id,
+    build_timelines, load_cohort, parse_fhir_datetime, reference_id,
 )
+from fhir_assist.adapter.visits import Code
 from mappings import codesystems as cs
 
 DATA = Path(__file__).parent / "data" / "messy"

@@ -120,7 +120,7 @@ def test_artifact_round_trip_and_cutoffs(trained):
 
 
 def test_suggester_ranks_explains_and_reports_unknown_codes(trained):
-    from fhir_assist.adapter.timeline import Code
+    from fhir_assist.adapter.visits import Code
     from fhir_assist.suggest.coding import CodingSuggester
 
     cohort, encounters, bundle, path = trained

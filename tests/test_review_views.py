@@ -97,14 +97,14 @@ def make_app(fhir_base_url: str, redis_url: str, factory=None):
     from flask import Flask
 
     from fhir_assist.config import Settings
-    from fhir_assist.review import create_blueprint
-    from fhir_assist.state import open_store
+    from fhir_assist.review import init_app
+    from fhir_assist.store import open_store
 
-    settings = Settings(fhir_base_url=fhir_base_url, redis_url=redis_url)
+    settings = Settings.from_env().with_(fhir_base_url=fhir_base_url, redis_url=redis_url)
     store = open_store(redis_url)
     factory = factory or SwitchableFhir(fhir_base_url)
     app = Flask("review-test")
-    app.register_blueprint(create_blueprint(settings, store, factory), url_prefix="/review")
+    init_app(app, settings, store, factory)
     return app, store, factory
 
 
@@ -250,7 +250,7 @@ def test_fhir_server_refusal_keeps_the_decision_for_retry(review):
     response = client.post(f"{page}/conditions/{cid}/reject", data=fields, follow_redirects=True)
     html = response.get_data(as_text=True)
     assert "did not take" in html and "Retry" in html     # a clear message, and the way out
-    ctx = review["app"].blueprints["review"].review_context
+    ctx = review["app"].extensions["fhir_assist.review"]
     [kept] = ctx.pending.all(tenant)
     assert (kept.kind, kept.code, kept.reason) == ("reject", "I10", "not documented")
     assert feedback(store, tenant) == []
@@ -270,6 +270,35 @@ def test_fhir_server_refusal_keeps_the_decision_for_retry(review):
     # retrying an already-saved decision is harmless
     post(client, f"/review/pending/{kept.id}/retry", {"next": page}, page)
     assert len(feedback(store, tenant)) == 1
+
+
+def test_redis_stopped_mid_run_keeps_the_label_in_process_until_it_is_back(fhir_base_url, restartable_redis, tenant):
+    import redis
+
+    app, store, _ = make_app(fhir_base_url, restartable_redis.url)
+    client = app.test_client()
+    seeded = seed_encounter(fhir_base_url, [("E11.65", 0.9)])
+    page = f"/review/encounter/{seeded['encounter']}"
+    cid = seeded["conditions"]["E11.65"]
+    token = csrf_of(client, page)
+
+    restartable_redis.stop()                               # the feedback store goes away
+    html = client.post(f"{page}/conditions/{cid}/accept", data={"csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "feedback store is unreachable" in html
+    assert status_of(conditions_of(fhir_base_url, seeded["encounter"])["E11.65"][0]) == "confirmed"
+    ctx = app.extensions["fhir_assist.review"]
+    [kept] = ctx.pending.all(tenant)                       # kept in this process, shown for retry
+    assert kept.fhir_done and kept.code == "E11.65"
+
+    restartable_redis.start()                              # back, empty
+    assert store.ping()
+    assert post(client, f"/review/pending/{kept.id}/retry", {"next": page}, page).status_code == 302
+    assert ctx.pending.all(tenant) == []
+    [event] = feedback(store, tenant)
+    assert (event["code"], event["label"]) == ("E11.65", 1)
+    with redis.Redis.from_url(restartable_redis.url) as r:
+        assert not r.exists(f"fhir-assist:{tenant}:review:pending")
 
 
 def test_posts_without_csrf_token_are_refused(review):
@@ -433,7 +462,7 @@ def test_redis_outage_keeps_the_label_for_retry(fhir_base_url, restartable_redis
     time.sleep(2.1)                                 # the store fails fast for 2 s after an error
     html = client.get(page).get_data(as_text=True)
     assert "Not saved yet" in html                  # kept in the process through the outage
-    ctx = app.blueprints["review"].review_context
+    ctx = app.extensions["fhir_assist.review"]
     [kept] = ctx.pending.all(tenant)
     assert kept.fhir_done
     post(client, f"/review/pending/{kept.id}/retry", {"next": page}, page)

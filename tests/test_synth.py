@@ -314,7 +314,7 @@ def test_cli_generates_with_progress_bar_and_reports_user_errors(tmp_path, capsy
 def test_cohort_stats_is_a_pure_function_of_timelines():
     from datetime import datetime
 
-    from fhir_assist.adapter.timeline import Code, PatientTimeline, Visit
+    from fhir_assist.adapter.visits import Code, PatientTimeline, Visit
 
     def visit(eid, codes, meds):
         return Visit(encounter_id=eid, start=datetime(2020, 1, 1), end=datetime(2020, 1, 2),

@@ -13,7 +13,7 @@ from typing import Any
 
 from mappings import codesystems as cs
 
-from .timeline import Code
+from .visits import Code
 
 ICD_DX_SYSTEMS = (cs.ICD10CM, cs.ICD9CM)
 # Systems that are certainly not ICD: a code under one of them is never re-read as ICD.

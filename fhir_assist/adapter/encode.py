@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence, TypeVar
 
 from mappings import codesystems as cs
 
-from .timeline import Code, Visit
+from .visits import Code, Visit
 
 T = TypeVar("T")
 

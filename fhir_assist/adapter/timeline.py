@@ -1,9 +1,4 @@
-"""Patient → ordered Visits (one per Encounter).
-
-The data model every model of the zoo is fed from. Codes are kept with their
-canonical system URL (see `mappings.codesystems`) and in FHIR's dotted form
-("E11.65", "428.0").
-"""
+"""FHIR resources → PatientTimelines of ordered Visits (one per top-level Encounter)."""
 from __future__ import annotations
 
 import base64
@@ -13,45 +8,14 @@ import html
 import re
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from ..own_resources import is_unreviewed_suggestion
-
-
-@dataclass(frozen=True)
-class Code:
-    system: str          # canonical URL, e.g. mappings.codesystems.ICD10CM
-    code: str            # normalised: upper-case, dotted ICD form
-    display: str | None = field(default=None, compare=False, hash=False)
-
-
-@dataclass
-class Visit:
-    encounter_id: str
-    start: datetime | None
-    end: datetime | None
-    encounter_class: str | None = None                 # IMP, AMB, EMER, … (v3-ActCode)
-    diagnoses: list[Code] = field(default_factory=list)   # principal first where the source says so
-    reason_codes: list[Code] = field(default_factory=list)
-    procedures: list[Code] = field(default_factory=list)
-    medications: list[str] = field(default_factory=list)  # RxNorm ingredient RxCUIs, sorted, unique
-    unmapped_medications: list[Code] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)        # plain text of DocumentReference notes
-    age: float | None = None                              # years at the start of the visit
-    part_of: str | None = None                            # Encounter.partOf id, if any
-    # Added by the builder (defaults keep hand-made Visits valid):
-    unknown_codes: list[Code] = field(default_factory=list)   # dx/procedure codes outside our vocabularies
-    merged_encounters: list[str] = field(default_factory=list)  # sub-encounters (partOf) folded into this visit
-
-
-@dataclass
-class PatientTimeline:
-    patient_id: str
-    sex: str | None            # administrative gender: male | female | other | unknown
-    birth_date: date | None
-    visits: list[Visit] = field(default_factory=list)  # ordered by period start
+from .codes import CodeMapper
+from .episodes import DEFAULT_EPISODE_GAP, group_episodes
+from .visits import Code, PatientTimeline, Visit, coding_of
 
 
 # ---------------------------------------------------------------------------
@@ -248,12 +212,13 @@ class _VisitParts:
 class TimelineBuilder:
     """Feed resources with `add()` (any order), then `build()` the timelines."""
 
-    def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW):
-        from .codes import CodeMapper
-        from .read import IngestReport
+    def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
+                 episode_gap: timedelta = DEFAULT_EPISODE_GAP):
+        from .report import IngestReport
         self.report = report if report is not None else IngestReport()
         self.mapper = CodeMapper(self.report)
         self.attach_window = attach_window
+        self.episode_gap = episode_gap
         self.patients: dict[str, tuple[str | None, date | None]] = {}
         self.encounters: dict[str, _Encounter] = {}
         self.conditions: dict[str, _Item] = {}
@@ -501,46 +466,29 @@ class TimelineBuilder:
         return text.strip() or None
 
     # -- assembling ------------------------------------------------------------
-    def _root(self, eid: str) -> str:
-        seen = {eid}
-        current = self.encounters[eid]
-        while current.part_of and current.part_of in self.encounters:
-            if current.part_of in seen:
-                self.report.note("Encounter.partOf cycles broken")
-                break
-            seen.add(current.part_of)
-            current = self.encounters[current.part_of]
-        return current.id
-
-    def build(self) -> list[PatientTimeline]:
+    def _visit_parts(self) -> tuple[dict, dict]:
+        """One _VisitParts per episode: encounter id (any member) → parts, and patient → [parts]."""
         report = self.report
-        groups: dict[str, list[_Encounter]] = defaultdict(list)
-        for eid in self.encounters:
-            groups[self._root(eid)].append(self.encounters[eid])
-
-        parts_of: dict[str, _VisitParts] = {}          # encounter id (any member) → visit parts
+        parts_of: dict[str, _VisitParts] = {}
         by_patient: dict[str, list[_VisitParts]] = defaultdict(list)
-        for root_id, members in groups.items():
-            root = self.encounters[root_id]
-            patient = root.patient or next((m.patient for m in members if m.patient), None)
+        for episode in group_episodes(self.encounters, report, self.episode_gap):
+            members, primary = episode.members, episode.primary
+            patient = primary.patient or next((m.patient for m in members if m.patient), None)
             if patient is None:
                 report.skip("Encounter without a patient", len(members))
                 continue
-            starts = [m.start for m in members if m.start is not None]
-            ends = [m.end or m.start for m in members if (m.end or m.start) is not None]
-            if len(members) == 1:
-                end = root.end
-            else:   # a merged stay ends when its last part does
-                end = max(ends) if ends else None
-            visit = Visit(encounter_id=root_id, start=min(starts) if starts else None, end=end,
-                          encounter_class=root.cls, part_of=root.part_of)
-            if root.start is None:
+            ids = [m.id for m in members]
+            outside = next((m.part_of for m in members if m.part_of and m.part_of not in ids), None)
+            visit = Visit(encounter_id=primary.id, start=episode.start, end=episode.end,
+                          encounter_class=primary.cls, part_of=outside, linked_to=episode.linked_to,
+                          encounter_ids=ids, open=episode.open, merged_encounters=ids[1:])
+            if episode.start is None:
                 report.note("Encounters without period.start (ordered last)")
-            members.sort(key=lambda m: (m.id != root_id, m.start or datetime.max.replace(tzinfo=UTC), m.id))
-            visit.merged_encounters = [m.id for m in members if m.id != root_id]
-            if visit.merged_encounters:
-                report.note("sub-encounters merged into their partOf visit", len(visit.merged_encounters))
-            parts = _VisitParts(visit, patient, open_ended=end is None and any(m.open for m in members))
+            if episode.open:
+                report.note("visits still in progress (open, no end)")
+            if len(members) > 1:
+                report.note("sub-encounters joined into one visit (overlapping or touching partOf)", len(members) - 1)
+            parts = _VisitParts(visit, patient, open_ended=episode.open)
             for m in members:
                 for code in m.reason_codes:
                     if code not in visit.reason_codes:
@@ -548,7 +496,11 @@ class TimelineBuilder:
                 parts.unknown.extend(m.reason_unknown)
                 parts_of[m.id] = parts
             by_patient[patient].append(parts)
+        return parts_of, by_patient
 
+    def build(self) -> list[PatientTimeline]:
+        report = self.report
+        parts_of, by_patient = self._visit_parts()
         for visits in by_patient.values():
             visits.sort(key=lambda p: (p.lo is None, p.visit.start or datetime.min.replace(tzinfo=UTC),
                                        p.visit.encounter_id))
@@ -708,6 +660,9 @@ class TimelineBuilder:
             for code in codes:
                 if code not in visit.procedures:
                     visit.procedures.append(code)
+        visit.coding = coding_of(visit.diagnoses, visit.reason_codes)
+        if visit.coding in ("z-codes-only", "reason-only"):
+            self.report.note(f"visits kept with {visit.coding.replace('-', ' ')}")
         visit.medications = sorted(parts.medications)
         visit.unmapped_medications = parts.unmapped
         visit.notes = [text for _, _, text in sorted(parts.notes, key=lambda t: (t[0], t[1]))]
@@ -743,23 +698,25 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def build_timelines(resources: Iterable[dict], report=None, *,
-                    attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> list[PatientTimeline]:
+def build_timelines(resources: Iterable[dict], report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
+                    episode_gap: timedelta = DEFAULT_EPISODE_GAP) -> list[PatientTimeline]:
     """One PatientTimeline per patient (sorted by id), visits ordered by start.
 
     Conditions reach a visit through their `encounter`, through every Encounter.diagnosis
     citing them (a chronic problem re-cited at three visits lands in all three), or
-    else by date. Sub-encounters (partOf) are merged into their top-level visit.
+    else by date. A sub-encounter (partOf) joins its parent's visit when their periods overlap
+    or touch within `episode_gap`; otherwise it is a visit of its own, linked (`Visit.linked_to`).
     What is skipped or not understood is counted in `report`.
     """
     with _no_cyclic_gc():
-        return TimelineBuilder(report, attach_window=attach_window).add_all(resources).build()
+        builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
+        return builder.add_all(resources).build()
 
 
 @dataclass
 class Cohort:
     timelines: list[PatientTimeline]
-    report: Any                       # fhir_assist.adapter.read.IngestReport
+    report: Any                       # fhir_assist.adapter.report.IngestReport
     source: str | None = None
 
     def __len__(self) -> int:
@@ -777,15 +734,17 @@ class Cohort:
 
 
 def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sample: int = 0,
-                attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> Cohort:
+                attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
+                episode_gap: timedelta = DEFAULT_EPISODE_GAP) -> Cohort:
     """Read a Bulk Data export directory, NDJSON/Bundle file(s) into patient timelines.
 
     Never stops on messy data: see `cohort.report.summary()` for what was skipped.
     """
-    from .read import IngestReport, iter_resources
+    from .files import iter_resources
+    from .report import IngestReport
     report = IngestReport()
     with _no_cyclic_gc():
-        builder = TimelineBuilder(report, attach_window=attach_window)
+        builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
         builder.add_all(iter_resources(path, validate=validate, report=report, progress=progress,
                                        full_sample=full_sample))
         timelines = builder.build()

@@ -22,6 +22,10 @@ from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
 
 log = logging.getLogger(__name__)
 _NO_LOCK = contextlib.nullcontext()
+# Visits whose record says little of what was treated, and evidence that comes from the visit itself.
+# (At discharge a visit is usually still uncoded or known by its reason: that alone is normal.)
+THIN_VISITS = frozenset({"z-codes-only"})
+OWN_EVIDENCE = frozenset({"medication", "procedure", "note"})
 
 
 @dataclass
@@ -91,7 +95,7 @@ class CodingService:
                                        run, version, more=len(candidates) - len(recommended)))
         if self.rt.settings.system_actions and not written:
             for m in to_write:
-                condition = build_suggested_condition(call.patient_id, data.visit.encounter_id, m, version)
+                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version)
                 answer.system_actions.append(C.create_action(
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
@@ -99,12 +103,15 @@ class CodingService:
     def _to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
         """Recommended codes a coder is likely to keep: inside the cut, above the precision
         floor, at most write_back_max. A visit the models could read nothing from (no
-        medications, procedures or note: a vaccination, a visit with only a reason) gets
-        only the codes its own reasons name; the population's prior is not evidence."""
+        medications, procedures or note: a visit known only by its reason), or one coded
+        only with Z-codes (a check-up, a vaccination), gets only codes its own evidence supports: named by its
+        reasons, or pushed up by its own medications, procedures or note. The population's
+        prior and the patient's older visits are not evidence about this one."""
         chosen = [m for m in recommended if m.above_floor]
-        if not run.has_evidence:
+        if not run.has_evidence or data.visit.coding in THIN_VISITS:
             reasons = {(c.system, c.code) for c in data.visit.reason_codes}
-            chosen = [m for m in chosen if (m.system, m.code) in reasons]
+            chosen = [m for m in chosen if (m.system, m.code) in reasons
+                      or any(e[0] in OWN_EVIDENCE for e in m.evidence if isinstance(e, (list, tuple)) and e)]
         return chosen[: self.rt.settings.write_back_max]
 
     def _source(self, version: str) -> dict:
@@ -198,13 +205,13 @@ class CodingService:
             return {}, "Not written back: no FHIR server in the request or the configuration."
         try:
             server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
-            stored = server.write_suggested_conditions(call.patient_id, data.visit.encounter_id, codes, version,
+            stored = server.write_suggested_conditions(call.patient_id, data.encounter_id, codes, version,
                                                        cutoff_k=run.cutoff_k, target_recall=run.target_recall)
-            superseded = server.supersede_suggestions(call.patient_id, data.visit.encounter_id,
+            superseded = server.supersede_suggestions(call.patient_id, data.encounter_id,
                                                       {(m.system, m.code) for m in codes}, version)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
             log.warning("write-back of %d codes for encounter %s failed: %s", len(codes),
-                        data.visit.encounter_id, exc)
+                        data.encounter_id, exc)
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
@@ -229,7 +236,7 @@ class CodingService:
               written: dict, write_note: str | None, already: set, run: CodingRun, version: str,
               more: int = 0) -> dict:
         call = data.call
-        encounter = data.visit.encounter_id
+        encounter = data.encounter_id
         suggestions, rows, ledger = [], [], {}
         for m in shown:
             label_core = f"{m.code} {m.display}" if m.display else m.code

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     """python -m fhir_assist.cds.hook_requests --cohort DIR --out examples/hooks [--patient ID]"""
     import argparse
 
-    from fhir_assist.adapter.read import iter_resources
+    from fhir_assist.adapter.files import iter_resources
 
     parser = argparse.ArgumentParser(description="Write example CDS Hooks requests from a FHIR cohort.")
     parser.add_argument("--cohort", required=True, help="cohort directory (NDJSON or Bundles)")

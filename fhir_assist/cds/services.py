@@ -32,7 +32,7 @@ _ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
 class ServiceRuntime:
     settings: Settings
     models: ModelSet
-    store: Any                                  # fhir_assist.state.Store
+    store: Any                                  # fhir_assist.store.Store
     metrics: ServiceMetrics
     fhir_factory: Callable[..., Any]            # (base_url, token) -> FhirServer
 
@@ -150,7 +150,7 @@ class MedicationChangeService:
     def _change_card(self, answer: Answer, data: PatientData, adds, removes, current, unknown,
                      version: str, hidden: int = 0, interaction_stops: dict | None = None) -> dict:
         call = data.call
-        encounter = data.visit.encounter_id if data.visit is not None else call.encounter_id
+        encounter = data.encounter_id
         suggestions = []
         ledger_suggestions = {}
         rows = []

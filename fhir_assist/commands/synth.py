@@ -6,18 +6,29 @@ import json
 import sys
 from pathlib import Path
 
-from fhir_assist.synth import ICD_VERSIONS
+from fhir_assist.synth import ICD_VERSIONS, PROFILES
 
 EPILOG = """\
 examples:
   fhir-assist synth --patients 10000 --seed 7 --out cohort/
   fhir-assist synth --patients 500 --icd-version mixed --out cohort-2015/
+  fhir-assist synth --patients 500 --profile ambulatory --out clinic-cohort/
   fhir-assist synth --stats cohort/
   fhir-assist synth --stats /data/bulk-export/ --json
 
 Generated files (Bulk Data NDJSON, one resource per line): Patient, Encounter,
 Condition, Procedure, MedicationRequest and DocumentReference (discharge
-summaries). The same --patients/--seed/--icd-version give byte-identical files.
+summaries). The same --patients/--seed/--icd-version/--profile give byte-identical
+files.
+
+Profiles: inpatient (default) is calibrated to MIMIC-III: multi-visit hospital
+stays, every diagnosis on its stay. ambulatory is shaped like an outpatient-heavy
+health-system export: ~6 encounters per patient-year (clinic, virtual, ED,
+admissions), chronic problems on the problem list re-cited from each visit's
+Encounter.diagnosis, check-ups known only by Encounter.reasonCode, admissions
+partOf the ED visit they came through and readmissions partOf the index stay,
+CPT/HCPCS/SNOMED CT/local procedure codes, text-only and brand-name medications,
+notes only for ED visits and stays.
 """
 
 
@@ -41,6 +52,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     gen.add_argument("--icd-version", choices=ICD_VERSIONS, default="icd10cm",
                      help="diagnosis/procedure code set: ICD-10-CM/PCS (default), ICD-9-CM, or mixed "
                      "(stays discharged before October 2015 in ICD-9-CM, later ones in ICD-10)")
+    gen.add_argument("--profile", choices=PROFILES, default="inpatient",
+                     help="cohort shape: inpatient (MIMIC-III-calibrated stays, default) or ambulatory "
+                     "(outpatient-heavy EHR export; see below)")
     stats = parser.add_argument_group("statistics")
     stats.add_argument("--stats", metavar="DIR", help="print the calibration table of the cohort in DIR")
     stats.add_argument("--json", action="store_true", help="with --stats: print one JSON object instead")
@@ -79,12 +93,13 @@ def _generate(args, out: Path, CliError) -> int:
 
     try:
         summary = generate_cohort(args.patients, args.seed, out, progress=not args.quiet,
-                                  icd_version=args.icd_version, workers=args.workers)
+                                  icd_version=args.icd_version, workers=args.workers,
+                                  profile=args.profile)
     except OSError as exc:
         raise CliError(f"cannot write the cohort to {out}: {exc.strerror or exc}") from None
     total = sum(summary["resources"].values())
     print(f"wrote {summary['patients']} patients, {summary['visits']} visits, {total} resources "
-          f"({summary['icd_version']}, seed {summary['seed']}) to {out} in {summary['seconds']:.1f} s "
+          f"({summary['profile']}, {summary['icd_version']}, seed {summary['seed']}) to {out} in {summary['seconds']:.1f} s "
           f"({summary['workers']} worker{'s' if summary['workers'] > 1 else ''})")
     for rtype, count in summary["resources"].items():
         print(f"  {rtype}.ndjson: {count}")
@@ -104,7 +119,7 @@ def _stats(args, CliError) -> int:
         from fhir_assist.adapter.timeline import load_cohort
     except ImportError as exc:  # the adapter is part of the product; a broken install is the only way here
         raise CliError(f"cannot read cohorts: {exc}") from None
-    from fhir_assist.adapter.read import FhirInputError
+    from fhir_assist.adapter.report import FhirInputError
 
     try:
         cohort = load_cohort(path, validate=args.validate, progress=not args.quiet)

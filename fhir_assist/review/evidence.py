@@ -129,7 +129,7 @@ class EvidenceSource:
 
     @staticmethod
     def _visit(fhir, patient: str, encounter: str):
-        from fhir_assist.adapter.read import IngestReport
+        from fhir_assist.adapter.report import IngestReport
         from fhir_assist.adapter.timeline import build_timelines
 
         try:
@@ -140,7 +140,7 @@ class EvidenceSource:
         report = IngestReport()
         for timeline in build_timelines(resources, report):
             for visit in timeline.visits:
-                if visit.encounter_id == encounter:
+                if visit.covers(encounter):
                     return timeline, visit
         return None
 

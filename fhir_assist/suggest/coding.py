@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from fhir_assist.adapter.timeline import Code, PatientTimeline, Visit
+from fhir_assist.adapter.visits import Code, PatientTimeline, Visit
 
 __all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester", "CUT_RULES"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from fhir_assist.adapter.timeline import Code, Visit
+from fhir_assist.adapter.visits import Code, Visit
 
 log = logging.getLogger(__name__)
 

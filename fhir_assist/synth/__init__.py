@@ -5,9 +5,11 @@
 - `stats.cohort_stats(timelines)` computes the calibration figures of any cohort.
 
 Modules: `clinical` (knowledge tables), `knowledge` (tables compiled against
-`mappings`), `simulate` (a patient's clinical course), `notes` (discharge
+`mappings`), `simulate` (a patient's clinical course), `ambulatory` and
+`ambulatory_resources` (the outpatient-heavy profile), `notes` (discharge
 summaries), `resources` (FHIR R4 dicts), `generate` (writing), `stats`.
 Importing this package is cheap; the tables are compiled on first use.
 """
 
 ICD_VERSIONS = ("icd10cm", "icd9cm", "mixed")
+PROFILES = ("inpatient", "ambulatory")

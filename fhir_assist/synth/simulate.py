@@ -58,6 +58,13 @@ class VisitRecord:
     ddi_pairs: int = 0
     held: list = field(default_factory=list)        # chronic drug classes held during this stay
     held_drugs: list = field(default_factory=list)  # the patient's RxCUIs of those classes
+    # Set by the ambulatory profile only (see synth.ambulatory):
+    kind: str = "stay"                              # checkup | vaccination | followup | sick | ed | admission | readmission
+    reasons: list = field(default_factory=list)     # Encounter.reasonCode ICD-10-CM codes
+    part_of: int | None = None                      # index of the visit this Encounter is partOf
+    open: bool = False                              # still in progress: no period end
+    outpatient_procedures: list = field(default_factory=list)  # [(system, code, text)] CPT/HCPCS/SNOMED/local
+    other_drugs: list = field(default_factory=list)  # [(RxCUI, name)] outside the curated ingredient list
 
 
 @dataclass
@@ -71,7 +78,7 @@ class PatientRecord:
     visits: list = field(default_factory=list)
 
 
-class _Course:
+class Course:
     """Mutable state of one patient while their visits are drawn."""
 
     def __init__(self, k: Knowledge, rng: random.Random, sex: str, age: float):
@@ -323,7 +330,7 @@ def simulate_patient(k: Knowledge, seed: int, index: int, window: tuple[date, da
     """Patient `index` of the cohort of `seed`; all their visits fall within `window`."""
     rng = random.Random(f"fhir-assist-synth:{seed}:{index}")
     sex, age = draw_sex_age(rng)
-    course = _Course(k, rng, sex, age)
+    course = Course(k, rng, sex, age)
     for key in k.chronic_order:
         if rng.random() < course.chronic_probability(key):
             course.add_chronic(key)
@@ -352,15 +359,15 @@ def simulate_patient(k: Knowledge, seed: int, index: int, window: tuple[date, da
     when = first
     for v in range(n_visits):
         course.age = (when.date() - birth).days / 365.25
-        visit = _draw_visit(course, v, when)
+        visit = draw_visit(course, v, when)
         record.visits.append(visit)
         if v + 1 < n_visits:
-            _between_visits(course, visit)
+            between_visits(course, visit)
             when = visit.end + timedelta(days=gaps[v], hours=rng.randrange(-6, 7))
     return record
 
 
-def _draw_setting(course: _Course) -> str:
+def _draw_setting(course: Course) -> str:
     rng = course.rng
     if course.cancer is not None and rng.random() < 0.12:
         return "AMB"
@@ -381,7 +388,7 @@ def _acute_table(k: Knowledge) -> dict:
     return table
 
 
-def _acute_weights(course: _Course, setting: str, when: datetime, exclude=()) -> list:
+def _acute_weights(course: Course, setting: str, when: datetime, exclude=()) -> list:
     today = when.date().isoformat()
     chronic, sex, age = course.chronic, course.sex, course.age
     out = []
@@ -399,9 +406,9 @@ def _acute_weights(course: _Course, setting: str, when: datetime, exclude=()) ->
     return out
 
 
-def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
+def draw_visit(course: Course, v: int, when: datetime, setting: str | None = None) -> VisitRecord:
     k, rng = course.k, course.rng
-    setting = _draw_setting(course)
+    setting = setting or _draw_setting(course)
     inpatient = setting == "IMP"
 
     # Acute problems: a principal one, its complications, sometimes an unrelated second one.
@@ -526,7 +533,7 @@ def _draw_visit(course: _Course, v: int, when: datetime) -> VisitRecord:
     return visit
 
 
-def _between_visits(course: _Course, visit: VisitRecord) -> None:
+def between_visits(course: Course, visit: VisitRecord) -> None:
     k, rng = course.k, course.rng
     # Acute events that leave a chronic condition behind (MI → CAD, new AF, stroke → history of stroke).
     for key in visit.acute:

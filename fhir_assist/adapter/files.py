@@ -1,0 +1,184 @@
+"""Reading FHIR files: a Bulk Data export directory, NDJSON (gzipped or not) and Bundle JSON files.
+
+Everything yields plain resource dicts (as parsed from JSON) and never crashes on
+messy input when given an `IngestReport`: a bad line, a resource of the wrong shape
+or a truncated gzip member is recorded as a problem naming the file:line, resource
+and field, and reading goes on.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .bundles import iter_bundle_entries
+from .report import FhirInputError, IngestReport, record_problem
+from .validate import Validator
+
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
+JSON_SUFFIXES = (".json", ".json.gz")
+
+
+def _is_ndjson(path: Path) -> bool:
+    return path.name.lower().endswith(NDJSON_SUFFIXES)
+
+
+def _is_json(path: Path) -> bool:
+    return path.name.lower().endswith(JSON_SUFFIXES)
+
+
+def discover_files(path: str | os.PathLike) -> list[Path]:
+    """The FHIR files under a directory (recursively, sorted), or the one file given."""
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"no such file or directory: {root}")
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and not p.name.startswith(".") and (_is_ndjson(p) or _is_json(p)))
+
+
+class _Source:
+    """A file opened for reading bytes (gunzipped if *.gz) that can tell how much of
+    the file on disk has been consumed, for the progress bar."""
+
+    def __init__(self, path: Path):
+        self.raw = open(path, "rb")
+        self.stream = gzip.GzipFile(fileobj=self.raw, mode="rb") \
+            if path.name.lower().endswith(".gz") else self.raw
+        self.reported = 0
+
+    def advance(self, progress) -> None:
+        if progress is not None:
+            pos = self.raw.tell()
+            progress.update(pos - self.reported)
+            self.reported = pos
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.stream is not self.raw:
+            self.stream.close()
+        self.raw.close()
+
+
+def _is_bulk_manifest(doc: Any) -> bool:
+    return isinstance(doc, dict) and "resourceType" not in doc and "output" in doc \
+        and ("transactionTime" in doc or "request" in doc)
+
+
+def _iter_ndjson(path: Path, check: Validator, report: IngestReport | None,
+                 progress=None) -> Iterator[dict]:
+    name = str(path)
+    lineno = 0
+    try:
+        with _Source(path) as source:
+            for lineno, line in enumerate(source.stream, 1):
+                if lineno % 2048 == 0:
+                    source.advance(progress)
+                if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                if not line.strip():
+                    continue
+                where = f"{name}:{lineno}"
+                try:
+                    item = json.loads(line)
+                except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
+                    record_problem(FhirInputError(f"invalid JSON ({_short(exc)})", source=where), report,
+                             skipped="invalid JSON")
+                    continue
+                if isinstance(item, dict) and item.get("resourceType") == "Bundle":
+                    for resource, src in iter_bundle_entries(item, where, report):
+                        ok = check(resource, src)
+                        if ok is not None:
+                            yield ok
+                    continue
+                ok = check(item, where)
+                if ok is not None:
+                    yield ok
+            source.advance(progress)
+    except (OSError, EOFError, zlib.error) as exc:
+        # Truncated or corrupt gzip: keep what was read, name the file and the line reached.
+        record_problem(FhirInputError(f"unreadable file after line {lineno} ({_short(exc)})",
+                                source=name), report, skipped="unreadable file (rest of it)")
+
+
+def _iter_json_file(path: Path, check: Validator, report: IngestReport | None,
+                    progress=None) -> Iterator[dict]:
+    name = str(path)
+    try:
+        with _Source(path) as source:
+            raw = source.stream.read()
+            source.advance(progress)
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        doc = json.loads(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        record_problem(FhirInputError(f"unreadable file ({_short(exc)})", source=name), report,
+                 skipped="unreadable file")
+        return
+    except ValueError as exc:
+        record_problem(FhirInputError(f"invalid JSON ({_short(exc)})", source=name), report,
+                 skipped="invalid JSON")
+        return
+    if _is_bulk_manifest(doc):
+        if report is not None:
+            report.note("Bulk Data manifest files ignored")
+        return
+    items: Iterable[tuple[Any, str]]
+    if isinstance(doc, list):
+        items = ((item, f"{name}:[{i}]") for i, item in enumerate(doc))
+    elif isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
+        items = iter_bundle_entries(doc, name, report)
+    else:
+        items = [(doc, name)]
+    for resource, where in items:
+        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            nested = iter_bundle_entries(resource, where, report)
+        else:
+            nested = [(resource, where)]
+        for inner, src in nested:
+            ok = check(inner, src)
+            if ok is not None:
+                yield ok
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 120 else text[:117] + "..."
+
+
+def iter_resources(path: str | os.PathLike, *, validate: str = "fast",
+                   report: IngestReport | None = None, progress: bool = False,
+                   full_sample: int = 0) -> Iterator[dict]:
+    """Stream the resources under `path`, one dict at a time.
+
+    `path` is a directory (searched recursively for Bulk Data `*.ndjson`/`*.ndjson.gz`
+    files — several per type are fine — and Bundle `*.json` files) or one such file.
+    Problems go into `report` (the resource is skipped, reading goes on); without a
+    report the first problem raises `FhirInputError`. `full_sample=N` adds full
+    pydantic validation of every Nth resource in "fast"/"none" mode, reported but kept.
+    """
+    files = discover_files(path)
+    check = Validator(validate, report, full_sample)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        total = sum(f.stat().st_size for f in files)
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc="reading FHIR", leave=False,
+                   mininterval=0.5)
+    try:
+        for file in files:
+            if report is not None:
+                report.files.append(str(file))
+            if _is_ndjson(file):
+                yield from _iter_ndjson(file, check, report, bar)
+            else:
+                yield from _iter_json_file(file, check, report, bar)
+    finally:
+        if bar is not None:
+            bar.close()
