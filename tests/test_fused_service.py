@@ -14,7 +14,7 @@ from fhir_assist.cds.hook_requests import build_request
 from fhir_assist.cds.models import BUNDLED_DIR, FUSION, load_models
 from fhir_assist.cli import main
 from fhir_assist.config import Settings
-from fhir_assist.state import MemoryStore
+from fhir_assist.store import MemoryStore
 from model_zoo.fusion import FEATURES
 
 DISCHARGE = "coding-suggestions-encounter-discharge"

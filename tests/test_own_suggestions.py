@@ -6,7 +6,7 @@ Condition; read back as one, a retried call would move on to the next codes.
 from __future__ import annotations
 
 from fhir_assist.adapter.encode import Vocabulary, diagnosis_tokens, multi_hot
-from fhir_assist.adapter.read import IngestReport
+from fhir_assist.adapter.report import IngestReport
 from fhir_assist.adapter.timeline import build_timelines
 from fhir_assist.fhir_server import build_suggested_condition
 from fhir_assist.own_resources import is_our_suggestion, is_unreviewed_suggestion
