@@ -175,3 +175,33 @@ def test_one_problem_patient_gets_at_most_the_cap_and_only_codes_above_the_floor
             assert condition["code"]["coding"][0]["code"] in recommended
     # With no floor and a cap of three, the cap is what binds.
     assert len(written) == min(3, len(recommended))
+
+
+def test_z_code_only_visit_gets_no_codes_from_the_prior_or_the_history(demo_models, fhir_base_url):
+    pid, old, now = "vaccinated", "vaccinated-stay", "vaccinated-shot"
+    resources = [
+        {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1948-09-12"},
+        {"resourceType": "Encounter", "id": old, "status": "finished", "class": {"code": "IMP"},
+         "subject": {"reference": f"Patient/{pid}"}, "period": {"start": "2023-01-03T09:00:00Z",
+                                                                "end": "2023-01-09T12:00:00Z"}},
+        {"resourceType": "Encounter", "id": now, "status": "finished", "class": {"code": "AMB"},
+         "subject": {"reference": f"Patient/{pid}"}, "period": {"start": "2023-10-02T10:00:00Z",
+                                                                "end": "2023-10-02T10:15:00Z"}},
+        *[{"resourceType": "Condition", "id": f"vaccinated-dx-{i}", "subject": {"reference": f"Patient/{pid}"},
+           "encounter": {"reference": f"Encounter/{old}"}, "recordedDate": "2023-01-05T09:00:00Z",
+           "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]}}
+          for i, code in enumerate(("I50.9", "I10", "E11.9", "N18.3"))],
+        {"resourceType": "Condition", "id": "vaccinated-z23", "subject": {"reference": f"Patient/{pid}"},
+         "encounter": {"reference": f"Encounter/{now}"}, "recordedDate": "2023-10-02T10:05:00Z",
+         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z23"}]}},
+    ]
+    _put(fhir_base_url, resources)
+    body = build_request(BY_ID[DISCHARGE], resources, pid, encounter_id=now, prefetch=False,
+                         fhir_server=fhir_base_url, strip_encounter_diagnoses=False)
+    with service(demo_models, write_back_precision=0.0) as (base_url, _):
+        response = call(base_url, DISCHARGE, body)
+    assert response.status_code == 200, response.text[:500]
+    (card,) = response.json()["cards"]
+    assert any(s.get("isRecommended") for s in card["suggestions"]), "the card still offers codes"
+    assert _ours(FhirServer(fhir_base_url), now) == [], "nothing written without the visit's own evidence"
+    assert "only with Z-codes" in card["detail"] and "0 recommended code(s) recorded" in card["detail"]

@@ -224,9 +224,9 @@ class CodingService:
         note = (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
                 "Conditions for coder review" + (" (those scored where validation precision reached "
                                                  f"{self.rt.settings.write_back_precision:.0%})." if stored else "."))
-        if not run.has_evidence:
-            note += (" This visit has no medications, procedures or note for the models to read, so only "
-                     "codes its own reasons name are written.")
+        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+            note += (" This visit has no medications, procedures or note for the models to read, or is coded "
+                     "only with Z-codes, so only codes its own reasons or inputs support are written.")
         if superseded:
             note += (f" {len(superseded)} earlier suggestion(s) the data no longer supports were marked "
                      "entered-in-error.")
