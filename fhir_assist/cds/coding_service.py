@@ -75,9 +75,7 @@ class CodingService:
         # in the coder worklist. With nothing recommended, the few best are shown as possible.
         shown = recommended[: self.rt.settings.top_codes] or candidates[:5]
         version = "; ".join(run.versions)
-        for item in run.unknown:
-            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
-            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+        self.rt.metrics.count_unknown_codes(run.unknown)
 
         to_write = self._to_write(data, run, recommended)
         written: dict[tuple[str, str], dict] = {}

@@ -100,9 +100,7 @@ class MedicationChangeService:
         hidden = max(0, len(adds) - limit) + max(0, len(removes) - limit)
         adds, removes = adds[:limit], removes[:limit]      # most confident first (the suggester sorts)
         unknown = list(getattr(changes, "unknown_codes", []) or []) + data.unknown_codes()
-        for item in unknown:
-            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
-            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+        self.rt.metrics.count_unknown_codes(unknown)
 
         if adds or removes:
             answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version,
