@@ -190,7 +190,7 @@ class CodingService:
         for i, m in enumerate(ordered, 1):
             m.rank = i
         n_recommended = sum(1 for m in ordered if m.recommended)
-        return CodingRun(ordered, versions, _unique_unknown(unknown), n_recommended or cutoff_k,
+        return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
                          settings.target_recall, expected, has_evidence)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
@@ -262,9 +262,11 @@ class CodingService:
         else:
             summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
         detail = []
-        detail.append(_cut_sentence(run, n_rec, self.rt.settings.cut_rule))
+        # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
+        n_cut = max(run.cutoff_k or 0, n_rec)
+        detail.append(_cut_sentence(run, n_cut, self.rt.settings.cut_rule))
         detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
-        not_shown = len([m for m in recommended if m not in shown])
+        not_shown = n_cut - len([m for m in shown if m.recommended])
         if not_shown:
             detail.append(f"{not_shown} more recommended code(s) are not shown on this card"
                           + (" (see the coder worklist)." if written else "."))
