@@ -109,7 +109,7 @@ class FusedCoder:
 
 
 def _parse(token: str) -> tuple[str, str]:
-    from fhir_assist.pipelines import coding
+    from fhir_assist.tasks.coding.ontology import parse_label
 
-    system, code = coding.parse_label(token)
+    system, code = parse_label(token)
     return system or "ccs", code

@@ -34,11 +34,11 @@ def text_columns(text_labels, ranker_labels) -> tuple[np.ndarray, np.ndarray]:
 
 def billing_positions(visit, ranker_labels) -> set[int]:
     """Positions in the ranker's billing head of a visit's recorded ICD diagnoses."""
-    from fhir_assist.pipelines import coding
+    from fhir_assist.tasks.coding.encounters import diagnosis_labels
 
     start = ranker_labels.slices()["billing"].start
     out = set()
-    for token in coding.diagnosis_labels(visit, Counter()).get("billing", ()):
+    for token in diagnosis_labels(visit, Counter()).get("billing", ()):
         col = ranker_labels.column("billing", token)
         if col is not None:
             out.add(col - start)

@@ -12,30 +12,30 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fhir_assist.recipes import RecipeError, device_for
 from fhir_assist.suggest import fusion as F
+from fhir_assist.tasks.coding.encounters import collect_encounters
+from fhir_assist.tasks.coding.evaluation import to_numpy
 from model_zoo import recall_cut
 from model_zoo.fusion import Stacker
 from model_zoo.thresholds import recall_cutoff
 
-from . import coding
+
+def _billing(model) -> dict:
+    return ((model.bundle.cutoffs or {}).get(model.name) or {}).get("billing") or {}
 
 
-def _billing(bundle, name: str) -> dict:
-    return ((bundle.cutoffs or {}).get(name) or {}).get("billing") or {}
-
-
-def _scores_by_key(bundle, kind: str, encounters, device) -> dict:
-    name = "multitask-ranker" if kind == "icd-ranker" else "text-coder"
-    scores, _ = coding.model_scores(bundle, encounters, kind, device)
-    probs = coding._numpy(scores[name])[:, bundle.labels.slices()["billing"]]
-    probs = recall_cut.apply_platt(probs, _billing(bundle, name).get("calibration"))
+def _scores_by_key(model, encounters, device) -> dict:
+    """(patient, encounter) → the model's calibrated billing probabilities."""
+    probs = to_numpy(model.scores(encounters, device)[model.name])[:, model.labels.slices()["billing"]]
+    probs = recall_cut.apply_platt(probs, _billing(model).get("calibration"))
     return {(e.patient_id, e.encounter_id): row for e, row in zip(encounters, probs)}
 
 
 def source_rows(ranker, text, timelines, encounters, text_encounters, device):
     """Feature rows, labels and each source's calibrated billing scores for `encounters`."""
-    ranker_scores = _scores_by_key(ranker, "icd-ranker", encounters, device)
-    text_scores = _scores_by_key(text, "text-coder", text_encounters, device) if text_encounters else {}
+    ranker_scores = _scores_by_key(ranker, encounters, device)
+    text_scores = _scores_by_key(text, text_encounters, device) if text_encounters else {}
     src, dst = F.text_columns(text.labels, ranker.labels)
     history = {}
     for timeline in timelines:
@@ -51,22 +51,21 @@ def source_rows(ranker, text, timelines, encounters, text_encounters, device):
             t[i, dst] = row[src]
             known[i, dst] = True
     hist = [history.get((e.patient_id, e.encounter_id), (set(), set())) for e in encounters]
-    y = coding._numpy(ranker.labels.encode(encounters))[:, ranker.labels.slices()["billing"]]
+    y = to_numpy(ranker.labels.encode(encounters))[:, ranker.labels.slices()["billing"]]
     return F.feature_rows(r, t, known, hist), y, r, np.where(known, np.maximum(r, t), r), known
 
 
 def fit_fusion(ranker, text, cohort, seed: int, device, progress: bool, splits=("validation", "test")):
     """(stacker fitted on the validation visits, {split: source_rows(...)})."""
-    text_seed = int(text.hyper.get("split_seed", seed)) if hasattr(text, "hyper") else seed
-    if text_seed != seed:
-        raise coding._cli_error(f"the two artifacts were split with different seeds ({seed}, {text_seed})")
-    encounters, _ = coding.collect_encounters(cohort.timelines, seed, progress=progress)
-    noted, _ = coding.collect_encounters(cohort.timelines, seed, with_notes=True, progress=progress)
+    if ranker.kind != "icd-ranker" or text.kind != "text-coder":
+        raise RecipeError(f"fusion takes an icd-ranker and a text-coder, got {ranker.kind} and {text.kind}")
+    encounters, _ = collect_encounters(cohort.timelines, seed, progress=progress)
+    noted, _ = collect_encounters(cohort.timelines, seed, with_notes=True, progress=progress)
     parts = {}
     for split in splits:
         chosen = [e for e in encounters if e.split == split]
         if not chosen:
-            raise coding._cli_error(f"no coded {split} encounters in the cohort (split seed {seed})")
+            raise RecipeError(f"no coded {split} encounters in the cohort (split seed {seed})")
         parts[split] = source_rows(ranker, text, cohort.timelines, chosen,
                                    [e for e in noted if e.split == split], device)
     rows_va, y_va = parts["validation"][:2]
@@ -106,26 +105,26 @@ def fused_report(ranker, text, cohort, seed: int, target: float, device, progres
     return entries, info
 
 
-def train_command(args) -> int:
-    """`fhir-assist train coding-fusion --ranker A --text-coder B --data DIR --out F`."""
-    import json
-
+def train(ranker_path: str, text_path: str, data: str, out: str, *, target_recall: float = 0.9,
+          device=None, progress: bool = True) -> dict:
+    """Fit the stacker on the validation visits and write the "coding-fusion" artifact."""
+    from fhir_assist.tasks.artifacts import load_artifact
+    from fhir_assist.tasks.coding.models import load_model
+    from fhir_assist.tasks.cohort import load_cohort
     from model_zoo import registry
-    from model_zoo.train import pick_device
 
-    device = pick_device(getattr(args, "device", None))
+    device = device_for(device)
     try:
-        ranker_artifact, text_artifact = registry.load(args.ranker), registry.load(args.text_coder)
-    except (FileNotFoundError, ValueError) as exc:
-        raise coding._cli_error(f"cannot load the artifacts to fuse: {exc}") from None
-    ranker, text = coding.load_ranker(ranker_artifact), coding.load_text(text_artifact)
+        ranker_artifact, text_artifact = load_artifact(ranker_path), load_artifact(text_path)
+        ranker, text = load_model(ranker_artifact), load_model(text_artifact)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise RecipeError(f"cannot load the artifacts to fuse: {exc}") from None
     seed = int(ranker_artifact.hyperparameters.get("split_seed", 0))
-    cohort = coding._load_timelines(args.data, progress=True)
-    stacker, parts = fit_fusion(ranker, text, cohort, seed, device, True, splits=("validation",))
+    cohort = load_cohort(data, progress)
+    stacker, parts = fit_fusion(ranker, text, cohort, seed, device, progress, splits=("validation",))
     rows_va, y_va = parts["validation"][:2]
     fused_va = stacker.predict(rows_va.reshape(-1, rows_va.shape[-1])).reshape(y_va.shape)
-    target = float(getattr(args, "target_recall", None) or 0.9)
-    billing = {"overall": recall_cutoff(fused_va, y_va, target), "target_recall": target,
+    billing = {"overall": recall_cutoff(fused_va, y_va, target_recall), "target_recall": target_recall,
                "calibration": {"a": 1.0, "b": 0.0},
                "precision_curve": recall_cut.precision_curve(fused_va, y_va)}
     config = {"kind": "coding-fusion", "split_seed": seed, "stacker": stacker.to_dict(),
@@ -133,8 +132,7 @@ def train_command(args) -> int:
               "ece_validation": round(recall_cut.expected_calibration_error(fused_va, y_va), 5)}
     weights = {"fusion": {"weights": torch.tensor(stacker.weights), "bias": torch.tensor([stacker.bias])}}
     vocabularies = {"labels-billing": ranker.labels.vocabularies()["labels-billing"]}
-    out = registry.save_artifact(args.out, task="icd-coding", weights=weights, config=config,
-                                 vocabularies=vocabularies, thresholds={"cutoffs": {"fused": {"billing": billing}}})
-    print(json.dumps({"artifact": str(out), **stacker.to_dict(), "global_k": billing["overall"],
-                      "ece_validation": config["ece_validation"]}))
-    return 0
+    path = registry.save_artifact(out, task="icd-coding", weights=weights, config=config,
+                                  vocabularies=vocabularies, thresholds={"cutoffs": {"fused": {"billing": billing}}})
+    return {"artifact": str(path), **stacker.to_dict(), "global_k": billing["overall"],
+            "ece_validation": config["ece_validation"]}
