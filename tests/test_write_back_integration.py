@@ -71,7 +71,7 @@ def test_repeated_discharge_writes_nothing_new_and_answers_the_same_card(demo_mo
     body = _load_at_discharge(fhir_base_url, by_patient[chosen[0]], chosen[0])
     encounter = body["context"]["encounterId"]
     server = FhirServer(fhir_base_url)
-    with service(demo_models, write_back_precision=0.0) as (base_url, _):
+    with service(demo_models, write_back_precision=0.0, allowed_fhir_servers=(fhir_base_url,)) as (base_url, _):
         first = call(base_url, DISCHARGE, body)
         assert first.status_code == 200, first.text[:500]
         written = _ours(server, encounter)
@@ -97,7 +97,7 @@ def test_new_data_supersedes_what_the_earlier_call_wrote(demo_models, fhir_base_
     body = _load_at_discharge(fhir_base_url, by_patient[pid], pid)
     encounter = body["context"]["encounterId"]
     server = FhirServer(fhir_base_url)
-    with service(demo_models, write_back_precision=0.0) as (base_url, _):
+    with service(demo_models, write_back_precision=0.0, allowed_fhir_servers=(fhir_base_url,)) as (base_url, _):
         assert call(base_url, DISCHARGE, body).status_code == 200
         before = {c["id"]: c for c in _ours(server, encounter)}
         # New data: the medications and procedures of other patients' stays are ordered in
@@ -162,7 +162,8 @@ def test_one_problem_patient_gets_at_most_the_cap_and_only_codes_above_the_floor
     suggester = demo_models.get("icd-ranker").suggester
     for precision, cap in ((0.5, 15), (0.0, 3)):
         floor = suggester.write_floor(precision)
-        with service(demo_models, write_back_precision=precision, write_back_max=cap) as (base_url, _):
+        with service(demo_models, write_back_precision=precision, write_back_max=cap,
+                     allowed_fhir_servers=(fhir_base_url,)) as (base_url, _):
             response = call(base_url, DISCHARGE, {**body, "hookInstance": str(uuid.uuid4())})
         assert response.status_code == 200, response.text[:500]
         card = response.json()["cards"][0]
@@ -198,7 +199,7 @@ def test_z_code_only_visit_gets_no_codes_from_the_prior_or_the_history(demo_mode
     _put(fhir_base_url, resources)
     body = build_request(BY_ID[DISCHARGE], resources, pid, encounter_id=now, prefetch=False,
                          fhir_server=fhir_base_url, strip_encounter_diagnoses=False)
-    with service(demo_models, write_back_precision=0.0) as (base_url, _):
+    with service(demo_models, write_back_precision=0.0, allowed_fhir_servers=(fhir_base_url,)) as (base_url, _):
         response = call(base_url, DISCHARGE, body)
     assert response.status_code == 200, response.text[:500]
     (card,) = response.json()["cards"]

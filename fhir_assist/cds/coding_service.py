@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..fhir_server import build_suggested_condition
+from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
@@ -53,7 +53,7 @@ class CodingService:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
 
-    def answer(self, data: PatientData, tenant: str) -> Answer:
+    def answer(self, data: PatientData, tenant) -> Answer:
         ranker = self.rt.models.get(RANKER)
         if ranker is None:
             raise unavailable(RANKER, self.rt.models)
@@ -198,9 +198,11 @@ class CodingService:
         """Write `codes` as provisional Conditions and supersede the ones an earlier call wrote
         that are no longer among them (marked entered-in-error, see FhirServer)."""
         call = data.call
-        base = call.fhir_server or self.rt.settings.fhir_base_url
+        base = call.fhir_server
+        if not base and call.configured_server_allowed and not call.fhir_server_refused:
+            base = self.rt.settings.fhir_base_url
         if not base:
-            return {}, "Not written back: no FHIR server in the request or the configuration."
+            return {}, "Not written back: no FHIR server this call may write to."
         try:
             server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
             stored = server.write_suggested_conditions(call.patient_id, data.encounter_id, codes, version,
@@ -208,8 +210,7 @@ class CodingService:
             superseded = server.supersede_suggestions(call.patient_id, data.encounter_id,
                                                       {(m.system, m.code) for m in codes}, version)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
-            log.warning("write-back of %d codes for encounter %s failed: %s", len(codes),
-                        data.encounter_id, exc)
+            log.warning("write-back of %d codes failed: %s", len(codes), error_kind(exc))
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "

@@ -78,7 +78,7 @@ class MedicationChangeService:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
 
-    def answer(self, data: PatientData, tenant: str) -> Answer:
+    def answer(self, data: PatientData, tenant) -> Answer:
         model = self.rt.models.get(MEDICATION)
         if model is None:
             raise unavailable(MEDICATION, self.rt.models)
@@ -88,7 +88,8 @@ class MedicationChangeService:
         if data.visit is None:
             why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
                    else "the patient has no encounters in the data provided")
-            log.info("%s: no visit to update (%s)", call.entry.id, why)
+            log.info("%s: no visit to update (%s)", call.entry.id,
+                     "encounter not in the data" if call.encounter_id else "no encounters")
             self._ddi_cards(answer, data, current, model.version)
             return answer
 
@@ -114,7 +115,7 @@ class MedicationChangeService:
         return answer
 
     # -- model and state
-    def _run_model(self, model, data: PatientData, tenant: str):
+    def _run_model(self, model, data: PatientData, tenant):
         patient = data.call.patient_id
         state = None
         try:

@@ -1,4 +1,4 @@
-"""`fhir-assist train {micron,icd-ranker,text-coder,coding-fusion} --data DIR --out ARTIFACT`."""
+"""`fhir-assist train {micron,icd-ranker,text-coder,coding-fusion,lm-base,mera,lamo} --data DIR --out ARTIFACT`."""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +70,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="target recall of the stored global-K cut (default 0.9)")
     fusion.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     fusion.set_defaults(func=_train_fusion)
+    from fhir_assist.commands.language_models import register_train
+    register_train(models, _common)
 
 
 def _layer_sizes(text: str) -> list[int]:
