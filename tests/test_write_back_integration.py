@@ -9,6 +9,7 @@ as the server holds it, including the provisional Conditions an earlier call wro
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -62,8 +63,13 @@ def _card(answer: dict) -> tuple:
 
 @pytest.fixture(scope="module")
 def patients(hook_cohort):
+    """Copies of six cohort patients under ids of their own (every id of a synthetic patient's
+    resources starts with the patient id), so no other test's data on the shared server meets ours."""
     by_patient, usable = hook_cohort
-    return by_patient, usable[8:14]      # test_cds_integration uses the first eight
+    renamed = {}
+    for pid in usable[8:14]:
+        renamed[f"{pid}wb"] = json.loads(json.dumps(by_patient[pid]).replace(pid, f"{pid}wb"))
+    return renamed, list(renamed)
 
 
 def test_repeated_discharge_writes_nothing_new_and_answers_the_same_card(demo_models, fhir_base_url, patients):
