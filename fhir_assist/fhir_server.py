@@ -59,6 +59,7 @@ PATIENT_RESOURCE_TYPES = ("Encounter", "Condition", "Procedure", "MedicationRequ
 FHIR_JSON = "application/fhir+json"
 MAX_TRANSACTION_ENTRIES = 8
 DEFAULT_PAGE_SIZE = 100
+FRESH_SEARCH = {"Cache-Control": "no-cache"}
 MAX_PAGES = 1000
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -164,9 +165,14 @@ def _bare_id(reference_or_id: str, resource_type: str) -> str:
 
 
 def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: Any, model_version: str,
-                              *, recorded: datetime | None = None, cutoff_k: int | None = None,
+                              *, recorded: datetime | None = None, validation: str = "full", cutoff_k: int | None = None,
                               target_recall: float | None = None) -> dict:
-    """The provisional Condition for one suggested ICD code, validated with fhir.resources."""
+    """The provisional Condition for one suggested ICD code, validated with fhir.resources.
+
+    `validation="fast"` (the hook path: a card carries one per shown code) checks it with the
+    adapter's structural checker instead; the shape is fixed here and every free value is
+    checked above, and full R4 validation costs ~10 ms a Condition. Whatever reaches a FHIR
+    server goes through `create_condition`/`write_suggested_conditions`, fully validated."""
     patient_id = _bare_id(patient_id, "Patient")
     encounter_id = _bare_id(encounter_id, "Encounter")
     system = _field(suggestion, "system")
@@ -210,6 +216,9 @@ def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: An
         "encounter": {"reference": f"Encounter/{encounter_id}"},
         "recordedDate": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
+    if validation == "fast":
+        from fhir_assist.adapter.validate import validate_resource
+        return validate_resource(condition, "fast")
     return validate_r4(condition)
 
 
@@ -400,7 +409,9 @@ class FhirServer:
         page_params: Any = query
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            bundle = self._json(self.request("GET", url, params=page_params))
+            # HAPI answers a repeated search from a cache (60 s by default) that misses what
+            # was written since; no-cache asks for a fresh search.
+            bundle = self._json(self.request("GET", url, params=page_params, headers=FRESH_SEARCH))
             if bundle.get("resourceType") != "Bundle":
                 raise FhirServerError(200, f"search {resource_type}: expected a Bundle, got {bundle.get('resourceType')}")
             for entry in bundle.get("entry") or []:
