@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from fhir_assist.adapter.encode import reason_tokens, visit_tokens
 from fhir_assist.adapter.report import IngestReport
 from fhir_assist.adapter.timeline import build_timelines
 from mappings import codesystems as cs
@@ -103,5 +104,8 @@ def test_reason_only_and_z_code_only_visits_are_kept_and_labelled():
     assert by_id["fu"].coding == "diagnosed" and [c.code for c in by_id["fu"].reason_codes] == ["E11.9"]
     assert by_id["fu"].reason_codes != by_id["fu"].diagnoses       # reasons kept apart from diagnoses
     assert by_id["none"].coding == "uncoded"
+    assert reason_tokens(by_id["chk"]) == ["reason:icd10:Z00.00"]     # model inputs, apart from diagnoses
+    assert visit_tokens(by_id["fu"])["reasons"] == ["reason:icd10:E11.9"]
+    assert "reason:icd10:E11.9" not in visit_tokens(by_id["fu"])["diagnoses"]
     assert report.events["visits kept with reason only"] == 1
     assert report.events["visits kept with z codes only"] == 1
