@@ -112,7 +112,7 @@ def test_reason_only_and_z_code_only_visits_are_kept_and_labelled():
 
 
 def test_reason_only_check_up_is_a_coding_example_with_its_reason_as_input_and_label():
-    from fhir_assist.pipelines.coding import collect_encounters, visit_inputs
+    from fhir_assist.tasks.coding.encounters import collect_encounters, visit_inputs
 
     checkup = encounter("chk", "AMB", "2024-01-10T09:00:00Z", "2024-01-10T09:40:00Z", reasons=["Z00.00"])
     follow = encounter("fu", "AMB", "2024-04-10T09:00:00Z", "2024-04-10T09:30:00Z", reasons=["E11.9"],
