@@ -45,12 +45,13 @@ def parse_feedback(body: Any) -> list[dict]:
             raise bad_request(f"{where}.outcome must be 'accepted' or 'overridden'",
                               expression=f"{where}.outcome")
         accepted = item.get("acceptedSuggestions")
-        if outcome == "accepted":
-            if not isinstance(accepted, list) or not accepted or not all(
-                    isinstance(a, dict) and isinstance(a.get("id"), str) and a["id"] for a in accepted):
-                raise bad_request(f"{where}.acceptedSuggestions (objects with an 'id') is required "
-                                  "for accepted outcomes", expression=f"{where}.acceptedSuggestions",
-                                  code="required")
+        # Checked whatever the outcome: an overridden entry may carry it too, and it is read.
+        if (outcome == "accepted" or accepted is not None) and (
+                not isinstance(accepted, list) or (outcome == "accepted" and not accepted) or not all(
+                    isinstance(a, dict) and isinstance(a.get("id"), str) and a["id"] for a in accepted)):
+            raise bad_request(f"{where}.acceptedSuggestions must be a list of objects with an 'id' "
+                              "(required for accepted outcomes)", expression=f"{where}.acceptedSuggestions",
+                              code="required")
         reason = item.get("overrideReason")
         if reason is not None:
             if not isinstance(reason, dict) or not (reason.get("reason") or reason.get("userComment")):
