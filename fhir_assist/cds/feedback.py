@@ -27,9 +27,15 @@ SOURCE = "cds-feedback"
 
 
 def parse_feedback(body: Any) -> list[dict]:
-    """Validate a feedback POST body (CDS Hooks 2.0 §Feedback); 400 on any rule broken."""
+    """Validate a feedback POST body (CDS Hooks 2.0 §Feedback); 400 on any rule broken.
+
+    Besides 2.0's `{"feedback": [...]}`, the 1.1 body (one feedback object, as HAPI FHIR's
+    CDS Hooks module and older EHRs send it) is taken as a list of one."""
+    if isinstance(body, dict) and "feedback" not in body and "card" in body:
+        body = {"feedback": [body]}
     if not isinstance(body, dict) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
-        raise bad_request("the body must be an object with a non-empty 'feedback' array",
+        raise bad_request("the body must be an object with a non-empty 'feedback' array "
+                          "(or, as in CDS Hooks 1.1, one feedback object)",
                           expression="feedback", code="structure")
     out = []
     for i, item in enumerate(body["feedback"]):
