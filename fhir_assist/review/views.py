@@ -3,7 +3,6 @@ without JavaScript (post → redirect → get), and a small JSON search for the 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
 
 from werkzeug.exceptions import HTTPException
 
+from fhir_assist.fhir.ids import is_fhir_id
 from fhir_assist.fhir_server import FhirAccessError, FhirServerError
 from mappings import codesystems
 
@@ -28,7 +28,6 @@ from .worklist import STATUSES, EncounterDirectory, EncounterSummary, build_work
 log = logging.getLogger(__name__)
 
 REASON_MAX = 500
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 DEFAULT_TARGET_RECALL = 0.9
 
 
@@ -105,7 +104,7 @@ def register_routes(bp: Blueprint, ctx: ReviewContext) -> None:
     def check_ids(endpoint, values):
         # ids end up in FHIR URLs: refuse anything that is not a FHIR id before using it
         for name in ("encounter_id", "condition_id"):
-            if values and name in values and not FHIR_ID.fullmatch(values[name] or ""):
+            if values and name in values and not is_fhir_id(values[name]):
                 abort(404, f"“{values[name]}” is not a FHIR resource id.")
 
     @bp.errorhandler(PendingUnavailable)
