@@ -37,14 +37,22 @@ and a few settings that have no flag (deployment tuning):
                                   (default: any; the service sends the EHR's token to that URL)
     FHIR_ASSIST_SOURCE_URL        the cards' source link: a page about this deployment and its models
                                   (default https://fhir-assist.example.org)
+    FHIR_ASSIST_SECRET_KEY        signs the worklist's session cookie; the same on every replica
+                                  (default: a random key per process)
+    FHIR_ASSIST_REVIEW_*          the coder worklist (`ReviewSettings`, docs/review.md): TENANT, USER,
+                                  OIDC_ISSUER, OIDC_JWKS, OIDC_AUDIENCE, OIDC_USER_CLAIM,
+                                  SECURE_COOKIES, MODEL, PAGE_SIZE, MAX_CONDITIONS
+
+Each variable is the field's name in capitals unless the field names another (`setting(env=…)`);
+`env_values` reads them all, parsing by the field's type.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 ENV_PREFIX = "FHIR_ASSIST_"
 DEFAULT_HOST = "127.0.0.1"
@@ -71,26 +79,83 @@ class TrustedIssuerSpec:
         return self.source.startswith(("https://", "http://"))
 
 
+def setting(default: Any = MISSING, *, env: str | None = None, parse: Callable | None = None,
+            section: type | None = None) -> Any:
+    """A settings field: `env` names its variable (after FHIR_ASSIST_ and the section's
+    prefix; default: the field name in capitals), `parse` reads it (default: by the
+    field's type), `section` makes it a nested settings dataclass whose variables
+    start with FHIR_ASSIST_{env}."""
+    metadata = {k: v for k, v in (("env", env), ("parse", parse), ("section", section)) if v is not None}
+    if section is not None:
+        return field(default_factory=section, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def env_values(cls: type, env: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+    """The fields of settings dataclass `cls` that `env` sets, parsed: the one place that
+    maps fields to environment variables."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        name = prefix + f.metadata.get("env", f.name.upper())
+        section = f.metadata.get("section")
+        if section is not None:
+            values[f.name] = section(**env_values(section, env, name))
+            continue
+        raw = env.get(name)
+        if raw is not None:
+            values[f.name] = (f.metadata.get("parse") or _PARSERS[f.type])(name, raw)
+    return values
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """The coder worklist (`/review`); variables FHIR_ASSIST_REVIEW_*."""
+
+    tenant: str = "default"                 # feedback and pending actions are kept per tenant
+    user: str | None = None                 # demo: every request is this coder
+    oidc_issuer: str | None = None          # bearer mode: expected `iss`
+    oidc_jwks: str | None = None            # JWKS file path or http(s) URL
+    oidc_audience: str | None = None        # expected `aud`
+    oidc_user_claim: str = "preferred_username"
+    secure_cookies: bool = False            # set when served over https
+    model: str = "icd-ranker"               # coding artifact for evidence and the cut-off K
+    page_size: int = 50
+    max_conditions: int = 5000              # upper bound of suggested Conditions read per worklist
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ReviewSettings":
+        return cls(**env_values(cls, os.environ if env is None else env, ENV_PREFIX + "REVIEW_"))
+
+    @property
+    def auth_mode(self) -> str:
+        if self.oidc_issuer and self.oidc_jwks:
+            return "bearer"
+        if self.user:
+            return "single-user"
+        return "none"
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     redis_url: str | None = None
     fhir_base_url: str | None = None
-    trust: tuple[TrustedIssuerSpec, ...] = ()
+    trust: tuple[TrustedIssuerSpec, ...] = setting((), parse=lambda name, v: tuple(
+        parse_trust(item) for item in re.split(r"[\s;]+", v) if item))
     no_auth: bool = False
-    models_dir: str | None = None
+    models_dir: str | None = setting(None, env="MODELS")
     debug: bool = False
-    public_url: str | None = None
+    public_url: str | None = setting(None, parse=lambda name, v: v.strip().rstrip("/") or None)
     trust_proxy: bool = False
     write_back: bool = True
     write_back_max: int = 30                        # most codes written back per encounter
     system_actions: bool = False
-    cors_origins: tuple[str, ...] = ("*",)
+    cors_origins: tuple[str, ...] = setting(("*",), parse=lambda name, v: _url_list(v))
     fhir_timeout: float = 5.0
-    state_ttl_s: int = 30 * 24 * 3600
-    jwt_leeway_s: int = 60
-    jwt_max_age_s: int = 3600
+    state_ttl_s: int = setting(30 * 24 * 3600, env="STATE_TTL")
+    jwt_leeway_s: int = setting(60, env="JWT_LEEWAY")
+    jwt_max_age_s: int = setting(3600, env="JWT_MAX_AGE")
     jwt_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     public_discovery: bool = False
     threads: int = 8
@@ -98,70 +163,16 @@ class Settings:
     top_codes: int = 20
     top_medications: int = 8
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
-    allowed_fhir_servers: tuple[str, ...] = ()      # URL prefixes a hook call may name; () = any
+    # URL prefixes a hook call may name; () = any
+    allowed_fhir_servers: tuple[str, ...] = setting((), parse=lambda name, v: _url_list(v))
     source_url: str = "https://fhir-assist.example.org"      # set to your deployment's documentation
+    session_key: str | None = setting(None, env="SECRET_KEY")   # signs the worklist's session cookie
+    review: ReviewSettings = setting(section=ReviewSettings, env="REVIEW_")
 
     # ------------------------------------------------------------------ build
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        get = lambda name: env.get(ENV_PREFIX + name)  # noqa: E731
-        if (v := get("HOST")) is not None:
-            values["host"] = v.strip()
-        if (v := get("PORT")) is not None:
-            values["port"] = _int("FHIR_ASSIST_PORT", v)
-        if (v := get("REDIS_URL")) is not None:
-            values["redis_url"] = v.strip() or None
-        if (v := get("FHIR_BASE_URL")) is not None:
-            values["fhir_base_url"] = v.strip() or None
-        if (v := get("TRUST")) is not None:
-            values["trust"] = tuple(parse_trust(item) for item in re.split(r"[\s;]+", v) if item)
-        if (v := get("NO_AUTH")) is not None:
-            values["no_auth"] = _bool("FHIR_ASSIST_NO_AUTH", v)
-        if (v := get("MODELS")) is not None:
-            values["models_dir"] = v.strip() or None
-        if (v := get("DEBUG")) is not None:
-            values["debug"] = _bool("FHIR_ASSIST_DEBUG", v)
-        if (v := get("PUBLIC_URL")) is not None:
-            values["public_url"] = v.strip().rstrip("/") or None
-        if (v := get("TRUST_PROXY")) is not None:
-            values["trust_proxy"] = _bool("FHIR_ASSIST_TRUST_PROXY", v)
-        if (v := get("WRITE_BACK")) is not None:
-            values["write_back"] = _bool("FHIR_ASSIST_WRITE_BACK", v)
-        if (v := get("WRITE_BACK_MAX")) is not None:
-            values["write_back_max"] = _int("FHIR_ASSIST_WRITE_BACK_MAX", v)
-        if (v := get("SYSTEM_ACTIONS")) is not None:
-            values["system_actions"] = _bool("FHIR_ASSIST_SYSTEM_ACTIONS", v)
-        if (v := get("CORS_ORIGINS")) is not None:
-            values["cors_origins"] = tuple(o.strip().rstrip("/") for o in v.split(",") if o.strip())
-        if (v := get("FHIR_TIMEOUT")) is not None:
-            values["fhir_timeout"] = _float("FHIR_ASSIST_FHIR_TIMEOUT", v)
-        if (v := get("STATE_TTL")) is not None:
-            values["state_ttl_s"] = _int("FHIR_ASSIST_STATE_TTL", v)
-        if (v := get("JWT_LEEWAY")) is not None:
-            values["jwt_leeway_s"] = _int("FHIR_ASSIST_JWT_LEEWAY", v)
-        if (v := get("JWT_MAX_AGE")) is not None:
-            values["jwt_max_age_s"] = _int("FHIR_ASSIST_JWT_MAX_AGE", v)
-        if (v := get("JWT_ALGORITHMS")) is not None:
-            values["jwt_algorithms"] = tuple(a.strip() for a in v.split(",") if a.strip())
-        if (v := get("PUBLIC_DISCOVERY")) is not None:
-            values["public_discovery"] = _bool("FHIR_ASSIST_PUBLIC_DISCOVERY", v)
-        if (v := get("THREADS")) is not None:
-            values["threads"] = _int("FHIR_ASSIST_THREADS", v)
-        if (v := get("MAX_REQUEST_MB")) is not None:
-            values["max_request_mb"] = _int("FHIR_ASSIST_MAX_REQUEST_MB", v)
-        if (v := get("TOP_CODES")) is not None:
-            values["top_codes"] = _int("FHIR_ASSIST_TOP_CODES", v)
-        if (v := get("TOP_MEDICATIONS")) is not None:
-            values["top_medications"] = _int("FHIR_ASSIST_TOP_MEDICATIONS", v)
-        if (v := get("EVIDENCE")) is not None:
-            values["evidence"] = _bool("FHIR_ASSIST_EVIDENCE", v)
-        if (v := get("ALLOWED_FHIR_SERVERS")) is not None:
-            values["allowed_fhir_servers"] = tuple(u.strip().rstrip("/") for u in v.split(",") if u.strip())
-        if (v := get("SOURCE_URL")) is not None:
-            values["source_url"] = v.strip()
-        return cls(**values).checked()
+        return cls(**env_values(cls, os.environ if env is None else env)).checked()
 
     @classmethod
     def from_args(cls, args: object, env: Mapping[str, str] | None = None) -> "Settings":
@@ -227,6 +238,10 @@ class Settings:
                 value = _hide_password(value)
             if f.name == "trust":
                 value = [f"{t.issuer}={t.source}" for t in value]
+            if f.name == "session_key" and value:
+                value = "***"
+            if is_dataclass(value):
+                value = asdict(value)
             out[f.name] = value
         return out
 
@@ -275,3 +290,26 @@ def _float(name: str, value: str) -> float:
         return float(value.strip())
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {value!r}") from None
+
+
+def _text(name: str, value: str) -> str:
+    return value.strip()
+
+
+def _optional_text(name: str, value: str) -> str | None:
+    return value.strip() or None
+
+
+def _list(name: str, value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _url_list(value: str) -> tuple[str, ...]:
+    return tuple(url.rstrip("/") for url in _list("", value))
+
+
+# How a variable is read, by the field's declared type (fields with other types name a parser).
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "str": _text, "str | None": _optional_text, "int": _int, "float": _float, "bool": _bool,
+    "tuple[str, ...]": _list,
+}

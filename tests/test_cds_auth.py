@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 from fhir_assist.cds import create_app
 from fhir_assist.cds.models import ModelSet
 from fhir_assist.config import Settings, TrustedIssuerSpec
-from fhir_assist.state import MemoryStore
+from fhir_assist.store import MemoryStore
 
 EHR = "https://ehr.example.org"
 OTHER_EHR = "https://other-ehr.example.org"

@@ -176,7 +176,7 @@ def test_discharge_write_back_is_idempotent_and_valid(models, cohort, fhir):
 def test_state_and_feedback_in_redis_and_redis_stopped_mid_run(models, cohort, restartable_redis):
     import redis as redis_lib
 
-    from fhir_assist.state import RedisStore
+    from fhir_assist.store import RedisStore
 
     with service(models, redis_url=restartable_redis.url) as (base_url, app):
         body = request_for(cohort, "medication-change-order-sign", 4)

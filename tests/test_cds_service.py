@@ -16,7 +16,7 @@ from fhir_assist.cds import create_app
 from fhir_assist.cds.catalog import BY_ID, SERVICES
 from fhir_assist.cds.hook_requests import build_request
 from fhir_assist.config import Settings
-from fhir_assist.state import MemoryStore
+from fhir_assist.store import MemoryStore
 from tests.cds_rules import assert_valid_response, validate_discovery
 
 

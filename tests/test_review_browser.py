@@ -56,7 +56,7 @@ def service(fhir_base_url, redis_url):
 
     from fhir_assist.cds.app import create_app
     from fhir_assist.config import Settings
-    from fhir_assist.state import open_store
+    from fhir_assist.store import open_store
 
     tenant = f"browser-{uuid.uuid4().hex[:8]}"
     with pytest.MonkeyPatch.context() as env:
@@ -64,7 +64,7 @@ def service(fhir_base_url, redis_url):
         env.setenv("FHIR_ASSIST_REVIEW_TENANT", tenant)
         env.setenv("FHIR_ASSIST_SECRET_KEY", uuid.uuid4().hex)
         store = open_store(redis_url)
-        app = create_app(Settings(fhir_base_url=fhir_base_url, redis_url=redis_url), store=store)
+        app = create_app(Settings.from_env().with_(fhir_base_url=fhir_base_url, redis_url=redis_url), store=store)
         assert "review" in app.blueprints, "the service did not register the worklist"
         server = create_server(app, host="127.0.0.1", port=0, threads=4)
         stopping = threading.Event()

@@ -97,14 +97,14 @@ def make_app(fhir_base_url: str, redis_url: str, factory=None):
     from flask import Flask
 
     from fhir_assist.config import Settings
-    from fhir_assist.review import create_blueprint
-    from fhir_assist.state import open_store
+    from fhir_assist.review import init_app
+    from fhir_assist.store import open_store
 
-    settings = Settings(fhir_base_url=fhir_base_url, redis_url=redis_url)
+    settings = Settings.from_env().with_(fhir_base_url=fhir_base_url, redis_url=redis_url)
     store = open_store(redis_url)
     factory = factory or SwitchableFhir(fhir_base_url)
     app = Flask("review-test")
-    app.register_blueprint(create_blueprint(settings, store, factory), url_prefix="/review")
+    init_app(app, settings, store, factory)
     return app, store, factory
 
 
@@ -250,7 +250,7 @@ def test_fhir_server_refusal_keeps_the_decision_for_retry(review):
     response = client.post(f"{page}/conditions/{cid}/reject", data=fields, follow_redirects=True)
     html = response.get_data(as_text=True)
     assert "did not take" in html and "Retry" in html     # a clear message, and the way out
-    ctx = review["app"].blueprints["review"].review_context
+    ctx = review["app"].extensions["fhir_assist.review"]
     [kept] = ctx.pending.all(tenant)
     assert (kept.kind, kept.code, kept.reason) == ("reject", "I10", "not documented")
     assert feedback(store, tenant) == []
@@ -433,7 +433,7 @@ def test_redis_outage_keeps_the_label_for_retry(fhir_base_url, restartable_redis
     time.sleep(2.1)                                 # the store fails fast for 2 s after an error
     html = client.get(page).get_data(as_text=True)
     assert "Not saved yet" in html                  # kept in the process through the outage
-    ctx = app.blueprints["review"].review_context
+    ctx = app.extensions["fhir_assist.review"]
     [kept] = ctx.pending.all(tenant)
     assert kept.fhir_done
     post(client, f"/review/pending/{kept.id}/retry", {"next": page}, page)

@@ -3,8 +3,8 @@
 CDS Hooks feedback names only a card uuid and the accepted suggestion uuids. To
 turn that into training labels ("code C was right / wrong for encounter E") the
 service remembers, for each card it returns, which patient, encounter, codes and
-model version the card and its suggestions stood for (the card ledger, in Redis
-next to the other state when configured, else in process memory; 30 days).
+model version the card and its suggestions stood for (the card ledger,
+`Store.put_cards` / `Store.get_card`; 30 days).
 
 Stored feedback events (via `Store.record_feedback`):
 * coding cards: one event per code, in the shared label format
@@ -18,76 +18,12 @@ Stored feedback events (via `Store.record_feedback`):
 """
 from __future__ import annotations
 
-import json
-import logging
-import threading
-import time
-from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
 from .errors import bad_request
 
-log = logging.getLogger(__name__)
-
-LEDGER_TTL_S = 30 * 24 * 3600
 SOURCE = "cds-feedback"
-
-
-class CardLedger:
-    """card uuid → what it stood for; Redis when configured (shared by replicas), else memory."""
-
-    def __init__(self, redis_url: str | None, ttl_s: int = LEDGER_TTL_S, max_local: int = 50_000) -> None:
-        self.ttl_s = ttl_s
-        self._local: OrderedDict[tuple[str, str], tuple[float, dict]] = OrderedDict()
-        self._max_local = max_local
-        self._lock = threading.Lock()
-        self._redis = None
-        self._down_until = 0.0
-        if redis_url:
-            import redis
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-            self._redis_error = redis.RedisError
-
-    @staticmethod
-    def _key(tenant: str, card: str) -> str:
-        from urllib.parse import quote
-        return f"fhir-assist:{quote(tenant, safe='')}:cds-card:{quote(card, safe='')}"
-
-    def put_many(self, tenant: str, cards: dict[str, dict]) -> None:
-        if not cards:
-            return
-        now = time.time()
-        with self._lock:
-            for uuid, info in cards.items():
-                self._local[(tenant, uuid)] = (now + self.ttl_s, info)
-                self._local.move_to_end((tenant, uuid))
-            while len(self._local) > self._max_local:
-                self._local.popitem(last=False)
-        if self._redis is not None and time.monotonic() >= self._down_until:
-            try:
-                pipe = self._redis.pipeline(transaction=False)
-                for uuid, info in cards.items():
-                    pipe.set(self._key(tenant, uuid), json.dumps(info, default=str), ex=self.ttl_s)
-                pipe.execute()
-            except self._redis_error as exc:
-                self._down_until = time.monotonic() + 2.0
-                log.warning("card ledger: Redis unavailable, keeping cards in this process only: %s", exc)
-
-    def get(self, tenant: str, card: str) -> dict | None:
-        if self._redis is not None and time.monotonic() >= self._down_until:
-            try:
-                raw = self._redis.get(self._key(tenant, card))
-                if raw is not None:
-                    return json.loads(raw)
-            except self._redis_error as exc:
-                self._down_until = time.monotonic() + 2.0
-                log.warning("card ledger: Redis unavailable, looking in this process only: %s", exc)
-        with self._lock:
-            hit = self._local.get((tenant, card))
-        if hit and hit[0] > time.time():
-            return hit[1]
-        return None
 
 
 def parse_feedback(body: Any) -> list[dict]:

@@ -34,7 +34,7 @@ _ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
 class ServiceRuntime:
     settings: Settings
     models: ModelSet
-    store: Any                                  # fhir_assist.state.Store
+    store: Any                                  # fhir_assist.store.Store
     metrics: ServiceMetrics
     fhir_factory: Callable[..., Any]            # (base_url, token) -> FhirServer
 

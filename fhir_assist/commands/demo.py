@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import textwrap
@@ -45,10 +46,12 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
 def _demo(args: argparse.Namespace) -> int:
     if args.patients < 2:
         raise CliError("--patients must be at least 2")
-    from fhir_assist.config import Settings, SettingsError
+    from fhir_assist.config import Settings, SettingsError, env_values
 
     try:
-        settings = Settings(host="127.0.0.1", port=0, no_auth=True, models_dir=args.models).checked()
+        # The worklist's sign-in and session key come from the environment, as in `serve`.
+        worklist = {k: v for k, v in env_values(Settings, os.environ).items() if k in ("review", "session_key")}
+        settings = Settings(host="127.0.0.1", port=0, no_auth=True, models_dir=args.models, **worklist).checked()
     except SettingsError as exc:
         raise CliError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="fhir-assist-demo-") as tmp:

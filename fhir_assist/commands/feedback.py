@@ -44,7 +44,7 @@ def _export(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from fhir_assist.review.labels import ExportReport, labels_from_events, to_jsonl
-    from fhir_assist.state import StoreUnavailable, open_store
+    from fhir_assist.store import StoreUnavailable, open_store
 
     url = args.redis_url or os.environ.get("FHIR_ASSIST_REDIS_URL", "").strip()
     if not url:

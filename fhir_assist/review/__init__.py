@@ -1,14 +1,15 @@
 """The coder worklist: review suggested ICD codes in the browser, accept or reject them.
 
-`create_blueprint(settings, store, fhir_server_factory)` returns a Flask blueprint
-that the service registers at `/review`:
+`init_app(app, settings, store, fhir_server_factory)` serves it at `/review` on a Flask app:
 
-* `settings` — the service `Settings` (FHIR base URL, Redis URL, models directory);
-  the worklist's own options come from `FHIR_ASSIST_REVIEW_*` (see `config.py`);
-* `store` — the state store (`fhir_assist.state`): decisions are recorded there as
-  feedback labels;
+* `settings` — the service `Settings`: FHIR base URL, models directory, `session_key`, and
+  the worklist's own `settings.review` (`FHIR_ASSIST_REVIEW_*`, see `fhir_assist/config.py`);
+* `store` — the service's store (`fhir_assist.store`): decisions are recorded there as
+  feedback labels, and kept there for retry while the FHIR server refuses them;
 * `fhir_server_factory` — returns a `FhirServer` for the configured FHIR base URL.
 
+Its collaborators go into `app.extensions["fhir_assist.review"]` (a `ReviewContext`);
+the routes are the module-level blueprint `blueprint.bp` (`pages.py`, `decisions.py`).
 Every decision goes to the FHIR server (Condition.verificationStatus) and to the
 feedback store; a decision either refuses is kept for retry (`pending.py`).
 """
@@ -16,59 +17,61 @@ from __future__ import annotations
 
 import inspect
 import logging
+import secrets
 
-from flask import Blueprint
+from flask import Flask
 
+from . import decisions, pages  # noqa: F401 - importing them adds their routes to `bp`
 from .actions import ActionRunner
 from .auth import Authenticator
-from .config import ReviewConfig
+from .blueprint import EXTENSION, NotConfigured, ReviewContext, bp
 from .evidence import EvidenceSource
 from .pending import PendingActions
-from .views import NotConfigured, ReviewContext, register_routes
 from .worklist import EncounterDirectory
 
-__all__ = ["create_blueprint", "ReviewConfig"]
+__all__ = ["init_app", "ReviewContext"]
 
 log = logging.getLogger(__name__)
 
 
-def create_blueprint(settings, store, fhir_server_factory) -> Blueprint:
-    config = ReviewConfig.from_settings(settings)
-    redis_url = getattr(store, "url", None) if getattr(store, "kind", None) == "redis" else None
-    pending = PendingActions(redis_url)
+def init_app(app: Flask, settings, store, fhir_server_factory) -> ReviewContext:
+    config = settings.review
+    pending = PendingActions(store)
     ctx = ReviewContext(
         config=config,
         store=store,
         open_fhir=_fhir_opener(settings, fhir_server_factory),
         pending=pending,
         runner=ActionRunner(store, pending, config.tenant),
-        evidence=EvidenceSource(config.model, config.models_dir),
+        evidence=EvidenceSource(config.model, settings.models_dir),
         directory=EncounterDirectory(),
         auth=Authenticator(config),
     )
-    bp = Blueprint("review", __name__, template_folder="templates", static_folder="static",
-                   static_url_path="/static")
+    _configure_sessions(app, settings)
+    app.extensions[EXTENSION] = ctx
+    app.register_blueprint(bp, url_prefix="/review")
+    log.info("coder worklist: sign-in %s, pending decisions and feedback in %s",
+             config.auth_mode, getattr(store, "kind", "?"))
+    if config.auth_mode == "none":
+        log.warning("coder worklist: no sign-in configured; set FHIR_ASSIST_REVIEW_USER (demo) "
+                    "or FHIR_ASSIST_REVIEW_OIDC_ISSUER + FHIR_ASSIST_REVIEW_OIDC_JWKS")
+    return ctx
 
-    @bp.record_once
-    def _configure_app(state):
-        app = state.app
-        # Flask sessions carry the CSRF token and the one-shot messages of the worklist.
-        if not app.secret_key:
-            app.secret_key = config.secret_key
-        app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-        if not app.config.get("SESSION_COOKIE_SAMESITE"):
-            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-        if config.secure_cookies:
-            app.config["SESSION_COOKIE_SECURE"] = True
-        log.info("coder worklist: sign-in %s, pending decisions in %s, feedback in %s",
-                 config.auth_mode, pending.kind, getattr(store, "kind", "?"))
-        if config.auth_mode == "none":
-            log.warning("coder worklist: no sign-in configured; set FHIR_ASSIST_REVIEW_USER (demo) "
-                        "or FHIR_ASSIST_REVIEW_OIDC_ISSUER + FHIR_ASSIST_REVIEW_OIDC_JWKS")
 
-    register_routes(bp, ctx)
-    bp.review_context = ctx       # for tests and the service's readiness checks
-    return bp
+def _configure_sessions(app: Flask, settings) -> None:
+    # Flask sessions carry the CSRF token and the one-shot messages of the worklist.
+    if not app.secret_key:
+        if not settings.session_key:
+            # A per-process secret still protects the forms; sessions just do not
+            # survive a restart or span replicas, so say how to make it stable.
+            log.warning("no FHIR_ASSIST_SECRET_KEY set: review sessions are signed with a "
+                        "random per-process key (set one when running several replicas)")
+        app.secret_key = settings.session_key or secrets.token_hex(32)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if settings.review.secure_cookies:
+        app.config["SESSION_COOKIE_SECURE"] = True
 
 
 def _fhir_opener(settings, factory):

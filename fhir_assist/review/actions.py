@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from fhir_assist.fhir.validation import InvalidResource
 from fhir_assist.fhir_server import (CONDITION_CATEGORY, CONDITION_VER_STATUS, FhirAccessError,
                                      FhirServerError, FhirServerUnavailable, outcome_message)
-from fhir_assist.state import StoreUnavailable
+from fhir_assist.store import StoreUnavailable
 
 from . import fhir_marks
 from .conditions import parse_condition
-from .pending import Action, PendingActions, PendingUnavailable
+from .pending import Action, PendingActions
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ActionRunner:
                                       "is unreachable; the label is kept for retry.")
         try:
             self.pending.remove(self.tenant, action.id)
-        except PendingUnavailable as exc:
+        except StoreUnavailable as exc:
             log.warning("could not clear pending action %s: %s", action.id, exc)
         return Outcome(True, f"{what}.", condition_id)
 
@@ -112,7 +112,7 @@ class ActionRunner:
         action.last_error = message
         try:
             self.pending.put(self.tenant, action)
-        except PendingUnavailable as exc:
+        except StoreUnavailable as exc:
             log.error("decision %s could not be queued: %s", action.id, exc)
             return Outcome(False, message.replace("is kept and can be retried", "could not be kept")
                            + " Repeat the action once the servers are back.", action.condition_id)

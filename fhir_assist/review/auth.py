@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .config import ReviewConfig
+from fhir_assist.config import ReviewSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class JwksCache:
 
 
 class Authenticator:
-    def __init__(self, config: ReviewConfig):
+    def __init__(self, config: ReviewSettings):
         self.config = config
         self.jwks = JwksCache(config.oidc_jwks) if config.auth_mode == "bearer" else None
 

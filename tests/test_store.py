@@ -1,4 +1,4 @@
-"""The state store on a real Redis server and in process: same behaviour, same API."""
+"""The store on a real Redis server and in process: same behaviour, same API, one key layout."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fhir_assist.state import MemoryStore, RedisStore, StoreUnavailable, open_store
+from fhir_assist.store import MemoryStore, RedisStore, Scope, StoreUnavailable, open_store
 
 
 class FakeClock:
@@ -70,6 +70,82 @@ def test_redis_keys_are_namespaced_and_expire(redis_url):
         key = f"fhir-assist:{t}:micron:p42"
         assert r.get(key) == b"abc"
         assert 110 <= r.ttl(key) <= 120
+
+
+def test_micron_states_stored_before_scopes_still_load(redis_url):
+    # A deployment upgraded in place keeps its patients' states: the single-tenant layout is unchanged.
+    import redis
+
+    t = tenant()
+    with redis.Redis.from_url(redis_url) as r:
+        r.set(f"fhir-assist:{t}:micron:p7", b"stored-by-an-older-release", ex=60)
+    s = open_store(redis_url)
+    assert s.get_micron_state(t, "p7") == b"stored-by-an-older-release"
+    assert s.get_micron_state(Scope(tenant=t), "p7") == b"stored-by-an-older-release"
+
+
+def test_issuer_scopes_are_kept_apart(store):
+    t = tenant()
+    plain, ehr_a, ehr_b = Scope(t), Scope(t, "https://a.example.org"), Scope(t, "https://b.example.org")
+    store.put_micron_state(plain, "p", b"plain", ttl_s=60)
+    store.put_micron_state(ehr_a, "p", b"a", ttl_s=60)
+    assert store.get_micron_state(ehr_b, "p") is None
+    assert store.get_micron_state(ehr_a, "p") == b"a"
+    assert store.get_micron_state(t, "p") == b"plain"
+    store.record_feedback(ehr_a, {"source": "cds-feedback", "code": "I10"})
+    assert store.list_feedback(ehr_b) == [] and store.list_feedback(t) == []
+    [record] = store.list_feedback(ehr_a)
+    assert (record["tenant"], record["issuer"], record["code"]) == (t, "https://a.example.org", "I10")
+    store.put_cards(ehr_a, {"card-1": {"kind": "coding"}})
+    assert store.get_card(ehr_b, "card-1") is None and store.get_card(ehr_a, "card-1") == {"kind": "coding"}
+    store.put_pending(ehr_a, "act-1", '{"x": 1}')
+    assert store.pending(ehr_b) == {} and store.pending(ehr_a) == {"act-1": '{"x": 1}'}
+
+
+def test_scope_keys_cannot_be_forged():
+    # '@' and ':' in a tenant or issuer are encoded, so no scope spells another's key.
+    assert Scope("a@b").key != Scope("a", "b").key
+    assert Scope("a", "b:c").key == "a@b%3Ac"
+    for scope in (Scope("a@b"), Scope("a", "b"), Scope("x:y", "https://i.example/t@1")):
+        assert Scope.from_key(scope.key) == scope
+    assert Scope.of(None) == Scope.of("") == Scope("default")
+
+
+def test_redis_key_layout(redis_url):
+    import redis
+
+    s = open_store(redis_url)
+    t = tenant()
+    scope = Scope(t, "https://ehr.example.org")
+    s.put_cards(t, {"c:1": {"kind": "coding"}}, ttl_s=100)
+    s.put_pending(scope, "a1", "{}")
+    s.put_micron_state(scope, "p/1", b"x", ttl_s=60)
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.get(f"fhir-assist:{t}:cds-card:c%3A1") == b'{"kind": "coding"}'
+        assert 90 <= r.ttl(f"fhir-assist:{t}:cds-card:c%3A1") <= 100
+        assert r.hgetall(f"fhir-assist:{t}@https%3A%2F%2Fehr.example.org:review:pending") == {b"a1": b"{}"}
+        assert r.get(f"fhir-assist:{t}@https%3A%2F%2Fehr.example.org:micron:p%2F1") == b"x"
+
+
+def test_card_ledger_round_trip_and_expiry(store):
+    t = tenant()
+    store.put_cards(t, {"c1": {"kind": "coding", "patient": "p1"}, "c2": {"kind": "medication"}}, ttl_s=1)
+    store.put_cards(t, {})
+    assert store.get_card(t, "c1") == {"kind": "coding", "patient": "p1"}
+    assert store.get_card(t, "unknown") is None
+    time.sleep(1.2)
+    assert store.get_card(t, "c2") is None
+
+
+def test_pending_actions_replace_and_remove(store):
+    t = tenant()
+    store.put_pending(t, "a1", '{"v": 1}')
+    store.put_pending(t, "a1", '{"v": 2}')
+    store.put_pending(t, "a2", '{"v": 3}')
+    assert store.pending(t) == {"a1": '{"v": 2}', "a2": '{"v": 3}'}
+    store.remove_pending(t, "a1")
+    store.remove_pending(t, "never-there")
+    assert store.pending(t) == {"a2": '{"v": 3}'}
 
 
 def test_redis_ttl_is_honoured(redis_url):
@@ -200,6 +276,34 @@ def test_redis_stopped_mid_run_raises_store_unavailable(restartable_redis):
     assert s.get_micron_state("t", "p") is None          # nothing persisted: started empty
     s.put_micron_state("t", "p", b"after", ttl_s=60)
     assert s.get_micron_state("t", "p") == b"after"
+
+
+def test_redis_stopped_mid_run_keeps_cards_and_decisions_in_process(restartable_redis):
+    s = open_store(restartable_redis.url, retry_after_s=0.2)
+    s.put_cards("t", {"before": {"kind": "coding"}})
+    s.put_pending("t", "kept-in-redis", '{"v": 0}')
+
+    restartable_redis.stop()
+    s.put_cards("t", {"during": {"kind": "coding"}})
+    s.put_pending("t", "decided-during", '{"v": 1}')
+    assert s.get_card("t", "during") == {"kind": "coding"}
+    assert s.get_card("t", "before") is None              # in Redis, which is gone
+    assert s.pending("t") == {"decided-during": '{"v": 1}'}
+    with pytest.raises(StoreUnavailable):
+        s.remove_pending("t", "kept-in-redis")            # cannot be forgotten while Redis is down
+
+    restartable_redis.start()                              # empty: no persistence in the test server
+    time.sleep(0.25)
+    assert s.ping()
+    assert s.get_card("t", "during") == {"kind": "coding"}
+    assert s.pending("t") == {"decided-during": '{"v": 1}'}
+    s.put_pending("t", "decided-during", '{"v": 2}')      # Redis takes it: the process copy goes
+    import redis
+    with redis.Redis.from_url(restartable_redis.url) as r:
+        assert r.hgetall("fhir-assist:t:review:pending") == {b"decided-during": b'{"v": 2}'}
+    assert s.pending("t") == {"decided-during": '{"v": 2}'}
+    s.remove_pending("t", "decided-during")
+    assert s.pending("t") == {}
 
 
 def test_unreachable_redis_at_start_up_does_not_prevent_opening():

@@ -1,0 +1,170 @@
+"""The service's routes (module-level blueprint `routes`; collaborators from `current_app`):
+
+    GET  /cds-services                      discovery (one entry per service and hook)
+    POST /cds-services/{id}                 a hook call → {"cards": [...], "systemActions"?: [...]}
+    POST /cds-services/{id}/feedback        outcomes of the cards (accepted / overridden)
+    GET  /cds-services/{id}/feedback        stored feedback, for audit (authenticated, per tenant)
+    GET  /healthz   /readyz   /metrics      liveness, readiness (models + store), Prometheus
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, g, request
+
+from .catalog import BY_ID, SERVICES
+from .errors import CdsError, bad_request
+from .feedback import SOURCE, feedback_events, parse_feedback
+from .http import authenticate, json_response, read_json, service
+from .patient_data import load_patient_data, make_fetcher
+from .request import parse_hook_call
+
+log = logging.getLogger(__name__)
+
+routes = Blueprint("cds", __name__)
+
+
+def _known_service(service_id: str) -> None:
+    if service_id not in BY_ID:
+        raise CdsError(404, "not-found", f"no CDS service with id {service_id!r}", expression="id")
+
+
+@routes.get("/cds-services")
+def discovery():
+    if not service().settings.public_discovery:
+        authenticate()
+    return json_response({"services": [entry.discovery() for entry in SERVICES]})
+
+
+@routes.post("/cds-services/<service_id>")
+def call_service(service_id: str):
+    state = service()
+    settings = state.settings
+    caller = authenticate()
+    entry = BY_ID.get(service_id)
+    if entry is None:
+        raise CdsError(404, "not-found", f"no CDS service with id {service_id!r}; see GET /cds-services",
+                       expression="id")
+    g.service_id = service_id
+    call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.allowed_fhir_servers)
+    if "review" in current_app.blueprints:
+        call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
+    g.hook = call.entry.hook
+    started = time.perf_counter()
+    server = _open_fhir_server(state, call)
+    try:
+        data = load_patient_data(call, fetcher=make_fetcher(server), executor=state.executor,
+                                 deadline_s=settings.fhir_timeout * 3,
+                                 on_gathered=lambda result: _count_gathered(state.metrics, result, server),
+                                 server=server)
+        answer = state.services[entry.service].answer(data, caller.tenant)
+    finally:
+        if server is not None:
+            server.close()
+    state.store.put_cards(caller.tenant, answer.ledger)
+    for card in answer.cards:
+        state.metrics.cards.labels(service=service_id, indicator=card["indicator"]).inc()
+    state.metrics.hook_latency.labels(service=service_id).observe(time.perf_counter() - started)
+    log.info("%s hookInstance=%s: %d card(s) in %.0f ms", service_id, call.hook_instance,
+             len(answer.cards), 1000 * (time.perf_counter() - started))
+    return json_response(answer.body())
+
+
+def _open_fhir_server(state, call):
+    """The FHIR server named by the call (with its token) or configured; None without either."""
+    base_url = state.settings.fhir_base_url
+    if not (call.fhir_server or base_url):
+        return None
+    try:
+        return state.fhir_server_factory(call.fhir_server or base_url,
+                                         call.access_token if call.fhir_server else None)
+    except ValueError as exc:
+        raise bad_request(str(exc), expression="fhirServer") from None
+
+
+def _count_gathered(metrics, result, server) -> None:
+    for _ in result.from_prefetch:
+        metrics.prefetch_keys.labels(source="prefetch").inc()
+    for _ in result.fetched:
+        metrics.prefetch_keys.labels(source="fetched").inc()
+        metrics.fhir_fetches.labels(outcome="ok").inc()
+    for _ in result.missing:
+        metrics.prefetch_keys.labels(source="missing").inc()
+        if server is not None:
+            metrics.fhir_fetches.labels(outcome="failed").inc()
+    if result.fetched or (result.missing and server is not None):
+        metrics.fhir_fetch_latency.observe(result.fetch_seconds)
+
+
+@routes.post("/cds-services/<service_id>/feedback")
+def post_feedback(service_id: str):
+    state = service()
+    caller = authenticate(f"/cds-services/{service_id}")
+    _known_service(service_id)
+    items = parse_feedback(read_json())
+    ids = []
+    for item in items:
+        info = state.store.get_card(caller.tenant, item["card"])
+        for event in feedback_events(service_id, item, info, caller.subject or caller.issuer):
+            try:
+                ids.append(state.store.record_feedback(caller.tenant, event))
+            except Exception as exc:  # noqa: BLE001 - StoreUnavailable: the client may resend
+                state.metrics.store_errors.labels(operation="record_feedback").inc()
+                log.warning("could not store feedback: %s", exc)
+                raise CdsError(503, "transient", "feedback could not be stored right now; "
+                               "please send it again", headers={"Retry-After": "5"}) from None
+        state.metrics.feedback.labels(service=service_id, outcome=item["outcome"]).inc()
+    return json_response({"stored": len(ids), "ids": ids})
+
+
+@routes.get("/cds-services/<service_id>/feedback")
+def list_feedback(service_id: str):
+    state = service()
+    caller = authenticate(f"/cds-services/{service_id}")
+    _known_service(service_id)
+    since = request.args.get("since") or None
+    try:
+        events = state.store.list_feedback(caller.tenant, since=since, source=SOURCE)
+    except ValueError as exc:
+        raise bad_request(str(exc), expression="since") from None
+    except Exception as exc:  # noqa: BLE001 - StoreUnavailable
+        state.metrics.store_errors.labels(operation="list_feedback").inc()
+        raise CdsError(503, "transient", f"the feedback store is unavailable: {exc}",
+                       headers={"Retry-After": "5"}) from None
+    events = [e for e in events if e.get("service") == service_id]
+    for name in ("outcome", "patient", "encounter", "card"):
+        if request.args.get(name):
+            events = [e for e in events if str(e.get(name)) == request.args[name]]
+    return json_response({"service": service_id, "tenant": caller.tenant, "count": len(events),
+                          "feedback": events})
+
+
+@routes.get("/healthz")
+def healthz():
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+def readyz():
+    # ?store=optional: ready while the store is down too (hook calls degrade gracefully,
+    # recomputing state from history), so an orchestrator keeps the replicas in service.
+    state = service()
+    store_ok = bool(state.store.ping())
+    store_needed = request.args.get("store", "required") != "optional"
+    ready = state.models.ready and (store_ok or not store_needed)
+    body = {"status": "ready" if ready else "not ready", "store": state.store.describe(),
+            "store_reachable": store_ok, "models": state.models.describe()}
+    return json_response(body, 200 if ready else 503)
+
+
+@routes.get("/metrics")
+def metrics():
+    payload, content_type = service().metrics.render()
+    return Response(payload, mimetype=None, content_type=content_type)
+
+
+@routes.get("/")
+def index():
+    return json_response({"service": "fhir-assist CDS Hooks service", "discovery": "/cds-services",
+                          "health": "/healthz", "ready": "/readyz", "metrics": "/metrics"})

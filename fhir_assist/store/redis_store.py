@@ -1,0 +1,163 @@
+"""The Redis store, shared by every replica of the service (key layout: docs/storage.md)."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+
+from . import keys
+from .base import (CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, Store, StoreUnavailable, checked_ttl,
+                   epoch_seconds, event_json, feedback_record, since_ms)
+from .connection import RETRY_AFTER_S, RedisConnection
+from .keys import Scope
+from .memory import MemoryStore
+
+log = logging.getLogger(__name__)
+_PAGE = 1000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisStore(Store):
+    kind = "redis"
+
+    def __init__(self, url: str, *, retry_after_s: float = RETRY_AFTER_S, **timeouts):
+        self._redis = RedisConnection(url, retry_after_s=retry_after_s, **timeouts)
+        self.url = url
+        # Card ledger entries and pending coder decisions written while Redis is down
+        # stay here until Redis takes them (see docs/storage.md).
+        self._spill = MemoryStore()
+
+    def describe(self):
+        return self._redis.describe()
+
+    def ping(self):
+        return self._redis.ping()
+
+    def close(self):
+        self._redis.close()
+
+    # -- MICRON state
+    def get_micron_state(self, scope, patient):
+        key = keys.micron_state(Scope.of(scope), patient)
+        return self._redis.call("get_micron_state", lambda r: r.get(key))
+
+    def put_micron_state(self, scope, patient, data, ttl_s):
+        ttl = checked_ttl(ttl_s)
+        key = keys.micron_state(Scope.of(scope), patient)
+        payload = bytes(data)
+        # SET with EX writes value and expiry in one command: readers never see one without the other.
+        self._redis.call("put_micron_state", lambda r: r.set(key, payload, ex=ttl))
+
+    # -- feedback
+    def record_feedback(self, scope, event):
+        payload = event_json(event)
+        scope_key = Scope.of(scope).key
+
+        def write(r):
+            pipe = r.pipeline(transaction=True)   # MULTI … EXEC
+            pipe.xadd(keys.feedback_stream(scope_key), {"event": payload},
+                      maxlen=FEEDBACK_MAX_EVENTS, approximate=True)
+            pipe.sadd(keys.FEEDBACK_SCOPES, scope_key)
+            event_id, _ = pipe.execute()
+            return _text(event_id)
+
+        return self._redis.call("record_feedback", write)
+
+    def list_feedback(self, tenant=None, since=None, source=None):
+        min_ms = since_ms(since)
+        start = "-" if min_ms is None else f"{max(min_ms, 0)}-0"
+
+        def read(r):
+            if tenant is None:
+                scope_keys = sorted(_text(t) for t in r.smembers(keys.FEEDBACK_SCOPES))
+            else:
+                scope_keys = [Scope.of(tenant).key]
+            out = []
+            for scope_key in scope_keys:
+                out.extend(self._read_stream(r, scope_key, start, source))
+            out.sort(key=lambda rec: tuple(int(p) for p in rec["id"].split("-")))
+            return out
+
+        return self._redis.call("list_feedback", read)
+
+    @staticmethod
+    def _read_stream(r, scope_key: str, start: str, source: str | None) -> list[dict]:
+        out, lower = [], start
+        while True:   # page through the stream so one reply never gets huge
+            page = r.xrange(keys.feedback_stream(scope_key), min=lower, max="+", count=_PAGE)
+            for raw_id, fields in page:
+                event = json.loads(fields[b"event"])
+                if source is None or event.get("source") == source:
+                    out.append(feedback_record(_text(raw_id), scope_key, event))
+            if len(page) < _PAGE:
+                return out
+            lower = "(" + _text(page[-1][0])
+
+    # -- card ledger: spilled to this process while Redis is down
+    def put_cards(self, scope, cards, ttl_s=CARD_TTL_S):
+        if not cards:
+            return
+        ttl = checked_ttl(ttl_s)
+        scope = Scope.of(scope)
+
+        def write(r):
+            pipe = r.pipeline(transaction=False)
+            for card_uuid, info in cards.items():
+                pipe.set(keys.card(scope, card_uuid), json.dumps(info, default=str), ex=ttl)
+            pipe.execute()
+
+        try:
+            self._redis.call("put_cards", write)
+        except StoreUnavailable as exc:
+            log.warning("card ledger kept in this process only: %s", exc)
+            self._spill.put_cards(scope, cards, ttl)
+
+    def get_card(self, scope, card_uuid):
+        scope = Scope.of(scope)
+        try:
+            raw = self._redis.call("get_card", lambda r: r.get(keys.card(scope, card_uuid)))
+            if raw is not None:
+                return json.loads(raw)
+        except StoreUnavailable as exc:
+            log.warning("card ledger: looking in this process only: %s", exc)
+        return self._spill.get_card(scope, card_uuid)
+
+    # -- pending review actions: spilled to this process while Redis is down
+    def put_pending(self, scope, action_id, payload):
+        scope = Scope.of(scope)
+        try:
+            self._redis.call("put_pending", lambda r: r.hset(keys.pending_actions(scope), action_id, payload))
+        except StoreUnavailable as exc:
+            log.error("pending decision %s kept in this process only: %s", action_id, exc)
+            self._spill.put_pending(scope, action_id, payload)
+            return
+        self._spill.remove_pending(scope, action_id)
+
+    def remove_pending(self, scope, action_id):
+        scope = Scope.of(scope)
+        self._spill.remove_pending(scope, action_id)
+        self._redis.call("remove_pending", lambda r: r.hdel(keys.pending_actions(scope), action_id))
+
+    def pending(self, scope):
+        scope = Scope.of(scope)
+        out: dict[str, str] = {}
+        try:
+            stored = self._redis.call("pending", lambda r: r.hgetall(keys.pending_actions(scope)))
+            out.update({_text(k): _text(v) for k, v in stored.items()})
+        except StoreUnavailable as exc:
+            log.warning("pending decisions in Redis cannot be read: %s", exc)
+        out.update(self._spill.pending(scope))     # the newer copy when Redis was down
+        return out
+
+    # -- replay protection
+    def claim_jti(self, issuer, jti, expires_at):
+        until = math.ceil(epoch_seconds(expires_at) + JTI_GRACE_S)
+        key = keys.jti(issuer, jti)
+        now = int(time.time())
+        # SET NX claims atomically across replicas; EXAT forgets the id once the token is dead.
+        claimed = self._redis.call("claim_jti", lambda r: r.set(key, b"1", nx=True, exat=max(until, now + 1)))
+        return bool(claimed)
