@@ -29,3 +29,6 @@ if [ ! -d tests/fhir_server/node_modules/@medplum/fhir-router ]; then
         echo "missing: node/npm; tests needing the FHIR server will be skipped unless FHIR_BASE_URL is set" >&2
     fi
 fi
+
+# helm, for the chart test (built from its Go module on first use)
+bash scripts/install-helm.sh

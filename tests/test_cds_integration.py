@@ -196,10 +196,12 @@ def test_state_and_feedback_in_redis_and_redis_stopped_mid_run(models, cohort, r
         assert [e["card"] for e in stored] == [card["uuid"]] and stored[0]["label"] == 1
 
         restartable_redis.stop()                       # Redis goes away mid-run
+        answered_while_down = {}
         for service_id in ("medication-change-order-sign", "coding-suggestions-patient-view"):
             response = call(base_url, service_id, request_for(cohort, service_id, 4))
             assert response.status_code == 200, response.text[:500]
             assert_valid_response(response.json())
+            answered_while_down[service_id] = response.json()
         again = call(base_url, "medication-change-order-sign", body)
         assert _summaries(again.json()) == _summaries(first.json()), "recomputed from history, same advice"
         assert requests.get(f"{base_url}/readyz", timeout=10).status_code == 503
@@ -215,6 +217,15 @@ def test_state_and_feedback_in_redis_and_redis_stopped_mid_run(models, cohort, r
             time.sleep(0.2)
         assert call(base_url, "medication-change-order-sign", body).status_code == 200
         assert redis_lib.Redis.from_url(restartable_redis.url).exists(key)
+        # A card answered while Redis was down was kept in process: its feedback still becomes a label.
+        late = answered_while_down["coding-suggestions-patient-view"]["cards"][0]
+        late_fb = {"feedback": [{"card": late["uuid"], "outcome": "accepted",
+                                 "acceptedSuggestions": [{"id": late["suggestions"][0]["uuid"]}],
+                                 "outcomeTimestamp": "2026-11-23T11:00:00Z"}]}
+        assert requests.post(f"{base_url}/cds-services/coding-suggestions-patient-view/feedback", json=late_fb,
+                             timeout=10).status_code == 200
+        stored = RedisStore(restartable_redis.url).list_feedback("default", source="cds-feedback")
+        assert [e.get("label") for e in stored if e["card"] == late["uuid"]] == [1]
 
 
 def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohort, restartable_redis, tmp_path):

@@ -272,6 +272,35 @@ def test_fhir_server_refusal_keeps_the_decision_for_retry(review):
     assert len(feedback(store, tenant)) == 1
 
 
+def test_redis_stopped_mid_run_keeps_the_label_in_process_until_it_is_back(fhir_base_url, restartable_redis, tenant):
+    import redis
+
+    app, store, _ = make_app(fhir_base_url, restartable_redis.url)
+    client = app.test_client()
+    seeded = seed_encounter(fhir_base_url, [("E11.65", 0.9)])
+    page = f"/review/encounter/{seeded['encounter']}"
+    cid = seeded["conditions"]["E11.65"]
+    token = csrf_of(client, page)
+
+    restartable_redis.stop()                               # the feedback store goes away
+    html = client.post(f"{page}/conditions/{cid}/accept", data={"csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "feedback store is unreachable" in html
+    assert status_of(conditions_of(fhir_base_url, seeded["encounter"])["E11.65"][0]) == "confirmed"
+    ctx = app.extensions["fhir_assist.review"]
+    [kept] = ctx.pending.all(tenant)                       # kept in this process, shown for retry
+    assert kept.fhir_done and kept.code == "E11.65"
+
+    restartable_redis.start()                              # back, empty
+    assert store.ping()
+    assert post(client, f"/review/pending/{kept.id}/retry", {"next": page}, page).status_code == 302
+    assert ctx.pending.all(tenant) == []
+    [event] = feedback(store, tenant)
+    assert (event["code"], event["label"]) == ("E11.65", 1)
+    with redis.Redis.from_url(restartable_redis.url) as r:
+        assert not r.exists(f"fhir-assist:{tenant}:review:pending")
+
+
 def test_posts_without_csrf_token_are_refused(review):
     seeded = seed_encounter(review["base_url"], [("E11.65", 0.9)])
     client = review["client"]

@@ -13,8 +13,9 @@ from fhir_assist.fhir.medications import medication_source
 from fhir_assist.fhir.references import reference_id
 
 from .codes import CodeMapper
+from .episodes import DEFAULT_EPISODE_GAP, group_episodes
 from .notes import attachment_text
-from .visits import Code, PatientTimeline, Visit
+from .visits import Code, PatientTimeline, Visit, coding_of
 
 
 # ---------------------------------------------------------------------------
@@ -99,11 +100,13 @@ class _VisitParts:
 class TimelineBuilder:
     """Feed resources with `add()` (any order), then `build()` the timelines."""
 
-    def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW):
+    def __init__(self, report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
+                 episode_gap: timedelta = DEFAULT_EPISODE_GAP):
         from .report import IngestReport
         self.report = report if report is not None else IngestReport()
         self.mapper = CodeMapper(self.report)
         self.attach_window = attach_window
+        self.episode_gap = episode_gap
         self.patients: dict[str, tuple[str | None, date | None]] = {}
         self.encounters: dict[str, _Encounter] = {}
         self.conditions: dict[str, _Item] = {}
@@ -307,46 +310,29 @@ class TimelineBuilder:
                         encounters, dates, "\n".join(texts), None, self._order))
 
     # -- assembling ------------------------------------------------------------
-    def _root(self, eid: str) -> str:
-        seen = {eid}
-        current = self.encounters[eid]
-        while current.part_of and current.part_of in self.encounters:
-            if current.part_of in seen:
-                self.report.note("Encounter.partOf cycles broken")
-                break
-            seen.add(current.part_of)
-            current = self.encounters[current.part_of]
-        return current.id
-
-    def build(self) -> list[PatientTimeline]:
+    def _visit_parts(self) -> tuple[dict, dict]:
+        """One _VisitParts per episode: encounter id (any member) → parts, and patient → [parts]."""
         report = self.report
-        groups: dict[str, list[_Encounter]] = defaultdict(list)
-        for eid in self.encounters:
-            groups[self._root(eid)].append(self.encounters[eid])
-
-        parts_of: dict[str, _VisitParts] = {}          # encounter id (any member) → visit parts
+        parts_of: dict[str, _VisitParts] = {}
         by_patient: dict[str, list[_VisitParts]] = defaultdict(list)
-        for root_id, members in groups.items():
-            root = self.encounters[root_id]
-            patient = root.patient or next((m.patient for m in members if m.patient), None)
+        for episode in group_episodes(self.encounters, report, self.episode_gap):
+            members, primary = episode.members, episode.primary
+            patient = primary.patient or next((m.patient for m in members if m.patient), None)
             if patient is None:
                 report.skip("Encounter without a patient", len(members))
                 continue
-            starts = [m.start for m in members if m.start is not None]
-            ends = [m.end or m.start for m in members if (m.end or m.start) is not None]
-            if len(members) == 1:
-                end = root.end
-            else:   # a merged stay ends when its last part does
-                end = max(ends) if ends else None
-            visit = Visit(encounter_id=root_id, start=min(starts) if starts else None, end=end,
-                          encounter_class=root.cls, part_of=root.part_of)
-            if root.start is None:
+            ids = [m.id for m in members]
+            outside = next((m.part_of for m in members if m.part_of and m.part_of not in ids), None)
+            visit = Visit(encounter_id=primary.id, start=episode.start, end=episode.end,
+                          encounter_class=primary.cls, part_of=outside, linked_to=episode.linked_to,
+                          encounter_ids=ids, open=episode.open, merged_encounters=ids[1:])
+            if episode.start is None:
                 report.note("Encounters without period.start (ordered last)")
-            members.sort(key=lambda m: (m.id != root_id, m.start or datetime.max.replace(tzinfo=UTC), m.id))
-            visit.merged_encounters = [m.id for m in members if m.id != root_id]
-            if visit.merged_encounters:
-                report.note("sub-encounters merged into their partOf visit", len(visit.merged_encounters))
-            parts = _VisitParts(visit, patient, open_ended=end is None and any(m.open for m in members))
+            if episode.open:
+                report.note("visits still in progress (open, no end)")
+            if len(members) > 1:
+                report.note("sub-encounters joined into one visit (overlapping or touching partOf)", len(members) - 1)
+            parts = _VisitParts(visit, patient, open_ended=episode.open)
             for m in members:
                 for code in m.reason_codes:
                     if code not in visit.reason_codes:
@@ -354,7 +340,11 @@ class TimelineBuilder:
                 parts.unknown.extend(m.reason_unknown)
                 parts_of[m.id] = parts
             by_patient[patient].append(parts)
+        return parts_of, by_patient
 
+    def build(self) -> list[PatientTimeline]:
+        report = self.report
+        parts_of, by_patient = self._visit_parts()
         for visits in by_patient.values():
             visits.sort(key=lambda p: (p.lo is None, p.visit.start or datetime.min.replace(tzinfo=UTC),
                                        p.visit.encounter_id))
@@ -514,6 +504,9 @@ class TimelineBuilder:
             for code in codes:
                 if code not in visit.procedures:
                     visit.procedures.append(code)
+        visit.coding = coding_of(visit.diagnoses, visit.reason_codes)
+        if visit.coding in ("z-codes-only", "reason-only"):
+            self.report.note(f"visits kept with {visit.coding.replace('-', ' ')}")
         visit.medications = sorted(parts.medications)
         visit.unmapped_medications = parts.unmapped
         visit.notes = [text for _, _, text in sorted(parts.notes, key=lambda t: (t[0], t[1]))]
@@ -549,17 +542,19 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def build_timelines(resources: Iterable[dict], report=None, *,
-                    attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> list[PatientTimeline]:
+def build_timelines(resources: Iterable[dict], report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
+                    episode_gap: timedelta = DEFAULT_EPISODE_GAP) -> list[PatientTimeline]:
     """One PatientTimeline per patient (sorted by id), visits ordered by start.
 
     Conditions reach a visit through their `encounter`, through every Encounter.diagnosis
     citing them (a chronic problem re-cited at three visits lands in all three), or
-    else by date. Sub-encounters (partOf) are merged into their top-level visit.
+    else by date. A sub-encounter (partOf) joins its parent's visit when their periods overlap
+    or touch within `episode_gap`; otherwise it is a visit of its own, linked (`Visit.linked_to`).
     What is skipped or not understood is counted in `report`.
     """
     with _no_cyclic_gc():
-        return TimelineBuilder(report, attach_window=attach_window).add_all(resources).build()
+        builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
+        return builder.add_all(resources).build()
 
 
 @dataclass
@@ -583,7 +578,8 @@ class Cohort:
 
 
 def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sample: int = 0,
-                attach_window: timedelta = DEFAULT_ATTACH_WINDOW) -> Cohort:
+                attach_window: timedelta = DEFAULT_ATTACH_WINDOW,
+                episode_gap: timedelta = DEFAULT_EPISODE_GAP) -> Cohort:
     """Read a Bulk Data export directory, NDJSON/Bundle file(s) into patient timelines.
 
     Never stops on messy data: see `cohort.report.summary()` for what was skipped.
@@ -592,7 +588,7 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
     from .report import IngestReport
     report = IngestReport()
     with _no_cyclic_gc():
-        builder = TimelineBuilder(report, attach_window=attach_window)
+        builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
         builder.add_all(iter_resources(path, validate=validate, report=report, progress=progress,
                                        full_sample=full_sample))
         timelines = builder.build()

@@ -33,6 +33,16 @@ class PatientData:
     drafts: list[dict] = field(default_factory=list)   # MedicationRequests of context.draftOrders
     gathered: PrefetchResult | None = None
 
+    @property
+    def encounter_id(self) -> str | None:
+        """The Encounter the call names when the visit covers it (a visit may join an ED visit and
+        the admission that followed): cards and write-back go there, never to another part."""
+        if self.visit is None:
+            return self.call.encounter_id
+        if self.call.encounter_id and self.visit.covers(self.call.encounter_id):
+            return self.call.encounter_id
+        return self.visit.encounter_id
+
     def notes_about_data(self) -> list[str]:
         """Short markdown lines on where the data came from and what is missing."""
         lines = []
@@ -187,7 +197,7 @@ def _current_visit(timeline: Any | None, encounter_id: str | None) -> tuple[Any 
     visits = timeline.visits
     if encounter_id:
         for i, visit in enumerate(visits):
-            if visit.encounter_id == encounter_id or encounter_id in (getattr(visit, "merged_encounters", None) or []):
+            if visit.covers(encounter_id):
                 return visit, visits[:i]
         return None, list(visits)
     return visits[-1], visits[:-1]

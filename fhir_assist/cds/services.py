@@ -152,7 +152,7 @@ class MedicationChangeService:
     def _change_card(self, answer: Answer, data: PatientData, adds, removes, current, unknown,
                      version: str, hidden: int = 0, interaction_stops: dict | None = None) -> dict:
         call = data.call
-        encounter = data.visit.encounter_id if data.visit is not None else call.encounter_id
+        encounter = data.encounter_id
         suggestions = []
         ledger_suggestions = {}
         rows = []
@@ -391,7 +391,7 @@ class CodingService:
                                        unknown, cutoff, version))
         if self.rt.settings.system_actions and not written:
             for m in recommended[: self.rt.settings.write_back_max]:
-                condition = build_suggested_condition(call.patient_id, data.visit.encounter_id, m, version)
+                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version)
                 answer.system_actions.append(C.create_action(
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
@@ -455,11 +455,11 @@ class CodingService:
             return {}, "Not written back: no FHIR server in the request or the configuration."
         try:
             server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
-            stored = server.write_suggested_conditions(call.patient_id, data.visit.encounter_id,
+            stored = server.write_suggested_conditions(call.patient_id, data.encounter_id,
                                                        recommended, version)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
             log.warning("write-back of %d codes for encounter %s failed: %s", len(recommended),
-                        data.visit.encounter_id, exc)
+                        data.encounter_id, exc)
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
@@ -475,7 +475,7 @@ class CodingService:
     def _card(self, answer: Answer, data: PatientData, shown: list[MergedCode], recommended: list[MergedCode],
               written: dict, write_note: str | None, already: set, unknown: list, cutoff, version: str) -> dict:
         call = data.call
-        encounter = data.visit.encounter_id
+        encounter = data.encounter_id
         suggestions, rows, ledger = [], [], {}
         for m in shown:
             label_core = f"{m.code} {m.display}" if m.display else m.code

@@ -140,7 +140,7 @@ class EvidenceSource:
         report = IngestReport()
         for timeline in build_timelines(resources, report):
             for visit in timeline.visits:
-                if visit.encounter_id == encounter:
+                if visit.covers(encounter):
                     return timeline, visit
         return None
 
