@@ -26,13 +26,13 @@ QT = "FDA prescribing information (QT prolongation warnings)"
 BOX_OPI = "FDA boxed warning 2016: opioids with benzodiazepines"
 MB = "FDA drug safety communication 2011: methylene blue with serotonergic drugs"
 
-NSAIDS = "ibuprofen,naproxen,celecoxib,meloxicam,diclofenac,ketorolac,indomethacin"
+NSAIDS = "ibuprofen,naproxen,celecoxib,meloxicam,diclofenac,ketorolac,indomethacin,flurbiprofen"
 ACEI = "lisinopril,enalapril,ramipril,captopril,benazepril"
 ARB = "losartan,valsartan,irbesartan,olmesartan,telmisartan,candesartan"
 KSPARING = "spironolactone,eplerenone,triamterene,amiloride"
 ANTICOAG = "warfarin,heparin,enoxaparin,apixaban,rivaroxaban,dabigatran etexilate"
 OPIOIDS = "morphine,hydromorphone,oxycodone,hydrocodone,fentanyl,tramadol,methadone,codeine,buprenorphine"
-BENZOS = "lorazepam,alprazolam,diazepam,clonazepam,midazolam,chlordiazepoxide"
+BENZOS = "lorazepam,alprazolam,diazepam,clonazepam,midazolam,chlordiazepoxide,oxazepam,clobazam"
 SSRI_SNRI = "sertraline,fluoxetine,citalopram,escitalopram,paroxetine,fluvoxamine,venlafaxine,duloxetine"
 STRONG3A4 = "clarithromycin,itraconazole,ketoconazole,voriconazole,atazanavir"
 PPI = "omeprazole,pantoprazole,esomeprazole,lansoprazole,rabeprazole"
@@ -79,6 +79,10 @@ RULES = [
     ("tacrolimus,cyclosporine", "ketoconazole,itraconazole,voriconazole,clarithromycin,fluconazole,rifampin", "major", FDA, "altered immunosuppressant levels"),
     ("glipizide,glyburide,glimepiride", "fluconazole", "major", FDA, "hypoglycemia"),
     ("metoprolol,carvedilol,atenolol,propranolol,bisoprolol", "verapamil,diltiazem", "moderate", FDA, "bradycardia, heart block"),
+    ("methylene blue", "clomipramine,imipramine,desipramine,doxepin,trimipramine,vortioxetine", "major", MB, "serotonin syndrome"),
+    ("sirolimus", "ketoconazole,itraconazole,voriconazole,clarithromycin,rifampin", "major", FDA, "altered sirolimus levels"),
+    ("darifenacin,fesoterodine,tolterodine", "ketoconazole,itraconazole,clarithromycin", "moderate", FDA, "antimuscarinic toxicity (dose limit)"),
+    ("methotrexate", "probenecid", "major", FDA, "methotrexate toxicity (reduced renal clearance)"),
 ]
 
 # QT prolongation: high-risk "anchor" drugs pair with each other and with the other drugs

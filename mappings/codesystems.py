@@ -19,6 +19,7 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 NDC = "http://hl7.org/fhir/sid/ndc"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"   # HCPCS Level II
 
 # Short names used in tokens ("icd10:E11.65") and in messages.
 SHORT_NAMES = {
@@ -31,6 +32,7 @@ SHORT_NAMES = {
     LOINC: "loinc",
     CPT: "cpt",
     NDC: "ndc",
+    HCPCS: "hcpcs",
 }
 
 # HL7 v3 OIDs (https://terminology.hl7.org, "OID" registry entries of the code systems).
@@ -47,6 +49,7 @@ _OIDS = {
     "2.16.840.1.113883.6.1": LOINC,
     "2.16.840.1.113883.6.12": CPT,
     "2.16.840.1.113883.6.69": NDC,
+    "2.16.840.1.113883.6.285": HCPCS,
 }
 
 # Keys are URLs after `_fold` (no scheme, no "www.", lower case, no trailing "/").
@@ -73,6 +76,7 @@ _URL_ALIASES = {
     "hl7.org/fhir/sid/icd-9-cm-procedures": ICD9CM,
     "icd9data.com": ICD9CM,
     "cms.gov/medicare/coding/icd10": ICD10PCS,
+    "cms.gov/medicare/coding/hcpcsreleasecodesets": HCPCS,
     "cms.gov/medicare/coding/icd-10": ICD10PCS,
     "hl7.org/fhir/sid/icd-10-pcs": ICD10PCS,
     "hl7.org/fhir/sid/icd10pcs": ICD10PCS,

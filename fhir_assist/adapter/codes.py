@@ -199,8 +199,34 @@ class CodeMapper:
         return None, False
 
     def procedures(self, concept: Any) -> tuple[list[Code], list[Code]]:
-        return self._map_concept(concept, self._procedure_with_display,
-                                 "procedure codes under a wrong or unrecognised system URL, corrected")
+        """(procedure codes, unknown codes) of a CodeableConcept: an open vocabulary.
+
+        ICD-10-PCS and ICD-9-CM codings are recognised and normalised. A concept without
+        one keeps its first coded coding as it is (CPT, HCPCS, SNOMED CT, a local system:
+        the system as written when unrecognised), with its display or the concept's text:
+        a procedure becomes a model feature because it occurs in training data, not because
+        a table names it. Only a concept without any code is unknown (counted by system).
+        """
+        icd: list[Code] = []
+        other: Code | None = None
+        for coding in _codings(concept):
+            mapped, corrected = self._procedure_with_display(coding)
+            if mapped is not None:
+                if corrected:
+                    self.report.note("procedure codes under a wrong or unrecognised system URL, corrected")
+                if mapped not in icd:
+                    icd.append(mapped)
+            elif other is None and _clean(coding.get("code")):
+                display = coding.get("display") if isinstance(coding.get("display"), str) else None
+                other = Code(self._label(coding.get("system")), _clean(coding.get("code")),
+                             display or _concept_text(concept))
+        if icd:
+            return icd, []
+        if other is not None:
+            self.report.note(f"procedure codes kept as open-vocabulary tokens ({cs.short_name(other.system) or 'other'})")
+            return [other], []
+        self._count_unknown(concept, [])
+        return [], []
 
     def _procedure_with_display(self, coding: dict) -> tuple[Code | None, bool]:
         mapped, corrected = self.procedure_code(coding.get("system"), coding.get("code"))
@@ -221,6 +247,13 @@ class CodeMapper:
         codings = _codings(concept)
         text = _concept_text(concept)
         rxnorm = [c for c in codings if self.canonical(c.get("system")) == cs.RXNORM]
+        for coding in rxnorm:
+            # Outside the ingredient table: the RxCUI is its own token (a feature when it occurs
+            # in training data). Its ingredient is unknown here, so it takes part in no DDI pair.
+            code = _clean(coding.get("code"))
+            if code and code.isdigit():
+                self.report.note("RxNorm drugs outside the ingredient table, kept as their own RxCUI")
+                return (code,), None
         first = rxnorm[0] if rxnorm else (codings[0] if codings else None)
         if first is not None:
             display = first.get("display")

@@ -24,7 +24,7 @@ OOV_TOKEN = "[OOV]"
 DX_SHORT = {cs.ICD10CM: "icd10", cs.ICD9CM: "icd9"}
 # ICD-9-CM volume 3 shares the ICD-9-CM URL in FHIR: the kind (procedure) tells them apart.
 PROCEDURE_SHORT = {cs.ICD10PCS: "pcs", cs.ICD9CM_PROC: "icd9proc"}
-OTHER_SHORT = {cs.SNOMED: "snomed", cs.LOINC: "loinc", cs.CPT: "cpt", cs.RXNORM: "rxnorm"}
+OTHER_SHORT = {cs.SNOMED: "snomed", cs.LOINC: "loinc", cs.CPT: "cpt", cs.HCPCS: "hcpcs", cs.RXNORM: "rxnorm"}
 _SHORT_TO_URL = {short: url for url, short in {**OTHER_SHORT, **DX_SHORT}.items()}
 _SHORT_TO_URL.update({short: url for url, short in PROCEDURE_SHORT.items()})
 

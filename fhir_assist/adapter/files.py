@@ -31,14 +31,31 @@ def _is_json(path: Path) -> bool:
 
 
 def discover_files(path: str | os.PathLike) -> list[Path]:
-    """The FHIR files under a directory (recursively, sorted), or the one file given."""
+    """The FHIR files of a directory (sorted), or the one file given; see `choose_files`."""
+    return choose_files(path)[0]
+
+
+def choose_files(path: str | os.PathLike) -> tuple[list[Path], int]:
+    """(the files to read, how many other FHIR-looking files were left alone).
+
+    A Bulk Data export is its top-level NDJSON files (`Patient.ndjson`, `Encounter_2.ndjson.gz`…):
+    when there are any, nothing else is read, since a `stats.json` or a folder of Bundles beside
+    them is unrelated or the same resources again. Without top-level NDJSON, the top-level JSON
+    (Bundle) files; with neither, the NDJSON files of the subfolders, else their JSON files.
+    """
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"no such file or directory: {root}")
     if root.is_file():
-        return [root]
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and not p.name.startswith(".") and (_is_ndjson(p) or _is_json(p)))
+        return [root], 0
+    found = sorted(p for p in root.rglob("*")
+                   if p.is_file() and not p.name.startswith(".") and (_is_ndjson(p) or _is_json(p)))
+    top = [p for p in found if p.parent == root]
+    for choice in ([p for p in top if _is_ndjson(p)], [p for p in top if _is_json(p)],
+                   [p for p in found if _is_ndjson(p)], found):
+        if choice:
+            return choice, len(found) - len(choice)
+    return [], 0
 
 
 class _Source:
@@ -157,13 +174,15 @@ def iter_resources(path: str | os.PathLike, *, validate: str = "fast",
                    full_sample: int = 0) -> Iterator[dict]:
     """Stream the resources under `path`, one dict at a time.
 
-    `path` is a directory (searched recursively for Bulk Data `*.ndjson`/`*.ndjson.gz`
-    files — several per type are fine — and Bundle `*.json` files) or one such file.
+    `path` is a directory (its top-level Bulk Data `*.ndjson`/`*.ndjson.gz` files — several
+    per type are fine — else its Bundle `*.json` files; see `choose_files`) or one such file.
     Problems go into `report` (the resource is skipped, reading goes on); without a
     report the first problem raises `FhirInputError`. `full_sample=N` adds full
     pydantic validation of every Nth resource in "fast"/"none" mode, reported but kept.
     """
-    files = discover_files(path)
+    files, left_alone = choose_files(path)
+    if left_alone and report is not None:
+        report.note("files beside the export's top-level files not read", left_alone)
     check = Validator(validate, report, full_sample)
     bar = None
     if progress:

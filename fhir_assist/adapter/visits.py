@@ -46,7 +46,7 @@ class Visit:
     diagnoses: list[Code] = field(default_factory=list)   # principal first where the source says so
     reason_codes: list[Code] = field(default_factory=list)
     procedures: list[Code] = field(default_factory=list)
-    medications: list[str] = field(default_factory=list)  # RxNorm ingredient RxCUIs, sorted, unique
+    medications: list[str] = field(default_factory=list)  # RxCUIs (ingredient where known, else the drug's own), sorted, unique
     unmapped_medications: list[Code] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)        # plain text of DocumentReference notes
     age: float | None = None                              # years at the start of the visit

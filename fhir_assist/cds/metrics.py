@@ -12,6 +12,18 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 
 
+_PLACEHOLDER_SYSTEMS = {"(text only)": "text-only", "(no code)": "no-code", "(no system)": "no-system"}
+
+
+def system_label(system) -> str:
+    """The `system` label of fhir_assist_unknown_codes: a known code system by its short name
+    ("snomed", "ndc", …), else "other", so senders' own URLs cannot grow the label set."""
+    from mappings import codesystems
+    if not isinstance(system, str) or not system:
+        return "no-system"
+    return _PLACEHOLDER_SYSTEMS.get(system) or codesystems.short_name(system) or "other"
+
+
 class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -69,6 +81,12 @@ class ServiceMetrics:
         self.unknown_codes = Counter(
             "fhir_assist_unknown_codes", "Codes in requests the models did not recognise, by system",
             ["system"], registry=r)
+
+    def count_unknown_codes(self, items) -> None:
+        """Count codes (Code objects or {"system", "code"} dicts) the models did not recognise."""
+        for item in items:
+            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
+            self.unknown_codes.labels(system=system_label(system)).inc()
 
     def set_models(self, versions: dict[str, tuple[str, str]], all_loaded: bool) -> None:
         for name, (version, task) in versions.items():

@@ -102,9 +102,7 @@ class MedicationChangeService:
         hidden = max(0, len(adds) - limit) + max(0, len(removes) - limit)
         adds, removes = adds[:limit], removes[:limit]      # most confident first (the suggester sorts)
         unknown = list(getattr(changes, "unknown_codes", []) or []) + data.unknown_codes()
-        for item in unknown:
-            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
-            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+        self.rt.metrics.count_unknown_codes(unknown)
 
         if adds or removes:
             answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version,
@@ -371,9 +369,7 @@ class CodingService:
         # full recommended list goes to the FHIR server for the coder worklist.
         shown = (recommended + [m for m in candidates if not m.recommended])[: self.rt.settings.top_codes]
         version = "; ".join(versions)
-        for item in unknown:
-            system = getattr(item, "system", None) or (item.get("system") if isinstance(item, dict) else None)
-            self.rt.metrics.unknown_codes.labels(system=str(system or "(none)")[:80]).inc()
+        self.rt.metrics.count_unknown_codes(unknown)
 
         written: dict[tuple[str, str], dict] = {}
         write_note = None

@@ -23,6 +23,8 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+from mappings import codesystems
+
 from . import clinical
 from .knowledge import Knowledge
 from .simulate import (Course, PatientRecord, VisitRecord, _hypertension_code, _pick, _poisson, between_visits,
@@ -40,9 +42,7 @@ P_NEW_CHRONIC = 0.05          # per encounter: the course moves on (new diagnose
 
 # Procedure codes: CPT and HCPCS Level II codes (no CPT descriptions are shipped: the
 # text is our own short wording), SNOMED CT procedures and a local code system.
-CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-SNOMED = "http://snomed.info/sct"
+CPT, HCPCS, SNOMED = codesystems.CPT, codesystems.HCPCS, codesystems.SNOMED
 LOCAL_PROCEDURES = "http://hospital.example.org/fhir/CodeSystem/procedure-codes"
 PREVENTIVE_VISIT = ((40, "99395"), (65, "99396"), (200, "99397"))      # by age: under 40, 40–64, 65+
 CHECKUP_LABS = ((CPT, "36415", "blood draw"), (CPT, "80053", "metabolic panel"),

@@ -16,7 +16,17 @@ Definitions (as in the papers in shared/papers):
   count a multi-level coder faces (CAC paper, Table 2: 9.13 billing codes and
   39.54 across all levels per stay);
 - unknown_codes: diagnosis/procedure codes outside the known vocabularies plus
-  medications that could not be mapped to an RxNorm ingredient.
+  medications that could not be mapped to an RxNorm ingredient;
+- encounters / visits: Encounters read, and the visits (episodes) they make: an
+  admission joined to the ED visit it continues is one visit of two encounters;
+  visits_by_class (class code → visits), open_visits (still in progress),
+  reason_only_visits (known only by Encounter.reasonCode), visits_with_procedures;
+- procedures_mapped / medications_mapped: procedure codes and medications kept as
+  model tokens (ICD or any other system's code; an ingredient or the drug's RxCUI);
+- unknown_codes_by_system: the unknown codes above by code system;
+- dx_jaccard_coded_pairs / med_jaccard_coded_pairs: the consecutive-visit Jaccards
+  over pairs whose two visits both have codes (an empty visit beside a coded one
+  says nothing about how alike visits are).
 
 `level_profile`, `medication_profile` and `code_frequency_profile` add detail
 for the printed table (per-level counts, DDI rates, the long tail of codes);
@@ -30,7 +40,10 @@ from collections import Counter
 
 KEYS = ("patients", "visits_per_patient", "dx_jaccard_consecutive", "med_jaccard_consecutive",
         "billing_codes_per_stay", "codes_all_levels_per_stay", "distinct_dx_codes", "distinct_medications",
-        "unknown_codes")
+        "unknown_codes", "encounters", "visits", "open_visits", "reason_only_visits", "visits_with_procedures",
+        "procedures_mapped", "medications_mapped", "dx_jaccard_coded_pairs", "med_jaccard_coded_pairs")
+# Keys whose value is an object (printed as one line each).
+BREAKDOWNS = ("visits_by_class", "unknown_codes_by_system")
 
 # Published MIMIC-III figures the synthetic cohort is calibrated to.
 TARGETS = {
@@ -58,6 +71,17 @@ LABELS = {
     "distinct_dx_codes": "distinct diagnosis codes",
     "distinct_medications": "distinct medications (ingredients)",
     "unknown_codes": "unknown codes",
+    "encounters": "encounters",
+    "visits": "visits (episodes)",
+    "open_visits": "visits still in progress",
+    "reason_only_visits": "visits known only by their reason",
+    "visits_with_procedures": "visits with procedures",
+    "procedures_mapped": "procedure codes kept as tokens",
+    "medications_mapped": "medications kept as tokens",
+    "dx_jaccard_coded_pairs": "diagnosis Jaccard, consecutive coded visits",
+    "med_jaccard_coded_pairs": "medication Jaccard, consecutive coded visits",
+    "visits_by_class": "visits by class",
+    "unknown_codes_by_system": "unknown codes by system",
 }
 LEVELS = ("chapter", "block", "3char", "4char", "billing")
 # MIMIC-III (ICD-9-CM) codes per stay by level, CAC paper Table 2 (its "4 digits" and "5 digits" levels
@@ -101,9 +125,11 @@ def cohort_stats(timelines) -> dict:
     """The calibration figures of a cohort (keys: `KEYS`). A mean with nothing to average
     (no visits, no consecutive visits) is None rather than a misleading 0."""
     visit_counts, dx_pairs, med_pairs, billing, levels = [], [], [], [], []
+    coded_dx_pairs, coded_med_pairs = [], []
     dx_codes: set = set()
     medications: set = set()
     unknown = 0
+    unknown_by_system: Counter = Counter()
     for timeline in timelines:
         if timeline.visits:
             visit_counts.append(len(timeline.visits))
@@ -114,6 +140,7 @@ def cohort_stats(timelines) -> dict:
                 known, billable, code_nodes = _code_facts(code.system, code.code)
                 if not known:
                     unknown += 1
+                    unknown_by_system[code.system] += 1
                     continue
                 key = (code.system, code.code)
                 if key in dx:
@@ -122,7 +149,9 @@ def cohort_stats(timelines) -> dict:
                 n_billing += billable
                 nodes |= code_nodes
             meds = set(visit.medications)
-            unknown += len(getattr(visit, "unknown_codes", ()) or ()) + len(visit.unmapped_medications or ())
+            not_mapped = list(getattr(visit, "unknown_codes", ()) or ()) + list(visit.unmapped_medications or ())
+            unknown += len(not_mapped)
+            unknown_by_system.update(code.system for code in not_mapped)
             billing.append(n_billing)
             levels.append(len(nodes))
             dx_codes |= dx
@@ -134,6 +163,10 @@ def cohort_stats(timelines) -> dict:
                 j = _jaccard(previous[1], meds)
                 if j is not None:
                     med_pairs.append(j)
+                if previous[0] and dx:
+                    coded_dx_pairs.append(_jaccard(previous[0], dx))
+                if previous[1] and meds:
+                    coded_med_pairs.append(_jaccard(previous[1], meds))
             previous = (dx, meds)
     return {
         "patients": len(timelines),
@@ -145,7 +178,31 @@ def cohort_stats(timelines) -> dict:
         "distinct_dx_codes": len(dx_codes),
         "distinct_medications": len(medications),
         "unknown_codes": unknown,
+        **_episode_figures(timelines),
+        "dx_jaccard_coded_pairs": _rounded(_mean(coded_dx_pairs)),
+        "med_jaccard_coded_pairs": _rounded(_mean(coded_med_pairs)),
+        "unknown_codes_by_system": dict(sorted(unknown_by_system.items())),
     }
+
+
+def _episode_figures(timelines) -> dict:
+    """Encounters and visits: how the export's Encounters became visits, and what they carry."""
+    by_class: Counter = Counter()
+    encounters = visits = open_visits = reason_only = with_procedures = procedures = medications = 0
+    for timeline in timelines:
+        for visit in timeline.visits:
+            visits += 1
+            encounters += len(getattr(visit, "encounter_ids", None) or ()) or 1
+            by_class[visit.encounter_class or "(none)"] += 1
+            open_visits += bool(getattr(visit, "open", False))
+            reason_only += getattr(visit, "coding", "") == "reason-only"
+            with_procedures += bool(visit.procedures)
+            procedures += len(visit.procedures)
+            medications += len(visit.medications)
+    return {"encounters": encounters, "visits": visits, "visits_by_class": dict(by_class.most_common()),
+            "open_visits": open_visits, "reason_only_visits": reason_only,
+            "visits_with_procedures": with_procedures, "procedures_mapped": procedures,
+            "medications_mapped": medications}
 
 
 def level_profile(timelines) -> dict:
@@ -234,6 +291,9 @@ def format_table(stats: dict, profile: dict | None = None, title: str | None = N
             for level, value in (levels or {}).items():
                 rows.append((f"  of which {level}", _fmt(value), _fmt(LEVEL_TARGETS.get(level)),
                              "CAC Table 2 (ICD-9-CM levels)"))
+    for key in BREAKDOWNS:
+        if stats.get(key):
+            rows.append((LABELS[key], ", ".join(f"{k} {v}" for k, v in stats[key].items()), "—", ""))
     if medications:
         rows.append(("medications per visit", _fmt(medications.get("medications_per_visit")), "—", ""))
         rows.append(("interacting medication pairs (DDI rate)", _fmt(medications.get("ddi_pair_rate")), "—",
