@@ -67,17 +67,19 @@ def _soft_interactions(vectors, ddi) -> float:
 
 def run(data_dir: str, seeds: range, split_seed: int | None, epochs: int | None,
         ddi_weight: float | None, progress: bool) -> dict:
-    from fhir_assist.pipelines import medication
+    from fhir_assist.recipes.micron import configure_threads, default_configs, load_timelines
+    from fhir_assist.tasks.medication.encoding import encode_cohort
+    from fhir_assist.tasks.medication.interactions import ddi_matrix
     from model_zoo.metrics.medication import medication_change_metrics
     from model_zoo.micron import batched_vectors, interaction_partners, records_from_vectors, train_micron
 
-    medication.configure_threads()
-    timelines = medication.load_timelines(data_dir, progress=progress)
+    configure_threads()
+    timelines = load_timelines(data_dir, progress=progress)
     rows, test_patients = [], set()
     for seed in seeds:
         # like `train micron --seed S`: the seed draws the split too, unless one is fixed
-        data = medication.encode_cohort(timelines, seed if split_seed is None else split_seed)
-        ddi = medication.ddi_matrix(data.vocabularies["med"])
+        data = encode_cohort(timelines, seed if split_seed is None else split_seed)
+        ddi = ddi_matrix(data.vocabularies["med"])
         test = [p for p in data.splits["test"] if len(p) > 1]
         test_patients.add(len(test))
         partners = interaction_partners(ddi, ddi.shape[0])
@@ -90,7 +92,7 @@ def run(data_dir: str, seeds: range, split_seed: int | None, epochs: int | None,
 
         arms = []
         for ddi_loss in (True, False):
-            config, _ = medication.default_configs(epochs, ddi_loss, ddi_weight)
+            config, _ = default_configs(epochs, ddi_loss, ddi_weight)
             started = time.perf_counter()
             model, _, _ = train_micron(data.splits["train"], data.splits["validation"], data.sizes,
                                        ddi, config, seed=seed, progress=progress,

@@ -35,7 +35,7 @@ from model_zoo.thresholds import MicronThresholds  # noqa: E402
 def _models(args):
     """(MICRON, thresholds, GRU, DDI matrix)."""
     if args.artifact:
-        from fhir_assist.pipelines.medication import restore
+        from fhir_assist.tasks.medication.artifact import restore
         from model_zoo import registry
 
         try:

@@ -159,18 +159,21 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import numpy as np
 
-    from fhir_assist.pipelines import medication
+    from fhir_assist.commands.medication_report import format_table
+    from fhir_assist.recipes.micron import configure_threads, evaluate_models, load_timelines
+    from fhir_assist.tasks.medication.artifact import restore
+    from fhir_assist.tasks.medication.encoding import encode_cohort
     from model_zoo import registry
     from model_zoo.metrics.medication import PatientPrediction, medication_change_metrics
 
-    medication.configure_threads()
+    configure_threads()
     artifact = registry.load(args.artifact)
-    models, vocabularies, ddi = medication.restore(artifact)
+    models, vocabularies, ddi = restore(artifact)
     hyper = artifact.hyperparameters
-    data = medication.encode_cohort(medication.load_timelines(args.data),
+    data = encode_cohort(load_timelines(args.data),
                                     int(hyper["split_seed"]), vocabularies)
     test = [p for p in data.splits["test"] if len(p) > 1]
-    ours = medication.evaluate_models(models, test, ddi)
+    ours = evaluate_models(models, test, ddi)
 
     if not Path(args.pyhealth_python).exists():
         print(f"PyHealth not run: {args.pyhealth_python} does not exist (see the setup in this "
@@ -213,7 +216,7 @@ def main(argv=None) -> int:
         metrics = medication_change_metrics(records, ddi)
         metrics.update(params=theirs["params"], s_per_epoch=theirs["s_per_epoch"])
         ours = {f"PyHealth-MICRON {theirs['pyhealth']}": metrics, **ours}
-    print(medication.format_table(len(test), ours, title="test patients (same split as the artifact)"))
+    print(format_table(len(test), ours, title="test patients (same split as the artifact)"))
     return 0
 
 

@@ -22,15 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from model_zoo import icd_ranker  # noqa: E402
-from model_zoo.train import pick_device  # noqa: E402
+from model_zoo.devices import pick_device  # noqa: E402
 
 
 def build_model(args) -> icd_ranker.IcdRanker:
     if args.artifact:
-        from fhir_assist.pipelines import coding
+        from fhir_assist.tasks.coding.artifact import load_ranker
         from model_zoo import registry
 
-        return coding.load_ranker(registry.load(args.artifact)).ranker
+        return load_ranker(registry.load(args.artifact)).ranker
     cfg = icd_ranker.RankerConfig(n_inputs=args.inputs, head_names=["all"], head_sizes=[args.labels],
                                   hidden=args.hidden, dropout=0.6)
     return icd_ranker.IcdRanker(cfg)

@@ -37,20 +37,23 @@ RS = (50, 75, 90, 100)
 
 def run(data: str, *, seed: int = 0, epochs: int = 15, grid=GRID, device=None, progress=True) -> dict:
     from fhir_assist.adapter.timeline import load_cohort
-    from fhir_assist.pipelines import coding
+    from fhir_assist.recipes.ranker import train_ranker_models
+    from fhir_assist.tasks.coding.encounters import collect_encounters
+    from fhir_assist.tasks.coding.settings import RANKER_DEFAULTS
+    from fhir_assist.tasks.coding.spaces import FeatureSpace, LabelSpace
     from model_zoo import icd_ranker
     from model_zoo.metrics import ranking as rk
 
     cohort = load_cohort(data, progress=progress)
-    encounters, _ = coding.collect_encounters(cohort.timelines, seed, progress=progress)
+    encounters, _ = collect_encounters(cohort.timelines, seed, progress=progress)
     train = [e for e in encounters if e.split == "train"]
     test = [e for e in encounters if e.split == "test"]
-    features = coding.FeatureSpace.build(train)
-    labels = coding.LabelSpace.build(train)
+    features = FeatureSpace.build(train)
+    labels = LabelSpace.build(train)
     best = {c: {"value": -np.inf} for c in CRITERIA}
 
     for i, cfg in enumerate(grid):
-        hyper = dict(coding.RANKER_DEFAULTS, **cfg, epochs=epochs, patience=None)
+        hyper = dict(RANKER_DEFAULTS, **cfg, epochs=epochs, patience=None)
         epoch = {"n": 0}
 
         def snapshot(model, values, cfg=cfg, epoch=epoch):
@@ -61,7 +64,7 @@ def run(data: str, *, seed: int = 0, epochs: int = 15, grid=GRID, device=None, p
                                "model_config": model.config, "state": copy.deepcopy(model.state_dict())}
         if progress:
             print(f"configuration {i + 1}/{len(grid)}: {cfg}", file=sys.stderr)
-        coding.train_ranker_models(encounters, hyper=hyper, seed=seed, select="ndcg", device=device,
+        train_ranker_models(encounters, hyper=hyper, seed=seed, select="ndcg", device=device,
                                    progress=progress, features=features, labels=labels,
                                    train_baselines=False, snapshot=snapshot)
 

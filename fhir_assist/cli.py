@@ -12,6 +12,7 @@ import logging
 import sys
 
 from . import __version__
+from .tasks.errors import TaskError
 
 # (module under fhir_assist.commands, one-line help) in the order `--help` lists them.
 COMMANDS = [
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
+    except (CliError, TaskError) as exc:   # TaskError: bad data or settings met by a task or recipe
         print(f"fhir-assist: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

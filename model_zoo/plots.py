@@ -1,6 +1,6 @@
 """PNG plots of ranking evaluations (matplotlib, headless Agg backend).
 
-Inputs are plain dicts, as `fhir_assist.pipelines.coding` computes them:
+Inputs are plain dicts, as the coding evaluation computes them:
     curves[model][level] = {x: y}
 so the plots can be redrawn from a saved JSON evaluation.
 """

@@ -14,12 +14,12 @@ vocabularies differ from what the caller encodes with (`VocabularyMismatch`):
 a model fed indices from another vocabulary would answer confidently and wrongly.
 
 Names resolve as: an existing directory path, then `$FHIR_ASSIST_MODELS/NAME`,
-then the bundled `fhir_assist/demo_models/NAME`.
+then `ROOT/NAME` for each of the `roots` the caller passes (the application passes
+where its bundled demo models live; this module knows no application package).
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -177,8 +177,6 @@ def save_artifact(
         raise FileExistsError(f"{target} exists and is not an artifact directory; refusing to "
                               "overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     umask = os.umask(0)
     os.umask(umask)
@@ -186,25 +184,8 @@ def save_artifact(
     try:
         (staging / "weights").mkdir()
         (staging / "vocabularies").mkdir()
-        weight_info: dict[str, Any] = {}
-        for name, state in weights.items():
-            _check_name(name)
-            tensors = {key: value.detach().to("cpu").contiguous().clone()
-                       for key, value in state.items()}
-            file = staging / "weights" / f"{name}.safetensors"
-            save_file(tensors, str(file), metadata={"task": task, "model": name})
-            weight_info[name] = {
-                "file": f"weights/{name}.safetensors",
-                "params": int(sum(t.numel() for t in tensors.values() if t.is_floating_point())),
-                "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
-            }
-        vocab_hashes: dict[str, str] = {}
-        for name, vocabulary in vocabularies.items():
-            _check_name(name)
-            data = _vocabulary_dict(vocabulary)
-            vocab_hashes[name] = vocabulary_hash(vocabulary)
-            data.setdefault("fingerprint", vocab_hashes[name])
-            _write_json(staging / "vocabularies" / f"{name}.json", data)
+        weight_info = _write_weights(staging, task, weights)
+        vocab_hashes = _write_vocabularies(staging, vocabularies)
         document = {
             "format_version": FORMAT_VERSION,
             "task": task,
@@ -231,6 +212,38 @@ def save_artifact(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _write_weights(staging: Path, task: str,
+                   weights: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, Any]:
+    """weights/NAME.safetensors per entry; {name: file, params, sha256} for config.json."""
+    from safetensors.torch import save_file
+
+    weight_info: dict[str, Any] = {}
+    for name, state in weights.items():
+        _check_name(name)
+        tensors = {key: value.detach().to("cpu").contiguous().clone()
+                   for key, value in state.items()}
+        file = staging / "weights" / f"{name}.safetensors"
+        save_file(tensors, str(file), metadata={"task": task, "model": name})
+        weight_info[name] = {
+            "file": f"weights/{name}.safetensors",
+            "params": int(sum(t.numel() for t in tensors.values() if t.is_floating_point())),
+            "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
+        }
+    return weight_info
+
+
+def _write_vocabularies(staging: Path, vocabularies: Mapping[str, Any]) -> dict[str, str]:
+    """vocabularies/NAME.json per entry; {name: hash} for config.json."""
+    vocab_hashes: dict[str, str] = {}
+    for name, vocabulary in vocabularies.items():
+        _check_name(name)
+        data = _vocabulary_dict(vocabulary)
+        vocab_hashes[name] = vocabulary_hash(vocabulary)
+        data.setdefault("fingerprint", vocab_hashes[name])
+        _write_json(staging / "vocabularies" / f"{name}.json", data)
+    return vocab_hashes
 
 
 def _check_name(name: str) -> None:
@@ -291,19 +304,15 @@ def _model_card(name: str, document: Mapping[str, Any], vocabularies: Mapping[st
 
 # ----------------------------------------------------------------------------- load
 
-def _search_roots() -> list[Path]:
+def _search_roots(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
     roots = []
     env = os.environ.get("FHIR_ASSIST_MODELS")
     if env:
         roots.extend(Path(p) for p in env.split(os.pathsep) if p)
-    spec = importlib.util.find_spec("fhir_assist")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            roots.append(Path(location) / "demo_models")
-    return roots
+    return roots + [Path(p) for p in extra]
 
 
-def resolve(name_or_path: str | os.PathLike) -> Path:
+def resolve(name_or_path: str | os.PathLike, roots: Sequence[str | os.PathLike] = ()) -> Path:
     """The artifact directory for a path or a registry name; FileNotFoundError if none."""
     candidate = Path(name_or_path).expanduser()
     if (candidate / "config.json").is_file():
@@ -312,16 +321,17 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     if candidate.exists():
         raise FileNotFoundError(f"{candidate} has no config.json (not an artifact directory)")
     if os.sep not in name and "/" not in name:
-        for root in _search_roots():
+        for root in _search_roots(roots):
             if (root / name / "config.json").is_file():
                 return root / name
-    searched = ", ".join(str(root) for root in _search_roots()) or "nothing"
+    searched = ", ".join(str(root) for root in _search_roots(roots)) or "nothing"
     raise FileNotFoundError(f"no artifact {name!r} (not a directory; searched {searched})")
 
 
-def read_config(name_or_path: str | os.PathLike) -> dict[str, Any]:
+def read_config(name_or_path: str | os.PathLike,
+                roots: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:
     """config.json of an artifact, without loading its weights."""
-    path = resolve(name_or_path)
+    path = resolve(name_or_path, roots)
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -333,7 +343,8 @@ def read_config(name_or_path: str | os.PathLike) -> dict[str, Any]:
 
 def load(name_or_path: str | os.PathLike, *,
          expect_vocab_hashes: Mapping[str, Any] | None = None,
-         map_location: str | torch.device = "cpu") -> Artifact:
+         map_location: str | torch.device = "cpu",
+         roots: Sequence[str | os.PathLike] = ()) -> Artifact:
     """Load an artifact's config, vocabularies and weights.
 
     expect_vocab_hashes: name -> hash (or Vocabulary-like object / dict) the caller
@@ -343,7 +354,7 @@ def load(name_or_path: str | os.PathLike, *,
     """
     from safetensors.torch import load_file
 
-    path = resolve(name_or_path)
+    path = resolve(name_or_path, roots)
     config = read_config(path)
     if int(config.get("format_version", 1)) > FORMAT_VERSION:
         raise ValueError(f"artifact {path} has format {config['format_version']}; this version of "

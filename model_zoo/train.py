@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import torch
 
+from model_zoo.devices import pick_device
+
 __all__ = ["FitResult", "pick_device", "seed_everything", "fit", "move_to_device"]
 
 
@@ -41,26 +43,6 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds_per_epoch: float = 0.0
     best_epoch: int = 0
-
-
-def pick_device(requested: str | torch.device | None = None) -> torch.device:
-    """`requested` if given (e.g. "cpu", "cuda:1"), else cuda when available, else cpu.
-
-    Raises ValueError for a cuda device on a machine without one, so a CLI can
-    report it instead of failing deep inside torch.
-    """
-    if requested is not None and str(requested).strip():
-        device = torch.device(str(requested).strip())
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ValueError(f"device {str(requested)!r} requested but CUDA is not available")
-            if device.index is not None and device.index >= torch.cuda.device_count():
-                raise ValueError(f"device {str(requested)!r} requested but only "
-                                 f"{torch.cuda.device_count()} CUDA device(s) exist")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def seed_everything(seed: int) -> None:
@@ -175,73 +157,92 @@ def fit(
     show = progress and accelerator.is_main_process
 
     history: list[dict[str, Any]] = []
-    best_value = -math.inf if mode == "max" else math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    best_epoch = 0
-    stale = 0
+    best = _BestEpoch(select, mode)
     train_seconds: list[float] = []
     epoch_bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not show,
                      file=sys.stderr, dynamic_ncols=True)
     for epoch in epoch_bar:
-        model.train()
-        started = time.perf_counter()
-        total, count = 0.0, 0
         batches = _epoch_batches(train_batches, epoch, seed, accelerator.process_index,
                                  accelerator.num_processes)
-        for batch in tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False,
-                          disable=not show, file=sys.stderr, dynamic_ncols=True):
-            batch = move_to_device(batch, accelerator.device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} in epoch {epoch}")
-            accelerator.backward(loss)
-            if max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            total += float(loss.detach())
-            count += 1
-        seconds = time.perf_counter() - started
+        loss, seconds = _train_epoch(model, optimizer, accelerator, batches, loss_fn,
+                                     max_grad_norm=max_grad_norm, desc=desc, epoch=epoch, show=show)
         train_seconds.append(seconds)
-        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1), "seconds": seconds}
+        record: dict[str, Any] = {"epoch": epoch, "loss": loss, "seconds": seconds}
 
-        unwrapped = accelerator.unwrap_model(model)
         if validate is not None:
-            unwrapped.eval()
-            with torch.no_grad():
-                metrics = dict(validate(unwrapped))
-            record.update(metrics)
-            key = select or next(iter(metrics), None)
-            if key is None or key not in metrics:
-                raise KeyError(f"validate() returned no metric {select!r}: {sorted(metrics)}")
-            value = float(metrics[key])
-            better = value > best_value if mode == "max" else value < best_value
-            if best_state is None or better:
-                best_value, best_epoch, stale = value, epoch, 0
-                best_state = _cpu_copy(unwrapped.state_dict())
-            else:
-                stale += 1
+            record.update(best.validate(epoch, validate, accelerator.unwrap_model(model)))
         else:
-            best_epoch = epoch
-            best_state = None  # taken after the loop
+            best.epoch = epoch   # the last epoch's weights are taken after the loop
         history.append(record)
         epoch_bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
                                if k not in ("epoch", "seconds") and isinstance(v, (int, float))})
-        if patience is not None and validate is not None and stale >= patience:
+        if patience is not None and validate is not None and best.stale >= patience:
             break
     epoch_bar.close()
 
     unwrapped = accelerator.unwrap_model(model)
-    if best_state is None:
-        best_state = _cpu_copy(unwrapped.state_dict())
+    best_state = best.state if best.state is not None else _cpu_copy(unwrapped.state_dict())
     unwrapped.load_state_dict(best_state)  # copies into the parameters, whatever their device
     accelerator.free_memory()
     return FitResult(
         best_state_dict=best_state,
         history=history,
         seconds_per_epoch=float(np.mean(train_seconds)) if train_seconds else 0.0,
-        best_epoch=best_epoch,
+        best_epoch=best.epoch,
     )
+
+
+def _train_epoch(model, optimizer, accelerator, batches, loss_fn, *, max_grad_norm, desc: str,
+                 epoch: int, show: bool) -> tuple[float, float]:
+    """One pass over `batches`: (mean training loss, seconds)."""
+    from tqdm.auto import tqdm
+
+    model.train()
+    started = time.perf_counter()
+    total, count = 0.0, 0
+    for batch in tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False,
+                      disable=not show, file=sys.stderr, dynamic_ncols=True):
+        batch = move_to_device(batch, accelerator.device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} in epoch {epoch}")
+        accelerator.backward(loss)
+        if max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        total += float(loss.detach())
+        count += 1
+    return total / max(count, 1), time.perf_counter() - started
+
+
+class _BestEpoch:
+    """The selected epoch so far: its metric value, number, CPU weights, and how many
+    epochs since it improved."""
+
+    def __init__(self, select: str | None, mode: str):
+        self.select, self.mode = select, mode
+        self.value = -math.inf if mode == "max" else math.inf
+        self.state: dict[str, torch.Tensor] | None = None
+        self.epoch = 0
+        self.stale = 0
+
+    def validate(self, epoch: int, validate, model: torch.nn.Module) -> dict[str, float]:
+        """Run `validate` in eval mode without gradients; keep the weights if they are the best."""
+        model.eval()
+        with torch.no_grad():
+            metrics = dict(validate(model))
+        key = self.select or next(iter(metrics), None)
+        if key is None or key not in metrics:
+            raise KeyError(f"validate() returned no metric {self.select!r}: {sorted(metrics)}")
+        value = float(metrics[key])
+        better = value > self.value if self.mode == "max" else value < self.value
+        if self.state is None or better:
+            self.value, self.epoch, self.stale = value, epoch, 0
+            self.state = _cpu_copy(model.state_dict())
+        else:
+            self.stale += 1
+        return metrics
 
 
 def _cpu_copy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -39,7 +39,7 @@ trap - EXIT
 du -sh "$MODELS/micron" >&2
 
 # --- ICD/CCS coding: multitask hierarchy ranker and MARN-style text coder ---------------
-# Small networks (see fhir_assist.pipelines.coding.DEMO_OVERRIDES) and no logistic weights
+# Small networks (see fhir_assist.recipes.coding.DEMO_OVERRIDES) and no logistic weights
 # keep each artifact under 5 MB; `fhir-assist evaluate` refits that baseline when needed.
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 for kind in icd-ranker text-coder; do
@@ -48,7 +48,7 @@ for kind in icd-ranker text-coder; do
   trap 'rm -rf "$staging"' EXIT
   OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$PY" -c '
 import sys
-from fhir_assist.pipelines.coding import build_demo_model
+from fhir_assist.recipes.coding import build_demo_model
 build_demo_model(sys.argv[1], sys.argv[2], sys.argv[3])
 ' "$kind" "$COHORT" "$staging/$kind"
   rm -rf "$MODELS/$kind"

@@ -78,26 +78,30 @@ def cohort_dir(small_cohort_dir):
 @pytest.fixture(scope="module")
 def trained(cohort_dir, tmp_path_factory):
     from fhir_assist.adapter.timeline import load_cohort
-    from fhir_assist.pipelines import coding
+    from fhir_assist.recipes.ranker import train_ranker_models
+    from fhir_assist.tasks.coding.artifact import save_ranker
+    from fhir_assist.tasks.coding.encounters import collect_encounters
+    from fhir_assist.tasks.coding.settings import RANKER_DEFAULTS
 
     cohort = load_cohort(cohort_dir, progress=False)
-    encounters, stats = coding.collect_encounters(cohort.timelines, seed=0, progress=False)
-    hyper = dict(coding.RANKER_DEFAULTS, hidden=[128], dropout=0.3, epochs=25, patience=None,
+    encounters, stats = collect_encounters(cohort.timelines, seed=0, progress=False)
+    hyper = dict(RANKER_DEFAULTS, hidden=[128], dropout=0.3, epochs=25, patience=None,
                  logistic_epochs=15)
-    bundle = coding.train_ranker_models(encounters, hyper=hyper, seed=0, select="ndcg",
-                                        device="cpu", progress=False)
-    path = coding.save_ranker(bundle, tmp_path_factory.mktemp("art") / "icd-ranker", seed=0,
-                              select="ndcg")
+    bundle = train_ranker_models(encounters, hyper=hyper, seed=0, select="ndcg",
+                                 device="cpu", progress=False)
+    path = save_ranker(bundle, tmp_path_factory.mktemp("art") / "icd-ranker", seed=0,
+                       select="ndcg")
     return cohort, encounters, bundle, path
 
 
 def test_ranker_learns_better_than_frequency_on_a_cohort(trained):
-    from fhir_assist.pipelines import coding
+    from fhir_assist.tasks.coding.evaluation import head_metrics
+    from fhir_assist.tasks.coding.models import StructuredRanker
 
     _, encounters, bundle, _ = trained
     test = [e for e in encounters if e.split == "test"]
-    scores, y = coding.model_scores(bundle, test, "icd-ranker")
-    metrics = {name: coding.head_metrics(s, y, bundle.labels.slices()) for name, s in scores.items()}
+    scores, y = StructuredRanker(bundle).scores(test), bundle.labels.encode(test)
+    metrics = {name: head_metrics(s, y, bundle.labels.slices()) for name, s in scores.items()}
     for level in ("chapter", "3char", "billing"):
         ours, floor = metrics["multitask-ranker"][level], metrics["frequency"][level]
         assert ours["ndcg"] > floor["ndcg"], level
@@ -105,18 +109,19 @@ def test_ranker_learns_better_than_frequency_on_a_cohort(trained):
 
 
 def test_artifact_round_trip_and_cutoffs(trained):
-    from fhir_assist.pipelines import coding
+    from fhir_assist.tasks.coding.artifact import load_ranker
+    from fhir_assist.tasks.coding.ontology import HEADS
     from model_zoo import registry
 
     _, encounters, bundle, path = trained
     art = registry.load(path)
-    again = coding.load_ranker(art)
+    again = load_ranker(art)
     x = bundle.features.encode(encounters[:5])
     assert torch.allclose(icd_ranker.predict_proba(bundle.ranker, x),
                           icd_ranker.predict_proba(again.ranker, x), atol=1e-6)
     cut = art.thresholds["cutoffs"]["multitask-ranker"]["billing"]
     assert cut["target_recall"] == 0.9 and cut["overall"] >= 1
-    assert set(art.thresholds["f1"]["multitask-ranker"]) == set(coding.HEADS)
+    assert set(art.thresholds["f1"]["multitask-ranker"]) == set(HEADS)
 
 
 def test_suggester_ranks_explains_and_reports_unknown_codes(trained):

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fhir_assist.tasks.artifacts import BUNDLED_DIR
+
 log = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "demo_models"
 MEDICATION = "micron"
 RANKER = "icd-ranker"
 TEXT_CODER = "text-coder"

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 from fhir_assist.cli import CliError
 
@@ -29,16 +31,50 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from model_zoo import registry
+    from fhir_assist.tasks.artifacts import read_config
 
     try:
-        task = registry.read_config(args.artifact)["task"]
+        task = read_config(args.artifact)["task"]
     except FileNotFoundError as exc:
         raise CliError(f"no artifact at {args.artifact!r}: {exc}") from None
     if task == "medication-change":
-        from fhir_assist.pipelines import medication
-        return medication.evaluate_command(args)
+        return _evaluate_medication(args)
     if task == "icd-coding":
-        from fhir_assist.pipelines import coding
-        return coding.evaluate_command(args)
+        return _evaluate_coding(args)
     raise CliError(f"artifact {args.artifact!r} has unknown task {task!r}")
+
+
+def _evaluate_medication(args: argparse.Namespace) -> int:
+    from fhir_assist.commands.medication_report import describe_thresholds, format_table
+    from fhir_assist.recipes import micron_evaluation
+
+    result = micron_evaluation.evaluate(args.artifact, args.data, seeds=args.seeds, device=args.device,
+                                        progress=not args.json or sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(micron_evaluation.json_document(result)))
+        return 0
+    note = "" if result.same_data else "  (cohort differs from the training data)"
+    print(format_table(result.test_patients, result.summary, title=f"test patients{note}",
+                       seeds=result.seeds))
+    print()
+    print(format_table(result.test_patients, result.summary_observed, seeds=result.seeds,
+                       title="test patients, base set = previous prescription"))
+    print(describe_thresholds(result.thresholds))
+    return 0
+
+
+def _evaluate_coding(args: argparse.Namespace) -> int:
+    from fhir_assist.commands.coding_report import format_table, write_plots
+    from fhir_assist.recipes import coding_evaluation
+
+    result = coding_evaluation.evaluate(
+        args.artifact, args.data, feedback_path=args.feedback, seeds=int(args.seeds or 1),
+        device=args.device, progress=not args.json or sys.stderr.isatty())
+    report = result.report
+    if args.plots:
+        report["plots"] = write_plots(result.scores, result.labels, result.slices, args.plots)
+    if args.json:
+        print(json.dumps(report, allow_nan=False))
+    else:
+        print(format_table(report))
+    return 0

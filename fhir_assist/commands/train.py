@@ -80,15 +80,48 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_micron(args: argparse.Namespace) -> int:
-    from fhir_assist.pipelines import medication
-    return medication.train_command(args)
+    from fhir_assist.commands.medication_report import describe_thresholds, format_table
+    from fhir_assist.recipes import micron
+
+    micron_config, baseline_config = micron.default_configs(
+        args.epochs, not args.no_ddi_loss, args.ddi_weight, args.ddi_penalty, args.threshold_rule,
+        args.ddi_stop_below)
+    trained = micron.train(args.data, args.out, micron_config, baseline_config, seed=args.seed,
+                           device=args.device)
+    print(format_table(trained.test_patients, trained.test, title="test patients"))
+    print(f"\nartifact written to {trained.path} in {trained.seconds:.1f} s")
+    print(describe_thresholds(trained.thresholds))
+    return 0
+
+
+# flags of `train icd-ranker|text-coder` that override a training setting when given
+CODING_OVERRIDES = ("hidden", "mode", "dropout", "lr", "batch_size", "max_len", "target_recall",
+                    "embed_dim", "focal_alpha", "focal_gamma")
+
+
+def _train_coding(args: argparse.Namespace, kind: str) -> int:
+    from fhir_assist.commands.coding_report import fmt
+    from fhir_assist.recipes import coding
+
+    overrides = {key: getattr(args, key) for key in CODING_OVERRIDES
+                 if getattr(args, key, None) is not None}
+    if getattr(args, "epochs", None):
+        overrides["epochs"] = int(args.epochs)
+    trained = coding.train(kind, args.data, args.out, overrides=overrides,
+                           seed=int(getattr(args, "seed", 0) or 0),
+                           select=getattr(args, "select", None) or "ndcg",
+                           device=getattr(args, "device", None),
+                           feedback_path=getattr(args, "feedback", None),
+                           progress=not getattr(args, "quiet", False))
+    billing = (trained.metrics or {}).get(trained.model, {}).get("billing", {})
+    print(f"saved {trained.path}  (test billing: NDCG {fmt(billing.get('ndcg'))}, RE@90 "
+          f"{fmt(billing.get('re@90'))}, Recall@20 {fmt(billing.get('recall@20'))})")
+    return 0
 
 
 def _train_ranker(args: argparse.Namespace) -> int:
-    from fhir_assist.pipelines import coding
-    return coding.train_command(args, kind="icd-ranker")
+    return _train_coding(args, "icd-ranker")
 
 
 def _train_text(args: argparse.Namespace) -> int:
-    from fhir_assist.pipelines import coding
-    return coding.train_command(args, kind="text-coder")
+    return _train_coding(args, "text-coder")

@@ -13,9 +13,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from fhir_assist.tasks.artifacts import BUNDLED_DIR
+
 log = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "demo_models"
 TOP_EVIDENCE = 4
 SUGGEST_TOP = 100
 KIND_LABELS = {"medication": "Medication", "procedure": "Procedure", "note": "Note",

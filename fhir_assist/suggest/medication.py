@@ -59,36 +59,27 @@ class MedicationChangeSuggester:
     def __init__(self, artifact) -> None:
         import torch
 
-        from fhir_assist.adapter.encode import Vocabulary
-        from fhir_assist.pipelines.medication import ddi_from_pairs
-        from model_zoo.micron import Micron, MicronConfig, MicronPredictor
-        from model_zoo.thresholds import MicronThresholds
+        from fhir_assist.tasks.medication.artifact import load_micron
+        from model_zoo.micron import MicronPredictor
 
-        if artifact.task != "medication-change":
-            raise ValueError(f"artifact {artifact.path} is a {artifact.task!r} model, "
-                             "not a medication-change model")
+        loaded = load_micron(artifact)
         if not os.environ.get("OMP_NUM_THREADS") and torch.get_num_threads() > 1:
             # one visit is a few small matrix-vector products: threads only add latency
             torch.set_num_threads(1)
-        hyper = artifact.hyperparameters
         self.artifact = artifact
-        self.vocabularies = {name: Vocabulary.from_dict(data)
-                             for name, data in artifact.vocabularies.items()}
-        model = Micron.from_config(tuple(hyper["sizes"]), MicronConfig.from_dict(hyper["micron"]))
-        model.load_state_dict(artifact.weights["micron"])
-        self.thresholds = MicronThresholds.from_dict(artifact.thresholds)
-        interactions = ddi_from_pairs(hyper.get("ddi_pairs", []), model.sizes[2])
-        self.predictor = MicronPredictor(model.eval(), self.thresholds, interactions)
+        self.vocabularies = loaded.vocabularies
+        self.thresholds = loaded.thresholds
+        self.predictor = MicronPredictor(loaded.model, self.thresholds, loaded.ddi)
         self.model_version = artifact.version
         self._names = _ingredient_names()
 
     @classmethod
     def load(cls, artifact: Any = "micron") -> "MedicationChangeSuggester":
         """From an `Artifact`, an artifact directory, or a registry name."""
-        from model_zoo import registry
+        from fhir_assist.tasks.artifacts import load_artifact
 
         if isinstance(artifact, (str, Path)):
-            artifact = registry.load(artifact)
+            artifact = load_artifact(artifact)
         return cls(artifact)
 
     # ------------------------------------------------------------------ state
@@ -97,29 +88,16 @@ class MedicationChangeSuggester:
         return b""
 
     def _encode(self, visit: Visit, unknown: list[Code]) -> tuple[list[int], list[int], list[int]]:
-        """Index lists as in training: unseen dx/procedure codes share the OOV row 0
-        (so they still move h); medicines outside the vocabulary are only reported."""
-        from fhir_assist.adapter import encode
+        """Index lists by the task's visit encoder (the one training uses); what the
+        vocabularies do not know is appended to `unknown`."""
+        from fhir_assist.tasks.medication.encoding import encode_visit
 
-        dx, proc, med = set(), set(), set()
-        for code in visit.diagnoses:
-            index = self.vocabularies["dx"].index(encode.code_token(code, "dx"))
-            dx.add(index)
-            if not index:
-                unknown.append(code)
-        for code in visit.procedures:
-            index = self.vocabularies["proc"].index(encode.code_token(code, "procedure"))
-            proc.add(index)
-            if not index:
-                unknown.append(code)
-        for rxcui in visit.medications:
-            index = self.vocabularies["med"].index(rxcui)
-            if index:
-                med.add(index)
-            else:
-                unknown.append(Code(RXNORM, rxcui, self._names.get(rxcui)))
+        encoded = encode_visit(visit, self.vocabularies)
+        unknown.extend(encoded.unknown_codes)
+        unknown.extend(Code(RXNORM, rxcui, self._names.get(rxcui))
+                       for rxcui in encoded.unknown_medications)
         unknown.extend(visit.unmapped_medications)
-        return sorted(dx), sorted(proc), sorted(med)
+        return encoded.dx, encoded.proc, encoded.med
 
     def _restore(self, state: bytes | None):
         from model_zoo.micron import MicronState, StateMismatch
@@ -137,6 +115,7 @@ class MedicationChangeSuggester:
     def update(self, state: bytes | None, visit: Visit,
                history: Sequence[Visit] | None = None) -> MedicationChanges:
         """Suggestions for `visit` and the patient's next state (see module doc)."""
+        from fhir_assist.tasks.medication.encoding import is_usable
         from model_zoo.micron import encounter_key
 
         current = self._restore(state)
@@ -149,7 +128,7 @@ class MedicationChangeSuggester:
             for earlier in history:
                 if earlier.encounter_id and earlier.encounter_id == visit.encounter_id:
                     continue
-                if not (earlier.diagnoses or earlier.procedures or earlier.medications):
+                if not is_usable(earlier):
                     continue
                 dx, proc, med = self._encode(earlier, [])
                 step = self.predictor.update(current, dx, proc, observed=med if med else None,

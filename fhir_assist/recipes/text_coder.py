@@ -1,0 +1,111 @@
+"""Recipe: the note-based ICD/CCS text coder (multitask focal loss, optional word2vec
+embeddings), with frequency and bag-of-words logistic baselines on the same split."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from fhir_assist.recipes import RecipeError
+from fhir_assist.tasks.coding.artifact import TextBundle
+from fhir_assist.tasks.coding.encounters import Encounter
+from fhir_assist.tasks.coding.evaluation import SELECT_METRICS, cutoffs_for, selection_score, to_numpy
+from fhir_assist.tasks.coding.models import text_predict
+from fhir_assist.tasks.coding.spaces import LabelSpace, bag_of_words, note_ids, split_icd_ccs, text_strata
+
+
+def _initial_model(hyper: dict, vocab_size: int, labels: LabelSpace, seq_tr, y_tr, seed: int, device):
+    """The text coder before training: word2vec-initialised embeddings (optional) and output
+    biases at the training prevalence."""
+    from model_zoo import text_coder
+
+    icd_sl, ccs_sl = split_icd_ccs(labels)
+    config = text_coder.TextCoderConfig(
+        vocab_size=vocab_size + 1, n_icd=icd_sl.stop - icd_sl.start, n_ccs=ccs_sl.stop - ccs_sl.start,
+        n_icd_pooled=labels.slices()["billing"].start - icd_sl.start,
+        embed_dim=hyper["embed_dim"], hidden=hyper["hidden"], dropout=hyper["dropout"],
+        embed_dropout=hyper["embed_dropout"], use_ram=hyper["use_ram"],
+        logit_shift=math.log(hyper["focal_alpha"] / (1 - hyper["focal_alpha"])))
+    model = text_coder.TextCoder(config)
+    if hyper.get("pretrain_embeddings", True):
+        emb = text_coder.train_word_embeddings(seq_tr, config.vocab_size, config.embed_dim,
+                                               max_pairs=hyper.get("w2v_pairs", 2_000_000), seed=seed,
+                                               device=device)
+        with torch.no_grad():
+            model.embedding.weight.copy_(emb * (0.5 / emb.std().clamp(min=1e-6)))
+            model.embedding.weight[text_coder.PAD].zero_()
+    prevalence = y_tr.float().mean(0)
+    model.init_output_prior(prevalence[icd_sl], prevalence[ccs_sl])
+    return model
+
+
+def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, select: str = "ndcg",
+                      device=None, progress: bool = True) -> TextBundle:
+    from fhir_assist.adapter.encode import Vocabulary
+    from model_zoo import classical, icd_ranker, text_coder
+    from model_zoo.losses import multitask_focal_loss
+    from model_zoo.thresholds import f1_thresholds_per_level
+    from model_zoo.train import fit, pick_device, seed_everything
+
+    train = [e for e in encounters if e.split == "train"]
+    val = [e for e in encounters if e.split == "validation"]
+    if len(train) < 10 or len(val) < 2:
+        raise RecipeError(f"too few encounters with notes to train on ({len(train)} train, "
+                         f"{len(val)} validation); does the cohort have DocumentReference notes?")
+    device = pick_device(device)
+    max_len = hyper["max_len"]
+    min_count = hyper["min_count"] if len(train) >= 200 else 1
+    vocab = Vocabulary.build([e.note_tokens for e in train], min_count=min_count)
+    labels = LabelSpace.build(train)
+    seq_tr = [note_ids(vocab, e.note_tokens, max_len) for e in train]
+    seq_va = [note_ids(vocab, e.note_tokens, max_len) for e in val]
+    y_tr, y_va = labels.encode(train), labels.encode(val)
+    icd_sl, ccs_sl = split_icd_ccs(labels)
+    slices = labels.slices()
+    seed_everything(seed)
+    model = _initial_model(hyper, len(vocab), labels, seq_tr, y_tr, seed, device)
+
+    # batches of similar length: less padding, faster GRU
+    order = sorted(range(len(train)), key=lambda i: (len(seq_tr[i]), i))
+    bs = hyper["batch_size"]
+    batches = []
+    for start in range(0, len(order), bs):
+        idx = order[start:start + bs]
+        batches.append({"tokens": text_coder.pad_batch([seq_tr[i] for i in idx], max_len),
+                        "y": y_tr[idx]})
+
+    def loss_fn(m, batch):
+        icd_logits, ccs_logits = m(batch["tokens"])
+        y = batch["y"].float()
+        return multitask_focal_loss(icd_logits, y[:, icd_sl], ccs_logits, y[:, ccs_sl],
+                                    lambda_icd=hyper["lambda_icd"], lambda_ccs=hyper["lambda_ccs"],
+                                    alpha=hyper["focal_alpha"], gamma=hyper["focal_gamma"])
+
+    def validate(m):
+        scores = text_predict(m, seq_va, max_len, device)
+        return {metric: selection_score(scores, y_va, slices, metric) for metric in SELECT_METRICS}
+
+    result = fit(model, batches, loss_fn, epochs=hyper["epochs"], lr=hyper["lr"], validate=validate,
+                 select=select, seed=seed, device=device, progress=progress, desc="text-coder",
+                 patience=hyper.get("patience"))
+    model = model.to(device).eval()
+
+    freq = classical.FrequencyRanker.fit(y_tr)
+    bow = min(hyper.get("bow_size", 1000), len(vocab) - 1)
+    hyper["bow_size"] = bow
+    x_tr, x_va = bag_of_words(seq_tr, bow), bag_of_words(seq_va, bow)
+    logistic = classical.fit_logistic(
+        x_tr, y_tr, l2=hyper.get("logistic_l2", 1e-4), epochs=hyper.get("logistic_epochs", 25),
+        seed=seed, device=device, progress=progress,
+        validate=lambda m: {"score": selection_score(icd_ranker.predict_proba(m, x_va, device=device),
+                                                     y_va, slices, select)})
+    thresholds, cutoffs = {}, {}
+    strata = text_strata(seq_va)
+    for name, scores in (("text-coder", text_predict(model, seq_va, max_len, device)),
+                         ("frequency", icd_ranker.predict_proba(freq, x_va)),
+                         ("logistic", icd_ranker.predict_proba(logistic.to(device), x_va, device=device))):
+        thresholds[name] = f1_thresholds_per_level(to_numpy(scores), to_numpy(y_va), slices)
+        cutoffs[name] = cutoffs_for(scores, y_va, strata, slices, hyper.get("target_recall", 0.9))
+    return TextBundle(vocab, labels, model.cpu(), freq, logistic.cpu(), hyper, thresholds, cutoffs,
+                      result.history)
+

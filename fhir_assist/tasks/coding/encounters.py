@@ -1,0 +1,129 @@
+"""Timelines → coding examples: one Encounter per visit with an ICD diagnosis, its inputs
+(RxNorm ingredients, procedures, age, sex, note tokens), labels per head and split.
+Codes the model never saw are counted and reported, never fatal."""
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+from fhir_assist.tasks.coding.ontology import code_labels, hierarchy, icd_system
+
+if TYPE_CHECKING:
+    from fhir_assist.tasks.coding.feedback import Feedback
+
+INPUT_BUCKETS = (0, 3, 6, 10, 15, 25)        # number of input codes → stratum for cut-offs
+NOTE_BUCKETS = (0, 100, 200, 400, 800)       # note tokens → stratum for the text coder
+
+
+@dataclass
+class Encounter:
+    patient_id: str
+    encounter_id: str
+    split: str
+    medications: list[str]
+    procedures: list[str]
+    age: float | None
+    sex: str | None
+    labels: dict[str, set[str]]
+    note_tokens: list[str] = field(default_factory=list)
+    feedback: dict[str, dict[str, float]] = field(default_factory=dict)  # head → token → weight
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.medications) + len(self.procedures)
+
+
+def procedure_token(code) -> str:
+    from fhir_assist.adapter import encode
+    return encode.code_token(code, "procedure")
+
+
+def visit_inputs(visit) -> tuple[list[str], list[str]]:
+    """(medication RxCUIs, procedure tokens) of a visit, sorted and unique."""
+    procs = sorted({t for t in (procedure_token(p) for p in visit.procedures) if t})
+    return sorted(set(visit.medications)), procs
+
+
+def note_tokens(visit, max_len: int | None = None) -> list[str]:
+    from fhir_assist.adapter import encode
+
+    tokens: list[str] = []
+    for text in visit.notes:
+        tokens += encode.tokenize_note(text)
+    return tokens[:max_len] if max_len else tokens
+
+
+def diagnosis_labels(visit, stats: Counter, confirmed=(), refuted=()) -> dict[str, set[str]]:
+    """Label tokens per head for a visit's ICD diagnoses, with coder feedback applied:
+    `confirmed` codes are added, `refuted` ones left out."""
+    labels: dict[str, set[str]] = defaultdict(set)
+    refuted_keys = {(s, c) for s, c in refuted}
+    codes = [(icd_system(d), d.code) for d in visit.diagnoses]
+    for system, code in list(codes) + list(confirmed):
+        if system is None:
+            stats["non-ICD diagnoses"] += 1
+            continue
+        tree = hierarchy(system)
+        normalized = tree.normalize(code)
+        if normalized is None:
+            stats["invalid ICD codes"] += 1
+            continue
+        if (system, normalized) in refuted_keys:
+            continue
+        for head, token in (code_labels(system, normalized) or {}).items():
+            labels[head].add(token)
+        if not tree.is_billable(normalized):
+            stats["non-billable diagnosis codes"] += 1
+    return dict(labels)
+
+
+def collect_encounters(timelines, seed: int, *, feedback: "Feedback | None" = None,
+                       with_notes: bool = False, progress: bool = True) -> tuple[list[Encounter], Counter]:
+    """Encounters of a cohort with their deterministic patient-level split."""
+    from tqdm.auto import tqdm
+
+    from fhir_assist.adapter import encode
+
+    split = encode.split_patients([t.patient_id for t in timelines], seed)
+    stats: Counter = Counter()
+    out: list[Encounter] = []
+    for timeline in tqdm(timelines, desc="encounters", unit="patient", disable=not progress,
+                         file=sys.stderr, dynamic_ncols=True):
+        for visit in timeline.visits:
+            stats["visits"] += 1
+            key = (timeline.patient_id, visit.encounter_id)
+            confirmed, refuted = feedback.for_encounter(key) if feedback else ((), ())
+            labels = diagnosis_labels(visit, stats, confirmed, refuted)
+            if not labels.get("chapter"):
+                stats["visits without an ICD diagnosis"] += 1
+                continue
+            meds, procs = visit_inputs(visit)
+            enc = Encounter(timeline.patient_id, visit.encounter_id, split[timeline.patient_id],
+                            meds, procs, visit.age, timeline.sex, labels)
+            if with_notes:
+                enc.note_tokens = note_tokens(visit)
+                if not enc.note_tokens:
+                    stats["encounters without notes"] += 1
+                    continue
+            if feedback:
+                enc.feedback = feedback.weights_for(key)
+                if enc.feedback:
+                    stats[f"feedback-labelled encounters ({enc.split})"] += 1
+            stats[f"encounters ({enc.split})"] += 1
+            out.append(enc)
+    return out, stats
+
+
+def input_stratum(n: int, edges: Sequence[int] = INPUT_BUCKETS) -> int:
+    """Index of the bucket `n` falls in (edges are lower bounds)."""
+    return max(i for i, lo in enumerate(edges) if n >= lo)
+
+
+def data_fingerprint(encounters: list[Encounter]) -> str:
+    """Which encounters a model was trained and evaluated on (ids, order independent)."""
+    from model_zoo import registry
+
+
+    return registry.fingerprint(sorted(f"{e.patient_id}/{e.encounter_id}" for e in encounters))

@@ -1,0 +1,223 @@
+"""The two coding models behind one protocol: the structured multitask ranker (inputs:
+medications, procedures, age, sex) and the text coder (inputs: the encounter's notes).
+Evaluation, recipes and the service ask a `CodingModel` for scores, one visit's input
+and evidence, instead of switching on the artifact's kind.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from fhir_assist.tasks.coding.artifact import RankerBundle, TextBundle, load_ranker, load_text
+from fhir_assist.tasks.coding.encounters import NOTE_BUCKETS, Encounter, input_stratum, note_tokens, visit_inputs
+from fhir_assist.tasks.coding.settings import TEXT_DEFAULTS
+from fhir_assist.tasks.coding.spaces import LabelSpace, bag_of_words, note_ids
+
+Evidence = list[tuple[str, str, float]]   # (kind, label, weight)
+
+
+@dataclass
+class VisitInput:
+    """One visit as the model reads it, the stratum its cut-off is looked up in, and
+    the input codes the model does not know."""
+
+    value: Any
+    stratum: int
+    unknown: list
+
+
+class CodingModel(Protocol):
+    kind: str            # the artifact kind: "icd-ranker" | "text-coder"
+    name: str            # the model's name in reports and cut-offs
+    bundle: Any
+
+    @property
+    def labels(self) -> LabelSpace: ...
+
+    @property
+    def network(self) -> torch.nn.Module: ...
+
+    def baseline_inputs(self, encounters: list[Encounter]) -> torch.Tensor: ...
+
+    def scores(self, encounters: list[Encounter], device=None,
+               stats: Counter | None = None) -> dict[str, torch.Tensor]: ...
+
+    def visit_input(self, visit, patient) -> VisitInput: ...
+
+    def probabilities(self, value, device) -> torch.Tensor: ...
+
+    def evidence(self, value, columns: list[int], top: int, device, feature_name) -> list[Evidence]: ...
+
+
+def visit_age(visit, patient) -> float | None:
+    if visit.age is not None:
+        return visit.age
+    if patient is not None and patient.birth_date and visit.start:
+        return (visit.start.date() - patient.birth_date).days / 365.25
+    return None
+
+
+def _baseline_scores(bundle, x: torch.Tensor, device) -> dict[str, torch.Tensor]:
+    from model_zoo import icd_ranker
+
+    out = {"frequency": icd_ranker.predict_proba(bundle.frequency, x)}
+    if bundle.logistic is not None:
+        out["logistic"] = icd_ranker.predict_proba(bundle.logistic.to(device or "cpu"), x, device=device)
+    return out
+
+
+class _BundledModel:
+    """A trained bundle seen as a CodingModel: its label space and network."""
+
+    def __init__(self, bundle):
+        self.bundle = bundle
+
+    @property
+    def labels(self) -> LabelSpace:
+        return self.bundle.labels
+
+
+class StructuredRanker(_BundledModel):
+    """The multitask ICD/CCS ranker over structured inputs, with its frequency and logistic peers."""
+
+    kind = "icd-ranker"
+    name = "multitask-ranker"
+    bundle: RankerBundle
+
+    @property
+    def network(self) -> torch.nn.Module:
+        return self.bundle.ranker
+
+    def baseline_inputs(self, encounters: list[Encounter], stats: Counter | None = None) -> torch.Tensor:
+        return self.bundle.features.encode(encounters, stats)
+
+    def scores(self, encounters, device=None, stats=None) -> dict[str, torch.Tensor]:
+        from model_zoo import icd_ranker
+
+        x = self.baseline_inputs(encounters, stats)
+        out = {self.name: icd_ranker.predict_proba(self.bundle.ranker.to(device or "cpu"), x, device=device)}
+        return out | _baseline_scores(self.bundle, x, device)
+
+    def visit_input(self, visit, patient) -> VisitInput:
+        from fhir_assist.adapter.timeline import Code
+        from fhir_assist.tasks.coding.encounters import procedure_token
+        from mappings.codesystems import RXNORM
+
+        meds, procs = visit_inputs(visit)
+        feats = self.bundle.features
+        unknown = [Code(RXNORM, m) for m in meds if m not in feats.medications]
+        unknown += list(visit.unmapped_medications)
+        proc_codes = {procedure_token(p): p for p in visit.procedures}
+        unknown += [proc_codes[p] for p in procs if p not in feats.procedures]
+        x = feats.encode_one(meds, procs, visit_age(visit, patient), patient.sex if patient else None)
+        return VisitInput(x, input_stratum(len(meds) + len(procs)), unknown)
+
+    def probabilities(self, value, device) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.sigmoid(self.network(value.unsqueeze(0).to(device)))[0].float().cpu()
+
+    def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
+        """Occlusion: the inputs whose removal lowers each column's score most."""
+        from model_zoo import attribution
+
+        delta, features = attribution.occlusion(lambda b: self.network(b.to(device)), value, columns)
+        out = []
+        for row in delta:
+            items = sorted(zip(features, row.tolist()), key=lambda t: -t[1])
+            out.append([(kind, feature_name(kind, tok), round(w, 4))
+                        for f, w in items[:top] if w > 0
+                        for kind, tok in [self.bundle.features.feature_label(f)]])
+        return out
+
+
+def text_predict(model, sequences, max_len, device) -> torch.Tensor:
+    from model_zoo import text_coder
+    icd, ccs = text_coder.predict_proba(model, sequences, max_len=max_len, device=device)
+    return torch.cat([icd, ccs], dim=1)
+
+
+class NoteCoder(_BundledModel):
+    """The text coder over an encounter's notes, with frequency and bag-of-words logistic peers."""
+
+    kind = "text-coder"
+    name = "text-coder"
+    bundle: TextBundle
+
+    @property
+    def network(self) -> torch.nn.Module:
+        return self.bundle.coder
+
+    @property
+    def max_len(self) -> int:
+        return self.bundle.hyper.get("max_len", TEXT_DEFAULTS["max_len"])
+
+    def sequences(self, encounters: list[Encounter]) -> list[list[int]]:
+        return [note_ids(self.bundle.notes, e.note_tokens, self.max_len) for e in encounters]
+
+    def _bag(self, sequences) -> torch.Tensor:
+        return bag_of_words(sequences, self.bundle.hyper.get("bow_size", len(self.bundle.notes) - 1))
+
+    def baseline_inputs(self, encounters: list[Encounter]) -> torch.Tensor:
+        return self._bag(self.sequences(encounters))
+
+    def scores(self, encounters, device=None, stats=None) -> dict[str, torch.Tensor]:
+        seqs = self.sequences(encounters)
+        if stats is not None:
+            stats["note tokens unknown to the model"] += sum(s.count(1) for s in seqs)
+        out = {self.name: text_predict(self.bundle.coder.to(device or "cpu"), seqs, self.max_len, device)}
+        return out | _baseline_scores(self.bundle, self._bag(seqs), device)
+
+    def visit_input(self, visit, patient) -> VisitInput:
+        tokens = note_tokens(visit, self.max_len)
+        ids = note_ids(self.bundle.notes, tokens, self.max_len)
+        return VisitInput((tokens, ids), input_stratum(len(ids), NOTE_BUCKETS), [])
+
+    def probabilities(self, value, device) -> torch.Tensor:
+        from model_zoo import text_coder
+
+        _tokens, ids = value
+        with torch.no_grad():
+            batch = text_coder.pad_batch([ids], len(ids) or 1).to(device)
+            icd, ccs = self.network(batch)
+            logits = torch.cat([icd, ccs], dim=1) - self.network.config.logit_shift
+            return torch.sigmoid(logits)[0].float().cpu()
+
+    def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
+        """Gradient × input over the note: the passages that pushed each column up."""
+        from model_zoo import attribution
+        from model_zoo import text_coder as tc
+
+        tokens, ids = value
+        if not ids:
+            return [[] for _ in columns]
+        icd_stop = self.labels.slices()["billing"].stop
+        branch = [("icd", c) if c < icd_stop else ("ccs", c - icd_stop) for c in columns]
+        batch = tc.pad_batch([ids], len(ids)).to(device)
+        with torch.enable_grad():
+            scores = attribution.token_attribution(self.network, batch[0], branch)
+        out = []
+        for row in scores:
+            spans = attribution.top_spans(row, width=6, top=min(top, 3), length=len(tokens))
+            out.append([("note", " ".join(tokens[a:b]), round(w, 4)) for a, b, w in spans])
+        return out
+
+
+MODEL_CLASSES = {StructuredRanker.kind: StructuredRanker, NoteCoder.kind: NoteCoder}
+LOADERS = {StructuredRanker.kind: load_ranker, NoteCoder.kind: load_text}
+
+
+def kind_of(artifact) -> str:
+    return artifact.hyperparameters.get("kind", "icd-ranker")
+
+
+def from_bundle(kind: str, bundle) -> CodingModel:
+    return MODEL_CLASSES[kind](bundle)
+
+
+def load_model(artifact) -> CodingModel:
+    """The coding model of an "icd-coding" artifact."""
+    kind = kind_of(artifact)
+    return from_bundle(kind, LOADERS[kind](artifact))

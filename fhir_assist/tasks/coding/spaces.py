@@ -1,0 +1,179 @@
+"""The label and feature spaces of the coding task: which tensor column is which label or
+input, for structured inputs and for note tokens."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from fhir_assist.tasks.coding.encounters import NOTE_BUCKETS, Encounter, input_stratum
+from fhir_assist.tasks.coding.ontology import HEADS, ICD_LEVELS
+
+
+class LabelSpace:
+    """The label columns: one block per head, tokens sorted within a head."""
+
+    def __init__(self, tokens: dict[str, list[str]]):
+        self.heads = [h for h in HEADS if h in tokens]
+        self.tokens = {h: list(tokens[h]) for h in self.heads}
+        self.index = {h: {t: i for i, t in enumerate(self.tokens[h])} for h in self.heads}
+        self.offsets, start = {}, 0
+        for h in self.heads:
+            self.offsets[h] = start
+            start += len(self.tokens[h])
+        self.size = start
+
+    @classmethod
+    def build(cls, encounters: Iterable[Encounter]) -> "LabelSpace":
+        seen: dict[str, set[str]] = {h: set() for h in HEADS}
+        for enc in encounters:
+            for head, toks in enc.labels.items():
+                seen[head].update(toks)
+        return cls({h: sorted(seen[h]) for h in HEADS})
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(self.tokens[h]) for h in self.heads]
+
+    def slices(self) -> dict[str, slice]:
+        return {h: slice(self.offsets[h], self.offsets[h] + len(self.tokens[h])) for h in self.heads}
+
+    def column(self, head: str, token: str) -> int | None:
+        i = self.index.get(head, {}).get(token)
+        return None if i is None else self.offsets[head] + i
+
+    def token_of(self, column: int) -> tuple[str, str]:
+        for h in self.heads:
+            off = self.offsets[h]
+            if off <= column < off + len(self.tokens[h]):
+                return h, self.tokens[h][column - off]
+        raise IndexError(column)
+
+    def vocabularies(self) -> dict[str, dict]:
+        return {f"labels-{h}": {"tokens": self.tokens[h]} for h in self.heads}
+
+    @classmethod
+    def from_vocabularies(cls, vocabularies: dict[str, dict]) -> "LabelSpace":
+        return cls({h: vocabularies[f"labels-{h}"]["tokens"] for h in HEADS
+                    if f"labels-{h}" in vocabularies})
+
+    def encode(self, encounters: Sequence[Encounter], stats: Counter | None = None) -> torch.Tensor:
+        y = torch.zeros(len(encounters), self.size, dtype=torch.uint8)
+        for row, enc in enumerate(encounters):
+            for head, toks in enc.labels.items():
+                for tok in toks:
+                    col = self.column(head, tok)
+                    if col is None:
+                        if stats is not None:
+                            stats[f"labels not in the model ({head})"] += 1
+                    else:
+                        y[row, col] = 1
+        return y
+
+    def feedback_edits(self, encounters: Sequence[Encounter]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows, cols, weights = [], [], []
+        for row, enc in enumerate(encounters):
+            for head, toks in enc.feedback.items():
+                for tok, w in toks.items():
+                    col = self.column(head, tok)
+                    if col is not None:
+                        rows.append(row), cols.append(col), weights.append(w)
+        return (torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long),
+                torch.tensor(weights, dtype=torch.float32))
+
+
+class FeatureSpace:
+    """Structured inputs: medications ‖ procedures ‖ [age/90, female, male, age missing]."""
+
+    EXTRA = 4
+
+    def __init__(self, medications, procedures):
+        self.medications = medications      # encode.Vocabulary
+        self.procedures = procedures
+
+    @classmethod
+    def build(cls, encounters: Sequence[Encounter], min_count: int = 1) -> "FeatureSpace":
+        from fhir_assist.adapter.encode import Vocabulary
+
+        return cls(Vocabulary.build([e.medications for e in encounters], min_count=min_count),
+                   Vocabulary.build([e.procedures for e in encounters], min_count=min_count))
+
+    @property
+    def size(self) -> int:
+        return len(self.medications) + len(self.procedures) + self.EXTRA
+
+    def vocabularies(self) -> dict[str, Any]:
+        return {"medications": self.medications.to_dict(), "procedures": self.procedures.to_dict()}
+
+    @classmethod
+    def from_vocabularies(cls, vocabularies: dict[str, dict]) -> "FeatureSpace":
+        from fhir_assist.adapter.encode import Vocabulary
+
+        return cls(Vocabulary.from_dict(vocabularies["medications"]),
+                   Vocabulary.from_dict(vocabularies["procedures"]))
+
+    def encode_one(self, meds, procs, age, sex, stats: Counter | None = None) -> torch.Tensor:
+        x = torch.zeros(self.size)
+        n_med = len(self.medications)
+        for tok in meds:
+            i = self.medications.index(tok)
+            x[i] = 1.0
+            if i == 0 and stats is not None:
+                stats["medications unknown to the model"] += 1
+        for tok in procs:
+            i = self.procedures.index(tok)
+            x[n_med + i] = 1.0
+            if i == 0 and stats is not None:
+                stats["procedures unknown to the model"] += 1
+        base = n_med + len(self.procedures)
+        if age is None:
+            x[base + 3] = 1.0
+        else:
+            x[base] = min(max(float(age), 0.0), 90.0) / 90.0
+        sex = (sex or "").lower()
+        x[base + 1] = 1.0 if sex == "female" else 0.0
+        x[base + 2] = 1.0 if sex == "male" else 0.0
+        return x
+
+    def encode(self, encounters: Sequence[Encounter], stats: Counter | None = None) -> torch.Tensor:
+        if not encounters:
+            return torch.zeros(0, self.size)
+        return torch.stack([self.encode_one(e.medications, e.procedures, e.age, e.sex, stats)
+                            for e in encounters])
+
+    def feature_label(self, column: int) -> tuple[str, str]:
+        """(kind, token) of an input column: ("medication", rxcui) | ("procedure", token) | ("demographic", …)."""
+        n_med, n_proc = len(self.medications), len(self.procedures)
+        if column < n_med:
+            return "medication", self.medications.tokens[column]
+        if column < n_med + n_proc:
+            return "procedure", self.procedures.tokens[column - n_med]
+        return "demographic", ("age", "female", "male", "age unknown")[column - n_med - n_proc]
+
+
+
+def note_ids(vocab, tokens: list[str], max_len: int) -> list[int]:
+    """Vocabulary indices shifted by one: 0 is padding in the text coder, 1 out-of-vocabulary."""
+    return [i + 1 for i in vocab.encode(tokens[:max_len])]
+
+
+def bag_of_words(sequences: list[list[int]], size: int) -> torch.Tensor:
+    """Binary bag of words over the `size` most frequent note tokens (the vocabulary is
+    ordered by frequency, so that is ids 2 … size + 1), for the logistic baseline."""
+    x = torch.zeros(len(sequences), size)
+    for row, seq in enumerate(sequences):
+        ids = [i - 2 for i in seq if 2 <= i < size + 2]
+        if ids:
+            x[row, torch.as_tensor(ids)] = 1.0
+    return x
+
+
+def text_strata(sequences: list[list[int]]) -> list[int]:
+    return [input_stratum(len(s), NOTE_BUCKETS) for s in sequences]
+
+
+def split_icd_ccs(labels: LabelSpace) -> tuple[slice, slice]:
+    sl = labels.slices()
+    icd = slice(sl[ICD_LEVELS[0]].start, sl[ICD_LEVELS[-1]].stop)
+    return icd, sl.get("ccs", slice(icd.stop, icd.stop))
