@@ -15,6 +15,7 @@ from mappings import rxnorm
 
 from ..config import Settings
 from ..fhir.medications import concept_ingredients, concept_name, request_concept
+from ..fhir.references import reference_id
 from ..fhir_server import build_suggested_condition
 from ..suggest.coding import CodeSuggestion
 from . import cards as C
@@ -323,7 +324,7 @@ def current_medications(data: PatientData) -> dict[str, dict]:
 
 def selected_rxcuis(data: PatientData) -> set[str]:
     selections = data.call.context.get("selections") or []
-    ids = {s.rsplit("/", 1)[-1] for s in selections if isinstance(s, str)}
+    ids = {reference_id(s) for s in selections if isinstance(s, str)}
     medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication"}
     out = set()
     for resource in data.drafts:
