@@ -5,4 +5,5 @@ references   Reference strings in every form ("Type/id", absolute URLs, urn:uuid
 datetimes    FHIR date / dateTime / instant: checking and reading (offsets, fractions, partial dates)
 validation   full FHIR R4 validation with readable messages naming the field
 medications  MedicationRequest → the medication concept it names → RxNorm ingredient RxCUIs
+tokens       the one written form of a code in vocabularies and label spaces ("icd10:E11.65")
 """
