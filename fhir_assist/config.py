@@ -15,7 +15,8 @@ option of `fhir-assist serve` has an environment twin with the same meaning:
 and a few settings that have no flag (deployment tuning):
 
     FHIR_ASSIST_PUBLIC_URL        external base URL of the service, e.g. https://cds.example.org;
-                                  the expected JWT `aud` is derived from it (default: from the request)
+                                  the expected JWT `aud` is derived from it; required when
+                                  authentication is on (also --public-url)
     FHIR_ASSIST_TRUST_PROXY       honour X-Forwarded-* from one reverse proxy (default false)
     FHIR_ASSIST_WRITE_BACK        write recommended codes back on encounter-discharge (default true)
     FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 30)
@@ -33,8 +34,22 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
     FHIR_ASSIST_EVIDENCE          compute the evidence (medications, procedures) shown with each coding
                                   suggestion of the structured ranker (default true; ~0.1 s per call)
-    FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer URL prefixes a hook call may name, comma separated
-                                  (default: any; the service sends the EHR's token to that URL)
+    FHIR_ASSIST_ALLOWED_FHIR_SERVERS  fhirServer base URLs a hook call may name, comma separated, compared
+                                  as scheme + host + port + path prefix (default: none besides
+                                  --fhir-base-url; a call naming another server is answered from its
+                                  prefetch only, and gets 412 when that is not enough: the service
+                                  never sends an EHR's token to a server not listed here)
+    FHIR_ASSIST_FHIR_MAX_RESPONSE_MB  largest FHIR server answer read (default 16)
+    FHIR_ASSIST_ADMIN_TOKEN_SHA256    SHA-256 (hex) of the admin bearer secret that reads stored feedback
+                                  at GET /admin/feedback (default: unset, admin functions off)
+    FHIR_ASSIST_METRICS_TOKEN_SHA256  SHA-256 (hex) of the bearer secret Prometheus must send for /metrics
+                                  (default: unset, /metrics open: bind it to the cluster network only)
+    FHIR_ASSIST_ISSUER_TENANTS    the tenants each trusted issuer may name in its tokens' `tenant` claim,
+                                  "ISS=T1,T2;ISS2=T3" (default: only "default"); records are kept per
+                                  (issuer, tenant), so no two issuers ever share one
+    FHIR_ASSIST_FHIR_BASE_URL_ISSUERS  issuers whose calls may use --fhir-base-url without naming a
+                                  fhirServer: reads and write-back with the service's own access
+                                  (default: none; always allowed with --no-auth)
     FHIR_ASSIST_SOURCE_URL        the cards' source link: a page about this deployment and its models
                                   (default https://fhir-assist.example.org)
     FHIR_ASSIST_SECRET_KEY        signs the worklist's session cookie; the same on every replica
@@ -53,6 +68,8 @@ import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from . import url_policy
 
 ENV_PREFIX = "FHIR_ASSIST_"
 DEFAULT_HOST = "127.0.0.1"
@@ -117,7 +134,7 @@ class ReviewSettings:
     oidc_jwks: str | None = None            # JWKS file path or http(s) URL
     oidc_audience: str | None = None        # expected `aud`
     oidc_user_claim: str = "preferred_username"
-    secure_cookies: bool = False            # set when served over https
+    secure_cookies: bool = True             # off only for plain-http development (…_SECURE_COOKIES=false)
     model: str = "icd-ranker"               # coding artifact for evidence and the cut-off K
     page_size: int = 50
     max_conditions: int = 5000              # upper bound of suggested Conditions read per worklist
@@ -163,8 +180,15 @@ class Settings:
     top_codes: int = 20
     top_medications: int = 8
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
-    # URL prefixes a hook call may name; () = any
+    # fhirServer base URLs a hook call may name, besides fhir_base_url (url_policy compares them)
     allowed_fhir_servers: tuple[str, ...] = setting((), parse=lambda name, v: _url_list(v))
+    fhir_max_response_mb: int = 16
+    admin_token_sha256: str | None = setting(None, parse=lambda name, v: v.strip().lower() or None)
+    metrics_token_sha256: str | None = setting(None, parse=lambda name, v: v.strip().lower() or None)
+    # issuer → the tenants its tokens may name (default: only "default", within that issuer)
+    issuer_tenants_spec: tuple = setting((), env="ISSUER_TENANTS", parse=lambda name, v: parse_issuer_tenants(v))
+    # issuers whose calls may use --fhir-base-url (reads and write-back) without naming a fhirServer
+    fhir_base_url_issuers: tuple[str, ...] = ()
     source_url: str = "https://fhir-assist.example.org"      # set to your deployment's documentation
     session_key: str | None = setting(None, env="SECRET_KEY")   # signs the worklist's session cookie
     review: ReviewSettings = setting(section=ReviewSettings, env="REVIEW_")
@@ -179,6 +203,8 @@ class Settings:
         """Environment first, then every CLI option the user actually gave (None = not given)."""
         settings = cls.from_env(env)
         overrides: dict[str, object] = {}
+        if getattr(args, "public_url", None):
+            overrides["public_url"] = args.public_url.strip().rstrip("/")
         for name in ("host", "port", "redis_url", "fhir_base_url"):
             value = getattr(args, name, None)
             if value is not None:
@@ -208,8 +234,15 @@ class Settings:
             raise SettingsError("write-back and card limits must be at least 1")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
-        if self.max_request_mb < 1:
-            raise SettingsError("the request size limit must be at least 1 MB")
+        if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
+            raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
+        for name in ("admin_token_sha256", "metrics_token_sha256"):
+            if getattr(self, name) and not re.fullmatch(r"[0-9a-f]{64}", getattr(self, name)):
+                raise SettingsError(f"FHIR_ASSIST_{name.upper()} must be 64 hex digits (sha256sum of the secret)")
+        try:
+            self.fhir_server_allow_list
+        except url_policy.UrlRefused as exc:
+            raise SettingsError(f"FHIR server allow-list / --fhir-base-url: {exc}") from None
         bad = [a for a in self.jwt_algorithms if a in FORBIDDEN_ALGORITHMS]
         if bad:
             raise SettingsError(f"JWT algorithms {', '.join(bad)} are not allowed for CDS clients "
@@ -218,12 +251,30 @@ class Settings:
             url = getattr(self, url_name)
             if url and "://" not in url:
                 raise SettingsError(f"{url_name.replace('_', '-')} {url!r} is not a URL")
+        if self.trust and not self.no_auth and not self.public_url:
+            # Without it the expected `aud` would come from the request's Host header, and
+            # a token issued for another service behind the same name would be accepted.
+            raise SettingsError("authentication is on: set FHIR_ASSIST_PUBLIC_URL (--public-url) to this "
+                                "service's external base URL, the audience its tokens must name")
         for spec in self.trust:
+            if spec.source.startswith("http://") and not _is_loopback(spec.source):
+                raise SettingsError(f"trusted issuer {spec.issuer!r}: its JWKS URL must be https "
+                                    "(plain http only on this machine's loopback)")
             if not spec.is_url and not Path(spec.source).is_file():
                 raise SettingsError(f"trusted issuer {spec.issuer!r}: key file {spec.source!r} not found")
         if self.models_dir and not Path(self.models_dir).is_dir():
             raise SettingsError(f"models directory {self.models_dir!r} not found")
         return self
+
+    @property
+    def issuer_tenants(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.issuer_tenants_spec)
+
+    @property
+    def fhir_server_allow_list(self) -> tuple:
+        """Where an EHR's token may be sent: the allow-list and the configured FHIR server."""
+        urls = self.allowed_fhir_servers + ((self.fhir_base_url,) if self.fhir_base_url else ())
+        return url_policy.parse_all(urls)
 
     @property
     def auth_required(self) -> bool:
@@ -238,7 +289,7 @@ class Settings:
                 value = _hide_password(value)
             if f.name == "trust":
                 value = [f"{t.issuer}={t.source}" for t in value]
-            if f.name == "session_key" and value:
+            if f.name in ("session_key", "admin_token_sha256", "metrics_token_sha256") and value:
                 value = "***"
             if is_dataclass(value):
                 value = asdict(value)
@@ -263,6 +314,26 @@ def parse_trust(item: str) -> TrustedIssuerSpec:
         i = positions[-1]
         return TrustedIssuerSpec(item[:i], os.path.expanduser(item[i + 1:]))
     raise SettingsError(f"--trust expects ISS=FILE (or ISS=JWKS-URL), got {item!r}")
+
+
+def parse_issuer_tenants(text: str) -> tuple:
+    """'https://ehr-a.org=hospA,hospA-east; https://ehr-b.org=hospB' → ((iss, (tenants…)), …)."""
+    out = []
+    for item in re.split(r"[\s;]+", text.strip()):
+        if not item:
+            continue
+        issuer, eq, tenants = item.rpartition("=")
+        names = tuple(t.strip() for t in tenants.split(",") if t.strip())
+        if not eq or not issuer or not names:
+            raise SettingsError(f"FHIR_ASSIST_ISSUER_TENANTS expects ISS=TENANT[,TENANT…], got {item!r}")
+        out.append((issuer, names))
+    return tuple(out)
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _hide_password(url: str) -> str:

@@ -20,14 +20,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode
 
 import requests
 from fhirclient.auth import FHIROAuth2Auth
 from fhirclient.server import FHIRServer
 
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
 from mappings.codesystems import ICD9CM, ICD10CM
 
+from . import url_policy
 from .fhir.ids import RESOURCE_TYPE, bare_id
 from .fhir.references import split_reference
 from .fhir.validation import InvalidResource, validate_r4
@@ -54,6 +57,7 @@ FHIR_JSON = "application/fhir+json"
 MAX_TRANSACTION_ENTRIES = 8
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGES = 1000
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class FhirAccessError(Exception):
@@ -173,11 +177,18 @@ class FhirServer:
     of a CDS Hooks `fhirAuthorization`). `timeout` is seconds per HTTP request."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10, *,
-                 retries: int = 3, backoff_s: float = 0.25, max_backoff_s: float = 4.0):
-        if not base_url or urlsplit(base_url).scheme not in ("http", "https"):
-            raise ValueError(f"the FHIR base URL must be an http(s) URL, got {base_url!r}")
+                 retries: int = 3, backoff_s: float = 0.25, max_backoff_s: float = 4.0,
+                 deadline_s: float | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
+        try:
+            url_policy.parse(base_url)
+        except url_policy.UrlRefused as exc:
+            raise ValueError(f"the FHIR base URL must be an http(s) URL ({exc}), got {base_url!r}") from None
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
+        # Per-request timeouts alone let a server that drips bytes hold a call for ever:
+        # every request of this object also ends at one overall deadline.
+        self.deadline = time.monotonic() + deadline_s if deadline_s else None
+        self.max_response_bytes = int(max_response_bytes)
         self.retries = max(0, int(retries))
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -209,14 +220,44 @@ class FhirServer:
 
     # ------------------------------------------------------------------ HTTP
     def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            # Paging links are absolute; never send the token to another origin.
-            if urlsplit(path)[:2] != urlsplit(self.base_url)[:2]:
-                raise FhirServerError(None, f"the server sent a link to another origin: {path}")
-            return path
         if not path.strip("/"):
             return self.base_url   # transactions and batches go to the base itself
-        return urljoin(self._server.base_uri, path.lstrip("/"))
+        # Paging links come from the server (or a prefetch Bundle): whatever their case,
+        # spacing or dot segments, the token is never sent outside this server's base URL.
+        link = path if "://" in path or path.startswith("//") else path.lstrip("/")
+        try:
+            return url_policy.resolve_link(self.base_url, link)
+        except url_policy.UrlRefused as exc:
+            raise FhirServerError(None, f"refused a link: {exc}") from None
+
+    def _remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise FhirServerUnavailable(f"FHIR server {self.base_url}: the call's deadline has passed")
+        return left
+
+    def _read_body(self, response: requests.Response) -> None:
+        """Read the body in pieces, stopping at the size cap and at the deadline."""
+        chunks, total = [], 0
+        try:
+            while True:
+                self._remaining()
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > self.max_response_bytes:
+                    raise FhirServerUnavailable(f"FHIR server {self.base_url}: the answer is larger than "
+                                                f"{self.max_response_bytes} bytes", response.status_code)
+                chunks.append(chunk)
+        except (requests.RequestException, OSError, ProtocolError, ReadTimeoutError) as exc:
+            raise requests.ConnectionError(f"reading the answer failed: {type(exc).__name__}") from None
+        finally:
+            response.close()
+        response._content = b"".join(chunks)
+        response._content_consumed = True
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict:
         headers = {"Accept": FHIR_JSON, "User-Agent": "fhir-assist"}
@@ -244,17 +285,29 @@ class FhirServer:
         for attempt in range(attempts):
             if attempt:
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                log.info("retrying %s %s in %.2f s (%s)", method, url, delay, last_error)
+                left = self._remaining()
+                if left is not None and left <= delay:
+                    break
+                log.info("retrying %s on %s in %.2f s (%s)", method, self.base_url, delay,
+                         last_status or "no answer")
                 time.sleep(delay)
+            timeout = self.timeout
+            if (left := self._remaining()) is not None:
+                timeout = min(timeout, left)
             try:
+                # Redirects are not followed: a Location header could name another host.
                 response = self.session.request(
                     method, url, params=params, data=data, headers=self._headers(all_headers),
-                    timeout=(min(self.timeout, 5.0), self.timeout))
+                    timeout=(min(timeout, 5.0), timeout), stream=True, allow_redirects=False)
+                self._read_body(response)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_error, last_status, last_outcome = f"{type(exc).__name__}: {exc}", None, None
                 continue
             except requests.RequestException as exc:
                 raise FhirServerError(None, f"{method} {url} failed: {exc}") from exc
+            if 300 <= response.status_code < 400:
+                raise FhirServerError(response.status_code, f"{method} {url} → HTTP {response.status_code}: "
+                                      "redirects are not followed")
             if response.status_code < 400:
                 return response
             outcome = _json_or_none(response)
@@ -434,6 +487,13 @@ class FhirServer:
                 return body
             return self.read("Condition", condition_id)
         raise FhirServerError(412, f"Condition/{condition_id} kept changing while its status was updated")
+
+
+def error_kind(exc: BaseException) -> str:
+    """What went wrong, for logs: the HTTP status or the exception's type, never the
+    server's own text or the URL (either can carry patient data)."""
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__}, HTTP {status}" if status else type(exc).__name__
 
 
 def _uuid_for(condition: dict) -> str:

@@ -1,6 +1,7 @@
 """Authentication of CDS clients (CDS Hooks 2.0 "Trusting CDS Clients"), with keys made here."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -46,7 +47,8 @@ def trust_files(keys, tmp_path_factory):
 
 def _app(trust_files, **changes):
     settings = Settings(trust=(TrustedIssuerSpec(EHR, str(trust_files["jwks"])),
-                               TrustedIssuerSpec(OTHER_EHR, str(trust_files["pem"]))), **changes)
+                               TrustedIssuerSpec(OTHER_EHR, str(trust_files["pem"]))),
+                        **{"public_url": BASE, **changes})
     return create_app(settings, store=MemoryStore(), models=ModelSet(Path("/no-models")))
 
 
@@ -153,22 +155,28 @@ def test_missing_claims_and_future_iat_are_refused(client, keys):
     assert "future" in _refusal(client.get("/cds-services", headers=bearer(future)))
 
 
-def test_tenant_claim_scopes_feedback(client, keys):
+def test_tenant_claim_scopes_feedback(trust_files, keys):
+    client = _app(trust_files, admin_token_sha256=hashlib.sha256(b"admin-secret").hexdigest(),
+                  issuer_tenants_spec=((EHR, ("hospital-a", "hospital-b")),)).test_client()
+    admin = bearer("admin-secret")
     feedback_url = f"{BASE}/cds-services/{SERVICE}/feedback"
     body = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
                           "outcomeTimestamp": "2026-11-23T10:00:00Z"}]}
     r = client.post(f"/cds-services/{SERVICE}/feedback", json=body,
                     headers=bearer(token(keys["ec"], aud=feedback_url, tenant="hospital-a")))
     assert r.status_code == 200, r.get_json()
-    mine = client.get(f"/cds-services/{SERVICE}/feedback",
-                      headers=bearer(token(keys["ec"], aud=feedback_url, tenant="hospital-a"))).get_json()
-    theirs = client.get(f"/cds-services/{SERVICE}/feedback",
-                        headers=bearer(token(keys["ec"], aud=feedback_url, tenant="hospital-b"))).get_json()
+    mine = client.get(f"/admin/feedback?tenant=hospital-a&issuer={EHR}", headers=admin).get_json()
+    theirs = client.get(f"/admin/feedback?tenant=hospital-b&issuer={EHR}", headers=admin).get_json()
     assert mine["count"] == 1 and mine["tenant"] == "hospital-a"
     assert theirs["count"] == 0
-    _refusal(client.get(f"/cds-services/{SERVICE}/feedback"))
+    # An EHR token reads no feedback, whatever its tenant.
+    ehr = bearer(token(keys["ec"], aud=feedback_url, tenant="hospital-a"))
+    assert client.get(f"/cds-services/{SERVICE}/feedback", headers=ehr).status_code == 405
+    assert client.get("/admin/feedback?tenant=hospital-a", headers=ehr).status_code == 403
+    _refusal(client.get("/admin/feedback?tenant=hospital-a"))
     bad_tenant = token(keys["ec"], aud=feedback_url, tenant="a tenant with spaces")
-    assert "tenant" in _refusal(client.get(f"/cds-services/{SERVICE}/feedback", headers=bearer(bad_tenant)))
+    assert "tenant" in _refusal(client.post(f"/cds-services/{SERVICE}/feedback", json=body,
+                                            headers=bearer(bad_tenant)))
 
 
 def test_service_call_needs_the_service_url_as_audience(client, keys):
@@ -215,7 +223,7 @@ def test_jwks_url_is_fetched_and_refreshed_on_key_rotation(keys):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/jwks.json"
-        app = create_app(Settings(trust=(TrustedIssuerSpec(EHR, url),)), store=MemoryStore(),
+        app = create_app(Settings(trust=(TrustedIssuerSpec(EHR, url),), public_url=BASE), store=MemoryStore(),
                          models=ModelSet(Path("/no-models")))
         client = app.test_client()
         assert client.get("/cds-services", headers=bearer(token(first, kid="k-2025"))).status_code == 200

@@ -17,6 +17,7 @@ from fhir_assist.cds.catalog import BY_ID, SERVICES
 from fhir_assist.cds.hook_requests import build_request
 from fhir_assist.config import Settings, TrustedIssuerSpec
 from tests.cds_rules import assert_valid_response
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def fhir(fhir_base_url, cohort):
 def service(models, **changes):
     from fhir_assist.commands.demo import running_service
     # Evidence per suggested code is slow and tested in test_cds_service.py: off here.
-    settings = Settings(host="127.0.0.1", port=0, **{"no_auth": True, "evidence": False, **changes})
+    settings = Settings(**{"host": "127.0.0.1", "port": 0, "no_auth": True, "evidence": False, **changes})
     runner = running_service(settings, models=models)
     with runner as base_url:
         yield base_url, runner.app
@@ -80,7 +81,7 @@ def _summaries(answer):
 # ------------------------------------------------------- prefetch vs fetching
 @pytest.mark.parametrize("service_id", [s.id for s in SERVICES])
 def test_each_hook_without_prefetch_fetches_from_the_fhir_server(models, cohort, fhir, service_id):
-    with service(models, write_back=False) as (base_url, app):
+    with service(models, write_back=False, allowed_fhir_servers=(fhir,)) as (base_url, app):
         for i in range(2):
             # What the server holds: the whole record (no stripped diagnoses, orders not moved to drafts).
             with_prefetch = call(base_url, service_id, request_for(
@@ -102,7 +103,7 @@ def test_partial_prefetch_is_completed_from_the_fhir_server(models, cohort, fhir
     full = request_for(cohort, "medication-change-order-sign", 1, encounter_orders_as_drafts=False)
     for key in ("encounters", "medications"):
         del body["prefetch"][key]
-    with service(models) as (base_url, _):
+    with service(models, allowed_fhir_servers=(fhir,)) as (base_url, _):
         partial = call(base_url, "medication-change-order-sign", body)
         assert partial.status_code == 200
         assert_valid_response(partial.json())
@@ -112,7 +113,7 @@ def test_partial_prefetch_is_completed_from_the_fhir_server(models, cohort, fhir
 
 def test_unreachable_fhir_server_gives_412_or_a_degraded_card(models, cohort):
     dead = "http://127.0.0.1:9/fhir"        # discard port: nothing listens
-    with service(models, fhir_timeout=1.0) as (base_url, _):
+    with service(models, fhir_timeout=1.0, allowed_fhir_servers=(dead,)) as (base_url, _):
         started = time.monotonic()
         response = call(base_url, "medication-change-patient-view",
                         request_for(cohort, "medication-change-patient-view", prefetch=False, fhir_server=dead))
@@ -139,7 +140,7 @@ def test_discharge_write_back_is_idempotent_and_valid(models, cohort, fhir):
     # names its FHIR server, where the recommended codes are written for coder review.
     body = request_for(cohort, "coding-suggestions-encounter-discharge", 3, fhir_server=fhir)
     encounter = body["context"]["encounterId"]
-    with service(models) as (base_url, _):
+    with service(models, allowed_fhir_servers=(fhir,)) as (base_url, _):
         answers = []
         for _ in range(3):              # the EHR retries the same discharge call
             response = call(base_url, "coding-suggestions-encounter-discharge", body)
@@ -236,7 +237,9 @@ def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohor
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
     issuer = "https://ehr.example.org"
-    with service(models, no_auth=False, redis_url=restartable_redis.url,
+    port = free_port()
+    with service(models, no_auth=False, redis_url=restartable_redis.url, port=port,
+                 public_url=f"http://127.0.0.1:{port}", issuer_tenants_spec=((issuer, ("north",)),),
                  trust=(TrustedIssuerSpec(issuer, str(jwks)),)) as (base_url, _):
         service_id = "medication-change-patient-view"
         url = f"{base_url}/cds-services/{service_id}"
@@ -251,7 +254,7 @@ def test_jwt_replay_check_in_redis_and_fallback_when_redis_is_down(models, cohor
         headers = signed(str(uuid.uuid4()))
         assert call(base_url, service_id, body, headers).status_code == 200
         assert call(base_url, service_id, body, headers).status_code == 401        # replayed
-        state_key = f"fhir-assist:north:micron:{body['context']['patientId']}"
+        state_key = f"fhir-assist:north@https%3A%2F%2Fehr.example.org:micron:{body['context']['patientId']}"
         import redis as redis_lib
         assert redis_lib.Redis.from_url(restartable_redis.url).exists(state_key), "state kept per tenant"
         restartable_redis.stop()
@@ -268,7 +271,7 @@ def test_paginated_prefetch_is_read_to_the_end(models, cohort, fhir):
         bundle = paged["prefetch"][key]
         bundle["entry"] = bundle["entry"][:2]           # the EHR sent the first page only
         bundle["link"] = [{"relation": "next", "url": f"{fhir}/{rtype}?patient=Patient/{pid}&_count=3"}]
-    with service(models) as (base_url, _):
+    with service(models, allowed_fhir_servers=(fhir,)) as (base_url, _):
         expected = _summaries(call(base_url, "medication-change-patient-view", full).json())
         answer = call(base_url, "medication-change-patient-view", paged)
         assert answer.status_code == 200

@@ -7,6 +7,7 @@ The tests against a real FHIR server and a real Redis are in test_cds_integratio
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 
@@ -31,7 +32,12 @@ def cohort(hook_cohort):
     return by_patient, usable
 
 
+ADMIN_SECRET = "admin-secret-for-tests"
+ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+
+
 def make_app(models, **changes):
+    changes.setdefault("admin_token_sha256", hashlib.sha256(ADMIN_SECRET.encode()).hexdigest())
     # Evidence (attribution per suggested code) is the slow part of a coding call and has its
     # own test; the other tests leave it off to stay fast.
     changes.setdefault("evidence", False)
@@ -330,7 +336,8 @@ def test_feedback_round_trip(models, cohort):
     ]}
     response = client.post(f"/cds-services/{service_id}/feedback", json=feedback)
     assert response.status_code == 200 and response.get_json()["stored"] >= 2
-    listed = client.get(f"/cds-services/{service_id}/feedback").get_json()["feedback"]
+    assert_outcome(client.get(f"/cds-services/{service_id}/feedback"), 405)   # not for EHR tokens
+    listed = client.get(f"/admin/feedback?tenant=default&service={service_id}", headers=ADMIN).get_json()["feedback"]
     accepted = [e for e in listed if e["card"] == card["uuid"]]
     assert len(accepted) == 1
     label = accepted[0]
@@ -342,7 +349,8 @@ def test_feedback_round_trip(models, cohort):
     recommended = [s for s in other["suggestions"] if s.get("isRecommended")]
     assert len(refuted) == len(recommended) and all(e["label"] == 0 and "not documented" in e["reason"]
                                                    for e in refuted)
-    only_overridden = client.get(f"/cds-services/{service_id}/feedback?outcome=overridden").get_json()
+    only_overridden = client.get(f"/admin/feedback?tenant=default&service={service_id}&outcome=overridden",
+                                 headers=ADMIN).get_json()
     assert only_overridden["count"] == len(refuted)
 
 
@@ -367,7 +375,7 @@ def test_feedback_for_an_unknown_card_is_kept_for_audit(client):
     response = client.post("/cds-services/medication-change-order-sign/feedback", json={"feedback": [
         {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-23T09:00:00Z"}]})
     assert response.status_code == 200
-    listed = client.get(f"/cds-services/medication-change-order-sign/feedback?card={card}").get_json()
+    listed = client.get(f"/admin/feedback?tenant=default&card={card}", headers=ADMIN).get_json()
     assert listed["count"] == 1 and "label" not in listed["feedback"][0]
 
 
@@ -457,7 +465,10 @@ def test_example_hook_files_are_valid_requests():
 def test_fhir_server_allow_list_and_lenient_readiness(models, cohort):
     client = make_app(models, allowed_fhir_servers=("https://ehr.example.org/fhir",)).test_client()
     body = request_for(cohort, "medication-change-patient-view", fhir_server="https://attacker.example.net/fhir")
-    assert_outcome(post(client, "medication-change-patient-view", body), 403, expression="fhirServer")
+    assert post(client, "medication-change-patient-view", body).status_code == 200   # never contacted
+    body = request_for(cohort, "medication-change-patient-view", prefetch=False,
+                       fhir_server="https://attacker.example.net/fhir")
+    assert_outcome(post(client, "medication-change-patient-view", body), 412, text="may call")
     body = request_for(cohort, "medication-change-patient-view", fhir_server="https://ehr.example.org/fhir")
     assert post(client, "medication-change-patient-view", body).status_code == 200   # all prefetched
 

@@ -52,6 +52,7 @@ def make_fhir_server_factory(settings: Settings) -> Callable[..., Any]:
         if not url:
             raise ValueError("no FHIR server: give --fhir-base-url or send fhirServer in the hook request")
         options.setdefault("timeout", settings.fhir_timeout)
+        options.setdefault("max_response_bytes", settings.fhir_max_response_mb * 1024 * 1024)
         options.setdefault("retries", 1)
         return FhirServer(url, token=token, **options)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -36,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import import_key
 
 from ..config import FORBIDDEN_ALGORITHMS, Settings, SettingsError, TrustedIssuerSpec
+from ..store import Scope
 from .errors import unauthorized
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,12 @@ class Caller:
     @classmethod
     def anonymous(cls) -> "Caller":
         return cls(issuer=None, tenant=DEFAULT_TENANT)
+
+    @property
+    def scope(self) -> Scope:
+        """Whose records this call reads and writes: the tenant within its issuer, so two
+        issuers naming the same tenant never share state, feedback or cards."""
+        return Scope(tenant=self.tenant, issuer=self.issuer)
 
 
 # --------------------------------------------------------------------------- keys
@@ -247,11 +255,15 @@ class TokenVerifier:
         claims = self._check_signature(token, issuer, header.get("kid"))
         self._check_claims(claims, iss, list(audiences))
         tenant = claims.get("tenant")
+        allowed = self.settings.issuer_tenants.get(iss, (DEFAULT_TENANT,))
         if tenant is None:
-            tenant = DEFAULT_TENANT
+            tenant = allowed[0]
         elif not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
             raise AuthError("the 'tenant' claim must be a short identifier "
                             "(letters, digits, . _ : @ -)", "claims")
+        if tenant not in allowed:
+            # An issuer speaks only for the tenants configured for it (FHIR_ASSIST_ISSUER_TENANTS).
+            raise AuthError(f"issuer {iss!r} may not act for tenant {tenant!r}", "tenant")
         self._check_replay(iss, claims["jti"], float(claims["exp"]))
         return Caller(issuer=iss, tenant=tenant, subject=claims.get("sub"), jti=claims["jti"],
                       claims=claims)
@@ -282,7 +294,10 @@ class TokenVerifier:
                 raise AuthError(f"the token has no '{name}' claim", "claims")
         exp, iat = claims["exp"], claims["iat"]
         if not _is_number(exp) or not _is_number(iat):
-            raise AuthError("'exp' and 'iat' must be numbers of seconds since the epoch", "claims")
+            raise AuthError("'exp' and 'iat' must be finite numbers of seconds since the epoch", "claims")
+        if self.settings.jwt_max_age_s and exp - iat > self.settings.jwt_max_age_s + leeway:
+            # A far-future exp would keep its jti in the replay store for ever.
+            raise AuthError("the token's lifetime ('exp' - 'iat') is too long", "claims")
         if exp + leeway <= now:
             raise AuthError("the token has expired", "expired")
         if iat - leeway > now:
@@ -299,14 +314,18 @@ class TokenVerifier:
                             f"({sorted(wanted)[0] if wanted else '?'})", "audience")
 
     def _check_replay(self, iss: str, jti: str, exp: float) -> None:
+        # Every token is also claimed in this process: one first seen while the store was
+        # down (claimed only here) must stay refused once the store is back and empty of it.
+        seen_here = not self._local_jti.claim(iss, jti, exp)
         try:
             fresh = self._claim_jti(iss, jti, exp)
         except Exception as exc:  # noqa: BLE001 - the store is down: fall back, say so
             if self._on_store_error:
                 self._on_store_error(exc)
-            log.warning("replay check falls back to this process (state store unavailable: %s)", exc)
-            fresh = self._local_jti.claim(iss, jti, exp)
-        if not fresh:
+            log.warning("replay check falls back to this process (state store unavailable: %s)",
+                        type(exc).__name__)
+            fresh = True
+        if seen_here or not fresh:
             raise AuthError("this token was already used ('jti' replayed)", "replayed")
 
 
@@ -335,7 +354,7 @@ def _peek(token: str) -> tuple[dict, dict]:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _norm_url(url: str) -> str:

@@ -18,6 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from .auth import AuthError, Caller
 from .errors import CdsError, bad_request, operation_outcome
+from .metrics import method_label
+from .request_checks import check_depth
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,12 @@ EXTENSION = "fhir_assist"          # app.extensions key of the service's collabo
 _CORS_PATHS = ("/cds-services",)
 
 plumbing = Blueprint("cds_plumbing", __name__)
+
+
+def loggable(text: str, limit: int = 200) -> str:
+    """Caller-chosen text as one log line: control characters escaped (a newline would forge
+    a log record), and cut short."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text)[:limit])
 
 
 def service():
@@ -39,19 +47,27 @@ def json_response(body: Any, status: int = 200, headers: dict | None = None) -> 
 
 
 def read_json() -> Any:
+    if request.mimetype != JSON:
+        raise bad_request(f"the request body must be sent as Content-Type: {JSON}", code="not-supported")
     raw = request.get_data(cache=False)
     if not raw.strip():
         raise bad_request("the request body is empty; expected a JSON object", code="required")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+    except RecursionError:
+        raise bad_request("the request body is nested too deeply", code="too-costly") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}", code="structure") from None
+    check_depth(body)
+    return body
 
 
 def _expected_audiences(settings, *extra_paths: str) -> list[str]:
-    base = settings.public_url or request.host_url.rstrip("/")
-    root = request.script_root or ""
-    base = base if settings.public_url else base + root
+    # Only the configured public URL: never the Host or X-Forwarded-* headers, which
+    # the caller chooses (Settings refuses authentication without a public URL).
+    if not settings.public_url:
+        return []
+    base = settings.public_url
     return [base + request.path, *(base + p for p in extra_paths)]
 
 
@@ -65,7 +81,7 @@ def authenticate(*extra_paths: str) -> Caller:
                                        _expected_audiences(state.settings, *extra_paths))
     except AuthError as exc:
         state.metrics.auth_failures.labels(reason=exc.reason).inc()
-        log.info("refused a call to %s: %s", request.path, exc)
+        log.info("refused a call to %s: %s", loggable(request.path), loggable(str(exc)))
         raise exc.as_cds_error() from None
     g.caller = caller
     return caller
@@ -89,7 +105,7 @@ def finish(response: Response) -> Response:
         _add_cors(response, state.settings.cors_origins)
     route = _route_label()
     elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
-    state.metrics.http_requests.labels(route=route, method=request.method,
+    state.metrics.http_requests.labels(route=route, method=method_label(request.method),
                                        status=str(response.status_code)).inc()
     state.metrics.http_latency.labels(route=route).observe(elapsed)
     service_id = getattr(g, "service_id", None)
@@ -142,7 +158,8 @@ def http_error(exc: HTTPException):
 @plumbing.app_errorhandler(Exception)
 def unexpected(exc: Exception):
     reference = uuid.uuid4().hex[:12]
-    log.exception("unexpected error answering %s %s (reference %s)", request.method, request.path, reference)
+    log.exception("unexpected error answering %s %s (reference %s)", loggable(request.method),
+                  loggable(request.path), reference)
     return json_response(operation_outcome(
         f"the service could not answer this request (internal error, reference {reference})",
         code="exception"), 500)

@@ -8,6 +8,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+# An HTTP method is chosen by the caller: as a label it would grow the registry without bound.
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
+
+
 # Hook calls should answer in ~500 ms; buckets resolve the fast path finely.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 

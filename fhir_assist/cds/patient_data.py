@@ -105,6 +105,11 @@ def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None,
     required_missing = {k: why for k, why in gathered.missing.items() if k in entry.required_keys}
     if required_missing:
         detail = "; ".join(f"{k}: {why}" for k, why in sorted(required_missing.items()))
+        if call.fhir_server_refused:
+            raise precondition_failed(
+                "the data this service needs was not prefetched, and fhirServer is not a server this "
+                "service may call (FHIR_ASSIST_ALLOWED_FHIR_SERVERS, --fhir-base-url): send the data "
+                "in the prefetch", diagnostics=detail, expression=[f"prefetch.{k}" for k in sorted(required_missing)])
         raise precondition_failed(
             "the data this service needs was neither prefetched nor retrievable from the FHIR server",
             diagnostics=detail, expression=[f"prefetch.{k}" for k in sorted(required_missing)])
@@ -171,7 +176,7 @@ def _remaining_pages(bundle: dict, key: str, server: Any | None, gathered: Prefe
             entries += [e for e in page.get("entry") or [] if isinstance(e, dict)]
             url = _next_link(page)
     except Exception as exc:  # noqa: BLE001 - keep what was read, say what is missing
-        log.info("could not read the next prefetch page of %s: %s", key, exc)
+        log.info("could not read the next prefetch page of %s: %s", key, type(exc).__name__)
         gathered.partial[key] = f"paginated; later pages could not be fetched ({type(exc).__name__})"
     out = {k: v for k, v in bundle.items() if k != "link"}
     out["entry"] = entries

@@ -166,16 +166,17 @@ def _attempt(fetcher: Callable[[Query], Any], query: Query) -> tuple[Any, str | 
     try:
         return fetcher(query), None
     except Exception as exc:  # noqa: BLE001 - reported per key, never raised into the request
-        log.info("fetching %s failed: %s", query, exc)
+        # Neither the log nor the caller gets the server's own text: it may hold patient
+        # data, and an answer must not relay what a foreign server said.
+        log.info("fetching %s failed: %s", query.resource_type, _describe_fetch_error(exc))
         return None, _describe_fetch_error(exc)
 
 
 def _describe_fetch_error(exc: Exception) -> str:
     status = getattr(exc, "status", None)
-    text = str(exc) or type(exc).__name__
-    if len(text) > 200:
-        text = text[:197] + "..."
-    return f"FHIR server answered {status}: {text}" if status else f"FHIR server unreachable: {text}"
+    if status:
+        return f"the FHIR server answered HTTP {status}"
+    return f"the FHIR server is unreachable or too slow ({type(exc).__name__})"
 
 
 def _outcome_text(outcome: dict) -> str:

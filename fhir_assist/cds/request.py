@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+import re
 
+from .. import url_policy
 from .catalog import HOOKS, ServiceEntry
-from .errors import CdsError, bad_request
+from .errors import bad_request
+from .request_checks import check_draft_orders, check_fhir_authorization, check_ids, check_prefetch
 
 _STRING_FIELDS = ("userId", "patientId", "encounterId")
+_HOOK_INSTANCE = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 @dataclass
@@ -26,6 +29,8 @@ class HookCall:
     prefetch: dict | None
     raw: dict
     review_url: str | None = None     # absolute URL of the coder worklist, when served
+    fhir_server_refused: bool = False  # named a fhirServer outside the allow-list (not contacted)
+    configured_server_allowed: bool = True   # the caller may use --fhir-base-url without naming it
 
     @property
     def patient_id(self) -> str:
@@ -47,17 +52,12 @@ class HookCall:
         return token if isinstance(token, str) and token else None
 
 
-def _under(url: str, prefix: str) -> bool:
-    url, prefix = url.rstrip("/"), prefix.rstrip("/")
-    return url == prefix or url.startswith(prefix + "/")
-
-
 def _bare(value: str, resource_type: str) -> str:
     prefix = f"{resource_type}/"
     return value[len(prefix):] if value.startswith(prefix) else value
 
 
-def parse_hook_call(entry: ServiceEntry, body: Any, *, allowed_fhir_servers: tuple[str, ...] = ()) -> HookCall:
+def parse_hook_call(entry: ServiceEntry, body: Any, *, allowed_fhir_servers: tuple = ()) -> HookCall:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", code="structure")
     hook = body.get("hook")
@@ -73,21 +73,30 @@ def parse_hook_call(entry: ServiceEntry, body: Any, *, allowed_fhir_servers: tup
     if not isinstance(hook_instance, str) or not hook_instance.strip():
         raise bad_request("'hookInstance' is required (a unique id of this hook call)",
                           expression="hookInstance", code="required")
+    if not _HOOK_INSTANCE.fullmatch(hook_instance):
+        # It is logged: no control characters (a newline would forge a log line).
+        raise bad_request("'hookInstance' must be a short id (a UUID) of printable characters",
+                          expression="hookInstance")
     context = body.get("context")
     if not isinstance(context, dict):
         raise bad_request("'context' is required and must be an object", expression="context",
                           code="required")
     _check_context(hook, context)
 
+    for name in ("fhirServer", "fhirAuthorization", "prefetch"):
+        if name in body and body[name] is None:
+            raise bad_request(f"'{name}' must not be null (leave it out instead)", expression=name)
     fhir_server = body.get("fhirServer")
+    refused = False
     if fhir_server is not None:
-        parts = urlsplit(fhir_server) if isinstance(fhir_server, str) else None
-        if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise bad_request("'fhirServer' must be an absolute http(s) URL", expression="fhirServer")
-        if allowed_fhir_servers and not any(_under(fhir_server, prefix) for prefix in allowed_fhir_servers):
-            # The service would send the EHR's access token there: only to servers agreed on.
-            raise CdsError(403, "forbidden", f"fhirServer {fhir_server!r} is not one this service may call",
-                           expression="fhirServer")
+        try:
+            url_policy.parse(fhir_server)
+        except url_policy.UrlRefused as exc:
+            raise bad_request(f"'fhirServer' must be an absolute http(s) URL ({exc})",
+                              expression="fhirServer") from None
+        # The service would send the EHR's token there: only to servers agreed on. Any
+        # other is never contacted; the call can still be answered from its prefetch.
+        refused = not url_policy.allowed(fhir_server, allowed_fhir_servers)
     auth = body.get("fhirAuthorization")
     if auth is not None:
         if not isinstance(auth, dict):
@@ -95,12 +104,8 @@ def parse_hook_call(entry: ServiceEntry, body: Any, *, allowed_fhir_servers: tup
         if fhir_server is None:
             raise bad_request("'fhirAuthorization' is given, so 'fhirServer' is required",
                               expression="fhirServer", code="required")
-        token = auth.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise bad_request("'fhirAuthorization.access_token' is required",
-                              expression="fhirAuthorization.access_token", code="required")
-        token_type = auth.get("token_type", "Bearer")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        check_fhir_authorization(auth)
+        if auth["token_type"].lower() != "bearer":
             raise bad_request("'fhirAuthorization.token_type' must be 'Bearer'",
                               expression="fhirAuthorization.token_type")
     prefetch = body.get("prefetch")
@@ -113,8 +118,10 @@ def parse_hook_call(entry: ServiceEntry, body: Any, *, allowed_fhir_servers: tup
                 continue
             raise bad_request(f"prefetch key {key!r} must hold a FHIR resource, a Bundle or null",
                               expression=f"prefetch.{key}", code="structure")
-    return HookCall(entry, hook_instance.strip(), context, fhir_server.rstrip("/") if fhir_server else None,
-                    auth, prefetch, body)
+        check_prefetch(entry.prefetch, context, prefetch)
+    usable_server = fhir_server.rstrip("/") if fhir_server and not refused else None
+    return HookCall(entry, hook_instance, context, usable_server, auth if usable_server else None,
+                    prefetch, body, fhir_server_refused=refused)
 
 
 def _check_context(hook: str, context: dict) -> None:
@@ -128,12 +135,7 @@ def _check_context(hook: str, context: dict) -> None:
             value = context[name]
             if not isinstance(value, str) or not value.strip():
                 raise bad_request(f"context.{name} must be a non-empty string", expression=f"context.{name}")
-    for name, rtype in (("patientId", "Patient"), ("encounterId", "Encounter")):
-        value = context.get(name)
-        if isinstance(value, str):
-            bare = _bare(value, rtype)
-            if not bare or "/" in bare or len(bare) > 64:
-                raise bad_request(f"context.{name} must be a FHIR {rtype} id", expression=f"context.{name}")
+    check_ids(context)
     if "selections" in context:
         selections = context["selections"]
         if not isinstance(selections, list) or not all(isinstance(s, str) and s for s in selections):
@@ -144,3 +146,4 @@ def _check_context(hook: str, context: dict) -> None:
         if not isinstance(drafts, dict) or drafts.get("resourceType") != "Bundle":
             raise bad_request("context.draftOrders must be a FHIR Bundle", expression="context.draftOrders",
                               code="structure")
+        check_draft_orders(context)

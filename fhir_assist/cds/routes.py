@@ -3,8 +3,9 @@
     GET  /cds-services                      discovery (one entry per service and hook)
     POST /cds-services/{id}                 a hook call → {"cards": [...], "systemActions"?: [...]}
     POST /cds-services/{id}/feedback        outcomes of the cards (accepted / overridden)
-    GET  /cds-services/{id}/feedback        stored feedback, for audit (authenticated, per tenant)
+    GET  /admin/feedback?tenant=T           stored feedback, for audit (admin credential only)
     GET  /healthz   /readyz   /metrics      liveness, readiness (models + store), Prometheus
+    GET  /openapi.json                      the OpenAPI description of the above
 """
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import time
 
 from flask import Blueprint, Response, current_app, g, request
 
+from ..store import Scope
+from .admin import check_admin
 from .catalog import BY_ID, SERVICES
 from .errors import CdsError, bad_request
 from .feedback import SOURCE, feedback_events, parse_feedback
 from .http import authenticate, json_response, read_json, service
+from .openapi import openapi_document
 from .patient_data import load_patient_data, make_fetcher
 from .request import parse_hook_call
 
@@ -47,9 +51,11 @@ def call_service(service_id: str):
         raise CdsError(404, "not-found", f"no CDS service with id {service_id!r}; see GET /cds-services",
                        expression="id")
     g.service_id = service_id
-    call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.allowed_fhir_servers)
+    call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.fhir_server_allow_list)
     if "review" in current_app.blueprints:
         call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
+    # The service's own FHIR server, without the EHR's token, only for issuers allowed to use it.
+    call.configured_server_allowed = caller.issuer is None or caller.issuer in settings.fhir_base_url_issuers
     g.hook = call.entry.hook
     started = time.perf_counter()
     server = _open_fhir_server(state, call)
@@ -58,11 +64,11 @@ def call_service(service_id: str):
                                  deadline_s=settings.fhir_timeout * 3,
                                  on_gathered=lambda result: _count_gathered(state.metrics, result, server),
                                  server=server)
-        answer = state.services[entry.service].answer(data, caller.tenant)
+        answer = state.services[entry.service].answer(data, caller.scope)
     finally:
         if server is not None:
             server.close()
-    state.store.put_cards(caller.tenant, answer.ledger)
+    state.store.put_cards(caller.scope, answer.ledger)
     for card in answer.cards:
         state.metrics.cards.labels(service=service_id, indicator=card["indicator"]).inc()
     state.metrics.hook_latency.labels(service=service_id).observe(time.perf_counter() - started)
@@ -74,11 +80,13 @@ def call_service(service_id: str):
 def _open_fhir_server(state, call):
     """The FHIR server named by the call (with its token) or configured; None without either."""
     base_url = state.settings.fhir_base_url
-    if not (call.fhir_server or base_url):
+    # A call that named a server we may not call gets neither it nor ours: prefetch only.
+    if call.fhir_server_refused or not (call.fhir_server or (base_url and call.configured_server_allowed)):
         return None
     try:
         return state.fhir_server_factory(call.fhir_server or base_url,
-                                         call.access_token if call.fhir_server else None)
+                                         call.access_token if call.fhir_server else None,
+                                         deadline_s=state.settings.fhir_timeout * 3)
     except ValueError as exc:
         raise bad_request(str(exc), expression="fhirServer") from None
 
@@ -105,10 +113,10 @@ def post_feedback(service_id: str):
     items = parse_feedback(read_json())
     ids = []
     for item in items:
-        info = state.store.get_card(caller.tenant, item["card"])
+        info = state.store.get_card(caller.scope, item["card"])
         for event in feedback_events(service_id, item, info, caller.subject or caller.issuer):
             try:
-                ids.append(state.store.record_feedback(caller.tenant, event))
+                ids.append(state.store.record_feedback(caller.scope, event))
             except Exception as exc:  # noqa: BLE001 - StoreUnavailable: the client may resend
                 state.metrics.store_errors.labels(operation="record_feedback").inc()
                 log.warning("could not store feedback: %s", exc)
@@ -118,26 +126,35 @@ def post_feedback(service_id: str):
     return json_response({"stored": len(ids), "ids": ids})
 
 
-@routes.get("/cds-services/<service_id>/feedback")
-def list_feedback(service_id: str):
+@routes.get("/admin/feedback")
+def list_feedback():
+    # Feedback holds patient and encounter ids and coders' comments: an admin function
+    # behind its own credential, never open to EHR tokens.
     state = service()
-    caller = authenticate(f"/cds-services/{service_id}")
-    _known_service(service_id)
-    since = request.args.get("since") or None
+    check_admin(state.settings, request.headers.get("Authorization"))
+    tenant = request.args.get("tenant")
+    if not tenant:
+        raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
+    scope = Scope(tenant=tenant, issuer=request.args.get("issuer") or None)
     try:
-        events = state.store.list_feedback(caller.tenant, since=since, source=SOURCE)
+        events = state.store.list_feedback(scope, since=request.args.get("since") or None, source=SOURCE)
     except ValueError as exc:
         raise bad_request(str(exc), expression="since") from None
-    except Exception as exc:  # noqa: BLE001 - StoreUnavailable
+    except Exception:  # noqa: BLE001 - StoreUnavailable
         state.metrics.store_errors.labels(operation="list_feedback").inc()
-        raise CdsError(503, "transient", f"the feedback store is unavailable: {exc}",
+        raise CdsError(503, "transient", "the feedback store is unavailable",
                        headers={"Retry-After": "5"}) from None
-    events = [e for e in events if e.get("service") == service_id]
-    for name in ("outcome", "patient", "encounter", "card"):
+    for name in ("service", "outcome", "patient", "encounter", "card"):
         if request.args.get(name):
             events = [e for e in events if str(e.get(name)) == request.args[name]]
-    return json_response({"service": service_id, "tenant": caller.tenant, "count": len(events),
+    return json_response({"service": request.args.get("service"), "tenant": tenant, "issuer": scope.issuer,
+                          "count": len(events),
                           "feedback": events})
+
+
+@routes.get("/openapi.json")
+def openapi():
+    return json_response(openapi_document())
 
 
 @routes.get("/healthz")
@@ -160,7 +177,10 @@ def readyz():
 
 @routes.get("/metrics")
 def metrics():
-    payload, content_type = service().metrics.render()
+    state = service()
+    if state.settings.metrics_token_sha256:
+        check_admin(state.settings, request.headers.get("Authorization"), digest=state.settings.metrics_token_sha256)
+    payload, content_type = state.metrics.render()
     return Response(payload, mimetype=None, content_type=content_type)
 
 

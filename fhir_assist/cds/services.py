@@ -16,7 +16,7 @@ from mappings import rxnorm
 from ..config import Settings
 from ..fhir.medications import concept_ingredients, concept_name, request_concept
 from ..fhir.references import reference_id
-from ..fhir_server import build_suggested_condition
+from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
@@ -81,7 +81,7 @@ class MedicationChangeService:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
 
-    def answer(self, data: PatientData, tenant: str) -> Answer:
+    def answer(self, data: PatientData, tenant) -> Answer:
         model = self.rt.models.get(MEDICATION)
         if model is None:
             raise _unavailable(MEDICATION, self.rt.models)
@@ -91,7 +91,8 @@ class MedicationChangeService:
         if data.visit is None:
             why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
                    else "the patient has no encounters in the data provided")
-            log.info("%s: no visit to update (%s)", call.entry.id, why)
+            log.info("%s: no visit to update (%s)", call.entry.id,
+                     "encounter not in the data" if call.encounter_id else "no encounters")
             self._ddi_cards(answer, data, current, model.version)
             return answer
 
@@ -117,7 +118,7 @@ class MedicationChangeService:
         return answer
 
     # -- model and state
-    def _run_model(self, model, data: PatientData, tenant: str):
+    def _run_model(self, model, data: PatientData, tenant):
         patient = data.call.patient_id
         state = None
         try:
@@ -348,7 +349,7 @@ class CodingService:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
 
-    def answer(self, data: PatientData, tenant: str) -> Answer:
+    def answer(self, data: PatientData, tenant) -> Answer:
         ranker = self.rt.models.get(RANKER)
         if ranker is None:
             raise _unavailable(RANKER, self.rt.models)
@@ -447,16 +448,17 @@ class CodingService:
     def _write_back(self, data: PatientData, recommended: list[MergedCode], version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
         call = data.call
-        base = call.fhir_server or self.rt.settings.fhir_base_url
+        base = call.fhir_server
+        if not base and call.configured_server_allowed and not call.fhir_server_refused:
+            base = self.rt.settings.fhir_base_url
         if not base:
-            return {}, "Not written back: no FHIR server in the request or the configuration."
+            return {}, "Not written back: no FHIR server this call may write to."
         try:
             server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
             stored = server.write_suggested_conditions(call.patient_id, data.encounter_id,
                                                        recommended, version)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
-            log.warning("write-back of %d codes for encounter %s failed: %s", len(recommended),
-                        data.encounter_id, exc)
+            log.warning("write-back of %d codes failed: %s", len(recommended), error_kind(exc))
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "

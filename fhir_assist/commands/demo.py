@@ -87,8 +87,11 @@ class running_service:
             raise CliError("the demo models could not be loaded: "
                            + "; ".join(f"{k}: {v}" for k, v in models.errors.items())
                            + " (rebuild them with scripts/build-demo-models.sh)")
+        # The body limit at the server: waitress would otherwise buffer up to 1 GiB per
+        # request before Flask's own check sees it.
         self.server = create_server(self.app, host=self.settings.host, port=self.settings.port, threads=4,
-                                    ident="fhir-assist-demo")
+                                    ident="fhir-assist-demo",
+                                    max_request_body_size=self.settings.max_request_mb * 1024 * 1024)
         self.thread = threading.Thread(target=self.server.run, name="fhir-assist-demo", daemon=True)
         self.thread.start()
         return f"http://{self.settings.host}:{self.server.effective_port}"

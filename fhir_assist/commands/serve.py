@@ -40,6 +40,9 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust", action="append", default=None, metavar="ISS=FILE",
                         help="trust JWTs from issuer ISS verified with FILE: a PEM public key or "
                         "certificate, a JWK or JWK Set JSON file, or an https:// JWKS URL (repeatable)")
+    parser.add_argument("--public-url", default=None, metavar="URL",
+                        help="this service's external base URL (e.g. https://cds.example.org): the JWT "
+                        "audience callers must name; required unless --no-auth (FHIR_ASSIST_PUBLIC_URL)")
     parser.add_argument("--no-auth", action="store_true", default=None,
                         help="accept calls without a JWT (embedded demo only; logged as a warning)")
     parser.add_argument("--models", default=None, metavar="DIR",
@@ -79,7 +82,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         server = create_server(app, host=settings.host, port=settings.port, threads=settings.threads,
-                               ident="fhir-assist", clear_untrusted_proxy_headers=not settings.trust_proxy)
+                               ident="fhir-assist", clear_untrusted_proxy_headers=not settings.trust_proxy,
+                               max_request_body_size=settings.max_request_mb * 1024 * 1024)
     except OSError as exc:
         raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, server.effective_port)

@@ -8,8 +8,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+FHIR_ID_PATTERN = r"[A-Za-z0-9\-.]{1,64}"
+RESOURCE_TYPE_PATTERN = r"[A-Z][A-Za-z]{1,63}"
+FHIR_ID = re.compile(FHIR_ID_PATTERN)
+RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
+#: a strict relative reference, "Type/id"
+RELATIVE_REFERENCE = re.compile(f"({RESOURCE_TYPE_PATTERN})/({FHIR_ID_PATTERN})")
 
 
 def is_fhir_id(value: Any) -> bool:

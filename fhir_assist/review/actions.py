@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 from fhir_assist.fhir.validation import InvalidResource
 from fhir_assist.fhir_server import (CONDITION_CATEGORY, CONDITION_VER_STATUS, FhirAccessError,
-                                     FhirServerError, FhirServerUnavailable, outcome_message)
+                                     FhirServerError, FhirServerUnavailable, error_kind,
+                                     outcome_message)
 from fhir_assist.store import StoreUnavailable
 
 from . import fhir_marks
@@ -77,6 +78,25 @@ def feedback_event(action: Action, condition_id: str | None) -> dict:
     return event
 
 
+class NotOurs(Exception):
+    """The Condition a decision names is not one this service suggested for that encounter."""
+
+
+def is_ours(resource: dict, action: Action) -> bool:
+    """A Condition this service wrote (suggested, or added from the worklist) for the
+    decision's own patient and encounter: the only ones a coder's decision may change."""
+    marks = fhir_marks.read_marks(resource)
+    encounter = (resource.get("encounter") or {}).get("reference")
+    subject = (resource.get("subject") or {}).get("reference")
+    return ((marks.suggested or marks.coder_added) and encounter == f"Encounter/{action.encounter}"
+            and subject == f"Patient/{action.patient}")
+
+
+def check_ours(resource: dict, action: Action) -> None:
+    if not is_ours(resource, action):
+        raise NotOurs("that Condition was not suggested by this service for this encounter")
+
+
 class ActionRunner:
     def __init__(self, store, pending: PendingActions, tenant: str):
         self.store = store
@@ -89,8 +109,11 @@ class ActionRunner:
         if not action.fhir_done:
             try:
                 condition_id = self._write(fhir, action)
+            except NotOurs as exc:
+                log.warning("coder decision %s refused: %s", action.id, exc)
+                return Outcome(False, f"“{what}” was not saved: {exc}.", action.condition_id)
             except (FhirAccessError, InvalidResource) as exc:
-                log.warning("FHIR write of %s failed: %s", action.id, exc)
+                log.warning("FHIR write of %s failed: %s", action.id, error_kind(exc))
                 return self._keep(action, f"The FHIR server did not take “{what}”: {describe_fhir_error(exc)}. "
                                           "The decision is kept and can be retried.")
             action.fhir_done = True
@@ -116,7 +139,7 @@ class ActionRunner:
             log.error("decision %s could not be queued: %s", action.id, exc)
             return Outcome(False, message.replace("is kept and can be retried", "could not be kept")
                            + " Repeat the action once the servers are back.", action.condition_id)
-        log.warning("coder decision kept for retry (%s): %s", action.id, message)
+        log.warning("coder decision %s kept for retry", action.id)
         return Outcome(False, message, action.condition_id, pending=True)
 
     # ------------------------------------------------------------------ FHIR
@@ -124,6 +147,7 @@ class ActionRunner:
         if action.kind == "add":
             return self._add(fhir, action)
         status = STATUS_FOR[action.kind]
+        check_ours(fhir.read("Condition", action.condition_id), action)
         fhir.update_condition_status(action.condition_id, status,
                                      reason=action.reason if action.kind == "reject" else None,
                                      user=action.user)
@@ -137,6 +161,8 @@ class ActionRunner:
             "code": f"{action.system}|{action.code}",
         })
         for resource in existing:
+            if not is_ours(resource, action):
+                continue      # a clinician's Condition for the same code is never changed
             view = parse_condition(resource)
             if view.status != "confirmed":
                 fhir.update_condition_status(view.id, "confirmed", user=action.user)

@@ -83,6 +83,10 @@ class Authenticator:
                         "FHIR_ASSIST_REVIEW_OIDC_JWKS for bearer tokens")
 
     def _bearer(self, headers) -> Coder:
+        if not self.config.oidc_audience:
+            # A token the identity provider issued for any other application would do.
+            raise AuthError("coder sign-in is misconfigured: set FHIR_ASSIST_REVIEW_OIDC_AUDIENCE "
+                            "(the audience of this worklist's tokens)")
         token = None
         header = headers.get("Authorization", "")
         if header[:7].lower() == "bearer ":
@@ -98,14 +102,16 @@ class Authenticator:
                 decoded = jwt.decode(token, self.jwks.keys(force=True), algorithms=ALGORITHMS)
             claims = decoded.claims
             options = {"iss": {"essential": True, "value": self.config.oidc_issuer},
-                       "exp": {"essential": True}}
-            if self.config.oidc_audience:
-                options["aud"] = {"essential": True, "value": self.config.oidc_audience}
+                       "exp": {"essential": True}, "sub": {"essential": True},
+                       "aud": {"essential": True, "value": self.config.oidc_audience}}
             jwt.JWTClaimsRegistry(leeway=LEEWAY_S, **options).validate(claims)
         except (JoseError, ValueError) as exc:
             log.info("review bearer token refused: %s", exc)
             raise AuthError("sign in required: the token is invalid or expired") from None
-        user = claims.get(self.config.oidc_user_claim) or claims.get("sub")
-        if not user:
+        # The id is the issuer's stable subject: a display name such as preferred_username
+        # can be chosen or reused by another person.
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
             raise AuthError("sign in required: the token names no user")
-        return Coder(id=str(user), name=str(claims.get("name") or user))
+        shown = claims.get(self.config.oidc_user_claim) or claims.get("name") or subject
+        return Coder(id=f"{claims['iss']}#{subject}", name=str(shown))

@@ -13,7 +13,9 @@ from flask import Blueprint, abort, current_app, flash, g, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 from fhir_assist.config import ReviewSettings
+from fhir_assist.cds.http import loggable
 from fhir_assist.fhir.ids import is_fhir_id
+from fhir_assist.fhir_server import error_kind
 from fhir_assist.store import StoreUnavailable
 
 from . import csrf
@@ -109,7 +111,8 @@ def http_error(exc: HTTPException):
 @bp.errorhandler(Exception)
 def unexpected(exc: Exception):
     reference = uuid.uuid4().hex[:12]
-    log.exception("review: unexpected error on %s %s (reference %s)", request.method, request.path, reference)
+    log.exception("review: unexpected error on %s %s (reference %s)", loggable(request.method),
+                  loggable(request.path), reference)
     return render_template("review_error.html", title="Something went wrong",
                            message=f"The page could not be shown (reference {reference} in the service "
                                    "log). Decisions already made are kept."), 500
@@ -128,7 +131,7 @@ def not_configured(exc):
 
 
 def fhir_error_page(exc: Exception, what: str):
-    log.warning("review: %s failed: %s", what, exc)
+    log.warning("review: %s failed: %s", what, error_kind(exc))
     return render_template(
         "review_error.html", title="The FHIR server cannot be reached",
         message=f"Could not {what}: {describe_fhir_error(exc)}.", retry_url=request.url,
@@ -163,7 +166,11 @@ def _same_origin(req) -> bool:
 
 
 def safe_next(url: str | None) -> str | None:
-    # only same-site paths: never redirect a coder to another origin
-    if url and url.startswith("/") and not url.startswith("//"):
-        return url
-    return None
+    # Only same-site paths: never redirect a coder to another origin. Browsers drop tabs
+    # and newlines and read "\\" as "/", so "/\t/evil.example" would become "//evil.example".
+    if not url or not url.startswith("/") or any(ch.isspace() or ch == "\\" or ord(ch) < 32 for ch in url):
+        return None
+    parts = urlsplit(url)
+    if url.startswith("//") or parts.scheme or parts.netloc:
+        return None
+    return url

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from fhir_assist.fhir_server import error_kind
 from fhir_assist.tasks.artifacts import BUNDLED_DIR
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class EvidenceSource:
                     if (system, code) not in evidence:
                         evidence[(system, code)] = _top(suggester.explain(visit, code, timeline))
         except Exception:  # noqa: BLE001 - the page must work without evidence
-            log.exception("evidence for encounter %s could not be computed", encounter)
+            log.exception("evidence for an encounter could not be computed")
             return Explanation({c: [] for c in codes}, None, None, version,
                                "Evidence could not be computed for this encounter (see the service log).")
         explanation = Explanation(evidence, result.cutoff_k, result.target_recall, version, None)
@@ -136,7 +137,7 @@ class EvidenceSource:
         try:
             resources = fhir.patient_resources(patient)
         except Exception as exc:  # noqa: BLE001 - evidence is optional on the page
-            log.warning("cannot read patient %s for evidence: %s", patient, exc)
+            log.warning("cannot read the patient's record for evidence: %s", error_kind(exc))
             return None
         report = IngestReport()
         for timeline in build_timelines(resources, report):
