@@ -34,9 +34,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fhir_assist.tasks.artifacts import read_config
 
     try:
-        task = read_config(args.artifact)["task"]
+        config = read_config(args.artifact)
     except FileNotFoundError as exc:
         raise CliError(f"no artifact at {args.artifact!r}: {exc}") from None
+    task = config["task"]
+    if config.get("kind") in ("mera", "lamo"):
+        from fhir_assist.commands.language_models import evaluate
+        return evaluate(args)
     if task == "medication-change":
         return _evaluate_medication(args)
     if task == "icd-coding":

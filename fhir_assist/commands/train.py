@@ -1,4 +1,4 @@
-"""`fhir-assist train {micron,icd-ranker,text-coder} --data DIR --out ARTIFACT`."""
+"""`fhir-assist train {micron,icd-ranker,text-coder,lm-base,mera,lamo} --data DIR --out ARTIFACT`."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     text.add_argument("--focal-gamma", dest="focal_gamma", type=float, default=None,
                       help="focal loss γ (down-weighting of easy labels)")
     text.set_defaults(func=_train_text)
+
+    from fhir_assist.commands.language_models import register_train
+    register_train(models, _common)
 
 
 def _layer_sizes(text: str) -> list[int]:

@@ -1,0 +1,35 @@
+"""Loading the language-model artifacts (`kind` mera | lamo) for evaluation and serving."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from fhir_assist.tasks.errors import TaskError
+
+LANGUAGE_MODEL_KINDS = ("mera", "lamo")
+
+
+def is_language_model(config: dict) -> bool:
+    return config.get("kind") in LANGUAGE_MODEL_KINDS
+
+
+def load_code_lm(artifact: str | Path, device: torch.device):
+    """(CodeTokenLM, config) of a MERA or LAMO artifact directory."""
+    from model_zoo.llm import base, code_lm
+    from model_zoo.llm.vocab import EOV, code_token
+
+    path = Path(artifact)
+    try:
+        config = json.loads((path / "config.json").read_text())
+        lm, tokenizer = base.load(path / "lm", device)
+    except (OSError, ValueError) as exc:
+        raise TaskError(f"cannot load language-model artifact {str(artifact)!r}: {exc}") from None
+    if config.get("kind") == "mera":
+        tokens = list(config["code_tokens"]) + [EOV]
+    elif config.get("kind") == "lamo":
+        tokens = [code_token("rx", m) for m in config["medications"]]
+    else:
+        raise TaskError(f"{str(artifact)!r} is not a language-model artifact (kind {config.get('kind')!r})")
+    return code_lm.CodeTokenLM(lm, tokenizer, tokens).to(device), config
