@@ -28,7 +28,9 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_JWT_MAX_AGE       refuse tokens issued longer ago than this many seconds (default 3600)
     FHIR_ASSIST_JWT_ALGORITHMS    accepted signature algorithms (default RS384,ES384,RS256,RS512,ES256,ES512,PS256,PS384,PS512)
     FHIR_ASSIST_PUBLIC_DISCOVERY  serve GET /cds-services without a token (default false)
-    FHIR_ASSIST_THREADS           worker threads of the production server (default 8)
+    FHIR_ASSIST_THREADS           worker threads of the production server (default 8, per process)
+    FHIR_ASSIST_WORKERS           server processes (default 0 = automatic: one per CPU core with
+                                  --redis-url, else one; see `fhir-assist serve --help`)
     FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
     FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
     FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
@@ -176,6 +178,7 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     public_discovery: bool = False
     threads: int = 8
+    workers: int = 0                                # server processes; 0 = automatic (serve picks)
     max_request_mb: int = 32
     top_codes: int = 20
     top_medications: int = 8
@@ -205,7 +208,7 @@ class Settings:
         overrides: dict[str, object] = {}
         if getattr(args, "public_url", None):
             overrides["public_url"] = args.public_url.strip().rstrip("/")
-        for name in ("host", "port", "redis_url", "fhir_base_url"):
+        for name in ("host", "port", "redis_url", "fhir_base_url", "workers"):
             value = getattr(args, name, None)
             if value is not None:
                 overrides[name] = value
@@ -234,6 +237,8 @@ class Settings:
             raise SettingsError("write-back and card limits must be at least 1")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
+        if self.workers < 0:
+            raise SettingsError("workers must be 0 (automatic) or more")
         if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
             raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
         for name in ("admin_token_sha256", "metrics_token_sha256"):

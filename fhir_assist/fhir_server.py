@@ -123,8 +123,13 @@ def suggestion_identifier(patient_id: str, encounter_id: str, system: str, code:
 
 
 def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: Any, model_version: str,
-                              *, recorded: datetime | None = None) -> dict:
-    """The provisional Condition for one suggested ICD code, validated with fhir.resources."""
+                              *, recorded: datetime | None = None, validation: str = "full") -> dict:
+    """The provisional Condition for one suggested ICD code, validated with fhir.resources.
+
+    `validation="fast"` (the hook path: a card carries one per shown code) checks it with the
+    adapter's structural checker instead; the shape is fixed here and every free value is
+    checked above, and full R4 validation costs ~10 ms a Condition. Whatever reaches a FHIR
+    server goes through `create_condition`/`write_suggested_conditions`, fully validated."""
     patient_id = bare_id(patient_id, "Patient")
     encounter_id = bare_id(encounter_id, "Encounter")
     system = _field(suggestion, "system")
@@ -164,6 +169,9 @@ def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: An
         "encounter": {"reference": f"Encounter/{encounter_id}"},
         "recordedDate": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
+    if validation == "fast":
+        from fhir_assist.adapter.validate import validate_resource
+        return validate_resource(condition, "fast")
     return validate_r4(condition)
 
 

@@ -86,7 +86,40 @@ def load_models(models_dir: str | None) -> ModelSet:
         result.models[name] = LoadedModel(name, path, suggester, version, task)
         log.info("loaded model %s (%s) from %s", name, version, path)
     result.load_seconds = time.perf_counter() - started
+    if result.models:
+        warm_up(result)
     return result
+
+
+def warm_up(models: ModelSet) -> None:
+    """One call through each model on a made-up visit before the service says it is ready:
+    the first call otherwise pays for lazy imports, torch's first allocations and the FHIR
+    model classes of write-back validation (seconds, where a warm call takes milliseconds)."""
+    from datetime import datetime, timezone
+
+    from fhir_assist.adapter.visits import Visit
+    from fhir_assist.fhir_server import SuggestedCode, build_suggested_condition
+    from mappings.codesystems import ICD10CM
+
+    started = time.perf_counter()
+    now = datetime.now(timezone.utc)
+    for name, model in models.models.items():
+        try:
+            suggester = model.suggester
+            if name == MEDICATION:
+                visit = Visit("warm-up", now, now, medications=["6809"], age=60.0)
+                suggester.update(suggester.new_state(), visit)
+                continue
+            features = getattr(suggester.bundle, "features", None)
+            medications = list(features.medications.tokens[:3]) if features is not None else []
+            visit = Visit("warm-up", now, now, medications=medications, age=60.0,
+                          notes=["patient admitted with chest pain and shortness of breath"])
+            result = suggester.suggest(visit, None, top=10, evidence=False)
+            suggester.add_evidence(result, {(s.system, s.code) for s in result.suggestions})
+        except Exception:  # noqa: BLE001 - a cold first call is slower, not wrong
+            log.warning("warm-up of model %s failed", name, exc_info=True)
+    build_suggested_condition("warm-up", "warm-up", SuggestedCode(ICD10CM, "R69"), "warm-up")
+    log.info("models warmed up in %.1f s", time.perf_counter() - started)
 
 
 def _load_medication(path: Path):

@@ -362,7 +362,7 @@ class CodingService:
                     expression="context.encounterId")
             return answer
 
-        merged, versions, unknown, cutoff = self._suggest(data)
+        merged, versions, unknown, cutoff, ranker_result = self._suggest(data)
         already = {(c.system, c.code) for c in data.visit.diagnoses}
         candidates = [m for m in merged if m.system in ICD_SYSTEMS and m.level == "billing"
                       and (m.system, m.code) not in already]
@@ -370,6 +370,8 @@ class CodingService:
         # Recommended codes first, then the next best; a card stays readable (top_codes), the
         # full recommended list goes to the FHIR server for the coder worklist.
         shown = (recommended + [m for m in candidates if not m.recommended])[: self.rt.settings.top_codes]
+        if self.rt.settings.evidence and ranker_result is not None:
+            self._explain(ranker, ranker_result, shown)
         version = "; ".join(versions)
         self.rt.metrics.count_unknown_codes(unknown)
 
@@ -389,7 +391,8 @@ class CodingService:
                                        unknown, cutoff, version))
         if self.rt.settings.system_actions and not written:
             for m in recommended[: self.rt.settings.write_back_max]:
-                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version)
+                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version,
+                                                      validation="fast")
                 answer.system_actions.append(C.create_action(
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
@@ -398,21 +401,23 @@ class CodingService:
         return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
                               "Diagnosis coding")
 
-    def _suggest(self, data: PatientData) -> tuple[list[MergedCode], list[str], list, Any]:
+    def _suggest(self, data: PatientData) -> tuple[list[MergedCode], list[str], list, Any, Any]:
         top = max(50, self.rt.settings.top_codes * 3)
         runs = [RANKER]
         if data.visit.notes and self.rt.models.get(TEXT_CODER) is not None:
             runs.append(TEXT_CODER)
         merged: dict[tuple[str, str], MergedCode] = {}
-        versions, unknown, cutoff = [], list(data.unknown_codes()), None
+        versions, unknown, cutoff, ranker_result = [], list(data.unknown_codes()), None, None
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
             # Note-span evidence of the text coder costs seconds per call (occlusion over the
             # note): the hook path never computes it; the coder worklist shows it on demand.
-            options = {} if self.rt.settings.evidence and name == RANKER else {"evidence": False}
+            # The ranker's is computed afterwards, for the codes the card shows (`_explain`).
             with model.lock:
-                result = model.suggester.suggest(data.visit, data.timeline, top=top, **options)
+                result = model.suggester.suggest(data.visit, data.timeline, top=top, evidence=False)
+            if name == RANKER:
+                ranker_result = result
             self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
             versions.append(getattr(result, "model_version", None) or model.version)
             unknown += list(getattr(result, "unknown_codes", []) or [])
@@ -443,7 +448,17 @@ class CodingService:
             if key not in seen:
                 seen.add(key)
                 unique.append(u)
-        return ordered, versions, unique, cutoff
+        return ordered, versions, unique, cutoff, ranker_result
+
+    def _explain(self, ranker, result, shown: list[MergedCode]) -> None:
+        """The ranker's evidence for the codes on the card, strongest first."""
+        started = time.perf_counter()
+        with ranker.lock:
+            found = ranker.suggester.add_evidence(result, {(m.system, m.code) for m in shown})
+        for m in shown:
+            m.evidence = sorted(m.evidence + list(found.get((m.system, m.code), [])),
+                                key=_evidence_weight, reverse=True)
+        self.rt.metrics.model_latency.labels(model=f"{RANKER}-evidence").observe(time.perf_counter() - started)
 
     def _write_back(self, data: PatientData, recommended: list[MergedCode], version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -484,7 +499,7 @@ class CodingService:
                                          C.confirmed(existing))
                 label = f"Confirm {label_core}"
             else:
-                condition = build_suggested_condition(call.patient_id, encounter, m, version)
+                condition = build_suggested_condition(call.patient_id, encounter, m, version, validation="fast")
                 action = C.create_action(f"Record {m.code} as a provisional diagnosis of this encounter",
                                          condition)
                 label = f"Add {label_core}"

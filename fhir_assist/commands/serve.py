@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         "--trust https://ehr.example.org=/etc/fhir-assist/ehr-jwks.json",
     )
     add_service_options(parser)
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="server processes (default: one per CPU core with --redis-url, else one; "
+                        "more than one needs --redis-url, which holds the state they share)")
     parser.add_argument("--debug", action="store_true", default=None,
                         help="run Flask's development server with debug logging (never in production)")
     parser.set_defaults(func=_serve)
@@ -64,6 +67,14 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.DEBUG)
     from fhir_assist.cds import create_app
 
+    from .server_processes import WorkersError, choose_workers, set_torch_threads, torch_threads_per_worker
+    try:
+        workers = 1 if settings.debug else choose_workers(settings.workers, settings.redis_url)
+    except WorkersError as exc:
+        raise CliError(str(exc)) from None
+    torch_threads = torch_threads_per_worker(workers)
+    set_torch_threads(torch_threads)      # before the models load, so forked workers inherit it
+
     try:
         app = create_app(settings)
     except ValueError as exc:      # e.g. a malformed Redis URL or key file
@@ -78,6 +89,10 @@ def _serve(args: argparse.Namespace) -> int:
         log.warning("running Flask's development server (--debug); use the default server in production")
         app.run(host=settings.host, port=settings.port, debug=True, use_reloader=False, threaded=True)
         return 0
+    log.info("%d server process(es), %d thread(s) and %d torch thread(s) each", workers, settings.threads,
+             torch_threads)
+    if workers > 1:
+        return _serve_processes(app, state, settings, workers, torch_threads)
     from waitress import create_server
 
     try:
@@ -89,6 +104,19 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, server.effective_port)
     try:
         server.run()
+    finally:
+        state.close()
+        state.store.close()
+    return 0
+
+
+def _serve_processes(app, state, settings, workers: int, torch_threads: int) -> int:
+    from .server_processes import run_gunicorn
+
+    log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, settings.port)
+    try:
+        run_gunicorn(app, host=settings.host, port=settings.port, workers=workers, threads=settings.threads,
+                     torch_threads=torch_threads)
     finally:
         state.close()
         state.store.close()

@@ -46,6 +46,9 @@ class CodingSuggestions:
     target_recall: float
     model_version: str
     unknown_codes: list[Code] = field(default_factory=list)
+    # What `CodingSuggester.add_evidence` needs to explain codes after the fact.
+    model_input: Any = field(default=None, repr=False, compare=False)
+    columns: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def recommended(self) -> list[CodeSuggestion]:
@@ -76,6 +79,7 @@ class CodingSuggester:
         self._cutoffs = cut
         self.target_recall = float(next(iter(cut.values()), {}).get("target_recall", 0.9)) if cut else 0.9
         self._descriptions: dict[tuple[str, str], str | None] = {}
+        self._feature_names: dict[tuple[str, str], str] = {}
 
     @classmethod
     def load(cls, artifact: str | Path | Any = "icd-ranker", device=None) -> "CodingSuggester":
@@ -119,7 +123,7 @@ class CodingSuggester:
         cutoff_k = self.cutoff(level, stratum)
         columns = [sl.start + int(i) for i in order]
         evidences = self._evidence(model_input, columns) if evidence and columns else [[] for _ in columns]
-        suggestions = []
+        suggestions, by_code = [], {}
         for rank, (col, score, ev) in enumerate(zip(columns, values.tolist(), evidences), 1):
             head, token = self.labels.token_of(col)
             system, code = parse_label(token)
@@ -127,7 +131,19 @@ class CodingSuggester:
                 system=system or "ccs", code=code, display=self._describe(head, token), level=head,
                 score=float(score), rank=rank, recommended=cutoff_k is not None and rank <= cutoff_k,
                 evidence=ev))
-        return CodingSuggestions(suggestions, cutoff_k, self.target_recall, self.model_version, unknown)
+            by_code[(system or "ccs", code)] = col
+        return CodingSuggestions(suggestions, cutoff_k, self.target_recall, self.model_version, unknown,
+                                 model_input=model_input, columns=by_code)
+
+    def add_evidence(self, result: CodingSuggestions, codes: set[tuple[str, str]]) -> dict[tuple[str, str], Evidence]:
+        """Evidence for these (system, code) pairs of a `suggest(..., evidence=False)` result, in one
+        batch: a card shows a handful of the ranked codes, and occlusion costs a forward pass
+        per input feature and explained code."""
+        wanted = [key for key in result.columns if key in codes]
+        if not wanted or result.model_input is None:
+            return {}
+        found = self._evidence(result.model_input, [result.columns[key] for key in wanted])
+        return dict(zip(wanted, found))
 
     def explain(self, visit: Visit, code: str | Code, patient: PatientTimeline | None = None,
                 level: str = "billing") -> Evidence:
@@ -162,6 +178,13 @@ class CodingSuggester:
                                           self._feature_name)
 
     def _feature_name(self, kind: str, token: str) -> str:
+        key = (kind, token)
+        name = self._feature_names.get(key)
+        if name is None:
+            name = self._feature_names[key] = self._lookup_feature_name(kind, token)
+        return name
+
+    def _lookup_feature_name(self, kind: str, token: str) -> str:
         try:
             if kind == "medication":
                 from mappings import rxnorm

@@ -116,14 +116,15 @@ class StructuredRanker(_BundledModel):
         return VisitInput(x, input_stratum(len(meds) + len(procs)), unknown)
 
     def probabilities(self, value, device) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.inference_mode():
             return torch.sigmoid(self.network(value.unsqueeze(0).to(device)))[0].float().cpu()
 
     def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
         """Occlusion: the inputs whose removal lowers each column's score most."""
         from model_zoo import attribution
 
-        delta, features = attribution.occlusion(lambda b: self.network(b.to(device)), value, columns)
+        with torch.inference_mode():
+            delta, features = attribution.occlusion(lambda b: self.network(b.to(device)), value, columns)
         out = []
         for row in delta:
             items = sorted(zip(features, row.tolist()), key=lambda t: -t[1])
@@ -179,7 +180,7 @@ class NoteCoder(_BundledModel):
         from model_zoo import text_coder
 
         _tokens, ids = value
-        with torch.no_grad():
+        with torch.inference_mode():
             batch = text_coder.pad_batch([ids], len(ids) or 1).to(device)
             icd, ccs = self.network(batch)
             logits = torch.cat([icd, ccs], dim=1) - self.network.config.logit_shift

@@ -1,0 +1,89 @@
+"""How `fhir-assist serve` runs the app: how many processes, how many torch threads each.
+
+A coding call is CPU work under the GIL (parsing, timelines, the models), so one process
+uses about one core whatever its thread count. Several processes need the state they
+share (MICRON state, the card ledger behind feedback, JWT replay ids, pending worklist
+decisions) in Redis: with the in-process store each process would keep its own, so the
+automatic choice is one process per usable core with --redis-url and a single process
+without it, and asking for more than one without Redis is refused.
+
+Several processes run under gunicorn: the app (models included) is built once in the
+master and forked, so the weights are shared copy-on-write, and each worker gets
+`cores // workers` torch threads (at least one) so that the workers do not fight over
+the cores inside the model calls.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+log = logging.getLogger("fhir_assist.serve")
+
+
+class WorkersError(ValueError):
+    pass
+
+
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    container's CPU limit, which the affinity mask does not show)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = open(cpu_max).read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def choose_workers(requested: int, redis_url: str | None, cores: int | None = None) -> int:
+    """Processes to run: `requested` when given (0 = automatic), checked against the store."""
+    cores = cores or usable_cores()
+    if requested > 1 and not redis_url:
+        raise WorkersError(f"--workers {requested} needs --redis-url: with the in-process store every "
+                           "process would keep its own patient state, card ledger and token ids")
+    if requested:
+        return requested
+    return cores if redis_url else 1
+
+
+def torch_threads_per_worker(workers: int, cores: int | None = None) -> int:
+    return max(1, (cores or usable_cores()) // max(1, workers))
+
+
+def set_torch_threads(n: int) -> None:
+    import torch
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch_threads: int) -> None:
+    """Serve `app` (already built: forked, not rebuilt, in every worker) until stopped."""
+    from gunicorn.app.base import BaseApplication
+
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "preload_app": True,
+        "timeout": 120,              # a worker stuck this long in one call is restarted
+        "graceful_timeout": 20,
+        "post_fork": lambda server, worker: set_torch_threads(torch_threads),
+        "loglevel": "warning",
+    }
+
+    class _Server(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    _Server().run()
