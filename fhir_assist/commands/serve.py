@@ -114,10 +114,11 @@ def _serve_processes(app, state, settings, workers: int, torch_threads: int) -> 
     from .server_processes import run_gunicorn
 
     port = settings.port or _free_port(settings.host)   # gunicorn's workers cannot report a port 0 picked
-    log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, port)
     try:
         run_gunicorn(app, host=settings.host, port=port, workers=workers, threads=settings.threads,
-                     torch_threads=torch_threads)
+                     torch_threads=torch_threads,
+                     on_ready=lambda: log.info("CDS Hooks discovery at http://%s:%s/cds-services",
+                                               settings.host, port))
     finally:
         state.close()
         state.store.close()
