@@ -57,14 +57,23 @@ def procedure_tokens(visit: Visit) -> list[str]:
     return [code_token(c, "procedure") for c in visit.procedures]
 
 
+REASON_PREFIX = "reason:"
+
+
+def reason_tokens(visit: Visit) -> list[str]:
+    """Why the visit happened (Encounter.reasonCode / reasonReference) as model inputs, apart
+    from its diagnoses: "reason:icd10:Z00.00". A check-up known only by its reason has inputs."""
+    return [REASON_PREFIX + code_token(c, "dx") for c in visit.reason_codes]
+
+
 def medication_tokens(visit: Visit) -> list[str]:
     return list(visit.medications)
 
 
 def visit_tokens(visit: Visit) -> dict[str, list[str]]:
-    """{"diagnoses": […], "procedures": […], "medications": […]} of one visit."""
-    return {"diagnoses": diagnosis_tokens(visit), "procedures": procedure_tokens(visit),
-            "medications": medication_tokens(visit)}
+    """{"diagnoses": […], "reasons": […], "procedures": […], "medications": […]} of one visit."""
+    return {"diagnoses": diagnosis_tokens(visit), "reasons": reason_tokens(visit),
+            "procedures": procedure_tokens(visit), "medications": medication_tokens(visit)}
 
 
 # ---------------------------------------------------------------------------
