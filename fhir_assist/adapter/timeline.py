@@ -219,9 +219,7 @@ class TimelineBuilder:
         self.encounters[rid] = enc
 
     def _condition(self, resource: dict) -> None:
-        if is_unreviewed_suggestion(resource):
-            # Our own guess from an earlier call: reading it back as a diagnosis would make a
-            # retried call suggest the next codes down the list.
+        if is_unreviewed_suggestion(resource):    # our own guess: never read back as a diagnosis
             self.report.skip("provisional Condition suggested by this service")
             return
         verification = resource.get("verificationStatus") or {}
