@@ -10,8 +10,9 @@ venv: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	# The CPU wheel of torch lies on disk; asking for it by exact version keeps pip
-	# from resolving a multi-GB CUDA build from the index.
+	# torch comes from PyPI, whose Linux wheels carry the CUDA libraries (about 4 GB installed
+	# with the nvidia-* packages; PyPI serves no CPU-only build). The exact version keeps
+	# every machine on the one tested. It runs on CPU all the same.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@

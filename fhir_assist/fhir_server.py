@@ -54,6 +54,7 @@ PATIENT_RESOURCE_TYPES = ("Encounter", "Condition", "Procedure", "MedicationRequ
 FHIR_JSON = "application/fhir+json"
 MAX_TRANSACTION_ENTRIES = 8
 DEFAULT_PAGE_SIZE = 100
+FRESH_SEARCH = {"Cache-Control": "no-cache"}
 MAX_PAGES = 1000
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -398,7 +399,9 @@ class FhirServer:
         page_params: Any = query
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            bundle = self._json(self.request("GET", url, params=page_params))
+            # HAPI answers a repeated search from a cache (60 s by default) that misses what
+            # was written since; no-cache asks for a fresh search.
+            bundle = self._json(self.request("GET", url, params=page_params, headers=FRESH_SEARCH))
             if bundle.get("resourceType") != "Bundle":
                 raise FhirServerError(200, f"search {resource_type}: expected a Bundle, got {bundle.get('resourceType')}")
             for entry in bundle.get("entry") or []:

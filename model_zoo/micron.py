@@ -25,10 +25,8 @@ codes; medication index 0 is never predicted.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import struct
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -38,16 +36,28 @@ from torch import nn
 
 from . import losses
 from .metrics.medication import PatientPrediction
+from .micron_state import STATE_VERSION, MicronState, StateMismatch, encounter_key, model_tag
 from .stored_config import StoredConfig
-from .thresholds import (ChangeSearchData, MicronThresholds, grid_search_thresholds,
-                         interaction_partners, micron_thresholds, search_change_cutoffs)
+from .thresholds import MicronThresholds, interaction_partners
 
 __all__ = [
     "PatientSequence", "MicronConfig", "HealthEncoder", "Micron", "MicronState", "MicronStep",
     "MicronPredictor", "StateMismatch", "pad_indices", "densify", "pair_batches",
     "count_parameters", "label_rows", "train_micron", "model_tag", "encounter_key", "STATE_VERSION",
-    "interaction_partners", "interaction_stops", "decide",
+    "interaction_partners", "interaction_stops", "decide", "anchor_first_list", "fit_thresholds", "fit_cut_offs",
 ]
+
+# the cut-off fitting lives in `micron_cutoffs` (it imports this module); its names stay
+# importable from here
+_CUTOFF_NAMES = frozenset({"fit_thresholds", "fit_cut_offs", "fit_interaction_stop", "change_search_data",
+                           "ADD_GRID", "REMOVE_GRID", "STOP_CUTOFFS"})
+
+
+def __getattr__(name: str):
+    if name in _CUTOFF_NAMES:
+        from . import micron_cutoffs
+        return getattr(micron_cutoffs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 OOV = 0
 
@@ -162,9 +172,13 @@ class MicronConfig(StoredConfig):
     # σ(m̃) is below this is stopped (0: off). One cut-off for all medicines, so the DDI loss's
     # lower scores for interacting drugs count (see `interaction_stops`)
     ddi_stop_below: float = 0.05
+    # the state at the first visit: the given list's medicines start at a logit of at least
+    # this (0: σ = 0.5), so that a drug the patient is on but the model would not have
+    # chosen is not stopped at the next visit for that alone (None: m̃(1) = m̂(1), the paper)
+    first_list_floor: float | None = 0.0
 
-    # artifacts from before each kind of DDI control
-    LEGACY_DEFAULTS = {"threshold_ddi_penalty": 0.0, "ddi_stop_below": 0.0}
+    # artifacts from before each kind of DDI control, and before the first-list floor
+    LEGACY_DEFAULTS = {"threshold_ddi_penalty": 0.0, "ddi_stop_below": 0.0, "first_list_floor": None}
 
 
 class HealthEncoder(nn.Module):
@@ -279,123 +293,7 @@ def medication_mask(n_med: int) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- inference state
 
-class StateMismatch(ValueError):
-    """State bytes made by another model (or corrupted); start a new state."""
-
-
-_MAGIC = b"MCRN"
-STATE_VERSION = 2
-# magic, version, flags, n_set, visits, n_med, dim, model tag, encounter key
-_HEADER = struct.Struct("<4sBBHIHH8s8s")
-_PREVIOUS = struct.Struct("<HI")        # n_set, visits of the embedded earlier state
-_HAS_PREVIOUS = 1
-
-
-def model_tag(model: Micron, thresholds: MicronThresholds | None = None) -> bytes:
-    """8-byte identity of a trained model (weights + thresholds) stored in every state."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    if thresholds is not None:
-        digest.update(repr((thresholds.add, thresholds.remove, thresholds.mode,
-                            thresholds.per_medicine_add, thresholds.per_medicine_remove)).encode())
-        if thresholds.ddi_stop_below > 0:   # absent from older tags, so their states stay valid
-            digest.update(repr(thresholds.ddi_stop_below).encode())
-    return digest.digest()[:8]
-
-
-def encounter_key(encounter_id: str | None) -> bytes:
-    """8-byte key of an encounter id (b"" when the visit has none: never a repeat)."""
-    if not encounter_id:
-        return b""
-    return hashlib.sha256(str(encounter_id).encode()).digest()[:8]
-
-
-@dataclass
-class MicronState:
-    """m̃ (logits), M̃ (medication indices) and h of the last visit.
-
-    `encounter` is the key of the encounter that produced this state and `previous`
-    the state before it, so that applying the same encounter again recomputes from
-    `previous` instead of advancing twice (a CDS client may call repeatedly for one
-    encounter). `previous` is kept one level deep: its own `previous` is dropped."""
-
-    vector: np.ndarray
-    medications: frozenset[int]
-    health: np.ndarray
-    visits: int = 0
-    tag: bytes = b"\0" * 8
-    encounter: bytes = b""
-    previous: "MicronState | None" = None
-
-    def _body(self) -> bytes:
-        meds = np.asarray(sorted(self.medications), dtype="<u2")
-        return (np.asarray(self.vector, dtype="<f4").tobytes()
-                + np.asarray(self.health, dtype="<f4").tobytes() + meds.tobytes())
-
-    def to_bytes(self) -> bytes:
-        previous = self.previous
-        if previous is not None and (previous.vector.size != self.vector.size
-                                     or previous.health.size != self.health.size):
-            raise ValueError("previous state has other dimensions")
-        header = _HEADER.pack(_MAGIC, STATE_VERSION, _HAS_PREVIOUS if previous is not None else 0,
-                              len(self.medications), self.visits, self.vector.size,
-                              self.health.size, self.tag, self.encounter.ljust(8, b"\0")[:8])
-        out = header + self._body()
-        if previous is not None:
-            out += _PREVIOUS.pack(len(previous.medications), previous.visits) + previous._body()
-        return out
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, tag: bytes | None = None, n_med: int | None = None,
-                   dim: int | None = None) -> "MicronState":
-        if len(data) < 6 or data[:4] != _MAGIC:
-            raise StateMismatch("not a MICRON state (bad magic)")
-        if data[4] != STATE_VERSION:
-            raise StateMismatch(f"MICRON state format {data[4]} is not {STATE_VERSION}; "
-                                "rebuild it from the history")
-        if len(data) < _HEADER.size:
-            raise StateMismatch("state too short")
-        _magic, _version, flags, n_set, visits, size, width, stored_tag, encounter = \
-            _HEADER.unpack_from(data)
-        if tag is not None and stored_tag != tag:
-            raise StateMismatch("state was made by another model version")
-        if (n_med is not None and size != n_med) or (dim is not None and width != dim):
-            raise StateMismatch("state dimensions do not match the model")
-        body = 4 * size + 4 * width
-        expected = _HEADER.size + body + 2 * n_set
-        previous_sets = 0
-        if flags & _HAS_PREVIOUS:
-            if len(data) < expected + _PREVIOUS.size:
-                raise StateMismatch("state too short")
-            previous_sets, previous_visits = _PREVIOUS.unpack_from(data, expected)
-            expected += _PREVIOUS.size + body + 2 * previous_sets
-        if len(data) != expected:
-            raise StateMismatch(f"state length {len(data)} != {expected}")
-
-        def read(offset: int, n_meds: int) -> tuple[np.ndarray, np.ndarray, frozenset[int]]:
-            vector = np.frombuffer(data, "<f4", size, offset).astype(np.float32)
-            health = np.frombuffer(data, "<f4", width, offset + 4 * size).astype(np.float32)
-            meds = np.frombuffer(data, "<u2", n_meds, offset + body)
-            return vector, health, frozenset(int(m) for m in meds)
-
-        vector, health, meds = read(_HEADER.size, n_set)
-        previous = None
-        if flags & _HAS_PREVIOUS:
-            p_vector, p_health, p_meds = read(_HEADER.size + body + 2 * n_set + _PREVIOUS.size,
-                                              previous_sets)
-            previous = cls(vector=p_vector, medications=p_meds, health=p_health,
-                           visits=previous_visits, tag=stored_tag)
-        return cls(vector=vector, medications=meds, health=health, visits=visits, tag=stored_tag,
-                   encounter=encounter.rstrip(b"\0") and encounter, previous=previous)
-
-    def without_history(self) -> "MicronState":
-        """This state with neither encounter key nor earlier state (to embed as `previous`)."""
-        return MicronState(vector=self.vector, medications=self.medications, health=self.health,
-                           visits=self.visits, tag=self.tag)
-
-
+# the per-patient state and its bytes: `micron_state`
 def interaction_stops(chosen: Iterable[int], probabilities: np.ndarray,
                       partners: Sequence[frozenset[int]], below: float) -> dict[int, int]:
     """{medicine stopped: the partner it interacts with} for a set M̃(t).
@@ -508,6 +406,9 @@ class MicronPredictor:
         if base is not None and not isinstance(base, frozenset):
             base = frozenset(int(m) for m in base)
         vector_np = vector.detach().to("cpu", torch.float32).numpy()
+        if state is None:   # the list known at the first visit anchors the state
+            first = base if observed is None else observed
+            vector_np = anchor_first_list(vector_np[None], first, self.thresholds.first_list_floor)[0]
         step = self._step(vector_np, health.detach().to("cpu", torch.float32).numpy(), base,
                           observed, 0 if state is None else state.visits)
         step.state.encounter = key
@@ -532,6 +433,8 @@ class MicronPredictor:
         """Recompute every step from visit 1 (batched encoder; same result as
         calling `update` visit by visit). observed[t]: medications known at t."""
         vectors = self.model.medication_vectors(patient).to("cpu", torch.float32).numpy()
+        if observed is not None and len(observed) and observed[0] is not None:
+            vectors = anchor_first_list(vectors, observed[0], self.thresholds.first_list_floor)
         health = self.model.health_sequence(patient).to("cpu", torch.float32).numpy()
         steps: list[MicronStep] = []
         base: frozenset[int] = frozenset()
@@ -552,13 +455,14 @@ class MicronPredictor:
         prescription ("observed"). Vectors are computed for all patients at once."""
         if anchor not in ("predicted", "observed"):
             raise ValueError("anchor must be 'predicted' or 'observed'")
-        return records_from_vectors(patients, batched_vectors(self.model, patients),
+        vectors = batched_vectors(self.model, patients, first_list_floor=self.thresholds.first_list_floor)
+        return records_from_vectors(patients, vectors,
                                     self.delta_add, self.delta_remove, anchor, partners=self.partners,
                                     stop_below=self.thresholds.ddi_stop_below)
 
     def validation_scores(self, patients: Sequence[PatientSequence]) -> tuple[np.ndarray, np.ndarray]:
         """σ(m̃(t)) and 0/1 labels for every visit t ≥ 2 of `patients` (for δ1/δ2)."""
-        return _recursion_scores(self.model, patients)
+        return _recursion_scores(self.model, patients, self.thresholds.first_list_floor)
 
 
 def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[np.ndarray],
@@ -584,10 +488,11 @@ def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[
 
 
 @torch.no_grad()
-def batched_vectors(model: Micron, patients: Sequence[PatientSequence],
-                    chunk: int = 2048) -> list[np.ndarray]:
+def batched_vectors(model: Micron, patients: Sequence[PatientSequence], chunk: int = 2048,
+                    first_list_floor: float | None = None) -> list[np.ndarray]:
     """m̃(1..T) of every patient (the inference recursion), encoding all visits of
-    all patients in a few large batches."""
+    all patients in a few large batches; with `first_list_floor`, the state is anchored
+    at the first visit's given list (`anchor_first_list`)."""
     n_dx, n_proc, _ = model.sizes
     device = model.encoder.dx_embedding.weight.device
     dx = [visit for p in patients for visit in p.dx]
@@ -608,16 +513,35 @@ def batched_vectors(model: Micron, patients: Sequence[PatientSequence],
     steps = model.net_med(torch.where(is_first.unsqueeze(1), h, h - previous)).to("cpu").numpy()
     out = []
     for start, patient in zip(starts, patients):
-        out.append(np.cumsum(steps[start:start + len(patient)], 0, dtype=np.float64).astype(np.float32))
+        vectors = np.cumsum(steps[start:start + len(patient)], 0, dtype=np.float64).astype(np.float32)
+        out.append(anchor_first_list(vectors, patient.meds[0], first_list_floor) if len(patient) else vectors)
+    return out
+
+
+def anchor_first_list(vectors: np.ndarray, first: Iterable[int] | None, floor: float | None) -> np.ndarray:
+    """m̃(1..T) [T, |M|] with the first visit's given medicines raised to a logit of at
+    least `floor` at visit 1, and by as much at every later visit (the recursion adds
+    updates to m̃(1)). m̂(1) is what the model would prescribe from the first visit's
+    codes alone; the list the patient is on says more, and without this a drug the
+    model would not have chosen sits near σ = 0 and is stopped at the next visit by a
+    stop cut-off or the interaction stop, whatever happens to the patient."""
+    if floor is None or first is None:
+        return vectors
+    columns = sorted(set(int(m) for m in first) - {OOV})
+    if not columns or len(vectors) == 0:
+        return vectors
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    out[:, columns] += np.maximum(0.0, floor - out[0, columns])[None]
     return out
 
 
 @torch.no_grad()
-def _recursion_scores(model: Micron, patients: Sequence[PatientSequence]) -> tuple[np.ndarray, np.ndarray]:
+def _recursion_scores(model: Micron, patients: Sequence[PatientSequence],
+                      first_list_floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     n_med = model.sizes[2]
     multi = [p for p in patients if len(p) > 1]
     scores, labels = [], []
-    for patient, vectors in zip(multi, batched_vectors(model, multi)):
+    for patient, vectors in zip(multi, batched_vectors(model, multi, first_list_floor=first_list_floor)):
         scores.append(1.0 / (1.0 + np.exp(-vectors[1:].astype(np.float64))))
         labels.append(label_rows(patient.meds[1:], n_med))
     if not scores:
@@ -627,100 +551,6 @@ def _recursion_scores(model: Micron, patients: Sequence[PatientSequence]) -> tup
 
 # ----------------------------------------------------------------------------- training
 
-ADD_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)      # 1.01: never add
-REMOVE_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0: never remove
-
-
-def change_search_data(vectors: Sequence[np.ndarray], patients: Sequence[PatientSequence],
-                       n_med: int) -> ChangeSearchData:
-    """Validation scores for the per-medicine search: add score σ(m̃), stop score 1 − σ(m̃)."""
-    adds, removes, truth = [], [], []
-    for patient, vector in zip(patients, vectors):
-        probability = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
-        adds.append(probability)
-        removes.append(1.0 - probability)
-        truth.append(label_rows(patient.meds, n_med).astype(bool))
-    return ChangeSearchData.from_patients(adds, removes, truth)
-
-
-def fit_thresholds(model: Micron, validation: Sequence[PatientSequence],
-                   config: MicronConfig, ddi: np.ndarray | None = None) -> MicronThresholds:
-    """δ1/δ2 on validation patients (`fit_cut_offs`), and with a DDI matrix the
-    interaction stop of `config.ddi_stop_below` (without one there is nothing to stop)."""
-    from .metrics.medication import medication_change_metrics
-
-    thresholds = fit_cut_offs(model, validation, config, ddi)
-    thresholds.ddi_stop_below = float(config.ddi_stop_below) if ddi is not None else 0.0
-    scored = [p for p in validation if len(p) > 1]
-    if ddi is not None and scored:   # the DDI rate of the whole rule, the stop included
-        records = MicronPredictor(model, thresholds, ddi).predict_many(scored)
-        thresholds.validation_ddi_rate = medication_change_metrics(records, ddi)["ddi_rate"]
-    return thresholds
-
-
-def fit_cut_offs(model: Micron, validation: Sequence[PatientSequence],
-                 config: MicronConfig, ddi: np.ndarray | None = None) -> MicronThresholds:
-    """δ1/δ2 on validation patients (never test patients).
-
-    - "per-medicine" (default): for each medicine with enough validation support,
-      the (δ1, δ2) pair (δ1 ≥ δ2) maximising validation F1 (by default the mean of
-      F1 and Jaccard, `threshold_objective`) of the inference
-      recursion while the thresholds still catch `removal_recall_floor` of the real
-      stops (medicine prescribed at t−1, not at t); rarer medicines use the best
-      global pair meeting that floor (`thresholds.search_change_cutoffs`).
-      `threshold_ddi_penalty` β > 0 searches F1 − β · DDI rate instead (off by
-      default: tuned per medicine, it undoes most of what the DDI loss did to the
-      scores, and the interaction stop lowers the DDI rate more).
-    - "roc-percentile": the paper's 5th/95th-percentile ROC rule.
-    - "validation-grid": one global pair maximising validation F1.
-    The validation F1 of every rule computed is kept in `validation_f1`."""
-    from .metrics.medication import medication_change_metrics
-
-    model.eval()
-    scores, labels = _recursion_scores(model, validation)
-    roc = micron_thresholds(scores, labels, add_percentile=config.add_percentile,
-                            remove_percentile=config.remove_percentile, skip=(OOV,),
-                            mode=config.threshold_mode)
-    scored = [p for p in validation if len(p) > 1]
-    if config.threshold_rule == "roc-percentile" or not scored:
-        return roc
-    vectors = batched_vectors(model, scored)
-    n_med = model.sizes[2]
-
-    def f1(add: float | np.ndarray, remove: float | np.ndarray) -> float:
-        records = records_from_vectors(scored, vectors, np.broadcast_to(add, (n_med,)),
-                                       np.broadcast_to(remove, (n_med,)))
-        return medication_change_metrics(records)["f1"]
-
-    roc_add, roc_remove = roc.vectors(n_med)
-    roc.validation_f1 = {"roc-percentile": f1(roc_add, roc_remove)}
-    if config.threshold_rule == "validation-grid":
-        add, remove, value = grid_search_thresholds(f1)
-        roc.validation_f1["validation-grid"] = value
-        roc.add, roc.remove, roc.rule, roc.mode = add, remove, "validation-grid", "global"
-        return roc
-    if config.threshold_rule not in ("per-medicine", "auto"):
-        raise ValueError(f"unknown threshold rule {config.threshold_rule!r}")
-    found = search_change_cutoffs(
-        change_search_data(vectors, scored, n_med), ADD_GRID, [1.0 - r for r in REMOVE_GRID],
-        removal_recall_floor=config.removal_recall_floor, min_support=config.threshold_min_support,
-        remove_wins=True, skip=(OOV,), allowed=lambda a, r: a >= 1.0 - r,
-        objective=config.threshold_objective, ddi=ddi, ddi_penalty=config.threshold_ddi_penalty)
-    per_add = [float(v) for v in found.add]
-    per_remove = [float(round(1.0 - v, 6)) for v in found.remove]
-    per_add[OOV], per_remove[OOV] = found.global_pair[0], round(1.0 - found.global_pair[1], 6)
-    thresholds = MicronThresholds(
-        add=found.global_pair[0], remove=round(1.0 - found.global_pair[1], 6),
-        per_medicine_add=per_add, per_medicine_remove=per_remove, mode="per-medicine",
-        add_percentile=config.add_percentile, remove_percentile=config.remove_percentile,
-        rule="per-medicine", validation_f1=dict(roc.validation_f1))
-    thresholds.validation_f1["per-medicine"] = f1(np.asarray(per_add), np.asarray(per_remove))
-    thresholds.removal_recall = found.removal_recall
-    thresholds.validation_ddi_rate = found.validation_ddi_rate
-    thresholds.tuned_medicines = found.tuned
-    return thresholds
-
-
 def train_micron(train: Sequence[PatientSequence], validation: Sequence[PatientSequence],
                  sizes: tuple[int, int, int], ddi: np.ndarray | None, config: MicronConfig, *,
                  seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
@@ -729,6 +559,7 @@ def train_micron(train: Sequence[PatientSequence], validation: Sequence[PatientS
     recursion σ(m̃(t)), then fit δ1/δ2 on validation (`fit_thresholds`).
     Returns (model, thresholds, FitResult)."""
     from .metrics.medication import medication_change_metrics
+    from .micron_cutoffs import fit_thresholds
     from .train import fit, seed_everything
 
     seed_everything(seed)

@@ -63,6 +63,12 @@ class MicronThresholds(StoredConfig):
     tuned_medicines: int = 0              # medicines with their own pair ("per-medicine")
     validation_ddi_rate: float | None = None  # of the whole rule, when fitted with a DDI matrix
     ddi_stop_below: float = 0.0  # stop the weaker of two interacting medicines below this σ (0: off)
+    # how far the per-medicine search went, chosen on held-out validation patients:
+    # "per-medicine", "global" (one pair for all) or "no-change" (never add or stop)
+    search_scope: str = "per-medicine"
+    # MICRON's state at the first visit: the given list's medicines start at a logit of at
+    # least this (None: not anchored, as in artifacts from before it)
+    first_list_floor: float | None = None
 
     def vectors(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(δ1, δ2) as arrays of length `size` for the active mode."""
@@ -356,11 +362,137 @@ class _InteractionCounter:
         return (pairs * self.scored).sum((-2, -1)) / np.maximum(all_pairs, 1)
 
 
+class _CutoffSearch:
+    """State of the per-medicine search: the chosen candidate pair of every medicine and
+    the per-visit hits / predicted counts / DDI pairs they add up to."""
+
+    def __init__(self, data: ChangeSearchData, pairs: list[tuple[float, float]], *, skip,
+                 remove_wins: bool, objective: str, ddi, ddi_penalty: float):
+        self.data, self.pairs = data, pairs
+        self.add_cuts = np.asarray([p[0] for p in pairs])
+        self.remove_cuts = np.asarray([p[1] for p in pairs])
+        self.remove_wins, self.objective, self.ddi_penalty = remove_wins, objective, ddi_penalty
+        skip = set(skip)
+        self.medicines = [m for m in range(data.truth.shape[2]) if m not in skip]
+        self.truth = data.truth & data.valid[..., None]
+        self.true_counts = self.truth.sum(-1).astype(np.float64)
+        # real stops: prescribed at t−1, not at t (t ≥ 1)
+        self.stops = self.truth[:, :-1] & ~self.truth[:, 1:] & data.valid[:, 1:, None]
+        self.total_stops = max(int(self.stops.sum()), 1)
+        self.catches = {m: self._stop_hits(m) for m in self.medicines}
+        scored = data.valid.copy()
+        scored[:, 0] = False
+        self.interactions = _InteractionCounter(ddi if ddi_penalty > 0 else None, self.medicines, scored)
+
+    def _stop_hits(self, medicine: int) -> np.ndarray:   # [G] stops caught by each pair
+        events = self.stops[:, :, medicine]
+        scores = self.data.remove_scores[:, 1:, medicine][events]
+        return (scores[None, :] >= self.remove_cuts[:, None]).sum(-1)
+
+    def membership(self, m: int) -> np.ndarray:   # recomputed, not stored: [G, P, T] per medicine adds up
+        return _membership(self.data, m, self.add_cuts, self.remove_cuts, self.remove_wins) & self.data.valid[None]
+
+    def score(self, hits, predicted, ddi_pairs) -> np.ndarray:
+        value = _mean_f1(hits, predicted, self.true_counts[None], self.data.valid, self.objective)
+        if self.ddi_penalty > 0:
+            value = value - self.ddi_penalty * self.interactions.rate(predicted, ddi_pairs)
+        return value
+
+    def no_change_value(self) -> float:
+        """The objective of keeping the first visit's list for ever (repeat-last under the
+        paper's protocol), the floor below which no search step may go."""
+        kept = np.broadcast_to(self.truth[:, :1], self.truth.shape) & self.data.valid[..., None]
+        hits = (kept & self.truth).sum(-1).astype(np.float64)
+        pairs = np.zeros(self.data.valid.shape)
+        if self.ddi_penalty > 0:
+            pairs = self.interactions.count({m: kept[:, :, m] for m in self.interactions.partners},
+                                            pairs.shape)
+        return float(self.score(hits[None], kept.sum(-1)[None].astype(np.float64), pairs[None])[0])
+
+    def start_global(self) -> None:
+        """Every medicine on the one pair that is best summed over all of them."""
+        G, (P, T) = len(self.pairs), self.data.valid.shape
+        hits, predicted, caught, tracked = np.zeros((G, P, T)), np.zeros((G, P, T)), np.zeros(G), {}
+        for m in self.medicines:
+            member = self.membership(m)
+            hits += member & self.truth[None, :, :, m]
+            predicted += member
+            caught += self.catches[m]
+            if self.interactions.tracks(m):
+                tracked[m] = member
+        value = self.score(hits, predicted, self.interactions.count(tracked, hits.shape))
+        self.best = int(np.argmax(value))
+        self.choice = {m: self.best for m in self.medicines}
+        self.hits, self.predicted = hits[self.best].copy(), predicted[self.best].copy()
+        self.caught, self.value = float(caught[self.best]), float(value[self.best])
+        self.interactions.start({m: member[self.best] for m, member in tracked.items()})
+
+    def options(self, m: int):
+        """(member [G, P, T], objective [G], caught [G], own member [P, T], DDI pairs
+        [G, P, T]) of medicine m with the other medicines as they are now."""
+        member = self.membership(m)
+        old = member[self.choice[m]]
+        own = self.truth[:, :, m]
+        pairs = self.interactions.candidates(m, member)
+        value = self.score((self.hits - (old & own))[None] + (member & own[None]),
+                           (self.predicted - old)[None] + member, pairs)
+        return member, value, self.caught - self.catches[m][self.choice[m]] + self.catches[m], old, pairs
+
+    def apply(self, m: int, candidate: int, member, value, caught, old, pairs) -> None:
+        own = self.truth[:, :, m]
+        self.hits = self.hits - (old & own) + (member[candidate] & own)
+        self.predicted = self.predicted - old + member[candidate]
+        self.caught, self.value = float(caught[candidate]), float(value[candidate])
+        self.interactions.apply(m, member[candidate], pairs[candidate])
+        self.choice[m] = candidate
+
+    def ascend(self, tunable: list[int], passes: int, floor_hits: float) -> None:
+        """Coordinate ascent on the objective, never losing caught stops below the floor."""
+        for _ in range(passes):
+            changed = False
+            for m in tunable:
+                found = self.options(m)
+                ok = found[2] >= min(floor_hits, self.caught) - 1e-9
+                candidate = int(np.argmax(np.where(ok, found[1], -np.inf)))
+                if found[1][candidate] > self.value + 1e-9 and candidate != self.choice[m]:
+                    self.apply(m, candidate, *found)
+                    changed = True
+            if not changed:
+                return
+
+    def _cheapest(self, m: int, lowest: float):
+        """(cost per stop gained, candidate, options) of m's cheapest move that catches more
+        stops and keeps the objective at or above `lowest`; None when there is none."""
+        found = self.options(m)
+        gain = found[2] - self.caught
+        usable = (gain > 0) & (found[1] >= lowest - 1e-12)
+        if not usable.any():
+            return None
+        cost = np.where(usable, (self.value - found[1]) / np.maximum(gain, 1), np.inf)
+        return float(cost.min()), int(np.argmin(cost)), found
+
+    def meet_floor(self, tunable: list[int], floor_hits: float, lowest: float) -> None:
+        """While caught stops are below the floor: per round, the cheapest quarter of the
+        medicines' moves (objective lost per stop gained), never below `lowest`."""
+        while self.caught < floor_hits - 1e-9:
+            moves = sorted((found[0], m) for m in tunable
+                           if (found := self._cheapest(m, lowest)) is not None)
+            if not moves:
+                return
+            for _, m in moves[: max(1, len(moves) // 4)]:
+                found = self._cheapest(m, lowest)
+                if found is not None:
+                    self.apply(m, found[1], *found[2])
+                if self.caught >= floor_hits - 1e-9:
+                    return
+
+
 def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
                           remove_grid: Iterable[float], *, removal_recall_floor: float = 0.0,
                           min_support: int = 8, remove_wins: bool = True, skip: Iterable[int] = (0,),
                           allowed=None, passes: int = 2, objective: str = "f1",
-                          ddi: np.ndarray | None = None, ddi_penalty: float = 0.0) -> ChangeCutoffs:
+                          ddi: np.ndarray | None = None, ddi_penalty: float = 0.0,
+                          floor_above_no_change: bool = True) -> ChangeCutoffs:
     """Per-medicine (add, remove) cut-offs maximising validation F1 (paper protocol)
     subject to removal recall ≥ `removal_recall_floor` on real stops.
 
@@ -368,8 +500,13 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
     frequent first), over the same grid, keeping a change when F1 rises (and caught
     stops stay at or above the floor); then, while removal recall is below the
     floor, the medicines whose extra removals cost the least F1 per stop caught get
-    more aggressive pairs. Medicines with fewer than `min_support` validation visits
-    that prescribe or stop them keep the global pair. `allowed(add, remove) -> bool` filters pairs.
+    more aggressive pairs — but, with `floor_above_no_change`, only while the objective
+    stays at or above that of never changing the first list (repeat-last): where
+    consecutive lists barely change, stops are rare and hard to tell from
+    continuations, and a floor met at any price made the rule worse than repeating
+    the list. Medicines with fewer than `min_support` validation visits that
+    prescribe or stop them keep the global pair. `allowed(add, remove) -> bool`
+    filters pairs.
 
     With `ddi` (|M|×|M|) and `ddi_penalty` β > 0 the objective becomes F1 − β · DDI rate
     (pooled, as the metric): F1 alone rewards copying the interacting pairs the
@@ -379,127 +516,26 @@ def search_change_cutoffs(data: ChangeSearchData, add_grid: Iterable[float],
              if allowed is None or allowed(a, r)]
     if not pairs:
         raise ValueError("empty threshold grid")
-    add_cuts = np.asarray([p[0] for p in pairs])
-    remove_cuts = np.asarray([p[1] for p in pairs])
-    P, T, size = data.truth.shape
-    skip = set(skip)
-    truth = data.truth & data.valid[..., None]
-    true_counts = truth.sum(-1).astype(np.float64)
-    # real stops: prescribed at t−1, not at t (t ≥ 1)
-    stops = truth[:, :-1] & ~truth[:, 1:] & data.valid[:, 1:, None]
-    total_stops = max(int(stops.sum()), 1)
-
-    def stop_hits(medicine: int) -> np.ndarray:   # [G] stops caught by each pair
-        events = stops[:, :, medicine]
-        scores = data.remove_scores[:, 1:, medicine][events]
-        return (scores[None, :] >= remove_cuts[:, None]).sum(-1)
-
-    medicines = [m for m in range(size) if m not in skip]
-    def membership(m: int) -> np.ndarray:   # recomputed, not stored: [G, P, T] per medicine adds up
-        return _membership(data, m, add_cuts, remove_cuts, remove_wins)
-
-    catches = {m: stop_hits(m) for m in medicines}
-    scored_visits = data.valid.copy()
-    scored_visits[:, 0] = False
-    interactions = _InteractionCounter(ddi if ddi_penalty > 0 else None, medicines, scored_visits)
-
-    def score(hits, predicted, ddi_pairs) -> np.ndarray:
-        value = _mean_f1(hits, predicted, true_counts[None], data.valid, objective)
-        if ddi_penalty > 0:
-            value = value - ddi_penalty * interactions.rate(predicted, ddi_pairs)
-        return value
-
-    # global pair: sum every medicine's contribution per candidate
-    hits = np.zeros((len(pairs), P, T))
-    predicted = np.zeros((len(pairs), P, T))
-    caught = np.zeros(len(pairs))
-    tracked = {}
-    for m in medicines:
-        member = membership(m) & data.valid[None]
-        hits += member & truth[None, :, :, m]
-        predicted += member
-        caught += catches[m]
-        if interactions.tracks(m):
-            tracked[m] = member
-    f1 = score(hits, predicted, interactions.count(tracked, hits.shape))
-    best = int(np.argmax(f1))    # the floor is met below, medicine by medicine, where it costs least
-    choice = {m: best for m in medicines}
-    hits_now, predicted_now, caught_now = hits[best].copy(), predicted[best].copy(), float(caught[best])
-    interactions.start({m: member[best] for m, member in tracked.items()})
-    del tracked
-    current_f1 = float(f1[best])
-    floor_hits = removal_recall_floor * total_stops
-
-    support = (truth.sum((0, 1)) + stops.sum((0, 1)))
-    tunable = [m for m in sorted(medicines, key=lambda m: -support[m]) if support[m] >= min_support]
-
-    def options(m: int):
-        """(member [G, P, T], objective [G], caught [G], own member [P, T], DDI pairs
-        [G, P, T]) of medicine m with the other medicines as they are now."""
-        member = membership(m) & data.valid[None]
-        old = member[choice[m]]
-        base_hits = hits_now - (old & truth[:, :, m])
-        base_predicted = predicted_now - old
-        candidate_pairs = interactions.candidates(m, member)
-        value = score(base_hits[None] + (member & truth[None, :, :, m]),
-                      base_predicted[None] + member, candidate_pairs)
-        return member, value, caught_now - catches[m][choice[m]] + catches[m], old, candidate_pairs
-
-    def apply(m: int, candidate: int, member, value, caught_m, old, candidate_pairs) -> None:
-        nonlocal hits_now, predicted_now, caught_now, current_f1
-        hits_now = hits_now - (old & truth[:, :, m]) + (member[candidate] & truth[:, :, m])
-        predicted_now = predicted_now - old + member[candidate]
-        caught_now, current_f1 = float(caught_m[candidate]), float(value[candidate])
-        interactions.apply(m, member[candidate], candidate_pairs[candidate])
-        choice[m] = candidate
-
-    # 1. coordinate ascent on the objective, never losing caught stops below the floor
-    for _ in range(passes):
-        changed = False
-        for m in tunable:
-            found = options(m)
-            member, value, caught_m = found[:3]
-            ok = caught_m >= min(floor_hits, caught_now) - 1e-9
-            candidate = int(np.argmax(np.where(ok, value, -np.inf)))
-            if value[candidate] > current_f1 + 1e-9 and candidate != choice[m]:
-                apply(m, candidate, *found)
-                changed = True
-        if not changed:
-            break
-    # 2. below the floor: per round, each tunable medicine's cheapest move that catches
-    # more stops (objective lost per stop gained), cheapest medicines first
-    while caught_now < floor_hits - 1e-9:
-        moves = []
-        for m in tunable:
-            member, value, caught_m = options(m)[:3]
-            gain = caught_m - caught_now
-            if not (gain > 0).any():
-                continue
-            cost = np.where(gain > 0, (current_f1 - value) / np.maximum(gain, 1), np.inf)
-            moves.append((float(cost.min()), m))
-        if not moves:
-            break
-        for _, m in sorted(moves)[: max(1, len(moves) // 4)]:
-            found = options(m)
-            value, caught_m = found[1], found[2]
-            gain = caught_m - caught_now
-            if not (gain > 0).any():
-                continue
-            cost = np.where(gain > 0, (current_f1 - value) / np.maximum(gain, 1), np.inf)
-            apply(m, int(np.argmin(cost)), *found)
-            if caught_now >= floor_hits - 1e-9:
-                break
-    add = np.full(size, add_cuts[best])
-    remove = np.full(size, remove_cuts[best])
-    for m in medicines:
-        add[m], remove[m] = add_cuts[choice[m]], remove_cuts[choice[m]]
-    ddi_rate = None
+    search = _CutoffSearch(data, pairs, skip=skip, remove_wins=remove_wins, objective=objective,
+                           ddi=ddi, ddi_penalty=ddi_penalty)
+    search.start_global()
+    support = search.truth.sum((0, 1)) + search.stops.sum((0, 1))
+    tunable = [m for m in sorted(search.medicines, key=lambda m: -support[m]) if support[m] >= min_support]
+    floor_hits = removal_recall_floor * search.total_stops
+    search.ascend(tunable, passes, floor_hits)
+    lowest = min(search.no_change_value(), search.value) if floor_above_no_change else -np.inf
+    search.meet_floor(tunable, floor_hits, lowest)
+    add = np.full(data.truth.shape[2], search.add_cuts[search.best])
+    remove = np.full(data.truth.shape[2], search.remove_cuts[search.best])
+    for m in search.medicines:
+        add[m], remove[m] = search.add_cuts[search.choice[m]], search.remove_cuts[search.choice[m]]
+    ddi_rate, value = None, search.value
     if ddi_penalty > 0:
-        ddi_rate = float(interactions.rate(predicted_now, interactions.pairs))
-        current_f1 += ddi_penalty * ddi_rate
-    return ChangeCutoffs(add=add, remove=remove, global_pair=pairs[best], validation_f1=current_f1,
-                         removal_recall=caught_now / total_stops,
-                         tuned=sum(choice[m] != best for m in medicines),
+        ddi_rate = float(search.interactions.rate(search.predicted, search.interactions.pairs))
+        value += ddi_penalty * ddi_rate
+    return ChangeCutoffs(add=add, remove=remove, global_pair=pairs[search.best], validation_f1=value,
+                         removal_recall=search.caught / search.total_stops,
+                         tuned=sum(search.choice[m] != search.best for m in search.medicines),
                          validation_ddi_rate=ddi_rate)
 
 

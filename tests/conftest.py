@@ -3,12 +3,16 @@
 - `redis_url`: a `redis-server` started for the test session (no persistence, temp dir).
 - `redis_server`: the same server's controller; `restartable_redis` is a private one a
   test may stop and start (e.g. "Redis stopped mid-run") without disturbing others.
-- `fhir_base_url`: `$FHIR_BASE_URL` when set (e.g. a HAPI FHIR server), else the
-  in-memory FHIR R4 server of tests/fhir_server/ (Node), started for the session.
+- `fhir_base_url`: parametrized over two real FHIR R4 servers, each started once for the
+  session on a free port: the in-memory Medplum server of tests/fhir_server/ (Node) and
+  the HAPI FHIR JPA server of tests/hapi_server/ (Java, `scripts/hapi-server.sh`), so every
+  test that talks to a FHIR server runs against both (ids `[medplum]`, `[hapi]`). With
+  `$FHIR_BASE_URL` set, only that server (`[external]`). `fhir_server_kind` says which.
 - `small_cohort_dir`: ~200 synthetic patients (seed 7) written once per session.
 
 Missing system programs skip the tests that need them, with the command that installs
-them (`make system-deps`).
+them (`make system-deps`); under `FHIR_ASSIST_REQUIRE_SERVICES=1` (set by `.ci/run`) they
+fail instead, so a run cannot pass with part of the suite silently skipped.
 """
 from __future__ import annotations
 
@@ -21,12 +25,32 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FHIR_SERVER_DIR = ROOT / "tests" / "fhir_server"
 INSTALL_HINT = "run `make system-deps` (scripts/system-deps.sh)"
+REQUIRE_SERVICES_VAR = "FHIR_ASSIST_REQUIRE_SERVICES"
+
+
+def services_required() -> bool:
+    return os.environ.get(REQUIRE_SERVICES_VAR, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def service_missing(reason: str) -> NoReturn:
+    """Skip a test whose service (Redis, Node, a FHIR server, Chromium, the demo models…)
+    is missing; under FHIR_ASSIST_REQUIRE_SERVICES=1 fail it instead."""
+    if services_required():
+        pytest.fail(f"{reason} [{REQUIRE_SERVICES_VAR}=1: a missing service fails the run]", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def require_service():
+    """`service_missing` for test modules: call it with the reason a service is missing."""
+    return service_missing
 
 
 def free_port() -> int:
@@ -53,7 +77,7 @@ class RedisServer:
     def __init__(self, workdir: Path):
         self.executable = shutil.which("redis-server")
         if not self.executable:
-            pytest.skip(f"redis-server is not installed; {INSTALL_HINT}")
+            service_missing(f"redis-server is not installed; {INSTALL_HINT}")
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -150,9 +174,9 @@ class NodeFhirServer:
     def __init__(self, log_path: Path):
         node = shutil.which("node")
         if not node:
-            pytest.skip(f"node is not installed (needed for the test FHIR server); set FHIR_BASE_URL or {INSTALL_HINT}")
+            service_missing(f"node is not installed (needed for the test FHIR server); set FHIR_BASE_URL or {INSTALL_HINT}")
         if not (FHIR_SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
-            pytest.skip(f"the test FHIR server's npm packages are not installed; {INSTALL_HINT}")
+            service_missing(f"the test FHIR server's npm packages are not installed; {INSTALL_HINT}")
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
@@ -185,25 +209,120 @@ class NodeFhirServer:
         self._log.close()
 
 
-@pytest.fixture(scope="session")
-def fhir_base_url(tmp_path_factory) -> str:
-    """Base URL of a real FHIR R4 server: $FHIR_BASE_URL if set (e.g. HAPI FHIR at
-    http://localhost:8080/fhir), else the in-memory Node server started for the session."""
-    external = os.environ.get("FHIR_BASE_URL", "").strip()
-    if external:
-        import requests
+# The HAPI test server refuses any other bearer token (requests without one pass).
+FHIR_BEARER_TOKEN = "opaque-token"
 
-        try:
-            response = requests.get(external.rstrip("/") + "/metadata", timeout=30,
-                                    headers={"Accept": "application/fhir+json"})
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            pytest.fail(f"FHIR_BASE_URL={external} does not answer GET /metadata: {exc}")
-        yield external.rstrip("/")
-        return
+
+@pytest.fixture(scope="session")
+def fhir_bearer_token() -> str:
+    """The access token the HAPI test server accepts; it answers 401 to any other."""
+    return FHIR_BEARER_TOKEN
+
+
+class HapiFhirServer:
+    """tests/hapi_server/ (HAPI FHIR JPA, R4, in-memory H2) via scripts/hapi-server.sh on a
+    free loopback port; built by Maven on first use."""
+
+    SCRIPT = ROOT / "scripts" / "hapi-server.sh"
+    START_TIMEOUT_S = float(os.environ.get("FHIR_ASSIST_HAPI_START_TIMEOUT", "600"))
+
+    def __init__(self, log_path: Path):
+        for program in ("java", "mvn"):
+            if not shutil.which(program):
+                service_missing(f"{program} is not installed (needed for the HAPI FHIR test server); {INSTALL_HINT}")
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.port = free_port()
+        started = time.monotonic()
+        env = {**os.environ, "HAPI_TEST_BEARER_TOKEN": FHIR_BEARER_TOKEN}
+        self.proc = subprocess.Popen(["bash", str(self.SCRIPT), str(self.port)], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
+        self.base_url = self._wait_ready()
+        self.start_seconds = time.monotonic() - started
+
+    def _wait_ready(self) -> str:
+        expected = f"http://127.0.0.1:{self.port}/fhir"
+        lines: list[str] = []
+
+        def read_until_ready():
+            for raw in self.proc.stdout:
+                line = raw.decode(errors="replace").strip()
+                lines.append(line)
+                if line == expected:
+                    return
+
+        reader = threading.Thread(target=read_until_ready, daemon=True)
+        reader.start()
+        reader.join(self.START_TIMEOUT_S)
+        if expected not in lines:
+            self.stop()
+            log = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the HAPI FHIR test server did not start within {self.START_TIMEOUT_S:.0f} s "
+                               f"(log {self.log_path}): {log}")
+        return expected
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)   # the script exec's java; kill the group
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def _external_fhir_base_url() -> str:
+    return os.environ.get("FHIR_BASE_URL", "").strip().rstrip("/")
+
+
+def _fhir_server_params() -> list[str]:
+    return ["external"] if _external_fhir_base_url() else ["medplum", "hapi"]
+
+
+@pytest.fixture(scope="session")
+def medplum_base_url(tmp_path_factory) -> str:
+    """The in-memory Medplum FHIR server (Node) of tests/fhir_server/, for the session."""
     server = NodeFhirServer(tmp_path_factory.mktemp("fhir-server") / "server.log")
     yield server.base_url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def hapi_base_url(tmp_path_factory) -> str:
+    """The HAPI FHIR JPA server of tests/hapi_server/, started once for the session."""
+    server = HapiFhirServer(tmp_path_factory.mktemp("hapi-server") / "server.log")
+    print(f"\nHAPI FHIR test server ready at {server.base_url} in {server.start_seconds:.1f} s")
+    yield server.base_url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def external_base_url() -> str:
+    """$FHIR_BASE_URL (e.g. a hospital's HAPI FHIR), checked with GET /metadata."""
+    import requests
+
+    external = _external_fhir_base_url()
+    try:
+        response = requests.get(external + "/metadata", timeout=30, headers={"Accept": "application/fhir+json"})
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        pytest.fail(f"FHIR_BASE_URL={external} does not answer GET /metadata: {exc}")
+    return external
+
+
+@pytest.fixture(scope="session", params=_fhir_server_params())
+def fhir_server_kind(request) -> str:
+    """Which FHIR server this run of the test talks to: "medplum", "hapi" or "external"."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url(request, fhir_server_kind) -> str:
+    """Base URL of a real FHIR R4 server over HTTP (see the module docstring)."""
+    return request.getfixturevalue(f"{fhir_server_kind}_base_url")
 
 
 @pytest.fixture(scope="session")
@@ -224,7 +343,7 @@ def demo_models():
     from fhir_assist.cds.models import load_models
     loaded = load_models(os.environ.get("FHIR_ASSIST_MODELS") or None)
     if not loaded.ready:
-        pytest.skip(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
+        service_missing(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")
     return loaded
 
 

@@ -1,7 +1,8 @@
 """The CDS Hooks service against a real FHIR R4 server and a real Redis (fixtures in conftest).
 
 The service runs behind waitress on a loopback port and is called over HTTP, as an
-EHR would. The same tests run against HAPI FHIR when FHIR_BASE_URL points at one.
+EHR would. Each test that uses the FHIR server runs against both test servers (HAPI FHIR
+JPA and Medplum), or only against FHIR_BASE_URL when set.
 """
 from __future__ import annotations
 
@@ -35,19 +36,18 @@ def cohort(hook_cohort):
 
 @pytest.fixture(scope="module")
 def fhir(fhir_base_url, cohort):
-    """The FHIR server with the chosen patients loaded (PUT, so reloading is harmless)."""
+    """The FHIR server with the chosen patients loaded (PUT, so reloading is harmless), one
+    transaction per patient: Encounters and Conditions cite each other, which a server that
+    enforces referential integrity (HAPI) only accepts when they are written together."""
     by_patient, chosen = cohort
     session = requests.Session()
-    resources = [r for pid in chosen for r in by_patient[pid]]
-    order = {"Patient": 0, "Encounter": 1}
-    resources.sort(key=lambda r: order.get(r["resourceType"], 2))
-    for start in range(0, len(resources), 50):
-        batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+    for pid in chosen:
+        batch = {"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources[start:start + 50]]}
+            for r in by_patient[pid]]}
         response = session.post(fhir_base_url, json=batch, headers={"Content-Type": "application/fhir+json"},
                                 timeout=60)
-        response.raise_for_status()
+        assert response.status_code == 200, response.text[:1000]
         failed = [e["response"]["status"] for e in response.json().get("entry", [])
                   if not str(e.get("response", {}).get("status", "")).startswith("20")]
         assert not failed, f"loading the cohort into the FHIR server failed: {failed[:5]}"
@@ -96,6 +96,26 @@ def test_each_hook_without_prefetch_fetches_from_the_fhir_server(models, cohort,
             assert _summaries(without.json()) == _summaries(with_prefetch.json())
         metrics = requests.get(f"{base_url}/metrics", timeout=10).text
         assert 'fhir_assist_prefetch_keys_total{source="fetched"}' in metrics
+
+
+def test_without_prefetch_the_bearer_token_goes_to_the_fhir_server(models, cohort, fhir, fhir_server_kind,
+                                                                    fhir_bearer_token):
+    """The HAPI test server checks the token (as a hospital's server behind OAuth does): the
+    EHR's token is accepted, another one is refused and the caller is told (412). The
+    Medplum test server takes any token."""
+    service_id = "medication-change-patient-view"
+    with service(models, write_back=False, allowed_fhir_servers=(fhir,)) as (base_url, _):
+        good = call(base_url, service_id, request_for(cohort, service_id, 2, prefetch=False, fhir_server=fhir,
+                                                      access_token=fhir_bearer_token))
+        assert good.status_code == 200, good.text[:500]
+        assert good.json()["cards"]
+        wrong = call(base_url, service_id, request_for(cohort, service_id, 2, prefetch=False, fhir_server=fhir,
+                                                       access_token="someone-elses-token"))
+    if fhir_server_kind == "hapi":
+        assert wrong.status_code == 412, wrong.text[:500]
+        assert "401" in wrong.text
+    elif fhir_server_kind == "medplum":
+        assert wrong.status_code == 200
 
 
 def test_partial_prefetch_is_completed_from_the_fhir_server(models, cohort, fhir):

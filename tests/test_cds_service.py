@@ -379,6 +379,26 @@ def test_feedback_for_an_unknown_card_is_kept_for_audit(client):
     assert listed["count"] == 1 and "label" not in listed["feedback"][0]
 
 
+def test_feedback_accepts_the_cds_hooks_1_1_single_object_body(models, cohort):
+    """HAPI FHIR's CDS Hooks module and older EHRs post one feedback object, not a list."""
+    client = make_app(models).test_client()
+    service_id = "coding-suggestions-encounter-discharge"
+    card = post(client, service_id, request_for(cohort, service_id, 8)).get_json()["cards"][0]
+    chosen = card["suggestions"][0]
+    response = client.post(f"/cds-services/{service_id}/feedback", json={
+        "card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": chosen["uuid"]}],
+        "outcomeTimestamp": "2026-11-23T09:00:00Z"})
+    assert response.status_code == 200 and response.get_json()["stored"] >= 1
+    listed = client.get(f"/admin/feedback?tenant=default&service={service_id}&card={card['uuid']}",
+                        headers=ADMIN).get_json()["feedback"]
+    action = chosen["actions"][0]["resource"]["code"]["coding"][0]
+    assert [(e["code"], e["label"]) for e in listed] == [(action["code"], 1)]
+    # a single object still has to be a valid feedback item
+    bad = client.post(f"/cds-services/{service_id}/feedback", json={"card": card["uuid"], "outcome": "maybe",
+                                                                   "outcomeTimestamp": "2026-11-23T09:00:00Z"})
+    assert_outcome(bad, 400, expression="feedback[0].outcome")
+
+
 # ------------------------------------------------- health, metrics, CORS
 def test_health_readiness_and_metrics(client, models, cohort):
     assert client.get("/healthz").get_json() == {"status": "ok"}

@@ -41,7 +41,7 @@ def _check_shape(report, models):
 
 def test_train_and_evaluate_ranker_json_and_plots(ranker_artifact, cohort_dir, tmp_path, capsys):
     report = _evaluate(capsys, ranker_artifact, "--data", cohort_dir, "--json", "--plots", tmp_path / "plots")
-    _check_shape(report, ["multitask-ranker", "frequency", "logistic"])
+    _check_shape(report, ["multitask-ranker", "frequency", "logistic", "previous-visit"])
     for name in ("re_at_r.png", "recall_at_k.png", "calibration.png"):
         png = tmp_path / "plots" / name
         assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"

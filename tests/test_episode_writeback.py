@@ -29,7 +29,9 @@ def _put_all(base_url: str, resources: list[dict]) -> None:
     order = {"Patient": 0, "Encounter": 1}
     entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
                for r in sorted(resources, key=lambda r: order.get(r["resourceType"], 2))]
-    response = requests.post(base_url, json={"resourceType": "Bundle", "type": "batch", "entry": entries},
+    # One transaction: Encounters and Conditions cite each other, which HAPI's referential
+    # integrity accepts only when they are written together.
+    response = requests.post(base_url, json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
                              headers={"Content-Type": "application/fhir+json"}, timeout=60)
     response.raise_for_status()
     assert all(str(e["response"]["status"]).startswith("20") for e in response.json()["entry"])

@@ -51,7 +51,14 @@ def request_for(hook_cohort, service_id, index=0, **options):
 
 def load_patient(fhir_base_url, resources):
     resources = sorted(resources, key=lambda r: {"Patient": 0, "Encounter": 1}.get(r["resourceType"], 2))
-    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+    # One transaction: Encounters and Conditions cite each other, which HAPI's referential
+    # integrity accepts only when they are written together; diagnoses citing Conditions
+    # not loaded here are left out (HAPI refuses a reference it cannot resolve).
+    ids = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    resources = [{**r, "diagnosis": [d for d in r["diagnosis"] if d["condition"].get("reference") in ids]}
+                 if r.get("diagnosis") else r for r in resources]
+    resources = [{k: v for k, v in r.items() if v != []} for r in resources]
+    batch = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
     requests.post(fhir_base_url, json=batch, headers={"Content-Type": "application/fhir+json"},
                   timeout=60).raise_for_status()

@@ -189,9 +189,15 @@ def test_training_learns_and_beats_repeat_last():
     model, thresholds, result = micron.train_micron(train, validation, SIZES, ddi, config,
                                                     progress=False)
     assert result.history[-1]["loss"] < result.history[0]["loss"]
-    assert 1.0 >= thresholds.add >= thresholds.remove >= 0.0
+    assert 1.01 >= thresholds.add >= thresholds.remove >= 0.0
     assert thresholds.rule == "per-medicine" and thresholds.mode == "per-medicine"
-    assert set(thresholds.validation_f1) == {"roc-percentile", "per-medicine"}
+    # the search's scope is chosen on held-out halves of the validation patients
+    assert set(thresholds.validation_f1) == {"roc-percentile", "per-medicine", "held-out per-medicine",
+                                             "held-out global", "held-out no-change"}
+    held_out = {scope: thresholds.validation_f1[f"held-out {scope}"]
+                for scope in ("per-medicine", "global", "no-change")}
+    assert thresholds.search_scope == max(held_out, key=held_out.get)
+    assert thresholds.first_list_floor == 0.0
     adds, removes = np.asarray(thresholds.per_medicine_add), np.asarray(thresholds.per_medicine_remove)
     assert np.all(adds >= removes) and np.all(removes >= 0) and np.all(adds <= 1.01)
     assert thresholds.removal_recall >= 0.3 - 1e-9   # the default floor on real validation stops
@@ -304,11 +310,16 @@ def test_change_search_meets_the_removal_floor_at_least_cost():
     free = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=1)
     assert free.removal_recall == 0.0 and free.remove[1] == pytest.approx(1.0)
     floored = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=1,
-                                    removal_recall_floor=0.5)
+                                    removal_recall_floor=0.5, floor_above_no_change=False)
     assert floored.removal_recall == pytest.approx(1.0) and floored.remove[1] == pytest.approx(0.6)
+    # by default the floor is met only while the rule stays at least as good as never
+    # changing the list: here every removal costs more F1 than it earns, so none is made
+    guarded = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=1,
+                                    removal_recall_floor=0.5)
+    assert guarded.removal_recall == 0.0 and guarded.validation_f1 == pytest.approx(free.validation_f1)
     # rare medicines (support below min_support) keep the global pair
     rare = search_change_cutoffs(data, (1.01,), (1.0, 0.6), min_support=100,
-                                 removal_recall_floor=0.5)
+                                 removal_recall_floor=0.5, floor_above_no_change=False)
     assert rare.tuned == 0 and rare.remove[1] == pytest.approx(rare.global_pair[1])
 
 
@@ -453,3 +464,27 @@ def test_state_keeps_one_earlier_state_and_rejects_old_format():
         b"\0" * (4 * (SIZES[2] + 16))
     with pytest.raises(micron.StateMismatch, match="format 1"):
         micron.MicronState.from_bytes(old, tag=predictor.tag)
+
+
+def test_first_list_anchors_the_state():
+    vectors = np.array([[-6.0, -5.0, 1.0, -2.0], [-6.0, -4.0, 1.5, -2.0]], dtype=np.float32)
+    anchored = micron.anchor_first_list(vectors, [1, 2], 0.0)
+    # medicine 1 was given but scored σ ≈ 0.007: it starts at σ = 0.5, and later visits keep
+    # the model's update on top; medicine 2 already scored above the floor, 3 was not given
+    np.testing.assert_allclose(anchored[:, 1], [0.0, 1.0])
+    np.testing.assert_allclose(anchored[:, [0, 2, 3]], vectors[:, [0, 2, 3]])
+    assert micron.anchor_first_list(vectors, [1], None) is vectors   # off (older artifacts)
+
+
+def test_update_and_replay_anchor_the_first_visit_alike():
+    predictor, patients = _trained_predictor()
+    patient = patients[0]
+    first = predictor.update(None, patient.dx[0], patient.proc[0], observed=patient.meds[0])
+    for m in set(patient.meds[0]) - {0}:
+        assert first.scores[m] >= 0.5 - 1e-6
+    replayed = predictor.replay(patient, observed=patient.meds)
+    np.testing.assert_allclose(replayed[0].state.vector, first.state.vector, atol=1e-5)
+    second = predictor.update(first.state, patient.dx[1], patient.proc[1])
+    np.testing.assert_allclose(replayed[1].state.vector, second.state.vector, atol=1e-5)
+    batched = micron.batched_vectors(predictor.model, [patient], first_list_floor=0.0)[0]
+    np.testing.assert_allclose(batched[:2], [first.state.vector, second.state.vector], atol=1e-5)

@@ -21,6 +21,13 @@ pytestmark = pytest.mark.integration
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _phi_of(resources: list[dict]) -> set[str]:
     """What must never be logged: names, identifiers, patient/encounter ids, note sentences."""
     out: set[str] = set()
@@ -58,18 +65,21 @@ def patients(hook_cohort, fhir_base_url):
 
 def test_no_patient_data_in_the_service_log(patients, fhir_base_url, redis_url, tmp_path):
     by_patient, chosen = patients
+    from tests.conftest import free_port
+
     log_path = tmp_path / "serve.log"
+    port = free_port()       # serve may run several processes: the port is chosen here
     env = {**os.environ, "PYTHONPATH": ROOT, "FHIR_ASSIST_ALLOWED_FHIR_SERVERS": fhir_base_url,
            "FHIR_ASSIST_EVIDENCE": "false"}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "fhir_assist.cli", "serve", "--no-auth", "--port", "0",
+        proc = subprocess.Popen([sys.executable, "-m", "fhir_assist.cli", "serve", "--no-auth", "--port", str(port),
                                  "--redis-url", redis_url], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     try:
         base_url = None
         deadline = time.monotonic() + 120
         while base_url is None and time.monotonic() < deadline and proc.poll() is None:
-            match = re.search(r"discovery at (http://\S+)/cds-services", log_path.read_text(errors="replace"))
-            base_url = match.group(1) if match else time.sleep(0.2)
+            ready = "discovery at" in log_path.read_text(errors="replace") and _answers(port)
+            base_url = f"http://127.0.0.1:{port}" if ready else time.sleep(0.3)
         assert base_url, log_path.read_text(errors="replace")[-2000:]
         dead = "http://127.0.0.1:9/fhir"
         answered = 0

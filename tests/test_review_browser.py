@@ -2,8 +2,9 @@
 waitress), a real FHIR server and a real Redis.
 
 Chromium is Debian's (`scripts/system-deps.sh` installs it); Playwright drives it and
-never downloads a browser of its own. The encounter page's screenshot is saved to
-docs/screenshots/review-encounter.png for the README.
+never downloads a browser of its own. The encounter page's screenshot goes to the test's
+temporary directory; with FHIR_ASSIST_REFRESH_SCREENSHOTS=1 it replaces the README's
+docs/screenshots/review-encounter.png.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.test_review_views import ICD10, conditions_of, put, seed_encounter, s
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOT = ROOT / "docs" / "screenshots" / "review-encounter.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "review-encounter.png"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CODER = "coder.ann"
@@ -36,12 +37,22 @@ def chromium_path() -> str | None:
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 
 
+def screenshot_path(tmp_path: Path) -> Path:
+    """The README's screenshot only when asked to refresh it, else a throwaway file."""
+    if os.environ.get("FHIR_ASSIST_REFRESH_SCREENSHOTS", "").strip() not in ("", "0"):
+        return README_SCREENSHOT
+    return tmp_path / README_SCREENSHOT.name
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(require_service):
     executable = chromium_path()
     if not executable:
-        pytest.skip("Chromium is not installed; run `make system-deps` (scripts/system-deps.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+        require_service("Chromium is not installed; run `make system-deps` (scripts/system-deps.sh)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require_service("playwright is not installed: pip install -e '.[test]'")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield chromium
@@ -164,7 +175,7 @@ def feedback_of(service) -> list[dict]:
     return service["store"].list_feedback(tenant=service["tenant"], source="coder-review")
 
 
-def test_coder_reviews_an_encounter_in_the_browser(browser, service):
+def test_coder_reviews_an_encounter_in_the_browser(browser, service, tmp_path):
     seeded = seed_with_record(service["fhir"], datetime(2026, 11, 20, 8, tzinfo=timezone.utc), ("Ann", "Lee"))
     first, second = seeded["order"][0], seeded["order"][1]
     missed = missed_code(seeded)
@@ -205,8 +216,10 @@ def test_coder_reviews_an_encounter_in_the_browser(browser, service):
         assert "added by a coder" in page.locator("#confirmed-codes").inner_text()
 
         page.locator("body").press("Escape")
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        screenshot = screenshot_path(tmp_path)
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        assert screenshot.stat().st_size > 10_000
         assert errors == []
     finally:
         context.close()

@@ -301,3 +301,13 @@ def test_metric_labels_stay_bounded_whatever_the_caller_sends(live, hook_cohort)
         requests.request("FROBNICATE", f"{live}/cds-services", timeout=10)
     metrics = requests.get(f"{live}/metrics", timeout=10).text
     assert "urn:evil" not in metrics and "FROBNICATE" not in metrics
+
+
+def test_feedback_with_malformed_accepted_suggestions_on_an_override_is_400(live):
+    # Found by tests/test_fuzz.py: it answered 500 (TypeError) before.
+    for accepted in (7, "x", [1], [{"id": 3}], {"id": "a"}):
+        body = {"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-01-01T00:00:00Z",
+                              "acceptedSuggestions": accepted}]}
+        response = requests.post(f"{live}/cds-services/{VIEW}/feedback", json=body, timeout=10)
+        issue = assert_clean_4xx(response)
+        assert "feedback[0].acceptedSuggestions" in issue["expression"]

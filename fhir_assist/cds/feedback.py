@@ -27,9 +27,15 @@ SOURCE = "cds-feedback"
 
 
 def parse_feedback(body: Any) -> list[dict]:
-    """Validate a feedback POST body (CDS Hooks 2.0 §Feedback); 400 on any rule broken."""
+    """Validate a feedback POST body (CDS Hooks 2.0 §Feedback); 400 on any rule broken.
+
+    Besides 2.0's `{"feedback": [...]}`, the 1.1 body (one feedback object, as HAPI FHIR's
+    CDS Hooks module and older EHRs send it) is taken as a list of one."""
+    if isinstance(body, dict) and "feedback" not in body and "card" in body:
+        body = {"feedback": [body]}
     if not isinstance(body, dict) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
-        raise bad_request("the body must be an object with a non-empty 'feedback' array",
+        raise bad_request("the body must be an object with a non-empty 'feedback' array "
+                          "(or, as in CDS Hooks 1.1, one feedback object)",
                           expression="feedback", code="structure")
     out = []
     for i, item in enumerate(body["feedback"]):
@@ -45,12 +51,13 @@ def parse_feedback(body: Any) -> list[dict]:
             raise bad_request(f"{where}.outcome must be 'accepted' or 'overridden'",
                               expression=f"{where}.outcome")
         accepted = item.get("acceptedSuggestions")
-        if outcome == "accepted":
-            if not isinstance(accepted, list) or not accepted or not all(
-                    isinstance(a, dict) and isinstance(a.get("id"), str) and a["id"] for a in accepted):
-                raise bad_request(f"{where}.acceptedSuggestions (objects with an 'id') is required "
-                                  "for accepted outcomes", expression=f"{where}.acceptedSuggestions",
-                                  code="required")
+        # Checked whatever the outcome: an overridden entry may carry it too, and it is read.
+        if (outcome == "accepted" or accepted is not None) and (
+                not isinstance(accepted, list) or (outcome == "accepted" and not accepted) or not all(
+                    isinstance(a, dict) and isinstance(a.get("id"), str) and a["id"] for a in accepted)):
+            raise bad_request(f"{where}.acceptedSuggestions must be a list of objects with an 'id' "
+                              "(required for accepted outcomes)", expression=f"{where}.acceptedSuggestions",
+                              code="required")
         reason = item.get("overrideReason")
         if reason is not None:
             if not isinstance(reason, dict) or not (reason.get("reason") or reason.get("userComment")):

@@ -209,7 +209,9 @@ def write_examples(resources: Iterable[dict], out_dir, *, patient_id: str | None
                                  access_token=None if with_prefetch else "replace-with-an-access-token")
             (out / name).write_text(json.dumps(body, indent=2) + "\n")
             written.append(name)
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+    # A transaction, not a batch: Encounters cite Conditions that cite them back, which a
+    # server enforcing referential integrity (HAPI) only accepts when written together.
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
         for r in sorted(items, key=lambda r: {"Patient": 0, "Encounter": 1}.get(r["resourceType"], 2))
         if r.get("id")]}

@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
 
     text = models.add_parser("text-coder", help="note-based ICD + CCS coder (focal loss)")
     _common(text)
+    text.add_argument("--architecture", choices=["tfidf", "bigru"], default=None,
+                      help="tfidf: TF-IDF + logistic regression over the note vocabulary (default: "
+                           "it ranks codes better than the BiGRU on our cohorts); bigru: BiGRU + "
+                           "label-wise attention (MARN), the options below")
     text.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
     text.add_argument("--hidden", type=int, default=None, metavar="N", help="BiGRU units per direction")
     text.add_argument("--focal-alpha", dest="focal_alpha", type=float, default=None,
@@ -99,7 +103,7 @@ def _train_micron(args: argparse.Namespace) -> int:
 
 # flags of `train icd-ranker|text-coder` that override a training setting when given
 CODING_OVERRIDES = ("hidden", "mode", "dropout", "lr", "batch_size", "max_len", "target_recall",
-                    "embed_dim", "focal_alpha", "focal_gamma")
+                    "embed_dim", "focal_alpha", "focal_gamma", "architecture")
 
 
 def _train_coding(args: argparse.Namespace, kind: str) -> int:

@@ -39,40 +39,23 @@ def _initial_model(hyper: dict, vocab_size: int, labels: LabelSpace, seq_tr, y_t
     return model
 
 
-def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, select: str = "ndcg",
-                      device=None, progress: bool = True) -> TextBundle:
-    from fhir_assist.adapter.encode import Vocabulary
-    from model_zoo import classical, icd_ranker, text_coder
+def _fit_bigru(hyper: dict, vocab_size: int, labels: LabelSpace, seq_tr, y_tr, seq_va, y_va, *,
+               seed: int, select: str, device, progress: bool):
+    """The BiGRU + label-attention coder ("architecture": "bigru"): (model, history)."""
+    from model_zoo import text_coder
     from model_zoo.losses import multitask_focal_loss
-    from model_zoo.thresholds import f1_thresholds_per_level
-    from model_zoo.train import fit, pick_device, seed_everything
+    from model_zoo.train import fit, seed_everything
 
-    train = [e for e in encounters if e.split == "train"]
-    val = [e for e in encounters if e.split == "validation"]
-    if len(train) < 10 or len(val) < 2:
-        raise RecipeError(f"too few encounters with notes to train on ({len(train)} train, "
-                         f"{len(val)} validation); does the cohort have DocumentReference notes?")
-    device = pick_device(device)
     max_len = hyper["max_len"]
-    min_count = hyper["min_count"] if len(train) >= 200 else 1
-    vocab = Vocabulary.build([e.note_tokens for e in train], min_count=min_count)
-    labels = LabelSpace.build(train)
-    seq_tr = [note_ids(vocab, e.note_tokens, max_len) for e in train]
-    seq_va = [note_ids(vocab, e.note_tokens, max_len) for e in val]
-    y_tr, y_va = labels.encode(train), labels.encode(val)
     icd_sl, ccs_sl = split_icd_ccs(labels)
     slices = labels.slices()
     seed_everything(seed)
-    model = _initial_model(hyper, len(vocab), labels, seq_tr, y_tr, seed, device)
-
+    model = _initial_model(hyper, vocab_size, labels, seq_tr, y_tr, seed, device)
     # batches of similar length: less padding, faster GRU
-    order = sorted(range(len(train)), key=lambda i: (len(seq_tr[i]), i))
+    order = sorted(range(len(seq_tr)), key=lambda i: (len(seq_tr[i]), i))
     bs = hyper["batch_size"]
-    batches = []
-    for start in range(0, len(order), bs):
-        idx = order[start:start + bs]
-        batches.append({"tokens": text_coder.pad_batch([seq_tr[i] for i in idx], max_len),
-                        "y": y_tr[idx]})
+    batches = [{"tokens": text_coder.pad_batch([seq_tr[i] for i in order[s:s + bs]], max_len),
+                "y": y_tr[order[s:s + bs]]} for s in range(0, len(order), bs)]
 
     def loss_fn(m, batch):
         icd_logits, ccs_logits = m(batch["tokens"])
@@ -88,7 +71,52 @@ def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, se
     result = fit(model, batches, loss_fn, epochs=hyper["epochs"], lr=hyper["lr"], validate=validate,
                  select=select, seed=seed, device=device, progress=progress, desc="text-coder",
                  patience=hyper.get("patience"))
-    model = model.to(device).eval()
+    return model.to(device).eval(), result.history
+
+
+def _fit_tfidf(hyper: dict, vocab_size: int, labels: LabelSpace, seq_tr, y_tr, seq_va, y_va, *,
+               seed: int, select: str, device, progress: bool):
+    """TF-IDF + logistic regression ("architecture": "tfidf", the default): (model, history),
+    the L2 weight chosen on validation."""
+    from model_zoo import tfidf_coder
+
+    icd_sl, ccs_sl = split_icd_ccs(labels)
+    slices = labels.slices()
+    config = tfidf_coder.TfidfCoderConfig(vocab_size=vocab_size + 1, n_icd=icd_sl.stop - icd_sl.start,
+                                          n_ccs=ccs_sl.stop - ccs_sl.start)
+    model, by_l2 = tfidf_coder.fit_tfidf_coder(
+        config, seq_tr, y_tr, seq_va, lambda p: selection_score(p, y_va, slices, select),
+        max_len=hyper["max_len"], l2_grid=tuple(hyper.get("tfidf_l2", (1e-6, 1e-5))),
+        epochs=hyper.get("tfidf_epochs", 15), seed=seed, device=device, progress=progress)
+    return model.to(device).eval(), [{"l2": l2, select: value} for l2, value in by_l2.items()]
+
+
+def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, select: str = "ndcg",
+                      device=None, progress: bool = True) -> TextBundle:
+    from fhir_assist.adapter.encode import Vocabulary
+    from model_zoo import classical, icd_ranker
+    from model_zoo.thresholds import f1_thresholds_per_level
+    from model_zoo.train import pick_device
+
+    train = [e for e in encounters if e.split == "train"]
+    val = [e for e in encounters if e.split == "validation"]
+    if len(train) < 10 or len(val) < 2:
+        raise RecipeError(f"too few encounters with notes to train on ({len(train)} train, "
+                         f"{len(val)} validation); does the cohort have DocumentReference notes?")
+    architecture = hyper.setdefault("architecture", "bigru")
+    if architecture not in FITTERS:
+        raise RecipeError(f"unknown text model architecture {architecture!r} ({', '.join(FITTERS)})")
+    device = pick_device(device)
+    max_len = hyper["max_len"]
+    min_count = hyper["tfidf_min_count" if architecture == "tfidf" else "min_count"] if len(train) >= 200 else 1
+    vocab = Vocabulary.build([e.note_tokens for e in train], min_count=min_count)
+    labels = LabelSpace.build(train)
+    seq_tr = [note_ids(vocab, e.note_tokens, max_len) for e in train]
+    seq_va = [note_ids(vocab, e.note_tokens, max_len) for e in val]
+    y_tr, y_va = labels.encode(train), labels.encode(val)
+    slices = labels.slices()
+    model, history = FITTERS[architecture](hyper, len(vocab), labels, seq_tr, y_tr, seq_va, y_va,
+                                           seed=seed, select=select, device=device, progress=progress)
 
     freq = classical.FrequencyRanker.fit(y_tr)
     bow = min(hyper.get("bow_size", 1000), len(vocab) - 1)
@@ -107,5 +135,7 @@ def train_text_models(encounters: list[Encounter], *, hyper: dict, seed: int, se
         thresholds[name] = f1_thresholds_per_level(to_numpy(scores), to_numpy(y_va), slices)
         cutoffs[name] = cutoffs_for(scores, y_va, strata, slices, hyper.get("target_recall", 0.9))
     return TextBundle(vocab, labels, model.cpu(), freq, logistic.cpu(), hyper, thresholds, cutoffs,
-                      result.history)
+                      history)
 
+
+FITTERS = {"tfidf": _fit_tfidf, "bigru": _fit_bigru}

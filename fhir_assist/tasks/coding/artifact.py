@@ -69,6 +69,7 @@ def save_text(bundle: TextBundle, out: str | Path, *, seed: int, select: str, me
     config = {
         "kind": "text-coder", "model": "text-coder", "split_seed": seed, "select": select,
         "text_coder": bundle.coder.config.to_dict(), "training": bundle.hyper,
+        "architecture": bundle.hyper.get("architecture", "bigru"),
         "heads": bundle.labels.heads, "note_buckets": list(NOTE_BUCKETS),
         "history": bundle.history, "cohort": dict(cohort_stats or {}),
     }
@@ -136,7 +137,11 @@ def load_text(artifact) -> TextBundle:
     hp = artifact.hyperparameters
     vocab = Vocabulary.from_dict(artifact.vocabularies["notes"])
     labels = LabelSpace.from_vocabularies(artifact.vocabularies)
-    coder = text_coder.TextCoder(text_coder.TextCoderConfig.from_dict(hp["text_coder"]))
+    if hp.get("architecture", "bigru") == "tfidf":
+        from model_zoo import tfidf_coder
+        coder = tfidf_coder.TfidfCoder(tfidf_coder.TfidfCoderConfig.from_dict(hp["text_coder"]))
+    else:
+        coder = text_coder.TextCoder(text_coder.TextCoderConfig.from_dict(hp["text_coder"]))
     coder.load_state_dict(_float_state(artifact.weights["text-coder"]))
     # the logistic peer reads a bag of the `bow_size` most frequent note tokens
     n_inputs = hp["training"]["bow_size"] if "logistic" in artifact.weights else 0

@@ -29,6 +29,10 @@ class Encounter:
     labels: dict[str, set[str]]
     note_tokens: list[str] = field(default_factory=list)
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)  # head → token → weight
+    # the record before the visit (`history`): earlier visits' billing codes by recency
+    # weight, and the visit's class, stay, gap since the last visit and reason codes
+    previous: dict[str, float] = field(default_factory=dict)
+    context: list[str] = field(default_factory=list)
 
     @property
     def n_inputs(self) -> int:
@@ -85,13 +89,15 @@ def collect_encounters(timelines, seed: int, *, feedback: "Feedback | None" = No
     from tqdm.auto import tqdm
 
     from fhir_assist.adapter import encode
+    from fhir_assist.tasks.coding.history import billing_tokens, visit_history
 
     split = encode.split_patients([t.patient_id for t in timelines], seed)
     stats: Counter = Counter()
     out: list[Encounter] = []
     for timeline in tqdm(timelines, desc="encounters", unit="patient", disable=not progress,
                          file=sys.stderr, dynamic_ncols=True):
-        for visit in timeline.visits:
+        coded = [billing_tokens(v) for v in timeline.visits]
+        for index, visit in enumerate(timeline.visits):
             stats["visits"] += 1
             key = (timeline.patient_id, visit.encounter_id)
             confirmed, refuted = feedback.for_encounter(key) if feedback else ((), ())
@@ -102,6 +108,7 @@ def collect_encounters(timelines, seed: int, *, feedback: "Feedback | None" = No
             meds, procs = visit_inputs(visit)
             enc = Encounter(timeline.patient_id, visit.encounter_id, split[timeline.patient_id],
                             meds, procs, visit.age, timeline.sex, labels)
+            enc.previous, enc.context = visit_history(timeline.visits, index, coded)
             if with_notes:
                 enc.note_tokens = note_tokens(visit)
                 if not enc.note_tokens:

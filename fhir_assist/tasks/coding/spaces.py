@@ -84,73 +84,95 @@ class LabelSpace:
 
 
 class FeatureSpace:
-    """Structured inputs: medications ‖ procedures ‖ [age/90, female, male, age missing]."""
+    """Structured inputs: medications ‖ procedures ‖ earlier visits' codes (recency
+    weights) ‖ the visit's context tokens ‖ [age/90, female, male, age missing].
+
+    The two record blocks are absent from artifacts trained before they existed
+    (`previous` / `context` None): those keep their input layout."""
 
     EXTRA = 4
 
-    def __init__(self, medications, procedures):
+    def __init__(self, medications, procedures, previous=None, context=None):
         self.medications = medications      # encode.Vocabulary
         self.procedures = procedures
+        self.previous = previous            # billing tokens of earlier visits, or None
+        self.context = context              # class / stay / gap / reason tokens, or None
+        self.blocks = [("medication", medications), ("procedure", procedures)]
+        self.blocks += [(kind, vocab) for kind, vocab in (("history", previous), ("context", context))
+                        if vocab is not None]
 
     @classmethod
-    def build(cls, encounters: Sequence[Encounter], min_count: int = 1) -> "FeatureSpace":
+    def build(cls, encounters: Sequence[Encounter], min_count: int = 1, history: bool = True) -> "FeatureSpace":
         from fhir_assist.adapter.encode import Vocabulary
 
-        return cls(Vocabulary.build([e.medications for e in encounters], min_count=min_count),
-                   Vocabulary.build([e.procedures for e in encounters], min_count=min_count))
+        def vocab(rows):
+            return Vocabulary.build(rows, min_count=min_count)
+        if not history:
+            return cls(vocab([e.medications for e in encounters]), vocab([e.procedures for e in encounters]))
+        return cls(vocab([e.medications for e in encounters]), vocab([e.procedures for e in encounters]),
+                   vocab([sorted(e.previous) for e in encounters]), vocab([e.context for e in encounters]))
 
     @property
     def size(self) -> int:
-        return len(self.medications) + len(self.procedures) + self.EXTRA
+        return sum(len(vocab) for _, vocab in self.blocks) + self.EXTRA
 
     def vocabularies(self) -> dict[str, Any]:
-        return {"medications": self.medications.to_dict(), "procedures": self.procedures.to_dict()}
+        out = {"medications": self.medications.to_dict(), "procedures": self.procedures.to_dict()}
+        if self.previous is not None:
+            out["history-codes"] = self.previous.to_dict()
+            out["visit-context"] = self.context.to_dict()
+        return out
 
     @classmethod
     def from_vocabularies(cls, vocabularies: dict[str, dict]) -> "FeatureSpace":
         from fhir_assist.adapter.encode import Vocabulary
 
+        record = [Vocabulary.from_dict(vocabularies[k]) if k in vocabularies else None
+                  for k in ("history-codes", "visit-context")]
         return cls(Vocabulary.from_dict(vocabularies["medications"]),
-                   Vocabulary.from_dict(vocabularies["procedures"]))
+                   Vocabulary.from_dict(vocabularies["procedures"]), *record)
 
-    def encode_one(self, meds, procs, age, sex, stats: Counter | None = None) -> torch.Tensor:
+    def encode_one(self, meds, procs, age, sex, stats: Counter | None = None, previous=None,
+                   context=()) -> torch.Tensor:
+        """One visit's input row; `previous` {billing token: weight}, `context` tokens."""
         x = torch.zeros(self.size)
-        n_med = len(self.medications)
-        for tok in meds:
-            i = self.medications.index(tok)
-            x[i] = 1.0
-            if i == 0 and stats is not None:
-                stats["medications unknown to the model"] += 1
-        for tok in procs:
-            i = self.procedures.index(tok)
-            x[n_med + i] = 1.0
-            if i == 0 and stats is not None:
-                stats["procedures unknown to the model"] += 1
-        base = n_med + len(self.procedures)
+        values = {"medication": {m: 1.0 for m in meds}, "procedure": {p: 1.0 for p in procs},
+                  "history": dict(previous or {}), "context": {c: 1.0 for c in context}}
+        offset = 0
+        for kind, vocab in self.blocks:
+            for tok, weight in values[kind].items():
+                i = vocab.index(tok)
+                if i == 0:     # out of vocabulary: weak history/context tokens are simply left out
+                    if kind in ("medication", "procedure") and stats is not None:
+                        stats[f"{kind}s unknown to the model"] += 1
+                    if kind in ("history", "context"):
+                        continue
+                x[offset + i] = max(float(x[offset + i]), weight)
+            offset += len(vocab)
         if age is None:
-            x[base + 3] = 1.0
+            x[offset + 3] = 1.0
         else:
-            x[base] = min(max(float(age), 0.0), 90.0) / 90.0
+            x[offset] = min(max(float(age), 0.0), 90.0) / 90.0
         sex = (sex or "").lower()
-        x[base + 1] = 1.0 if sex == "female" else 0.0
-        x[base + 2] = 1.0 if sex == "male" else 0.0
+        x[offset + 1] = 1.0 if sex == "female" else 0.0
+        x[offset + 2] = 1.0 if sex == "male" else 0.0
         return x
 
     def encode(self, encounters: Sequence[Encounter], stats: Counter | None = None) -> torch.Tensor:
         if not encounters:
             return torch.zeros(0, self.size)
-        return torch.stack([self.encode_one(e.medications, e.procedures, e.age, e.sex, stats)
-                            for e in encounters])
+        return torch.stack([self.encode_one(e.medications, e.procedures, e.age, e.sex, stats,
+                                            e.previous, e.context) for e in encounters])
 
     def feature_label(self, column: int) -> tuple[str, str]:
-        """(kind, token) of an input column: ("medication", rxcui) | ("procedure", token) | ("demographic", …)."""
-        n_med, n_proc = len(self.medications), len(self.procedures)
-        if column < n_med:
-            return "medication", self.medications.tokens[column]
-        if column < n_med + n_proc:
-            return "procedure", self.procedures.tokens[column - n_med]
-        return "demographic", ("age", "female", "male", "age unknown")[column - n_med - n_proc]
-
+        """(kind, token) of an input column: ("medication", rxcui) | ("procedure", token) |
+        ("history", billing token) | ("context", token) | ("demographic", …)."""
+        offset = 0
+        for kind, vocab in self.blocks:
+            if column < offset + len(vocab):
+                return kind, vocab.tokens[column - offset]
+            offset += len(vocab)
+        return "demographic", ("age", "female", "male", "age unknown")[column - offset]
 
 
 def note_ids(vocab, tokens: list[str], max_len: int) -> list[int]:
