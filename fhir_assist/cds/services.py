@@ -14,6 +14,8 @@ from typing import Any, Callable
 from mappings import rxnorm
 
 from ..config import Settings
+from ..fhir.medications import concept_ingredients, concept_name, request_concept
+from ..fhir.references import reference_id
 from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
 from . import cards as C
@@ -285,36 +287,15 @@ def _interacts(a: str, b: str) -> bool:
 
 
 def medication_ingredient(resource: dict, medications: dict[str, dict]) -> tuple[str | None, str]:
-    """(ingredient RxCUI, display name) of a MedicationRequest, resolving Medication references."""
-    concept = resource.get("medicationCodeableConcept")
-    ref = resource.get("medicationReference")
-    if not isinstance(concept, dict) and isinstance(ref, dict):
-        target = None
-        reference = ref.get("reference")
-        if isinstance(reference, str) and reference.startswith("#"):
-            target = next((c for c in resource.get("contained") or [] if isinstance(c, dict)
-                           and c.get("id") == reference[1:]), None)
-        elif isinstance(reference, str):
-            target = medications.get(reference.rsplit("/", 1)[-1])
-        concept = (target or {}).get("code") or {"text": ref.get("display")}
-    if not isinstance(concept, dict):
-        return None, "unnamed medication"
-    text = concept.get("text") if isinstance(concept.get("text"), str) else None
-    for coding in concept.get("coding") or []:
-        if not isinstance(coding, dict):
-            continue
-        rx = rxnorm.ingredient_for(coding.get("code"), coding.get("display"))
-        if rx:
-            ingredient = rxnorm.ingredients().get(rx)
-            return rx, (ingredient.name if ingredient else coding.get("display") or text or rx)
-    if text:
-        rx = rxnorm.ingredient_for(None, text)
-        if rx:
-            ingredient = rxnorm.ingredients().get(rx)
-            return rx, ingredient.name if ingredient else text
-    name = text or next((c.get("display") for c in concept.get("coding") or [] if isinstance(c, dict)
-                         and c.get("display")), None)
-    return None, name or "unnamed medication"
+    """(ingredient RxCUI, display name) of a MedicationRequest, resolving Medication references.
+
+    Combination products give their first ingredient."""
+    concept = request_concept(resource, medications)
+    found, _ = concept_ingredients(concept)
+    if found:
+        ingredient = rxnorm.ingredients().get(found[0])
+        return found[0], ingredient.name if ingredient else (concept_name(concept) or found[0])
+    return None, concept_name(concept) or "unnamed medication"
 
 
 def current_medications(data: PatientData) -> dict[str, dict]:
@@ -344,7 +325,7 @@ def current_medications(data: PatientData) -> dict[str, dict]:
 
 def selected_rxcuis(data: PatientData) -> set[str]:
     selections = data.call.context.get("selections") or []
-    ids = {s.rsplit("/", 1)[-1] for s in selections if isinstance(s, str)}
+    ids = {reference_id(s) for s in selections if isinstance(s, str)}
     medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication"}
     out = set()
     for resource in data.drafts:

@@ -113,11 +113,21 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_processes(app, state, settings, workers: int, torch_threads: int) -> int:
     from .server_processes import run_gunicorn
 
-    log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, settings.port)
+    port = settings.port or _free_port(settings.host)   # gunicorn's workers cannot report a port 0 picked
     try:
-        run_gunicorn(app, host=settings.host, port=settings.port, workers=workers, threads=settings.threads,
-                     torch_threads=torch_threads)
+        run_gunicorn(app, host=settings.host, port=port, workers=workers, threads=settings.threads,
+                     torch_threads=torch_threads,
+                     on_ready=lambda: log.info("CDS Hooks discovery at http://%s:%s/cds-services",
+                                               settings.host, port))
     finally:
         state.close()
         state.store.close()
     return 0
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

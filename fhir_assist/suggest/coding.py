@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from fhir_assist.adapter.visits import Code, PatientTimeline, Visit
+from fhir_assist.fhir.tokens import code_token
 
 __all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester"]
 
@@ -152,7 +153,7 @@ class CodingSuggester:
         wanted = code.code if isinstance(code, Code) else str(code)
         col = None
         for short in SYSTEM_SHORT:
-            col = self.labels.column(level, f"{short}|{wanted}")
+            col = self.labels.column(level, code_token(short, wanted))
             if col is not None:
                 break
         if col is None:
