@@ -76,6 +76,7 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
         "preload_app": True,
         "timeout": 120,              # a worker stuck this long in one call is restarted
         "graceful_timeout": 20,
+        "keepalive": 30,             # an EHR reuses its connection between hook calls
         "post_fork": lambda server, worker: set_torch_threads(torch_threads),
         "loglevel": "warning",
         "when_ready": lambda server: on_ready() if on_ready else None,
