@@ -116,7 +116,6 @@ def expected_calibration_error(scores, labels, bins: int = 15) -> float:
     if p.size == 0:
         return 0.0
     which = np.minimum((p * bins).astype(int), bins - 1)
-    count = np.bincount(which, minlength=bins)
     mean_p = np.bincount(which, weights=p, minlength=bins)
     mean_y = np.bincount(which, weights=y.astype(np.float64), minlength=bins)
     return float(np.abs(mean_p - mean_y).sum() / p.size)

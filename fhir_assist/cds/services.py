@@ -88,8 +88,6 @@ class MedicationChangeService:
         answer = Answer()
         current = current_medications(data)
         if data.visit is None:
-            why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
-                   else "the patient has no encounters in the data provided")
             log.info("%s: no visit to update (%s)", call.entry.id,
                      "encounter not in the data" if call.encounter_id else "no encounters")
             self._ddi_cards(answer, data, current, model.version)
