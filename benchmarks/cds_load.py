@@ -172,14 +172,23 @@ def run_open_loop(port: int, target: str, rate: float, duration: int, senders: i
                 with lock:
                     errors[0] += 1
                 continue
-            try:
-                conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                ok = 200 <= response.status < 300
-            except OSError:
-                ok, conn = False, None
+            ok = False
+            for fresh in (conn is None, True):
+                # A kept-alive connection the server has since closed is retried once on a new
+                # one, as HTTP clients do; a failure on a new connection is an error.
+                try:
+                    conn = conn if not fresh and conn is not None else http.client.HTTPConnection(
+                        "127.0.0.1", port, timeout=10)
+                    conn.request(method, path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    ok = 200 <= response.status < 300
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = None
+                    if fresh:
+                        break
             done = time.perf_counter()
             with lock:
                 latencies.append((done - due) * 1000)

@@ -19,7 +19,13 @@ and a few settings that have no flag (deployment tuning):
                                   authentication is on (also --public-url)
     FHIR_ASSIST_TRUST_PROXY       honour X-Forwarded-* from one reverse proxy (default false)
     FHIR_ASSIST_WRITE_BACK        write recommended codes back on encounter-discharge (default true)
-    FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 30)
+    FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 15)
+    FHIR_ASSIST_WRITE_BACK_PRECISION  write back only codes scored where validation precision
+                                  reached this share (default 0.5)
+    FHIR_ASSIST_TARGET_RECALL     recall the recommended list aims at, per encounter (default 0.9;
+                                  also `serve --target-recall`)
+    FHIR_ASSIST_CUT_RULE          per-encounter (expected recall of the calibrated scores, default)
+                                  or global-k (one list length per stratum, from validation)
     FHIR_ASSIST_SYSTEM_ACTIONS    also return recommended codes as systemActions (default false)
     FHIR_ASSIST_CORS_ORIGINS      allowed browser origins, comma separated, or * (default *)
     FHIR_ASSIST_FHIR_TIMEOUT      seconds per FHIR request (default 5)
@@ -168,7 +174,10 @@ class Settings:
     public_url: str | None = setting(None, parse=lambda name, v: v.strip().rstrip("/") or None)
     trust_proxy: bool = False
     write_back: bool = True
-    write_back_max: int = 30                        # most codes written back per encounter
+    write_back_max: int = 15                        # most codes written back per encounter
+    write_back_precision: float = 0.5               # validation precision above the write-back floor
+    target_recall: float = 0.9                      # the recommended list's expected recall
+    cut_rule: str = "per-encounter"                 # or "global-k"
     system_actions: bool = False
     cors_origins: tuple[str, ...] = setting(("*",), parse=lambda name, v: _url_list(v))
     fhir_timeout: float = 5.0
@@ -208,7 +217,7 @@ class Settings:
         overrides: dict[str, object] = {}
         if getattr(args, "public_url", None):
             overrides["public_url"] = args.public_url.strip().rstrip("/")
-        for name in ("host", "port", "redis_url", "fhir_base_url", "workers"):
+        for name in ("host", "port", "redis_url", "fhir_base_url", "workers", "target_recall"):
             value = getattr(args, name, None)
             if value is not None:
                 overrides[name] = value
@@ -235,6 +244,10 @@ class Settings:
             raise SettingsError("the FHIR timeout must be positive")
         if self.write_back_max < 1 or self.top_codes < 1 or self.top_medications < 1:
             raise SettingsError("write-back and card limits must be at least 1")
+        if not (0 < self.target_recall <= 1) or not (0 <= self.write_back_precision <= 1):
+            raise SettingsError("the target recall must be in (0, 1] and the write-back precision in [0, 1]")
+        if self.cut_rule not in ("per-encounter", "global-k"):
+            raise SettingsError(f"the cut rule must be per-encounter or global-k, not {self.cut_rule!r}")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         if self.workers < 0:

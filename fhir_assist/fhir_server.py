@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,21 +31,29 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from mappings.codesystems import ICD9CM, ICD10CM
 
 from . import url_policy
+from .fhir.ids import RESOURCE_TYPE, bare_id
+from .fhir.references import split_reference
+from .fhir.validation import InvalidResource, validate_r4
+from .fhir.references import reference_id
+from .own_resources import (  # noqa: F401 - PROJECT_URL and the marks are used from here too
+    PROJECT_URL, SUGGESTION_IDENTIFIER_SYSTEM, SUGGESTION_TAG, is_unreviewed_suggestion, verification_status,
+)
 
 log = logging.getLogger(__name__)
 
-# Every URL this project defines (extensions, identifier systems, tags) hangs off this base.
-PROJECT_URL = "https://fhir-assist.example.org"
 EXT_SUGGESTION_RANK = f"{PROJECT_URL}/StructureDefinition/suggestion-rank"
 EXT_SUGGESTION_SCORE = f"{PROJECT_URL}/StructureDefinition/suggestion-score"
 EXT_MODEL_VERSION = f"{PROJECT_URL}/StructureDefinition/model-version"
-SUGGESTION_IDENTIFIER_SYSTEM = f"{PROJECT_URL}/identifier/suggested-condition"
-SUGGESTION_TAG = {"system": f"{PROJECT_URL}/CodeSystem/tags", "code": "suggested",
-                  "display": "Suggested by fhir-assist"}
+# Where the encounter's list was cut (RE@R) and for which target recall: the worklist draws
+# its cut line from these.
+EXT_CUTOFF_K = f"{PROJECT_URL}/StructureDefinition/suggestion-cutoff-k"
+EXT_TARGET_RECALL = f"{PROJECT_URL}/StructureDefinition/suggestion-target-recall"
 
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CONDITION_VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 VERIFICATION_STATUSES = ("provisional", "confirmed", "refuted")
+# What a suggestion of ours becomes when a later call no longer recommends it.
+SUPERSEDED = "entered-in-error"
 
 # What a model needs from a patient's record, fetched by patient_resources().
 PATIENT_RESOURCE_TYPES = ("Encounter", "Condition", "Procedure", "MedicationRequest", "DocumentReference")
@@ -84,10 +91,6 @@ class FhirServerUnavailable(FhirAccessError):
         self.outcome = outcome
 
 
-class InvalidResource(ValueError):
-    """A resource we were about to send does not validate as FHIR R4."""
-
-
 def outcome_message(outcome: Any) -> str | None:
     """The human-readable text of an OperationOutcome's issues, if any."""
     if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
@@ -99,22 +102,6 @@ def outcome_message(outcome: Any) -> str | None:
         if text:
             texts.append(f"{text} ({where})" if where else str(text))
     return "; ".join(texts) or None
-
-
-def validate_r4(resource: Mapping[str, Any]) -> dict:
-    """Validate with fhir.resources' R4 models (R4B); returns the resource unchanged."""
-    from fhir.resources.R4B import get_fhir_model_class
-
-    rtype = resource.get("resourceType") if isinstance(resource, Mapping) else None
-    try:
-        model = get_fhir_model_class(str(rtype))
-    except (KeyError, ValueError) as exc:
-        raise InvalidResource(f"unknown resourceType {rtype!r}") from exc
-    try:
-        model.model_validate(dict(resource))
-    except ValueError as exc:   # pydantic's ValidationError is a ValueError
-        raise InvalidResource(f"invalid {rtype}: {exc}") from exc
-    return dict(resource)
 
 
 @dataclass(frozen=True)
@@ -141,34 +128,17 @@ def suggestion_identifier(patient_id: str, encounter_id: str, system: str, code:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
-
-
-def _bare_id(reference_or_id: str, resource_type: str) -> str:
-    """"123" or "Patient/123" → "123"; anything that is not a FHIR id is refused (it
-    would otherwise end up in a URL path)."""
-    if not _RESOURCE_TYPE.fullmatch(str(resource_type)):
-        raise ValueError(f"not a FHIR resource type: {resource_type!r}")
-    text = str(reference_or_id).strip()
-    prefix = f"{resource_type}/"
-    if text.startswith(prefix):
-        text = text[len(prefix):]
-    if not _FHIR_ID.fullmatch(text) or text.strip(".") == "":
-        raise ValueError(f"expected a {resource_type} id or '{resource_type}/id', got {reference_or_id!r}")
-    return text
-
-
 def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: Any, model_version: str,
-                              *, recorded: datetime | None = None, validation: str = "full") -> dict:
+                              *, recorded: datetime | None = None, validation: str = "full", cutoff_k: int | None = None,
+                              target_recall: float | None = None) -> dict:
     """The provisional Condition for one suggested ICD code, validated with fhir.resources.
 
     `validation="fast"` (the hook path: a card carries one per shown code) checks it with the
     adapter's structural checker instead; the shape is fixed here and every free value is
     checked above, and full R4 validation costs ~10 ms a Condition. Whatever reaches a FHIR
     server goes through `create_condition`/`write_suggested_conditions`, fully validated."""
-    patient_id = _bare_id(patient_id, "Patient")
-    encounter_id = _bare_id(encounter_id, "Encounter")
+    patient_id = bare_id(patient_id, "Patient")
+    encounter_id = bare_id(encounter_id, "Encounter")
     system = _field(suggestion, "system")
     code = _field(suggestion, "code")
     if system not in (ICD10CM, ICD9CM):
@@ -188,6 +158,10 @@ def build_suggested_condition(patient_id: str, encounter_id: str, suggestion: An
     if score is not None:
         extensions.append({"url": EXT_SUGGESTION_SCORE, "valueDecimal": round(float(score), 6)})
     extensions.append({"url": EXT_MODEL_VERSION, "valueString": str(model_version)})
+    if cutoff_k:
+        extensions.append({"url": EXT_CUTOFF_K, "valueInteger": int(cutoff_k)})
+    if target_recall is not None:
+        extensions.append({"url": EXT_TARGET_RECALL, "valueDecimal": round(float(target_recall), 4)})
     when = (recorded or datetime.now(timezone.utc)).astimezone(timezone.utc)
     condition = {
         "resourceType": "Condition",
@@ -382,14 +356,14 @@ class FhirServer:
 
     def read(self, resource_type: str, resource_id: str) -> dict:
         """GET [type]/[id]; a missing resource raises FhirServerError with status 404."""
-        resource_id = _bare_id(resource_id, resource_type)
+        resource_id = bare_id(resource_id, resource_type)
         return self._json(self.request("GET", f"{resource_type}/{resource_id}"))
 
     def search(self, resource_type: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
                *, max_results: int | None = None) -> list[dict]:
         """All resources of `resource_type` matching `params`, following `next` links.
         Resources a server adds with search.mode "include"/"outcome" are left out."""
-        if not _RESOURCE_TYPE.fullmatch(str(resource_type)):
+        if not RESOURCE_TYPE.fullmatch(str(resource_type)):
             raise ValueError(f"not a FHIR resource type: {resource_type!r}")
         query = list(params.items() if isinstance(params, Mapping) else (params or []))
         if not any(k == "_count" for k, _ in query):
@@ -422,7 +396,7 @@ class FhirServer:
     def patient_resources(self, patient_id: str) -> list[dict]:
         """The Patient and its Encounters, Conditions, Procedures, MedicationRequests and
         DocumentReferences (every page). A missing patient raises FhirServerError (404)."""
-        patient_id = _bare_id(patient_id, "Patient")
+        patient_id = bare_id(patient_id, "Patient")
         resources = [self.read("Patient", patient_id)]
         for resource_type in PATIENT_RESOURCE_TYPES:
             resources.extend(self.search(resource_type, {"patient": f"Patient/{patient_id}"}))
@@ -446,7 +420,7 @@ class FhirServer:
                                    "Condition")
 
     def write_suggested_conditions(self, patient_id: str, encounter_id: str, suggestions: Iterable[Any],
-                                   model_version: str) -> list[dict]:
+                                   model_version: str, **marks: Any) -> list[dict]:
         """Write each suggested ICD code as a provisional encounter-diagnosis Condition.
 
         Idempotent: the same call repeated (a retried hook, a second discharge event) finds
@@ -460,11 +434,37 @@ class FhirServer:
             if key in seen:
                 continue
             seen.add(key)
-            conditions.append(build_suggested_condition(patient_id, encounter_id, suggestion, model_version))
+            conditions.append(build_suggested_condition(patient_id, encounter_id, suggestion, model_version,
+                                                        **marks))
         stored: list[dict] = []
         for start in range(0, len(conditions), MAX_TRANSACTION_ENTRIES):
             stored.extend(self._create_conditional_batch(conditions[start:start + MAX_TRANSACTION_ENTRIES]))
-        return stored
+        # A code suggested again after an earlier call superseded it comes back to life.
+        return [self._set_verification(c["id"], "provisional", f"suggested again by {model_version}")
+                if verification_status(c) == SUPERSEDED and c.get("id") else c for c in stored]
+
+    def supersede_suggestions(self, patient_id: str, encounter_id: str, keep: Iterable[tuple[str, str]],
+                              model_version: str) -> list[dict]:
+        """Mark `entered-in-error` the provisional Conditions we suggested earlier for this
+        encounter whose (system, code) is not in `keep`: the data changed and the current
+        models no longer recommend them. Conditions a coder reviewed are left alone. The
+        superseded ones stay on the server (with a note) so the audit trail is whole."""
+        patient_id = bare_id(patient_id, "Patient")
+        encounter_id = bare_id(encounter_id, "Encounter")
+        keep = set(keep)
+        out = []
+        for condition in self.search("Condition", {"encounter": f"Encounter/{encounter_id}"}):
+            if not is_unreviewed_suggestion(condition) or not condition.get("id"):
+                continue
+            if reference_id(condition.get("subject"), "Patient") != patient_id:
+                continue
+            codes = {(c.get("system"), c.get("code")) for c in (condition.get("code") or {}).get("coding") or []
+                     if isinstance(c, dict)}
+            if codes & keep:
+                continue
+            out.append(self._set_verification(condition["id"], SUPERSEDED,
+                                              f"superseded: no longer suggested by {model_version}"))
+        return out
 
     def _create_conditional_batch(self, conditions: list[dict]) -> list[dict]:
         bundle = {
@@ -494,10 +494,10 @@ class FhirServer:
     def _read_location(self, location: str | None, resource_type: str) -> dict:
         if not location:
             raise FhirServerError(None, f"the server created a {resource_type} but gave no location")
-        parts = location.split("/_history/")[0].rstrip("/").split("/")
-        if len(parts) < 2 or parts[-2] != resource_type:
+        kind, rid = split_reference(location)
+        if kind != resource_type or not rid:
             raise FhirServerError(None, f"unexpected location {location!r} for a {resource_type}")
-        return self.read(resource_type, parts[-1])
+        return self.read(resource_type, rid)
 
     def update_condition_status(self, condition_id: str, status: str, reason: str | None = None,
                                 *, user: str | None = None) -> dict:
@@ -506,12 +506,16 @@ class FhirServer:
         re-applied on a fresh read if someone else changed the Condition in between."""
         if status not in VERIFICATION_STATUSES:
             raise ValueError(f"status must be one of {', '.join(VERIFICATION_STATUSES)}, got {status!r}")
-        condition_id = _bare_id(condition_id, "Condition")
+        return self._set_verification(condition_id, status, reason, user=user)
+
+    def _set_verification(self, condition_id: str, status: str, reason: str | None = None,
+                          *, user: str | None = None) -> dict:
+        condition_id = bare_id(condition_id, "Condition")
         for _ in range(3):
             current = self.read("Condition", condition_id)
             updated = dict(current)
             updated["verificationStatus"] = {"coding": [{"system": CONDITION_VER_STATUS, "code": status,
-                                                         "display": status.capitalize()}]}
+                                                         "display": status.capitalize().replace("-", " ")}]}
             if reason:
                 note = {"text": reason, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")
                         .replace("+00:00", "Z")}

@@ -23,10 +23,10 @@ from fhir_assist.adapter.bundles import resources_from_bundle, resources_from_pr
 from fhir_assist.adapter.files import iter_resources
 from fhir_assist.adapter.report import FhirInputError, IngestReport
 from fhir_assist.adapter.validate import validate_resource
-from fhir_assist.adapter.timeline import (
-    build_timelines, load_cohort, parse_fhir_datetime, reference_id,
-)
+from fhir_assist.adapter.timeline import build_timelines, load_cohort
 from fhir_assist.adapter.visits import Code
+from fhir_assist.fhir.datetimes import parse_fhir_datetime
+from fhir_assist.fhir.references import reference_id
 from mappings import codesystems as cs
 
 DATA = Path(__file__).parent / "data" / "messy"

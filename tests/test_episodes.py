@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from fhir_assist.adapter.encode import reason_tokens, visit_tokens
 from fhir_assist.adapter.report import IngestReport
 from fhir_assist.adapter.timeline import build_timelines
 from mappings import codesystems as cs
@@ -103,5 +104,27 @@ def test_reason_only_and_z_code_only_visits_are_kept_and_labelled():
     assert by_id["fu"].coding == "diagnosed" and [c.code for c in by_id["fu"].reason_codes] == ["E11.9"]
     assert by_id["fu"].reason_codes != by_id["fu"].diagnoses       # reasons kept apart from diagnoses
     assert by_id["none"].coding == "uncoded"
+    assert reason_tokens(by_id["chk"]) == ["reason:icd10:Z00.00"]     # model inputs, apart from diagnoses
+    assert visit_tokens(by_id["fu"])["reasons"] == ["reason:icd10:E11.9"]
+    assert "reason:icd10:E11.9" not in visit_tokens(by_id["fu"])["diagnoses"]
     assert report.events["visits kept with reason only"] == 1
     assert report.events["visits kept with z codes only"] == 1
+
+
+def test_reason_only_check_up_is_a_coding_example_with_its_reason_as_input_and_label():
+    from fhir_assist.tasks.coding.encounters import collect_encounters, visit_inputs
+
+    checkup = encounter("chk", "AMB", "2024-01-10T09:00:00Z", "2024-01-10T09:40:00Z", reasons=["Z00.00"])
+    follow = encounter("fu", "AMB", "2024-04-10T09:00:00Z", "2024-04-10T09:30:00Z", reasons=["E11.9"],
+                       diagnoses=["dm"])
+    report = IngestReport()
+    timelines = build_timelines([PATIENT, checkup, follow,
+                                 condition("dm", "E11.9", recorded="2020-01-01T00:00:00Z")], report)
+    examples, stats = collect_encounters(timelines, seed=0, progress=False)
+    by_id = {e.encounter_id: e for e in examples}
+    assert set(by_id) == {"chk", "fu"}                     # the check-up is no longer dropped
+    assert by_id["chk"].procedures == ["reason:icd10:Z00.00"]
+    assert any("Z00" in token for token in by_id["chk"].labels["3char"])
+    assert stats["reason-only visits labelled with their reasons"] == 1
+    # The follow-up is labelled by its diagnoses; its reason is an input only.
+    assert visit_inputs(timelines[0].visits[1])[1] == ["reason:icd10:E11.9"]

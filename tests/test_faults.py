@@ -134,7 +134,8 @@ def test_write_back_failing_halfway_then_each_condition_exactly_once(demo_models
 
     try:
         body["fhirServer"] = f"{proxy.origin}/fhir"
-        with service(demo_models, allowed_fhir_servers=(f"{proxy.origin}/fhir",)) as base_url:
+        # No write-back precision floor: the demo models' scores are uncalibrated and nothing would be written.
+        with service(demo_models, allowed_fhir_servers=(f"{proxy.origin}/fhir",), write_back_precision=0.0) as base_url:
             proxy.route("/fhir", apply_then_fail)
             FAULTS["injected"] += 1
             failed, _ = call(base_url, DISCHARGE, body)

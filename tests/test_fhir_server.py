@@ -26,12 +26,11 @@ from fhir_assist.fhir_server import (
     FhirServer,
     FhirServerError,
     FhirServerUnavailable,
-    InvalidResource,
     SuggestedCode,
     build_suggested_condition,
     suggestion_identifier,
-    validate_r4,
 )
+from fhir_assist.fhir.validation import InvalidResource, validate_r4
 from mappings.codesystems import ICD9CM, ICD10CM
 
 pytestmark = pytest.mark.integration

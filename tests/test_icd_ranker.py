@@ -146,3 +146,20 @@ def test_suggester_ranks_explains_and_reports_unknown_codes(trained):
     kind, label, weight = with_evidence[0].evidence[0]
     assert kind in ("medication", "procedure", "demographic") and weight > 0
     assert suggester.explain(visit, result.suggestions[0].code, patient) == result.suggestions[0].evidence
+
+
+def test_evidence_added_afterwards_matches_and_covers_only_the_codes_asked(trained):
+    from fhir_assist.suggest.coding import CodingSuggester
+
+    cohort, encounters, bundle, path = trained
+    suggester = CodingSuggester.load(path, device="cpu")
+    patient = next(t for t in cohort.timelines if any(v.medications for v in t.visits))
+    visit = next(v for v in patient.visits if v.medications)
+    full = suggester.suggest(visit, patient, top=20)
+    bare = suggester.suggest(visit, patient, top=20, evidence=False)
+    assert not any(s.evidence for s in bare.suggestions)
+    shown = {(s.system, s.code) for s in bare.suggestions[:5]}
+    added = suggester.add_evidence(bare, shown)
+    assert set(added) == shown
+    for s in full.suggestions[:5]:
+        assert added[(s.system, s.code)] == s.evidence

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .report import FhirInputError, IngestReport, json_type_name, record_problem
+from fhir_assist.fhir.references import split_reference
+from fhir_assist.fhir.validation import json_type_name
+
+from .report import FhirInputError, IngestReport, record_problem
 from .validate import Validator
 
 
@@ -24,13 +27,10 @@ def _reference_aliases(entries: list) -> dict[str, str]:
         if not isinstance(rtype, str):
             continue
         rid = resource.get("id")
-        if full_url.startswith(("urn:uuid:", "urn:oid:")):
-            if not isinstance(rid, str) or not rid:
-                rid = full_url.split(":", 2)[2]
-        elif not isinstance(rid, str) or not rid:
-            parts = full_url.rstrip("/").split("/")
-            if len(parts) >= 2 and parts[-2] == rtype:
-                rid = parts[-1]
+        if not isinstance(rid, str) or not rid:
+            kind, named = split_reference(full_url)
+            if full_url.startswith(("urn:uuid:", "urn:oid:")) or kind == rtype:
+                rid = named
         if isinstance(rid, str) and rid:
             aliases[full_url] = f"{rtype}/{rid}"
     return aliases

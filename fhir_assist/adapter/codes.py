@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir_assist.fhir.medications import concept_ingredients
 from mappings import codesystems as cs
 
 from .visits import Code
@@ -54,7 +55,6 @@ class CodeMapper:
         self._hierarchy_for = hierarchy_for
         self._dx_cache: dict[tuple, tuple[Code | None, bool]] = {}
         self._proc_cache: dict[tuple, tuple[Code | None, bool]] = {}
-        self._med_cache: dict[tuple, tuple[str, ...]] = {}
         self._system_cache: dict[Any, str | None] = {}
 
     # -- systems -------------------------------------------------------------
@@ -236,46 +236,17 @@ class CodeMapper:
         return mapped, corrected
 
     # -- medications -----------------------------------------------------------
-    def _ingredients(self, code: str | None, display: str | None) -> tuple[str, ...]:
-        key = (code, display)
-        found = self._med_cache.get(key)
-        if found is None:
-            from mappings import rxnorm
-            several = getattr(rxnorm, "ingredients_for", None)   # combination products
-            if several is not None:
-                found = tuple(several(code, display))
-            else:
-                one = rxnorm.ingredient_for(code, display)
-                found = (one,) if one else ()
-            self._med_cache[key] = found
-        return found
-
     def medication(self, concept: Any) -> tuple[tuple[str, ...], Code | None]:
-        """(ingredient RxCUIs, None) or ((), the unmapped code) for a medication concept.
-
-        RxNorm codings are tried first (any RxCUI level the data file lists), then
-        the displays and text by name, which is how ingredients arrive from systems
-        that code drugs locally (NDC, in-house formularies). Combination products
-        give all their ingredients.
-        """
-        codings = _codings(concept)
-        rxnorm = [c for c in codings if self.canonical(c.get("system")) == cs.RXNORM]
-        for coding in rxnorm:
-            display = coding.get("display")
-            found = self._ingredients(_clean(coding.get("code")),
-                                      display if isinstance(display, str) else None)
-            if found:
-                return found, None
-        names = [c.get("display") for c in codings
-                 if isinstance(c.get("display"), str) and c not in rxnorm]
-        text = _concept_text(concept)
-        if text:
-            names.append(text)
-        for name in names:
-            found = self._ingredients(None, name.strip())
-            if found:
+        """(ingredient RxCUIs, None) or ((), the unmapped code) for a medication concept
+        (see `fhir_assist.fhir.medications.concept_ingredients`)."""
+        found, by_name = concept_ingredients(concept, self.canonical)
+        if found:
+            if by_name:
                 self.report.note("medications matched by name")
-                return found, None
+            return found, None
+        codings = _codings(concept)
+        text = _concept_text(concept)
+        rxnorm = [c for c in codings if self.canonical(c.get("system")) == cs.RXNORM]
         for coding in rxnorm:
             # Outside the ingredient table: the RxCUI is its own token (a feature when it occurs
             # in training data). Its ingredient is unknown here, so it takes part in no DDI pair.

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from typing import Iterable, Iterator, Sequence, TypeVar
 
+from fhir_assist.fhir import tokens as token_format
 from mappings import codesystems as cs
 
 from .visits import Code, Visit
@@ -37,16 +38,15 @@ def code_token(code: Code, kind: str = "dx") -> str:
     """"icd10:E11.65" for a diagnosis, "pcs:0DTJ4ZZ" / "icd9proc:45.13" for a procedure."""
     table = PROCEDURE_SHORT if kind == "procedure" else DX_SHORT
     short = table.get(code.system) or OTHER_SHORT.get(code.system) or code.system
-    return f"{short}:{code.code}"
+    return token_format.code_token(short, code.code)
 
 
 def parse_token(token: str) -> Code:
     """The Code a dx/procedure token names (system URL restored where it is one of ours)."""
-    short, sep, value = token.rpartition(":") if token.startswith(("http:", "https:", "urn:")) \
-        else token.partition(":")
-    if not sep:
+    parts = token_format.split_token(token)
+    if parts is None:
         raise ValueError(f"not a code token: {token!r}")
-    return Code(_SHORT_TO_URL.get(short, short), value)
+    return Code(_SHORT_TO_URL.get(parts[0], parts[0]), parts[1])
 
 
 def diagnosis_tokens(visit: Visit) -> list[str]:
@@ -57,14 +57,23 @@ def procedure_tokens(visit: Visit) -> list[str]:
     return [code_token(c, "procedure") for c in visit.procedures]
 
 
+REASON_PREFIX = "reason:"
+
+
+def reason_tokens(visit: Visit) -> list[str]:
+    """Why the visit happened (Encounter.reasonCode / reasonReference) as model inputs, apart
+    from its diagnoses: "reason:icd10:Z00.00". A check-up known only by its reason has inputs."""
+    return [REASON_PREFIX + code_token(c, "dx") for c in visit.reason_codes]
+
+
 def medication_tokens(visit: Visit) -> list[str]:
     return list(visit.medications)
 
 
 def visit_tokens(visit: Visit) -> dict[str, list[str]]:
-    """{"diagnoses": […], "procedures": […], "medications": […]} of one visit."""
-    return {"diagnoses": diagnosis_tokens(visit), "procedures": procedure_tokens(visit),
-            "medications": medication_tokens(visit)}
+    """{"diagnoses": […], "reasons": […], "procedures": […], "medications": […]} of one visit."""
+    return {"diagnoses": diagnosis_tokens(visit), "reasons": reason_tokens(visit),
+            "procedures": procedure_tokens(visit), "medications": medication_tokens(visit)}
 
 
 # ---------------------------------------------------------------------------

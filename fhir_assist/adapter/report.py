@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
 
 
 class FhirInputError(ValueError):
@@ -173,8 +172,3 @@ def record_problem(error: FhirInputError, report: IngestReport | None, **kwargs)
     if report is None:
         raise error
     report.add_problem(error, **kwargs)
-
-
-def json_type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -1,19 +1,21 @@
 """FHIR resources → PatientTimelines of ordered Visits (one per top-level Encounter)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import gc
-import html
-import re
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from fhir_assist.fhir.datetimes import parse_fhir_date, read_fhir_datetime
+from fhir_assist.fhir.medications import medication_source
+from fhir_assist.fhir.references import reference_id
+
+from ..own_resources import is_unreviewed_suggestion
 from .codes import CodeMapper
 from .episodes import DEFAULT_EPISODE_GAP, group_episodes
+from .notes import attachment_text
 from .visits import Code, PatientTimeline, Visit, coding_of
 
 
@@ -35,8 +37,6 @@ _DATE_ONLY_SLACK = timedelta(hours=14)     # a bare date may be in any time zone
 _OPEN_ENCOUNTER_SPAN = timedelta(days=30)  # how far an in-progress encounter without end reaches
 _OPEN_STATUS = frozenset({"in-progress", "arrived", "triaged", "onleave"})
 
-_DT_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
-                    r"(Z|[+-]\d{2}:\d{2})?)?)?)?\Z")
 _GENDER_ALIASES = {"male": "male", "m": "male", "female": "female", "f": "female",
                    "other": "other", "o": "other", "unknown": "unknown", "u": "unknown",
                    "unk": "unknown"}
@@ -44,116 +44,6 @@ _SKIP_ENCOUNTER_STATUS = frozenset({"cancelled", "entered-in-error", "planned"})
 _SKIP_CONDITION_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 _SKIP_PROCEDURE_STATUS = frozenset({"entered-in-error", "not-done"})
 _SKIP_MEDICATION_STATUS = frozenset({"cancelled", "entered-in-error"})
-
-
-def _parse_datetime(value: Any) -> tuple[datetime | None, bool, bool]:
-    """(aware UTC datetime, date_only, zone_assumed) of a FHIR date/dateTime/instant."""
-    if not isinstance(value, str):
-        return None, False, False
-    n = len(value)
-    dashed = n >= 10 and value[4] == "-" and value[7] == "-"
-    if dashed and n >= 19 and value[10] == "T":
-        # Fast path (C-coded) for complete timestamps; seconds=60 and odd forms fall through.
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                return moment.replace(tzinfo=UTC), False, True
-            return moment.astimezone(UTC), False, False
-    elif dashed and n == 10:
-        try:
-            return datetime.fromisoformat(value).replace(tzinfo=UTC), True, False
-        except ValueError:
-            pass
-    match = _DT_RE.match(value.strip())
-    if not match:
-        return None, False, False
-    year, month, day, hour, minute, second, frac, zone = match.groups()
-    try:
-        moment = datetime(int(year), int(month or 1), int(day or 1), int(hour or 0),
-                          int(minute or 0), min(int(second or 0), 59),  # leap second 60 → 59
-                          int((frac or "0")[:6].ljust(6, "0")))
-    except ValueError:
-        return None, False, False
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-        return moment.replace(tzinfo=timezone(sign * offset)).astimezone(UTC), False, False
-    return moment.replace(tzinfo=UTC), hour is None, hour is not None and zone is None
-
-
-def parse_fhir_datetime(value: Any) -> datetime | None:
-    """A FHIR date, dateTime or instant as an aware UTC datetime (None if unreadable).
-
-    Partial dates take the first month/day; a time without zone is read as UTC.
-    """
-    return _parse_datetime(value)[0]
-
-
-def parse_fhir_date(value: Any) -> date | None:
-    """The calendar date written in a FHIR date or dateTime (partial dates: first day)."""
-    if not isinstance(value, str):
-        return None
-    moment = _parse_datetime(value.strip()[:10])[0]
-    return moment.date() if moment is not None else None
-
-
-def reference_id(reference: Any, expected_type: str | None = None) -> str | None:
-    """The id a Reference points at: "Patient/x", "urn:uuid:x", an absolute URL
-    (".../Patient/x/_history/2") or a bare "x". None if it names another type, or
-    is a conditional reference ("Patient?identifier=…") only a server can resolve."""
-    if isinstance(reference, dict):
-        reference = reference.get("reference")
-    if not isinstance(reference, str):
-        return None
-    kind, sep, rid = reference.partition("/")
-    if sep and "/" not in rid and ":" not in kind and " " not in reference and "?" not in reference:
-        # "Type/id", the usual form
-        if expected_type and kind != expected_type:
-            return None
-        return rid or None
-    reference = reference.strip()
-    if not reference:
-        return None
-    if reference.startswith("#"):
-        return reference
-    if reference.startswith(("urn:uuid:", "urn:oid:")):
-        return reference.split(":", 2)[2] or None
-    if "?" in reference:       # conditional reference ("Patient?identifier=…"): a server resolves it
-        return None
-    parts = reference.rstrip("/").split("/")
-    if "_history" in parts:
-        parts = parts[:parts.index("_history")]
-    if len(parts) == 1:
-        return parts[0] or None
-    if expected_type and parts[-2] != expected_type:
-        return None
-    return parts[-1] or None
-
-
-_TAG_RE = re.compile(r"<[^>]*>")
-_BLOCK_RE = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.I)
-_SCRIPT_RE = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.I | re.S)
-_SPACES_RE = re.compile(r"[ \t\r\f\v]+")
-
-
-def html_to_text(markup: str) -> str:
-    """Visible text of an HTML note: scripts/styles dropped, block ends as new lines."""
-    text = _SCRIPT_RE.sub(" ", markup)
-    text = _BLOCK_RE.sub("\n", text)
-    text = html.unescape(_TAG_RE.sub(" ", text))
-    lines = (_SPACES_RE.sub(" ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
-def _charset(content_type: str) -> str:
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "charset" and value.strip():
-            return value.strip().strip('"')
-    return "utf-8"
 
 
 class _Encounter:
@@ -255,7 +145,7 @@ class TimelineBuilder:
         return self
 
     def _date(self, value: Any) -> tuple[datetime, bool] | None:
-        moment, date_only, assumed = _parse_datetime(value)
+        moment, date_only, assumed = read_fhir_datetime(value)
         if value is not None and moment is None:
             self.report.note("unreadable dates ignored")
         if assumed:
@@ -329,6 +219,9 @@ class TimelineBuilder:
         self.encounters[rid] = enc
 
     def _condition(self, resource: dict) -> None:
+        if is_unreviewed_suggestion(resource):    # our own guess: never read back as a diagnosis
+            self.report.skip("provisional Condition suggested by this service")
+            return
         verification = resource.get("verificationStatus") or {}
         for coding in verification.get("coding") or []:
             if isinstance(coding, dict) and coding.get("code") in _SKIP_CONDITION_VERIFICATION:
@@ -382,26 +275,14 @@ class TimelineBuilder:
         if status in _SKIP_MEDICATION_STATUS:
             self.report.skip(f"MedicationRequest with status {status}")
             return
-        concept = resource.get("medicationCodeableConcept")
-        rxcui: Any = ()
-        unmapped = None
-        if concept is not None:
-            rxcui, unmapped = self.mapper.medication(concept)
+        source = medication_source(resource)
+        if source.problem:
+            self.report.skip(source.problem)
+            return
+        if source.concept is not None:
+            rxcui, unmapped = self.mapper.medication(source.concept)
         else:
-            ref = reference_id(resource.get("medicationReference"), "Medication")
-            if ref is None:
-                self.report.skip("MedicationRequest without a medication")
-                return
-            if ref.startswith("#"):
-                inner = next((c for c in resource.get("contained") or []
-                              if isinstance(c, dict) and c.get("resourceType") == "Medication"
-                              and c.get("id") == ref[1:]), None)
-                if inner is None:
-                    self.report.skip("MedicationRequest referencing a missing contained Medication")
-                    return
-                rxcui, unmapped = self.mapper.medication(inner.get("code"))
-            else:
-                rxcui = _MedicationRef(ref)   # resolved in build(): the Medication may come later
+            rxcui, unmapped = _MedicationRef(source.medication_id), None   # resolved in build(): the Medication may come later
         enc = reference_id(resource.get("encounter"), "Encounter")
         dates = [d for d in (self._date(resource.get("authoredOn")),) if d]
         self._put("MedicationRequest", resource,
@@ -417,7 +298,7 @@ class TimelineBuilder:
             attachment = content.get("attachment") if isinstance(content, dict) else None
             if not isinstance(attachment, dict):
                 continue
-            text = self._attachment_text(attachment)
+            text = attachment_text(attachment, self.report)
             if text:
                 texts.append(text)
         if not texts:
@@ -431,33 +312,6 @@ class TimelineBuilder:
         self._put("DocumentReference", resource,
                   _Item("DocumentReference", reference_id(resource.get("subject"), "Patient"),
                         encounters, dates, "\n".join(texts), None, self._order))
-
-    def _attachment_text(self, attachment: dict) -> str | None:
-        content_type = attachment.get("contentType") or "text/plain"
-        data = attachment.get("data")
-        if data is None:
-            if attachment.get("url"):
-                self.report.skip("note attachment by URL (not fetched)")
-            else:
-                self.report.skip("note attachment without data")
-            return None
-        kind = content_type.split(";")[0].strip().lower()
-        if kind not in ("text/plain", "text/html", "application/xhtml+xml"):
-            self.report.skip(f"note content type {kind} not read")
-            return None
-        try:
-            raw = base64.b64decode(data)
-        except (binascii.Error, ValueError, TypeError):
-            self.report.skip("note attachment not valid base64")
-            return None
-        try:
-            text = raw.decode(_charset(content_type), errors="replace")
-        except LookupError:
-            text = raw.decode("utf-8", errors="replace")
-        text = text.lstrip("\ufeff")
-        if kind != "text/plain":
-            text = html_to_text(text)
-        return text.strip() or None
 
     # -- assembling ------------------------------------------------------------
     def _visit_parts(self) -> tuple[dict, dict]:

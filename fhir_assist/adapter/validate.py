@@ -13,61 +13,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
-from .report import FhirInputError, IngestReport, json_type_name, record_problem
+from fhir_assist.fhir.datetimes import is_fhir_date, is_fhir_datetime
+from fhir_assist.fhir.ids import is_fhir_id
+from fhir_assist.fhir.validation import InvalidResource, is_resource_type, json_type_name, validate_r4
+
+from .report import FhirInputError, IngestReport, record_problem
 
 VALIDATION_MODES = ("none", "fast", "full")
 
 
-# FHIR's own regular expressions cost several microseconds a date; a few string
-# tests plus the C-coded ISO parser give the same verdict (calendar included) in a
-# fraction of that. Only the time zone is tolerated when missing, although FHIR
-# requires it once a time is given: many exports omit it, and the timeline reads
-# such times as UTC (and says so in the report). "full" mode applies FHIR's rules.
-def _is_fhir_date(value: str) -> bool:
-    n = len(value)
-    if n == 4:
-        return value.isdigit()
-    if n == 7:
-        return value[4] == "-" and value[:4].isdigit() and value[5:].isdigit() \
-            and "01" <= value[5:] <= "12"
-    if n != 10 or value[4] != "-" or value[7] != "-":
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_fhir_datetime(value: str) -> bool:
-    n = len(value)
-    if n <= 10:
-        return _is_fhir_date(value)
-    if n < 19 or value[10] != "T" or value[13] != ":" or value[16] != ":" \
-            or not _is_fhir_date(value[:10]):
-        return False
-    tail = value[19:]
-    if tail.endswith("Z"):
-        tail = tail[:-1]
-    elif len(tail) >= 6 and tail[-6] in "+-" and tail[-3] == ":":
-        tail = tail[:-6]
-    if tail and (tail[0] != "." or not tail[1:].isdigit()):
-        return False
-    if value[17:19] == "60":       # a leap second is a valid FHIR time
-        value = value[:17] + "59" + value[19:]
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-_ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
+# Checks follow FHIR except that a missing time zone is tolerated: many exports omit
+# it, and the timeline reads such times as UTC (and says so in the report). "full"
+# mode applies FHIR's rules.
 
 
 class _Invalid(Exception):
@@ -91,7 +50,7 @@ def _within(path: str, check, value: Any) -> None:
 def _check_datetime(value: Any, kind: str = "dateTime") -> None:
     if type(value) is not str:
         raise _Invalid("", f"expected a string (FHIR {kind}), got {json_type_name(value)}")
-    if not (_is_fhir_date(value) if kind == "date" else _is_fhir_datetime(value)):
+    if not (is_fhir_date(value) if kind == "date" else is_fhir_datetime(value)):
         raise _Invalid("", f"{value!r} is not a FHIR {kind}")
 
 
@@ -254,25 +213,15 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-@lru_cache(maxsize=None)
-def _is_resource_type(name: str) -> bool:
-    from fhir.resources.R4B import get_fhir_model_class
-    from fhir.resources.R4B.resource import Resource
-    try:
-        return issubclass(get_fhir_model_class(name), Resource)
-    except ValueError:
-        return False
-
-
 def _fast_check(resource: dict, path_prefix: str = "") -> None:
     rtype = resource["resourceType"]
     rid = resource.get("id")
-    if rid is not None and (type(rid) is not str or not _ID_RE.match(rid)):
+    if rid is not None and not is_fhir_id(rid):
         raise _Invalid(path_prefix + "id", f"{rid!r} is not a FHIR id "
                                            "(1-64 letters, digits, '-' or '.')")
     checks = _CHECKS.get(rtype)
     if checks is None:
-        if not _is_resource_type(rtype):
+        if not is_resource_type(rtype):
             raise _Invalid(path_prefix + "resourceType", f"{rtype!r} is not a FHIR R4 resource type")
         return
     for key in _REQUIRED.get(rtype, ()):
@@ -301,60 +250,6 @@ def _fast_check(resource: dict, path_prefix: str = "") -> None:
             _fast_check(inner, where + ".")
 
 
-def _pydantic_field(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _pydantic_message(error: dict) -> str:
-    msg = str(error.get("msg", "invalid"))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    kind = error.get("type")
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "extra_forbidden":
-        return "not a field of this resource type"
-    value = error.get("input")
-    if kind in ("model_type", "model_attributes_type", "dict_type", "json_invalid", "json_type"):
-        return f"expected an object, got {json_type_name(value)}"
-    if kind == "list_type":
-        return f"expected an array, got {json_type_name(value)}"
-    if "DateTime" in msg or "datetime" in msg:
-        return f"{value!r} is not a FHIR dateTime"
-    if "Date value" in msg or "valid date" in msg:
-        return f"{value!r} is not a FHIR date"
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return f"{shown}: {msg}"
-
-
-def _full_check(resource: dict, rtype: str, rid: str | None) -> None:
-    from fhir.resources.R4B import get_fhir_model_class
-    from pydantic import ValidationError
-    try:
-        model = get_fhir_model_class(rtype)
-    except ValueError:
-        raise FhirInputError(f"{rtype!r} is not a FHIR R4 resource type",
-                             resource_type=rtype, resource_id=rid, field="resourceType") from None
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": str(exc)}
-        message = _pydantic_message(first)
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more)"
-        raise FhirInputError(message, resource_type=rtype, resource_id=rid,
-                             field=_pydantic_field(tuple(first.get("loc", ()))) or None) from None
-
-
 def validate_resource(resource: Any, mode: str = "full", *, source: str | None = None) -> dict:
     """Check one resource and return it unchanged; raise `FhirInputError` naming the field."""
     if mode not in VALIDATION_MODES:
@@ -376,9 +271,10 @@ def validate_resource(resource: Any, mode: str = "full", *, source: str | None =
                                  field=bad.path, source=source) from None
         return resource
     try:
-        _full_check(resource, rtype, rid)
-    except FhirInputError as exc:
-        raise exc.with_source(source) from None
+        validate_r4(resource)
+    except InvalidResource as exc:
+        raise FhirInputError(exc.message, resource_type=rtype, resource_id=rid, field=exc.field,
+                             source=source) from None
     return resource
 
 

@@ -19,8 +19,9 @@ from .catalog import CODING_SUGGESTIONS
 from .http import EXTENSION, plumbing
 from .metrics import ServiceMetrics
 from .models import ModelSet, load_models
+from .coding_service import CodingService
 from .routes import routes
-from .services import CodingService, MedicationChangeService, ServiceRuntime
+from .services import MedicationChangeService, ServiceRuntime
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from typing import Iterable
 
+from ..fhir.references import reference_id, typed_reference_id
 from .catalog import ServiceEntry
 from .prefetch import Query, render
 
@@ -36,9 +37,9 @@ def patient_of(resource: dict) -> str | None:
     if resource.get("resourceType") == "Patient":
         return resource.get("id")
     for name in ("subject", "patient"):
-        ref = resource.get(name)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str) and ref["reference"].startswith("Patient/"):
-            return ref["reference"].split("/", 1)[1]
+        pid = typed_reference_id(resource.get(name), "Patient")
+        if pid:
+            return pid
     return None
 
 
@@ -60,7 +61,7 @@ def _matches(resource: dict, query: Query, patient_id: str) -> bool:
         return resource.get("id") == query.resource_id
     for name, value in query.params:
         if name in ("patient", "subject"):
-            if patient_of(resource) != value.rsplit("/", 1)[-1]:
+            if patient_of(resource) != reference_id(value, "Patient"):
                 return False
     return True
 

@@ -1,7 +1,8 @@
 """The model artifacts behind the services, loaded once at start-up.
 
 `--models DIR` (or FHIR_ASSIST_MODELS) names a directory holding `micron/`,
-`icd-ranker/` and optionally `text-coder/`; without it the bundled demo
+`icd-ranker/` and optionally `text-coder/` and `coding-fusion/` (one calibrated list from
+the two coders and the patient's history); without it the bundled demo
 artifacts under `fhir_assist/demo_models/` are served. A model that fails to
 load does not stop the service: its services answer 503 and /readyz says why.
 """
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 MEDICATION = "micron"
 RANKER = "icd-ranker"
 TEXT_CODER = "text-coder"
+FUSION = "coding-fusion"
 REQUIRED = (MEDICATION, RANKER)     # the text coder is used only when present (and notes exist)
 
 
@@ -69,7 +71,8 @@ def load_models(models_dir: str | None) -> ModelSet:
     directory = models_directory(models_dir)
     result = ModelSet(directory=directory)
     started = time.perf_counter()
-    loaders = {MEDICATION: _load_medication, RANKER: _load_coding, TEXT_CODER: _load_coding}
+    loaders = {MEDICATION: _load_medication, RANKER: _load_coding, TEXT_CODER: _load_coding,
+               FUSION: _load_fusion}
     for name, loader in loaders.items():
         path = directory / name
         if not (path / "config.json").is_file():
@@ -130,6 +133,11 @@ def _load_medication(path: Path):
 def _load_coding(path: Path):
     from fhir_assist.suggest.coding import CodingSuggester
     return CodingSuggester.load(str(path))
+
+
+def _load_fusion(path: Path):
+    from fhir_assist.suggest.fused import FusedCoder
+    return FusedCoder.load(str(path))
 
 
 def _version_of(suggester: Any, path: Path) -> tuple[str, str]:

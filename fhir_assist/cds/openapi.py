@@ -6,12 +6,13 @@ clients and API testers can generate calls from it.
 """
 from __future__ import annotations
 
+from ..fhir.ids import FHIR_ID_PATTERN
 from .catalog import HOOKS, SERVICES
 
 _OUTCOME = {"description": "an error, as a FHIR OperationOutcome",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}}
 _ERRORS = {str(code): _OUTCOME for code in (400, 401, 404, 405, 412, 413, 503)}
-_FHIR_ID = {"type": "string", "pattern": "^[A-Za-z0-9.-]{1,64}$"}
+_FHIR_ID = {"type": "string", "pattern": f"^{FHIR_ID_PATTERN}$"}
 _RESOURCE = {"type": "object", "required": ["resourceType"],
              "properties": {"resourceType": {"type": "string"}}, "additionalProperties": True}
 

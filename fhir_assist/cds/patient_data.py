@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from fhir_assist.adapter.bundles import resources_from_bundle, resources_from_prefetch
 from fhir_assist.adapter.report import FhirInputError, IngestReport
+from fhir_assist.fhir.references import split_reference
 
 from .errors import bad_request, precondition_failed
 from .prefetch import PrefetchResult, Query, as_bundle_value, gather
@@ -192,7 +193,8 @@ def _belongs_to(resource: dict, patient_id: str) -> bool:
     for name in ("subject", "patient"):
         ref = resource.get(name)
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return ref["reference"].rsplit("/", 1)[-1] == patient_id or not ref["reference"].startswith("Patient/")
+            kind, rid = split_reference(ref)
+            return kind != "Patient" or rid == patient_id
     return True
 
 

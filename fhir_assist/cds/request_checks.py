@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..fhir.ids import RELATIVE_REFERENCE, is_fhir_id
 from .errors import bad_request
 from .prefetch import Query, TemplateError, render
 
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})")
 # FHIR instant: a full date-time with seconds and a zone.
 _INSTANT = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
                       r"(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))")
@@ -35,11 +34,11 @@ def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
 def check_ids(context: dict) -> None:
     for name in ("patientId", "encounterId"):
         value = context.get(name)
-        if value is not None and not (isinstance(value, str) and FHIR_ID.fullmatch(value)):
+        if value is not None and not is_fhir_id(value):
             raise bad_request(f"context.{name} must be a FHIR id (letters, digits, '-' and '.', at most 64; "
                               "not a reference)", expression=f"context.{name}")
     user = context.get("userId")
-    if user is not None and not (isinstance(user, str) and _REFERENCE.fullmatch(user)):
+    if user is not None and not (isinstance(user, str) and RELATIVE_REFERENCE.fullmatch(user)):
         raise bad_request("context.userId must be a FHIR reference such as 'Practitioner/123'",
                           expression="context.userId")
 

@@ -1,6 +1,7 @@
-"""The two CDS services: medication-change (MICRON) and coding-suggestions (ICD ranker + text coder).
+"""The medication-change service (MICRON) and what both CDS services share; the
+coding-suggestions service is in `coding_service`.
 
-Each turns a validated hook call and its patient data into a CDS Hooks response.
+Each service turns a validated hook call and its patient data into a CDS Hooks response.
 They share `ServiceRuntime`, which holds the models, the state store, the
 metrics and the settings.
 """
@@ -14,13 +15,13 @@ from typing import Any, Callable
 from mappings import rxnorm
 
 from ..config import Settings
-from ..fhir_server import build_suggested_condition, error_kind
-from ..suggest.coding import CodeSuggestion
+from ..fhir.medications import concept_ingredients, concept_name, request_concept
+from ..fhir.references import reference_id
 from . import cards as C
-from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
-from .errors import CdsError, precondition_failed
+from .catalog import MEDICATION_CHANGE
+from .errors import CdsError
 from .metrics import ServiceMetrics
-from .models import MEDICATION, RANKER, TEXT_CODER, ModelSet
+from .models import MEDICATION, ModelSet
 from .patient_data import PatientData
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _warn_rarely(key: str, message: str, *args: Any, every_s: float = 30.0) -> N
         log.warning(message, *args)
 
 
-def _unavailable(name: str, models: ModelSet) -> CdsError:
+def unavailable(name: str, models: ModelSet) -> CdsError:
     why = models.errors.get(name, "not loaded")
     return CdsError(503, "transient", f"the {name} model is not available: {why}",
                     headers={"Retry-After": "30"})
@@ -82,13 +83,11 @@ class MedicationChangeService:
     def answer(self, data: PatientData, tenant) -> Answer:
         model = self.rt.models.get(MEDICATION)
         if model is None:
-            raise _unavailable(MEDICATION, self.rt.models)
+            raise unavailable(MEDICATION, self.rt.models)
         call = data.call
         answer = Answer()
         current = current_medications(data)
         if data.visit is None:
-            why = (f"encounter {call.encounter_id} is not in the patient's data" if call.encounter_id
-                   else "the patient has no encounters in the data provided")
             log.info("%s: no visit to update (%s)", call.entry.id,
                      "encounter not in the data" if call.encounter_id else "no encounters")
             self._ddi_cards(answer, data, current, model.version)
@@ -285,36 +284,15 @@ def _interacts(a: str, b: str) -> bool:
 
 
 def medication_ingredient(resource: dict, medications: dict[str, dict]) -> tuple[str | None, str]:
-    """(ingredient RxCUI, display name) of a MedicationRequest, resolving Medication references."""
-    concept = resource.get("medicationCodeableConcept")
-    ref = resource.get("medicationReference")
-    if not isinstance(concept, dict) and isinstance(ref, dict):
-        target = None
-        reference = ref.get("reference")
-        if isinstance(reference, str) and reference.startswith("#"):
-            target = next((c for c in resource.get("contained") or [] if isinstance(c, dict)
-                           and c.get("id") == reference[1:]), None)
-        elif isinstance(reference, str):
-            target = medications.get(reference.rsplit("/", 1)[-1])
-        concept = (target or {}).get("code") or {"text": ref.get("display")}
-    if not isinstance(concept, dict):
-        return None, "unnamed medication"
-    text = concept.get("text") if isinstance(concept.get("text"), str) else None
-    for coding in concept.get("coding") or []:
-        if not isinstance(coding, dict):
-            continue
-        rx = rxnorm.ingredient_for(coding.get("code"), coding.get("display"))
-        if rx:
-            ingredient = rxnorm.ingredients().get(rx)
-            return rx, (ingredient.name if ingredient else coding.get("display") or text or rx)
-    if text:
-        rx = rxnorm.ingredient_for(None, text)
-        if rx:
-            ingredient = rxnorm.ingredients().get(rx)
-            return rx, ingredient.name if ingredient else text
-    name = text or next((c.get("display") for c in concept.get("coding") or [] if isinstance(c, dict)
-                         and c.get("display")), None)
-    return None, name or "unnamed medication"
+    """(ingredient RxCUI, display name) of a MedicationRequest, resolving Medication references.
+
+    Combination products give their first ingredient."""
+    concept = request_concept(resource, medications)
+    found, _ = concept_ingredients(concept)
+    if found:
+        ingredient = rxnorm.ingredients().get(found[0])
+        return found[0], ingredient.name if ingredient else (concept_name(concept) or found[0])
+    return None, concept_name(concept) or "unnamed medication"
 
 
 def current_medications(data: PatientData) -> dict[str, dict]:
@@ -344,7 +322,7 @@ def current_medications(data: PatientData) -> dict[str, dict]:
 
 def selected_rxcuis(data: PatientData) -> set[str]:
     selections = data.call.context.get("selections") or []
-    ids = {s.rsplit("/", 1)[-1] for s in selections if isinstance(s, str)}
+    ids = {reference_id(s) for s in selections if isinstance(s, str)}
     medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication"}
     out = set()
     for resource in data.drafts:
@@ -353,226 +331,3 @@ def selected_rxcuis(data: PatientData) -> set[str]:
             if rx:
                 out.add(rx)
     return out
-
-
-# ========================================================== coding suggestions
-@dataclass
-class MergedCode(CodeSuggestion):
-    """A code suggested by one or more coding models, and which of them suggested it."""
-    models: list[str] = field(default_factory=list)
-
-
-class CodingService:
-    name = CODING_SUGGESTIONS
-
-    def __init__(self, runtime: ServiceRuntime) -> None:
-        self.rt = runtime
-
-    def answer(self, data: PatientData, tenant) -> Answer:
-        ranker = self.rt.models.get(RANKER)
-        if ranker is None:
-            raise _unavailable(RANKER, self.rt.models)
-        call = data.call
-        answer = Answer()
-        if data.visit is None:
-            if call.entry.hook == "encounter-discharge":
-                raise precondition_failed(
-                    f"encounter {call.encounter_id} is not in the data provided for patient {call.patient_id}",
-                    expression="context.encounterId")
-            return answer
-
-        merged, versions, unknown, cutoff, ranker_result = self._suggest(data)
-        already = {(c.system, c.code) for c in data.visit.diagnoses}
-        candidates = [m for m in merged if m.system in ICD_SYSTEMS and m.level == "billing"
-                      and (m.system, m.code) not in already]
-        recommended = [m for m in candidates if m.recommended]
-        # Recommended codes first, then the next best; a card stays readable (top_codes), the
-        # full recommended list goes to the FHIR server for the coder worklist.
-        shown = (recommended + [m for m in candidates if not m.recommended])[: self.rt.settings.top_codes]
-        if self.rt.settings.evidence and ranker_result is not None:
-            self._explain(ranker, ranker_result, shown)
-        version = "; ".join(versions)
-        self.rt.metrics.count_unknown_codes(unknown)
-
-        written: dict[tuple[str, str], dict] = {}
-        write_note = None
-        if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back and recommended:
-            # At most write_back_max codes per encounter: a weak model's cut-off can be long.
-            written, write_note = self._write_back(data, recommended[: self.rt.settings.write_back_max], version)
-
-        if not shown:
-            if unknown:
-                answer.cards.append(C.card(
-                    "Some codes in this record were not recognised; coding suggestions may be incomplete",
-                    indicator="info", source=self._source(version), detail=C.unknown_codes_note(unknown)))
-            return answer
-        answer.cards.append(self._card(answer, data, shown, recommended, written, write_note, already,
-                                       unknown, cutoff, version))
-        if self.rt.settings.system_actions and not written:
-            for m in recommended[: self.rt.settings.write_back_max]:
-                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version,
-                                                      validation="fast")
-                answer.system_actions.append(C.create_action(
-                    f"Record {m.code} as a provisional diagnosis for coder review", condition))
-        return answer
-
-    def _source(self, version: str) -> dict:
-        return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
-                              "Diagnosis coding")
-
-    def _suggest(self, data: PatientData) -> tuple[list[MergedCode], list[str], list, Any, Any]:
-        top = max(50, self.rt.settings.top_codes * 3)
-        runs = [RANKER]
-        if data.visit.notes and self.rt.models.get(TEXT_CODER) is not None:
-            runs.append(TEXT_CODER)
-        merged: dict[tuple[str, str], MergedCode] = {}
-        versions, unknown, cutoff, ranker_result = [], list(data.unknown_codes()), None, None
-        for name in runs:
-            model = self.rt.models.get(name)
-            started = time.perf_counter()
-            # Note-span evidence of the text coder costs seconds per call (occlusion over the
-            # note): the hook path never computes it; the coder worklist shows it on demand.
-            # The ranker's is computed afterwards, for the codes the card shows (`_explain`).
-            with model.lock:
-                result = model.suggester.suggest(data.visit, data.timeline, top=top, evidence=False)
-            if name == RANKER:
-                ranker_result = result
-            self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
-            versions.append(getattr(result, "model_version", None) or model.version)
-            unknown += list(getattr(result, "unknown_codes", []) or [])
-            if name == RANKER:
-                cutoff = (getattr(result, "cutoff_k", None), getattr(result, "target_recall", None))
-            for s in result.suggestions:
-                key = (s.system, s.code)
-                have = merged.get(key)
-                if have is None:
-                    merged[key] = MergedCode(s.system, s.code, s.display, s.level, float(s.score), int(s.rank),
-                                             bool(s.recommended), list(s.evidence or []), [name])
-                else:
-                    have.score = max(have.score, float(s.score))
-                    have.recommended = have.recommended or bool(s.recommended)
-                    have.evidence += list(s.evidence or [])
-                    have.models.append(name)
-                    have.display = have.display or s.display
-        ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
-        for m in ordered:
-            m.evidence.sort(key=_evidence_weight, reverse=True)
-        for i, m in enumerate(ordered, 1):
-            m.rank = i
-        # Keep unknown codes unique for the note.
-        seen, unique = set(), []
-        for u in unknown:
-            key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
-                   getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
-            if key not in seen:
-                seen.add(key)
-                unique.append(u)
-        return ordered, versions, unique, cutoff, ranker_result
-
-    def _explain(self, ranker, result, shown: list[MergedCode]) -> None:
-        """The ranker's evidence for the codes on the card, strongest first."""
-        started = time.perf_counter()
-        with ranker.lock:
-            found = ranker.suggester.add_evidence(result, {(m.system, m.code) for m in shown})
-        for m in shown:
-            m.evidence = sorted(m.evidence + list(found.get((m.system, m.code), [])),
-                                key=_evidence_weight, reverse=True)
-        self.rt.metrics.model_latency.labels(model=f"{RANKER}-evidence").observe(time.perf_counter() - started)
-
-    def _write_back(self, data: PatientData, recommended: list[MergedCode], version: str
-                    ) -> tuple[dict[tuple[str, str], dict], str | None]:
-        call = data.call
-        base = call.fhir_server
-        if not base and call.configured_server_allowed and not call.fhir_server_refused:
-            base = self.rt.settings.fhir_base_url
-        if not base:
-            return {}, "Not written back: no FHIR server this call may write to."
-        try:
-            server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
-            stored = server.write_suggested_conditions(call.patient_id, data.encounter_id,
-                                                       recommended, version)
-        except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
-            log.warning("write-back of %d codes failed: %s", len(recommended), error_kind(exc))
-            self.rt.metrics.writeback_failures.inc()
-            status = getattr(exc, "status", None)
-            return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
-                        "the suggestions below create the Conditions instead.")
-        self.rt.metrics.written_conditions.inc(len(stored))
-        out = {}
-        for condition in stored:
-            for coding in (condition.get("code") or {}).get("coding") or []:
-                out[(coding.get("system"), coding.get("code"))] = condition
-        return out, (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
-                     "Conditions for coder review.")
-
-    def _card(self, answer: Answer, data: PatientData, shown: list[MergedCode], recommended: list[MergedCode],
-              written: dict, write_note: str | None, already: set, unknown: list, cutoff, version: str) -> dict:
-        call = data.call
-        encounter = data.encounter_id
-        suggestions, rows, ledger = [], [], {}
-        for m in shown:
-            label_core = f"{m.code} {m.display}" if m.display else m.code
-            existing = written.get((m.system, m.code))
-            if existing is not None and existing.get("id"):
-                action = C.update_action(f"Confirm {m.code} as a diagnosis of this encounter",
-                                         C.confirmed(existing))
-                label = f"Confirm {label_core}"
-            else:
-                condition = build_suggested_condition(call.patient_id, encounter, m, version, validation="fast")
-                action = C.create_action(f"Record {m.code} as a provisional diagnosis of this encounter",
-                                         condition)
-                label = f"Add {label_core}"
-            s = C.suggestion(label, [action], recommended=m.recommended)
-            suggestions.append(s)
-            ledger[s["uuid"]] = {"system": m.system, "code": m.code, "display": m.display,
-                                 "recommended": m.recommended, "score": round(m.score, 6), "rank": m.rank}
-            evidence = ", ".join(_evidence_label(e) for e in m.evidence[:2])
-            rows.append([m.rank, m.code, m.display or "", f"{m.score:.2f}",
-                         "yes" if m.recommended else "", evidence])
-        k, recall = cutoff or (None, None)
-        n_rec = len(recommended)
-        if n_rec:
-            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in recommended[:4]) \
-                + (f" and {n_rec - 4} more" if n_rec > 4 else "")
-        else:
-            summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
-        detail = []
-        if k and recall:
-            detail.append(f"Codes marked *recommended* are above the cut-off (K = {k}) that recovers about "
-                          f"{float(recall):.0%} of an encounter's codes on validation data.")
-        detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
-        not_shown = len([m for m in recommended if m not in shown])
-        if not_shown:
-            detail.append(f"{not_shown} more recommended code(s) are not shown on this card"
-                          + (" (see the coder worklist)." if written else "."))
-        if already:
-            detail.append(f"{len(already)} code(s) already recorded on this encounter are not repeated here.")
-        if write_note:
-            detail.append(write_note)
-        detail += data.notes_about_data()
-        if unknown:
-            detail.append(C.unknown_codes_note(unknown))
-        links = []
-        if call.review_url:
-            links.append(C.link("Open the coder worklist", call.review_url))
-        card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
-                      suggestions=suggestions, selection_behavior="any",
-                      reasons=C.override_reasons("coding"), links=links)
-        answer.ledger[card["uuid"]] = {
-            "kind": "coding", "service": call.entry.id, "hook": call.entry.hook, "patient": call.patient_id,
-            "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
-        }
-        return card
-
-
-def _evidence_weight(evidence: Any) -> float:
-    try:
-        return abs(float(evidence[2]))
-    except (TypeError, ValueError, IndexError):
-        return 0.0
-
-
-def _evidence_label(evidence: Any) -> str:
-    if isinstance(evidence, (list, tuple)) and len(evidence) >= 2:
-        return f"{evidence[0]}: {evidence[1]}"
-    return str(evidence)

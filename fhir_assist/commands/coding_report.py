@@ -56,6 +56,33 @@ def format_table(report: dict) -> str:
             lines.append(head.ljust(8) + m["model"].ljust(name_w) + "".join(cells))
     lines += ["", "RE@R: wrong codes read before R % of the true codes are found (lower is better); "
               "Recall@K, NDCG, AUPRC, F1: higher is better."]
+    lines += _cut_table(report, name_w)
     if report.get("plots"):
         lines.append("plots: " + ", ".join(report["plots"]))
     return "\n".join(lines)
+
+
+def _cut_table(report: dict, name_w: int) -> list[str]:
+    """Billing codes a coder reads per encounter under each cut rule."""
+    keys = ("mean_recommended", "p90_recommended", "recall_at_cut", "precision_at_cut", "re_at_cut")
+    header = "rule".ljust(15) + "model".ljust(name_w) + "".join(
+        k.rjust(12) for k in ("mean", "p90", "recall", "precision", "RE"))
+    lines: list[str] = []
+    for m in report["models"]:
+        cut = m.get("cut") or {}
+        for rule in ("per_encounter", "global_k"):
+            figures = cut.get(rule)
+            if not figures:
+                continue
+            if not lines:
+                target = cut.get("target_recall") or 0.9
+                lines = ["", f"billing codes per encounter at the cut (target recall {target:.0%})",
+                         header, "-" * len(header)]
+            cells = "".join((f"{figures[k]:.3f}" if isinstance(figures.get(k), float) else str(figures.get(k)))
+                            .rjust(12) for k in keys)
+            lines.append(rule.replace("_", "-").ljust(15) + m["model"].ljust(name_w) + cells)
+    fusion = report.get("fusion")
+    if fusion:
+        lines.append(f"fusion weights {fusion['weights']} bias {fusion['bias']}; ECE before "
+                     f"{fusion['ece_before']} after {fusion['ece_after']}")
+    return lines

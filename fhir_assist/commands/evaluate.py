@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="write PNG plots (RE@R, Recall@K, calibration) to DIR")
     parser.add_argument("--feedback", metavar="FILE", default=None,
                         help="coder feedback labels: also evaluate a ranker retrained with them")
+    parser.add_argument("--target-recall", type=float, default=0.9, metavar="R",
+                        help="coding: recall the per-encounter cut aims at, for the `cut` figures (default 0.9)")
+    parser.add_argument("--fuse-with", metavar="TEXT_CODER", default=None,
+                        help="coding: also fit and report the fused list of this ranker and a text-coder "
+                        "artifact (with previous-visit and problem-list evidence)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     parser.set_defaults(func=_evaluate)
 
@@ -73,7 +78,8 @@ def _evaluate_coding(args: argparse.Namespace) -> int:
 
     result = coding_evaluation.evaluate(
         args.artifact, args.data, feedback_path=args.feedback, seeds=int(args.seeds or 1),
-        device=args.device, progress=not args.json or sys.stderr.isatty())
+        device=args.device, progress=not args.json or sys.stderr.isatty(),
+        target_recall=float(getattr(args, "target_recall", None) or 0.9), fuse_with=getattr(args, "fuse_with", None))
     report = result.report
     if args.plots:
         report["plots"] = write_plots(result.scores, result.labels, result.slices, args.plots)

@@ -40,6 +40,8 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
                         "(default: in-process, lost on restart, one replica only)")
     parser.add_argument("--fhir-base-url", default=None, metavar="URL",
                         help="FHIR server used when a hook call names none, for write-back and the worklist")
+    parser.add_argument("--target-recall", type=float, default=None, metavar="R",
+                        help="recall the recommended coding list aims at, per encounter (default 0.9)")
     parser.add_argument("--trust", action="append", default=None, metavar="ISS=FILE",
                         help="trust JWTs from issuer ISS verified with FILE: a PEM public key or "
                         "certificate, a JWK or JWK Set JSON file, or an https:// JWKS URL (repeatable)")
@@ -113,11 +115,21 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_processes(app, state, settings, workers: int, torch_threads: int) -> int:
     from .server_processes import run_gunicorn
 
-    log.info("CDS Hooks discovery at http://%s:%s/cds-services", settings.host, settings.port)
+    port = settings.port or _free_port(settings.host)   # gunicorn's workers cannot report a port 0 picked
     try:
-        run_gunicorn(app, host=settings.host, port=settings.port, workers=workers, threads=settings.threads,
-                     torch_threads=torch_threads)
+        run_gunicorn(app, host=settings.host, port=port, workers=workers, threads=settings.threads,
+                     torch_threads=torch_threads,
+                     on_ready=lambda: log.info("CDS Hooks discovery at http://%s:%s/cds-services",
+                                               settings.host, port))
     finally:
         state.close()
         state.store.close()
     return 0
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

@@ -62,8 +62,10 @@ def set_torch_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch_threads: int) -> None:
-    """Serve `app` (already built: forked, not rebuilt, in every worker) until stopped."""
+def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch_threads: int,
+                 on_ready=None) -> None:
+    """Serve `app` (already built: forked, not rebuilt, in every worker) until stopped;
+    `on_ready()` runs once the port is listening."""
     from gunicorn.app.base import BaseApplication
 
     options = {
@@ -74,8 +76,10 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
         "preload_app": True,
         "timeout": 120,              # a worker stuck this long in one call is restarted
         "graceful_timeout": 20,
+        "keepalive": 30,             # an EHR reuses its connection between hook calls
         "post_fork": lambda server, worker: set_torch_threads(torch_threads),
         "loglevel": "warning",
+        "when_ready": lambda server: on_ready() if on_ready else None,
     }
 
     class _Server(BaseApplication):

@@ -1,4 +1,4 @@
-"""`fhir-assist train {micron,icd-ranker,text-coder,lm-base,mera,lamo} --data DIR --out ARTIFACT`."""
+"""`fhir-assist train {micron,icd-ranker,text-coder,coding-fusion,lm-base,mera,lamo} --data DIR --out ARTIFACT`."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +65,15 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                       help="focal loss γ (down-weighting of easy labels)")
     text.set_defaults(func=_train_text)
 
+    fusion = models.add_parser("coding-fusion", help="one calibrated list from a ranker, a text coder and history")
+    fusion.add_argument("--ranker", required=True, metavar="ARTIFACT", help="icd-ranker artifact")
+    fusion.add_argument("--text-coder", required=True, metavar="ARTIFACT", help="text-coder artifact")
+    fusion.add_argument("--data", required=True, metavar="DIR", help="cohort directory (the same split)")
+    fusion.add_argument("--out", required=True, metavar="ARTIFACT", help="artifact directory to write")
+    fusion.add_argument("--target-recall", type=float, default=0.9, metavar="R",
+                        help="target recall of the stored global-K cut (default 0.9)")
+    fusion.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    fusion.set_defaults(func=_train_fusion)
     from fhir_assist.commands.language_models import register_train
     register_train(models, _common)
 
@@ -131,3 +140,14 @@ def _train_ranker(args: argparse.Namespace) -> int:
 
 def _train_text(args: argparse.Namespace) -> int:
     return _train_coding(args, "text-coder")
+
+
+def _train_fusion(args: argparse.Namespace) -> int:
+    import json
+
+    from fhir_assist.recipes import coding_fusion
+
+    summary = coding_fusion.train(args.ranker, args.text_coder, args.data, args.out,
+                                  target_recall=args.target_recall, device=args.device)
+    print(json.dumps(summary))
+    return 0

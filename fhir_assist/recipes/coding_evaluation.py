@@ -13,7 +13,7 @@ from fhir_assist.recipes import RecipeError, device_for
 from fhir_assist.recipes.coding import RECIPES, print_stats
 from fhir_assist.tasks.coding import TASK
 from fhir_assist.tasks.coding.encounters import Encounter, collect_encounters
-from fhir_assist.tasks.coding.evaluation import head_metrics
+from fhir_assist.tasks.coding.evaluation import head_metrics, to_numpy
 from fhir_assist.tasks.coding.feedback import Feedback
 from fhir_assist.tasks.coding.models import CodingModel, from_bundle, load_model
 from fhir_assist.tasks.cohort import load_cohort
@@ -78,7 +78,9 @@ def _retrain_seeds(model: CodingModel, encounters, test, seeds, split_seed, sele
     return dict(per_model), std
 
 
-def _model_entries(scores, std, y, slices, thresholds) -> list[dict]:
+def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: float = 0.9) -> list[dict]:
+    from model_zoo import recall_cut
+
     entries = []
     for name, s in scores.items():
         if isinstance(s, list):      # several seeds: mean of the per-seed metrics
@@ -86,6 +88,12 @@ def _model_entries(scores, std, y, slices, thresholds) -> list[dict]:
         else:
             levels = head_metrics(s, y, slices, thresholds.get(name))
         entry = {"model": name, "levels": levels}
+        # Coder effort at the cut: the per-encounter rule on calibrated scores and the global K.
+        billing = ((cutoffs or {}).get(name) or {}).get("billing") or {}
+        first = to_numpy(s[0] if isinstance(s, list) else s)
+        entry["cut"] = recall_cut.cut_report(
+            first[:, slices["billing"]], to_numpy(y)[:, slices["billing"]],
+            calibration=billing.get("calibration"), global_k=billing.get("overall"), target_recall=target)
         if name in std:
             entry["std"] = std[name]
         entries.append(entry)
@@ -93,7 +101,8 @@ def _model_entries(scores, std, y, slices, thresholds) -> list[dict]:
 
 
 def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None, seeds: int = 1,
-             device=None, progress: bool = True) -> CodingEvaluation:
+             device=None, progress: bool = True, target_recall: float = 0.9,
+             fuse_with: str | None = None) -> CodingEvaluation:
     from fhir_assist.tasks.artifacts import load_artifact
 
     device = device_for(device)
@@ -118,6 +127,7 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
     y = model.labels.encode(test, unknown)
     scores = model.scores(test, device, unknown)
     thresholds = dict(model.bundle.thresholds)
+    cutoffs = dict(model.bundle.cutoffs or {})
     std = {}
     if seeds > 1:
         scores, std = _retrain_seeds(model, encounters, test, seeds, seed, select, device, progress)
@@ -129,9 +139,21 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
         name = f"{model.name}+feedback"
         scores[name] = retrained.scores(test, device)[model.name]
         thresholds[name] = retrained.bundle.thresholds[model.name]
+        cutoffs[name] = retrained.bundle.cutoffs[model.name]
     slices = model.labels.slices()
     report = {"task": TASK, "test_encounters": len(test), "artifact": str(artifact.path),
               "kind": model.kind, "split_seed": seed, "unknown": dict(unknown),
-              "models": _model_entries(scores, std, y, slices, thresholds)}
+              "models": _model_entries(scores, std, y, slices, thresholds, cutoffs, target_recall)}
+    if fuse_with:
+        from fhir_assist.recipes import coding_fusion
+        if model.kind != "icd-ranker":
+            raise RecipeError("--fuse-with takes a text-coder artifact and applies to an icd-ranker artifact")
+        try:
+            text = load_model(load_artifact(fuse_with))
+        except (FileNotFoundError, ValueError) as exc:
+            raise RecipeError(f"cannot load {fuse_with!r}: {exc}") from None
+        entries, report["fusion"] = coding_fusion.fused_report(model, text, cohort, seed, target_recall,
+                                                               device, progress)
+        report["models"] += entries
     first = {k: (v[0] if isinstance(v, list) else v) for k, v in scores.items()}
     return CodingEvaluation(report, first, y, slices)

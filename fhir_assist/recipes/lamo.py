@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fhir_assist.recipes.language_model_data import (
-    LanguageModelError, base_model, by_split, corpus, load_split, multi_hot, save_artifact)
+    LanguageModelError, adapted_model, cohort_examples, corpus, multi_hot, save_artifact)
 from fhir_assist.tasks import verbalise
 from model_zoo.llm.fit import FitConfig
 from model_zoo.stored_config import StoredConfig
@@ -34,19 +34,15 @@ def train(data: str, out: str, *, base_path: str | None, lora_rank: int, seed: i
 
     config = config or LamoConfig()
     fit = FitConfig.from_dict({**config.fit, "lora_rank": lora_rank, "seed": seed})
-    torch.manual_seed(seed)
-    timelines, split = load_split(data, seed, progress)
-    parts = by_split(verbalise.medication_examples(timelines), split)
+    timelines, parts = cohort_examples(data, seed, verbalise.medication_examples, progress)
     rxcuis = sorted({m for e in parts["train"] for m in e.labels})
     if not rxcuis:
         raise LanguageModelError("no medications among the training visits")
     tokens = [code_token("rx", m) for m in rxcuis]
     names = {t: verbalise.medication_name(m) for t, m in zip(tokens, rxcuis)}
-    lm, tokenizer, base_log = base_model(
+    lm, tokenizer, base_log = adapted_model(
         base_path, device, lambda: corpus(timelines, [parts["train"]], list(names.values())),
-        config.base_steps, progress)
-    new_ids = code_lm.extend_vocabulary(lm, tokenizer, tokens, names)
-    lm = code_lm.with_lora(lm, fit.lora_rank, new_ids)
+        config.base_steps, tokens, names, fit.lora_rank, progress)
     model = code_lm.CodeTokenLM(lm, tokenizer, tokens).to(device)
     index = {m: i for i, m in enumerate(rxcuis)}
     fit_log = fit_code_lm(model, [e.prompt for e in parts["train"]], multi_hot(parts["train"], index),

@@ -58,6 +58,24 @@ def base_model(path: str | None, device: torch.device, fallback_texts: Callable[
     return model, tokenizer, {"base_model": "pre-trained on this cohort", **log, "config": config.to_dict()}
 
 
+def cohort_examples(data: str, seed: int, make_examples, progress: bool = True):
+    """(timelines, examples by split) of a cohort, with torch seeded for what follows."""
+    torch.manual_seed(seed)
+    timelines, split = load_split(data, seed, progress)
+    return timelines, by_split(make_examples(timelines), split)
+
+
+def adapted_model(base_path: str | None, device: torch.device, texts: Callable[[], list[str]],
+                  base_steps: int, tokens: list[str], descriptions: dict[str, str], lora_rank: int,
+                  progress: bool = True):
+    """The base LM with one token per code added and LoRA adapters on: (lm, tokenizer, log)."""
+    from model_zoo.llm import code_lm
+
+    lm, tokenizer, log = base_model(base_path, device, texts, base_steps, progress)
+    new_ids = code_lm.extend_vocabulary(lm, tokenizer, tokens, descriptions)
+    return code_lm.with_lora(lm, lora_rank, new_ids), tokenizer, log
+
+
 def multi_hot(examples: list[Example], index: dict[str, int]) -> torch.Tensor:
     out = torch.zeros(len(examples), len(index))
     for row, example in enumerate(examples):

@@ -2,8 +2,6 @@
 on the test patients of any cohort (split by the artifact's seed)."""
 from __future__ import annotations
 
-import torch
-
 from fhir_assist.recipes import device_for
 from fhir_assist.recipes.language_model_data import by_split, load_split
 from fhir_assist.tasks import verbalise

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fhir_assist.recipes.language_model_data import (
-    LanguageModelError, base_model, by_split, corpus, load_split, multi_hot, save_artifact)
+    LanguageModelError, adapted_model, cohort_examples, corpus, multi_hot, save_artifact)
 from fhir_assist.tasks import verbalise
 from model_zoo.llm.fit import FitConfig
 from model_zoo.stored_config import StoredConfig
@@ -43,16 +43,12 @@ def train(data: str, out: str, *, base_path: str | None, lora_rank: int, seed: i
 
     config = config or MeraConfig()
     fit = FitConfig.from_dict({**config.fit, "lora_rank": lora_rank, "seed": seed})
-    torch.manual_seed(seed)
-    timelines, split = load_split(data, seed, progress)
-    parts = by_split(verbalise.coding_examples(timelines), split)
+    timelines, parts = cohort_examples(data, seed, verbalise.coding_examples, progress)
     tokens, levels = code_vocabulary(parts["train"])
     descriptions = {t: verbalise.token_description(t) for t in tokens}
-    lm, tokenizer, base_log = base_model(
+    lm, tokenizer, base_log = adapted_model(
         base_path, device, lambda: corpus(timelines, [parts["train"]], list(descriptions.values())),
-        config.base_steps, progress)
-    new_ids = code_lm.extend_vocabulary(lm, tokenizer, tokens + [EOV], descriptions)
-    lm = code_lm.with_lora(lm, fit.lora_rank, new_ids)
+        config.base_steps, tokens + [EOV], descriptions, fit.lora_rank, progress)
     parents = {t: verbalise.dx_token(level, node) for t in tokens
                for level, node in _parent(t, levels[t]).items()}
     memory_log = train_causal_lm(lm, tokenizer, mera.memorisation_texts(descriptions, parents),

@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from fhir_assist.fhir.validation import InvalidResource
 from fhir_assist.fhir_server import (CONDITION_CATEGORY, CONDITION_VER_STATUS, FhirAccessError,
-                                     FhirServerError, FhirServerUnavailable, InvalidResource,
-                                     error_kind, outcome_message)
+                                     FhirServerError, FhirServerUnavailable, error_kind,
+                                     outcome_message)
 from fhir_assist.store import StoreUnavailable
 
 from . import fhir_marks

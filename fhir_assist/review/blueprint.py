@@ -5,7 +5,6 @@ error pages. The routes are in `pages.py` and `decisions.py`."""
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from fhir_assist.config import ReviewSettings
 from fhir_assist.cds.http import loggable
+from fhir_assist.fhir.ids import is_fhir_id
 from fhir_assist.fhir_server import error_kind
 from fhir_assist.store import StoreUnavailable
 
@@ -28,7 +28,6 @@ from .worklist import STATUSES, EncounterDirectory
 log = logging.getLogger(__name__)
 
 EXTENSION = "fhir_assist.review"      # app.extensions key of the ReviewContext
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 bp = Blueprint("review", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -96,7 +95,7 @@ def template_globals():
 def check_ids(endpoint, values):
     # ids end up in FHIR URLs: refuse anything that is not a FHIR id before using it
     for name in ("encounter_id", "condition_id"):
-        if values and name in values and not FHIR_ID.fullmatch(values[name] or ""):
+        if values and name in values and not is_fhir_id(values[name]):
             abort(404, f"“{values[name]}” is not a FHIR resource id.")
 
 

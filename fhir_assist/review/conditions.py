@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fhir_assist.fhir.datetimes import parse_fhir_datetime
+from fhir_assist.fhir.references import typed_reference_id
 from mappings import codesystems
 
 from . import fhir_marks
@@ -49,29 +51,7 @@ class ConditionView:
 
     @property
     def recorded_at(self) -> datetime | None:
-        return parse_datetime(self.recorded)
-
-
-def parse_datetime(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return datetime.fromisoformat(value[:10])
-        except ValueError:
-            return None
-
-
-def reference_id(reference: dict | None, resource_type: str) -> str | None:
-    """'Encounter/123' (relative or absolute, with or without _history) → '123'."""
-    ref = (reference or {}).get("reference") or ""
-    parts = ref.split("/")
-    for i in range(len(parts) - 1):
-        if parts[i] == resource_type and parts[i + 1]:
-            return parts[i + 1]
-    return None
+        return parse_fhir_datetime(self.recorded, keep_offset=True)
 
 
 def icd_coding(resource: dict) -> dict | None:
@@ -97,8 +77,8 @@ def parse_condition(resource: dict) -> ConditionView:
     text = ((resource.get("code") or {}).get("text"))
     return ConditionView(
         id=resource.get("id") or "",
-        patient=reference_id(resource.get("subject"), "Patient"),
-        encounter=reference_id(resource.get("encounter"), "Encounter"),
+        patient=typed_reference_id(resource.get("subject"), "Patient"),
+        encounter=typed_reference_id(resource.get("encounter"), "Encounter"),
         system=coding.get("system"),
         code=coding.get("code"),
         display=coding.get("display") or text,

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from fhir_assist import fhir_server as fs
 
-# The list's RE@R cut-off K, when a writer records it on the Condition.
-EXT_CUTOFF_K = f"{fs.PROJECT_URL}/StructureDefinition/suggestion-cutoff-k"
-EXT_TARGET_RECALL = f"{fs.PROJECT_URL}/StructureDefinition/suggestion-target-recall"
+# The list's RE@R cut-off K, as the write-back records it on the Condition.
+EXT_CUTOFF_K = fs.EXT_CUTOFF_K
+EXT_TARGET_RECALL = fs.EXT_TARGET_RECALL
 # Conditions a coder added in the worklist: an identifier makes their create conditional.
 CODER_IDENTIFIER_SYSTEM = f"{fs.PROJECT_URL}/identifier/coder-added-condition"
 CODER_TAG = {"system": fs.SUGGESTION_TAG["system"], "code": "coder-added",

@@ -11,8 +11,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from fhir_assist.fhir.datetimes import parse_fhir_datetime
+from fhir_assist.fhir.references import typed_reference_id
+
 from . import fhir_marks
-from .conditions import ConditionView, parse_condition, parse_datetime
+from .conditions import ConditionView, parse_condition
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +82,6 @@ def human_name(patient: dict) -> str | None:
 
 
 def summarize_encounter(resource: dict) -> EncounterSummary:
-    from .conditions import reference_id
-
     period = resource.get("period") or {}
     klass = resource.get("class") or {}
     types = resource.get("type") or []
@@ -90,9 +91,9 @@ def summarize_encounter(resource: dict) -> EncounterSummary:
             (c.get("display") for c in types[0].get("coding") or [] if c.get("display")), None)
     return EncounterSummary(
         id=resource.get("id") or "",
-        patient=reference_id(resource.get("subject"), "Patient"),
-        start=parse_datetime(period.get("start")),
-        end=parse_datetime(period.get("end")),
+        patient=typed_reference_id(resource.get("subject"), "Patient"),
+        start=parse_fhir_datetime(period.get("start"), keep_offset=True),
+        end=parse_fhir_datetime(period.get("end"), keep_offset=True),
         encounter_class=klass.get("display") or klass.get("code"),
         type_text=type_text,
     )

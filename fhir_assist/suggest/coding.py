@@ -5,11 +5,15 @@
     for s in result.suggestions:
         print(s.rank, s.code, s.display, s.score, "recommended" if s.recommended else "more")
 
-The cut-off K is the list length that reached the target recall (default 90 %) on
-validation encounters "like this one" — same bucket of number of input codes (or of
-note length for the text coder). Suggestions ranked within K are *recommended*; the
-rest are offered as "more". Evidence names the medications, procedures or note
-passages that pushed each code up (occlusion / gradient × input, `model_zoo.attribution`).
+Scores are calibrated probabilities (Platt scaling fitted on validation, stored in the
+artifact). The list is cut per encounter (`rule="per-encounter"`, the default): the
+shortest prefix whose expected recall Σ_{i≤k} p_i / Σ_i p_i reaches the target recall
+(default 90 %), so a visit with one clear code gets one or two. `rule="global-k"` keeps
+the older cut: the list length K that reached the target recall on validation encounters
+"like this one" (same bucket of number of input codes, or of note length). Suggestions
+within the cut are *recommended*; the rest are offered as "more". Evidence names the
+medications, procedures or note passages that pushed each code up (occlusion /
+gradient × input, `model_zoo.attribution`).
 """
 from __future__ import annotations
 
@@ -20,8 +24,11 @@ from typing import Any
 import torch
 
 from fhir_assist.adapter.visits import Code, PatientTimeline, Visit
+from fhir_assist.fhir.tokens import code_token
 
-__all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester"]
+__all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester", "CUT_RULES"]
+
+CUT_RULES = ("per-encounter", "global-k")
 
 Evidence = list[tuple[str, str, float]]   # (kind, label, weight)
 
@@ -45,6 +52,9 @@ class CodingSuggestions:
     target_recall: float
     model_version: str
     unknown_codes: list[Code] = field(default_factory=list)
+    expected_recall: float | None = None      # Σ p over the recommended / Σ p over all codes
+    cut_rule: str = "per-encounter"
+    n_inputs: int = 0                          # codes or note tokens the model read for this visit
     # What `CodingSuggester.add_evidence` needs to explain codes after the fact.
     model_input: Any = field(default=None, repr=False, compare=False)
     columns: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
@@ -97,29 +107,65 @@ class CodingSuggester:
     # ------------------------------------------------------------------ inputs
 
     def _scores(self, visit: Visit, patient: PatientTimeline | None):
-        """(probabilities over all label columns, stratum, unknown codes, model input)."""
+        """(probabilities over all label columns, stratum, unknown codes, model input, number of
+        inputs: codes for the ranker, known note tokens for the text coder)."""
         given = self.coding_model.visit_input(visit, patient)
         probs = self.coding_model.probabilities(given.value, self.device)
-        return probs, given.stratum, given.unknown, given.value
+        return probs, given.stratum, given.unknown, given.value, _n_inputs(self.kind, visit, given.value)
 
     def cutoff(self, level: str, stratum: int) -> int | None:
         info = self._cutoffs.get(level) or {}
         return (info.get("by_stratum") or {}).get(str(stratum), info.get("overall"))
 
+    def calibrated(self, level: str, scores: torch.Tensor) -> torch.Tensor:
+        """A head's probabilities recalibrated on validation (identity for an artifact
+        trained before calibration was stored)."""
+        from model_zoo.recall_cut import apply_platt
+
+        calibration = (self._cutoffs.get(level) or {}).get("calibration")
+        if not calibration:
+            return scores
+        return torch.from_numpy(apply_platt(scores.numpy(), calibration)).float()
+
+    def write_floor(self, precision: float, level: str = "billing") -> float:
+        """The lowest calibrated score whose codes were right at least `precision` of the
+        time on validation: the write-back floor."""
+        from model_zoo.recall_cut import precision_floor
+
+        return precision_floor((self._cutoffs.get(level) or {}).get("precision_curve"), precision)
+
+    def billing_probabilities(self, visit: Visit, patient: PatientTimeline | None = None):
+        """(calibrated probabilities over the billing head as a numpy array, number of inputs,
+        unknown codes, model input) — what a fused list needs from this model."""
+        probs, _, unknown, model_input, n_inputs = self._scores(visit, patient)
+        scores = self.calibrated("billing", probs[self.labels.slices()["billing"]])
+        return scores.numpy().astype("float64"), n_inputs, unknown, model_input
+
     # ------------------------------------------------------------------ suggestions
 
     def suggest(self, visit: Visit, patient: PatientTimeline | None = None, top: int = 50,
-                level: str = "billing", evidence: bool = True) -> CodingSuggestions:
+                level: str = "billing", evidence: bool = True, *, target_recall: float | None = None,
+                rule: str = "per-encounter") -> CodingSuggestions:
+        """The `top` best codes, those within the cut marked recommended (the cut may be longer)."""
         from fhir_assist.tasks.coding.ontology import parse_label
+        from model_zoo.recall_cut import expected_recall_cut
 
         if level not in self.labels.heads:
             raise ValueError(f"level must be one of {self.labels.heads}")
-        probs, stratum, unknown, model_input = self._scores(visit, patient)
+        if rule not in CUT_RULES:
+            raise ValueError(f"rule must be one of {CUT_RULES}")
+        target = float(target_recall if target_recall is not None else self.target_recall)
+        probs, stratum, unknown, model_input, n_inputs = self._scores(visit, patient)
         sl = self.labels.slices()[level]
-        level_scores = probs[sl]
+        level_scores = self.calibrated(level, probs[sl])
+        values, order = torch.sort(level_scores, descending=True)
+        cutoff_k, expected = expected_recall_cut(values.numpy(), target)
+        if rule == "global-k":
+            cutoff_k = self.cutoff(level, stratum)
+            total = float(values.sum())
+            expected = float(values[: cutoff_k or 0].sum()) / total if total > 0 and cutoff_k else None
         k = min(top, level_scores.numel())
-        values, order = torch.topk(level_scores, k) if k else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
-        cutoff_k = self.cutoff(level, stratum)
+        values, order = values[:k], order[:k]
         columns = [sl.start + int(i) for i in order]
         evidences = self._evidence(model_input, columns) if evidence and columns else [[] for _ in columns]
         suggestions, by_code = [], {}
@@ -131,7 +177,8 @@ class CodingSuggester:
                 score=float(score), rank=rank, recommended=cutoff_k is not None and rank <= cutoff_k,
                 evidence=ev))
             by_code[(system or "ccs", code)] = col
-        return CodingSuggestions(suggestions, cutoff_k, self.target_recall, self.model_version, unknown,
+        return CodingSuggestions(suggestions, cutoff_k, target, self.model_version, unknown,
+                                 expected_recall=expected, cut_rule=rule, n_inputs=n_inputs,
                                  model_input=model_input, columns=by_code)
 
     def add_evidence(self, result: CodingSuggestions, codes: set[tuple[str, str]]) -> dict[tuple[str, str], Evidence]:
@@ -152,14 +199,14 @@ class CodingSuggester:
         wanted = code.code if isinstance(code, Code) else str(code)
         col = None
         for short in SYSTEM_SHORT:
-            col = self.labels.column(level, f"{short}|{wanted}")
+            col = self.labels.column(level, code_token(short, wanted))
             if col is not None:
                 break
         if col is None:
             col = self.labels.column(level, wanted)   # a CCS category
         if col is None:
             return []
-        _, _, _, model_input = self._scores(visit, patient)
+        model_input = self._scores(visit, patient)[3]
         return self._evidence(model_input, [col])[0]
 
     def _describe(self, head: str, token: str) -> str | None:
@@ -198,3 +245,14 @@ class CodingSuggester:
         except Exception:  # a readable name is a nicety; fall back to the token
             pass
         return token
+
+
+def _n_inputs(kind: str, visit: Visit, value) -> int:
+    """What the model read of this visit: its input codes, or its known note tokens."""
+    if kind == "icd-ranker":
+        from fhir_assist.tasks.coding.encounters import visit_inputs
+
+        meds, procs = visit_inputs(visit)
+        return len(meds) + len(procs)
+    ids = value[1] if isinstance(value, tuple) and len(value) > 1 else []
+    return sum(1 for i in ids if i > 1)      # 0 pads, 1 is out of vocabulary

@@ -45,9 +45,14 @@ def procedure_token(code) -> str:
 
 
 def visit_inputs(visit) -> tuple[list[str], list[str]]:
-    """(medication RxCUIs, procedure tokens) of a visit, sorted and unique."""
-    procs = sorted({t for t in (procedure_token(p) for p in visit.procedures) if t})
-    return sorted(set(visit.medications)), procs
+    """(medication RxCUIs, procedure and reason tokens) of a visit, sorted and unique.
+
+    The visit's reasons (Encounter.reasonCode, "reason:icd10:Z00.00") go with the procedures:
+    a check-up known only by its reason then has an input that says what it was."""
+    from fhir_assist.adapter import encode
+    procs = {t for t in (procedure_token(p) for p in visit.procedures) if t}
+    procs.update(encode.reason_tokens(visit))
+    return sorted(set(visit.medications)), sorted(procs)
 
 
 def note_tokens(visit, max_len: int | None = None) -> list[str]:
@@ -64,7 +69,10 @@ def diagnosis_labels(visit, stats: Counter, confirmed=(), refuted=()) -> dict[st
     `confirmed` codes are added, `refuted` ones left out."""
     labels: dict[str, set[str]] = defaultdict(set)
     refuted_keys = {(s, c) for s, c in refuted}
-    codes = [(icd_system(d), d.code) for d in visit.diagnoses]
+    # A visit known only by its reason (a check-up, Z00.00) is coded with that reason.
+    if not visit.diagnoses and getattr(visit, "reason_codes", None):
+        stats["reason-only visits labelled with their reasons"] += 1
+    codes = [(icd_system(d), d.code) for d in (visit.diagnoses or getattr(visit, "reason_codes", None) or ())]
     for system, code in list(codes) + list(confirmed):
         if system is None:
             stats["non-ICD diagnoses"] += 1

@@ -41,9 +41,17 @@ def to_numpy(t) -> np.ndarray:
 
 def cutoffs_for(scores: torch.Tensor, labels: torch.Tensor, strata: Sequence[int],
                 slices: dict[str, slice], target_recall: float = 0.9) -> dict[str, dict]:
+    from model_zoo import recall_cut
     from model_zoo.thresholds import stratified_recall_cutoffs
 
     s, y = to_numpy(scores), to_numpy(labels)
-    return {head: stratified_recall_cutoffs(s[:, sl], y[:, sl], list(strata), target_recall)
-            for head, sl in slices.items()}
+    out = {}
+    for head, sl in slices.items():
+        info = stratified_recall_cutoffs(s[:, sl], y[:, sl], list(strata), target_recall)
+        # What the per-encounter cut and the write-back floor need (suggest.coding).
+        info["calibration"] = recall_cut.fit_platt(s[:, sl], y[:, sl])
+        calibrated = recall_cut.apply_platt(s[:, sl], info["calibration"])
+        info["precision_curve"] = recall_cut.precision_curve(calibrated, y[:, sl])
+        out[head] = info
+    return out
 

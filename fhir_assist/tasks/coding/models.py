@@ -146,6 +146,7 @@ class StructuredRanker(_BundledModel):
         return out
 
     def visit_input(self, visit, patient) -> VisitInput:
+        from fhir_assist.adapter.encode import reason_tokens
         from fhir_assist.adapter.timeline import Code
         from fhir_assist.tasks.coding.encounters import procedure_token
         from mappings.codesystems import RXNORM
@@ -155,6 +156,7 @@ class StructuredRanker(_BundledModel):
         unknown = [Code(RXNORM, m) for m in meds if m not in feats.medications]
         unknown += list(visit.unmapped_medications)
         proc_codes = {procedure_token(p): p for p in visit.procedures}
+        proc_codes.update(zip(reason_tokens(visit), visit.reason_codes))
         unknown += [proc_codes[p] for p in procs if p not in feats.procedures]
         previous, context = record_before(visit, patient)
         x = feats.encode_one(meds, procs, visit_age(visit, patient), patient.sex if patient else None,

@@ -1,8 +1,10 @@
 """Label tokens of ICD codes: the hierarchy levels above a code, its CCS category,
-the token format ("icd10|E11.65") and descriptions."""
+the token format ("icd10:E11.65", see `fhir_assist.fhir.tokens`) and descriptions."""
 from __future__ import annotations
 
 import functools
+
+from fhir_assist.fhir.tokens import code_token, split_token
 
 ICD_LEVELS = ("chapter", "block", "3char", "4char", "billing")
 HEADS = ICD_LEVELS + ("ccs",)
@@ -28,7 +30,7 @@ def code_labels(system: str, code: str) -> dict[str, str] | None:
     normalized = tree.normalize(code)
     if normalized is None:
         return None
-    out = {level: f"{short}|{node}" for level, node in tree.rollup(normalized).items()}
+    out = {level: code_token(short, node) for level, node in tree.rollup(normalized).items()}
     category = ccs.category_for(system, normalized)
     if category:
         out["ccs"] = category
@@ -36,10 +38,10 @@ def code_labels(system: str, code: str) -> dict[str, str] | None:
 
 
 def parse_label(token: str) -> tuple[str | None, str]:
-    """"icd10|E11.65" → (ICD-10-CM URL, "E11.65"); CCS tokens → (None, token)."""
-    short, sep, node = token.partition("|")
-    if sep and short in SYSTEM_SHORT:
-        return SYSTEM_SHORT[short], node
+    """"icd10:E11.65" → (ICD-10-CM URL, "E11.65"); CCS tokens → (None, token)."""
+    parts = split_token(token)
+    if parts is not None and parts[0] in SYSTEM_SHORT:
+        return SYSTEM_SHORT[parts[0]], parts[1]
     return None, token
 
 

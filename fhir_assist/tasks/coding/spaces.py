@@ -7,6 +7,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from fhir_assist.fhir.tokens import canonical_tokens
 from fhir_assist.tasks.coding.encounters import NOTE_BUCKETS, Encounter, input_stratum
 from fhir_assist.tasks.coding.ontology import HEADS, ICD_LEVELS
 from fhir_assist.tasks.coding.settings import RankerSettings
@@ -56,7 +57,8 @@ class LabelSpace:
 
     @classmethod
     def from_vocabularies(cls, vocabularies: dict[str, dict]) -> "LabelSpace":
-        return cls({h: vocabularies[f"labels-{h}"]["tokens"] for h in HEADS
+        # canonical_tokens: artifacts saved with "icd10|E11.65" labels load as "icd10:E11.65"
+        return cls({h: canonical_tokens(vocabularies[f"labels-{h}"]["tokens"]) for h in HEADS
                     if f"labels-{h}" in vocabularies})
 
     def encode(self, encounters: Sequence[Encounter], stats: Counter | None = None) -> torch.Tensor:

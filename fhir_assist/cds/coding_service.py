@@ -1,0 +1,327 @@
+"""The coding-suggestions service: the ICD ranker and the text coder's list for one visit,
+cut per encounter, shown on a card, and the confident part written back as provisional
+Conditions (idempotent in effect: a repeated call writes nothing new, a call after new data
+supersedes what the earlier one wrote).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..fhir_server import build_suggested_condition, error_kind
+from ..suggest.coding import CodeSuggestion
+from . import cards as C
+from .catalog import CODING_SUGGESTIONS
+from .errors import precondition_failed
+from .models import FUSION, RANKER, TEXT_CODER
+from .patient_data import PatientData
+from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
+
+log = logging.getLogger(__name__)
+_NO_LOCK = contextlib.nullcontext()
+# Visits whose record says little of what was treated, and evidence that comes from the visit itself.
+# (At discharge a visit is usually still uncoded or known by its reason: that alone is normal.)
+THIN_VISITS = frozenset({"z-codes-only"})
+OWN_EVIDENCE = frozenset({"medication", "procedure", "note"})
+
+
+@dataclass
+class MergedCode(CodeSuggestion):
+    """A code suggested by one or more coding models, and which of them suggested it."""
+    models: list[str] = field(default_factory=list)
+    above_floor: bool = False          # some model scored it above its write-back floor
+
+
+@dataclass
+class CodingRun:
+    """The coding models' merged list for one visit, and where it was cut."""
+    codes: list[MergedCode]
+    versions: list[str]
+    unknown: list
+    cutoff_k: int | None
+    target_recall: float
+    expected_recall: float | None
+    has_evidence: bool                 # the visit gave a model something to read
+
+
+class CodingService:
+    name = CODING_SUGGESTIONS
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.rt = runtime
+
+    def answer(self, data: PatientData, tenant) -> Answer:
+        ranker = self.rt.models.get(RANKER)
+        if ranker is None:
+            raise unavailable(RANKER, self.rt.models)
+        call = data.call
+        answer = Answer()
+        if data.visit is None:
+            if call.entry.hook == "encounter-discharge":
+                raise precondition_failed(
+                    f"encounter {call.encounter_id} is not in the data provided for patient {call.patient_id}",
+                    expression="context.encounterId")
+            return answer
+
+        run = self._suggest(data)
+        already = {(c.system, c.code) for c in data.visit.diagnoses}
+        candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
+                      and (m.system, m.code) not in already]
+        recommended = [m for m in candidates if m.recommended]
+        # The card shows the recommended list (at most top_codes); the codes below the cut wait
+        # in the coder worklist. With nothing recommended, the few best are shown as possible.
+        shown = recommended[: self.rt.settings.top_codes] or candidates[:5]
+        version = "; ".join(run.versions)
+        self.rt.metrics.count_unknown_codes(run.unknown)
+
+        to_write = self._to_write(data, run, recommended)
+        written: dict[tuple[str, str], dict] = {}
+        write_note = None
+        if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back:
+            written, write_note = self._write_back(data, to_write, run, version)
+
+        if not shown:
+            if run.unknown:
+                answer.cards.append(C.card(
+                    "Some codes in this record were not recognised; coding suggestions may be incomplete",
+                    indicator="info", source=self._source(version), detail=C.unknown_codes_note(run.unknown)))
+            return answer
+        answer.cards.append(self._card(answer, data, shown, recommended, written, write_note, already,
+                                       run, version, more=len(candidates) - len(recommended)))
+        if self.rt.settings.system_actions and not written:
+            for m in to_write:
+                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version)
+                answer.system_actions.append(C.create_action(
+                    f"Record {m.code} as a provisional diagnosis for coder review", condition))
+        return answer
+
+    def _to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
+        """Recommended codes a coder is likely to keep: inside the cut, above the precision
+        floor, at most write_back_max. A visit the models could read nothing from (no
+        medications, procedures or note: a visit known only by its reason), or one coded
+        only with Z-codes (a check-up, a vaccination), gets only codes its own evidence supports: named by its
+        reasons, or pushed up by its own medications, procedures or note. The population's
+        prior and the patient's older visits are not evidence about this one."""
+        chosen = [m for m in recommended if m.above_floor]
+        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+            reasons = {(c.system, c.code) for c in data.visit.reason_codes}
+            chosen = [m for m in chosen if (m.system, m.code) in reasons
+                      or any(e[0] in OWN_EVIDENCE for e in m.evidence if isinstance(e, (list, tuple)) and e)]
+        return chosen[: self.rt.settings.write_back_max]
+
+    def _source(self, version: str) -> dict:
+        return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
+                              "Diagnosis coding")
+
+    def _suggest(self, data: PatientData) -> CodingRun:
+        fusion = self.rt.models.get(FUSION)
+        ranker = self.rt.models.get(RANKER)
+        text = self.rt.models.get(TEXT_CODER)
+        if fusion is not None and fusion.suggester.fits(ranker.suggester, text.suggester if text else None):
+            return self._fused(data, fusion, ranker, text)
+        return self._merged(data)
+
+    def _fused(self, data: PatientData, fusion, ranker, text) -> CodingRun:
+        """One calibrated list from the ranker, the text coder and the patient's history."""
+        settings = self.rt.settings
+        started = time.perf_counter()
+        with fusion.lock, ranker.lock, (text.lock if text is not None else _NO_LOCK):
+            result = fusion.suggester.suggest(
+                data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
+                top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
+                evidence=settings.evidence)
+        self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
+        floor = fusion.suggester.write_floor(settings.write_back_precision)
+        codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
+                            [kind for kind in dict.fromkeys(e[0] for e in s.evidence)], s.score >= floor)
+                 for s in result.suggestions]
+        versions = [fusion.version, ranker.version] + ([text.version] if text is not None else [])
+        unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
+        return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
+                         result.expected_recall, result.n_inputs > 0)
+
+    def _merged(self, data: PatientData) -> CodingRun:
+        """Without a fusion fitted on the loaded models: each model's list, merged (the higher
+        score where both suggest a code), each cut by its own rule."""
+        settings = self.rt.settings
+        top = max(50, settings.top_codes * 3)
+        runs = [RANKER]
+        if data.visit.notes and self.rt.models.get(TEXT_CODER) is not None:
+            runs.append(TEXT_CODER)
+        merged: dict[tuple[str, str], MergedCode] = {}
+        versions, unknown = [], list(data.unknown_codes())
+        cutoff_k, expected, has_evidence = None, None, False
+        for name in runs:
+            model = self.rt.models.get(name)
+            started = time.perf_counter()
+            # Note-span evidence of the text coder costs seconds per call (occlusion over the
+            # note): the hook path never computes it; the coder worklist shows it on demand.
+            options = {} if settings.evidence and name == RANKER else {"evidence": False}
+            with model.lock:
+                result = model.suggester.suggest(data.visit, data.timeline, top=top, rule=settings.cut_rule,
+                                                 target_recall=settings.target_recall, **options)
+                floor = model.suggester.write_floor(settings.write_back_precision)
+            self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
+            versions.append(getattr(result, "model_version", None) or model.version)
+            unknown += list(getattr(result, "unknown_codes", []) or [])
+            has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
+            if name == RANKER:
+                cutoff_k, expected = result.cutoff_k, result.expected_recall
+            for s in result.suggestions:
+                key = (s.system, s.code)
+                have = merged.get(key)
+                if have is None:
+                    have = merged[key] = MergedCode(s.system, s.code, s.display, s.level, float(s.score),
+                                                    int(s.rank), bool(s.recommended), list(s.evidence or []),
+                                                    [name])
+                else:
+                    have.score = max(have.score, float(s.score))
+                    have.recommended = have.recommended or bool(s.recommended)
+                    have.evidence += list(s.evidence or [])
+                    have.models.append(name)
+                    have.display = have.display or s.display
+                have.above_floor = have.above_floor or float(s.score) >= floor
+        ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
+        for m in ordered:
+            m.evidence.sort(key=_evidence_weight, reverse=True)
+        for i, m in enumerate(ordered, 1):
+            m.rank = i
+        n_recommended = sum(1 for m in ordered if m.recommended)
+        return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
+                         settings.target_recall, expected, has_evidence)
+
+    def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
+                    ) -> tuple[dict[tuple[str, str], dict], str | None]:
+        """Write `codes` as provisional Conditions and supersede the ones an earlier call wrote
+        that are no longer among them (marked entered-in-error, see FhirServer)."""
+        call = data.call
+        base = call.fhir_server
+        if not base and call.configured_server_allowed and not call.fhir_server_refused:
+            base = self.rt.settings.fhir_base_url
+        if not base:
+            return {}, "Not written back: no FHIR server this call may write to."
+        try:
+            server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
+            stored = server.write_suggested_conditions(call.patient_id, data.encounter_id, codes, version,
+                                                       cutoff_k=run.cutoff_k, target_recall=run.target_recall)
+            superseded = server.supersede_suggestions(call.patient_id, data.encounter_id,
+                                                      {(m.system, m.code) for m in codes}, version)
+        except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
+            log.warning("write-back of %d codes failed: %s", len(codes), error_kind(exc))
+            self.rt.metrics.writeback_failures.inc()
+            status = getattr(exc, "status", None)
+            return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
+                        "the suggestions below create the Conditions instead.")
+        self.rt.metrics.written_conditions.inc(len(stored))
+        out = {}
+        for condition in stored:
+            for coding in (condition.get("code") or {}).get("coding") or []:
+                out[(coding.get("system"), coding.get("code"))] = condition
+        note = (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
+                "Conditions for coder review" + (" (those scored where validation precision reached "
+                                                 f"{self.rt.settings.write_back_precision:.0%})." if stored else "."))
+        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+            note += (" This visit has no medications, procedures or note for the models to read, or is coded "
+                     "only with Z-codes, so only codes its own reasons or inputs support are written.")
+        if superseded:
+            note += (f" {len(superseded)} earlier suggestion(s) the data no longer supports were marked "
+                     "entered-in-error.")
+        return out, note
+
+    def _card(self, answer: Answer, data: PatientData, shown: list[MergedCode], recommended: list[MergedCode],
+              written: dict, write_note: str | None, already: set, run: CodingRun, version: str,
+              more: int = 0) -> dict:
+        call = data.call
+        encounter = data.encounter_id
+        suggestions, rows, ledger = [], [], {}
+        for m in shown:
+            label_core = f"{m.code} {m.display}" if m.display else m.code
+            existing = written.get((m.system, m.code))
+            if existing is not None and existing.get("id"):
+                action = C.update_action(f"Confirm {m.code} as a diagnosis of this encounter",
+                                         C.confirmed(existing))
+                label = f"Confirm {label_core}"
+            else:
+                condition = build_suggested_condition(call.patient_id, encounter, m, version)
+                action = C.create_action(f"Record {m.code} as a provisional diagnosis of this encounter",
+                                         condition)
+                label = f"Add {label_core}"
+            s = C.suggestion(label, [action], recommended=m.recommended)
+            suggestions.append(s)
+            ledger[s["uuid"]] = {"system": m.system, "code": m.code, "display": m.display,
+                                 "recommended": m.recommended, "score": round(m.score, 6), "rank": m.rank}
+            evidence = ", ".join(_evidence_label(e) for e in m.evidence[:2])
+            rows.append([m.rank, m.code, m.display or "", f"{m.score:.2f}",
+                         "yes" if m.recommended else "", evidence])
+        n_rec = len(recommended)
+        if n_rec:
+            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in recommended[:4]) \
+                + (f" and {n_rec - 4} more" if n_rec > 4 else "")
+        else:
+            summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
+        detail = []
+        # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
+        n_cut = max(run.cutoff_k or 0, n_rec)
+        detail.append(_cut_sentence(run, n_cut, self.rt.settings.cut_rule))
+        detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
+        not_shown = n_cut - len([m for m in shown if m.recommended])
+        if not_shown:
+            detail.append(f"{not_shown} more recommended code(s) are not shown on this card"
+                          + (" (see the coder worklist)." if written else "."))
+        if more:
+            detail.append(f"{more} more ranked code(s) below the cut are available in the coder worklist.")
+        if already:
+            detail.append(f"{len(already)} code(s) already recorded on this encounter are not repeated here.")
+        if write_note:
+            detail.append(write_note)
+        detail += data.notes_about_data()
+        if run.unknown:
+            detail.append(C.unknown_codes_note(run.unknown))
+        links = []
+        if call.review_url:
+            links.append(C.link("Open the coder worklist", call.review_url))
+        card = C.card(summary, indicator="info", source=self._source(version), detail="\n\n".join(d for d in detail if d),
+                      suggestions=suggestions, selection_behavior="any",
+                      reasons=C.override_reasons("coding"), links=links)
+        answer.ledger[card["uuid"]] = {
+            "kind": "coding", "service": call.entry.id, "hook": call.entry.hook, "patient": call.patient_id,
+            "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
+        }
+        return card
+
+
+def _unique_unknown(unknown: list) -> list:
+    """Unknown codes once each, for the card's note."""
+    seen, unique = set(), []
+    for u in unknown:
+        key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
+               getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
+        if key not in seen:
+            seen.add(key)
+            unique.append(u)
+    return unique
+
+
+def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
+    if rule == "global-k":
+        return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
+                f"{run.target_recall:.0%} of an encounter's codes on validation data.")
+    reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
+    return (f"The {n_recommended} recommended code(s) are the shortest list whose calibrated scores add up to "
+            f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
+
+
+def _evidence_weight(evidence: Any) -> float:
+    try:
+        return abs(float(evidence[2]))
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+
+
+def _evidence_label(evidence: Any) -> str:
+    if isinstance(evidence, (list, tuple)) and len(evidence) >= 2:
+        return f"{evidence[0]}: {evidence[1]}"
+    return str(evidence)

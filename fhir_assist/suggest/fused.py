@@ -1,0 +1,115 @@
+"""One fused, calibrated coding list for a visit (a "coding-fusion" artifact at serving time).
+
+    fused = FusedCoder.load("coding-fusion")
+    if fused.fits(ranker, text_coder):
+        result = fused.suggest(visit, timeline, ranker, text_coder, target_recall=0.9)
+
+Each billing code of the ranker's label space gets one probability from the stacker
+(`model_zoo.fusion`), fed by the ranker's calibrated score, the text coder's where the visit
+has a note, and whether the code was recorded at the previous visit or on the problem list.
+The list is cut per encounter at the expected recall the target asks for; each code carries
+the evidence of every source that spoke for it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_zoo.fusion import Stacker
+from model_zoo.recall_cut import expected_recall_cut, precision_floor
+
+from . import fusion as F
+from .coding import CodeSuggestion, CodingSuggester, CodingSuggestions
+
+__all__ = ["FusedCoder", "FUSED_NAME"]
+
+FUSED_NAME = "fused"
+
+
+class FusedCoder:
+    def __init__(self, artifact) -> None:
+        hp = artifact.hyperparameters
+        if hp.get("kind") != "coding-fusion":
+            raise ValueError(f"{artifact.path} is not a coding-fusion artifact")
+        self.artifact = artifact
+        self.stacker = Stacker.from_dict(hp["stacker"])
+        self.ranker_version = hp.get("ranker_version")
+        self.text_version = hp.get("text_version")
+        billing = ((artifact.thresholds or {}).get("cutoffs") or {}).get(FUSED_NAME, {}).get("billing", {})
+        self.precision_curve = billing.get("precision_curve")
+        self.global_k = billing.get("overall")
+        self._columns: tuple | None = None
+
+    @classmethod
+    def load(cls, artifact: str | Path | Any) -> "FusedCoder":
+        from model_zoo import registry
+
+        return cls(artifact if hasattr(artifact, "hyperparameters") else registry.load(artifact))
+
+    @property
+    def model_version(self) -> str:
+        return self.artifact.version
+
+    def fits(self, ranker: CodingSuggester, text: CodingSuggester | None) -> bool:
+        """Fitted on exactly these two models' scores (else its weights mean nothing)."""
+        return ranker.model_version == self.ranker_version and (
+            text is None or text.model_version == self.text_version)
+
+    def write_floor(self, precision: float) -> float:
+        return precision_floor(self.precision_curve, precision)
+
+    def suggest(self, visit, patient, ranker: CodingSuggester, text: CodingSuggester | None, *,
+                top: int = 50, target_recall: float = 0.9, rule: str = "per-encounter",
+                evidence: bool = True) -> CodingSuggestions:
+        r_probs, r_inputs, unknown, model_input = ranker.billing_probabilities(visit, patient)
+        n = r_probs.size
+        t_probs, known, t_inputs = np.zeros(n), np.zeros(n, dtype=bool), 0
+        if text is not None and visit.notes:
+            probs, t_inputs, _, _ = text.billing_probabilities(visit, patient)
+            if self._columns is None:
+                self._columns = F.text_columns(text.labels, ranker.labels)
+            src, dst = self._columns
+            t_probs[dst], known[dst] = probs[src], t_inputs > 0
+        earlier = [v for v in (patient.visits if patient is not None else []) if v is not visit
+                   and (v.start is None or visit.start is None or v.start <= visit.start)]
+        history = F.history_columns(earlier + [visit], ranker.labels)[visit.encounter_id]
+        rows = F.feature_rows(r_probs[None], t_probs[None], known[None], [history])[0]
+        fused = self.stacker.predict(rows)
+        order = np.argsort(-fused, kind="stable")
+        cutoff_k, expected = expected_recall_cut(fused[order], target_recall)
+        if rule == "global-k":
+            cutoff_k = self.global_k
+            expected = float(fused[order][: cutoff_k or 0].sum() / max(fused.sum(), 1e-12))
+        k = min(top, n)
+        start = ranker.labels.slices()["billing"].start
+        columns = [start + int(i) for i in order[:k]]
+        attributions = ranker._evidence(model_input, columns[: cutoff_k or 0]) if evidence and cutoff_k else []
+        suggestions = []
+        for rank, (i, col) in enumerate(zip(order[:k], columns), 1):
+            head, token = ranker.labels.token_of(col)
+            system, code = _parse(token)
+            # The patient's own record first, then each model's score (a coder checks those first).
+            ev = []
+            if i in history[0]:
+                ev.append(("history", "recorded at the previous visit", 1.0))
+            elif i in history[1]:
+                ev.append(("history", "on the problem list (an earlier visit)", 1.0))
+            ev.append(("ranker", f"score {r_probs[i]:.2f}", round(float(r_probs[i]), 4)))
+            if known[i]:
+                ev.append(("note", f"text coder {t_probs[i]:.2f}", round(float(t_probs[i]), 4)))
+            if rank <= len(attributions):
+                ev += attributions[rank - 1]
+            suggestions.append(CodeSuggestion(system=system, code=code, display=ranker._describe(head, token),
+                                              level=head, score=float(fused[i]), rank=rank,
+                                              recommended=cutoff_k is not None and rank <= cutoff_k, evidence=ev))
+        return CodingSuggestions(suggestions, cutoff_k, target_recall, self.model_version, unknown,
+                                 expected_recall=expected, cut_rule=rule, n_inputs=r_inputs + t_inputs)
+
+
+def _parse(token: str) -> tuple[str, str]:
+    from fhir_assist.tasks.coding.ontology import parse_label
+
+    system, code = parse_label(token)
+    return system or "ccs", code
