@@ -23,7 +23,7 @@ GAP_DAYS = (0, 30, 90, 365)       # days since the previous visit ended
 
 
 def billing_tokens(visit) -> frozenset[str]:
-    """Billing-level label tokens ("icd10|E11.65") of a visit's ICD diagnoses."""
+    """Billing-level label tokens ("icd10:E11.65") of a visit's ICD diagnoses."""
     out = set()
     for code in visit.diagnoses:
         system = icd_system(code)
