@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from . import clinical
+from . import note_vocabulary
 from .knowledge import Knowledge
 from .simulate import PatientRecord, VisitRecord
 
@@ -59,7 +59,7 @@ CHRONIC_LINES = (
 HELD_LINES = ("Held {drugs} during admission.", "{drugs} held in setting of acute illness.",
               "Home {drugs} was held.")
 _NEGATIONS = tuple((text, frozenset(conflicts.split()), tuple(words.split("|")))
-                   for text, conflicts, words in clinical.NEGATIONS)
+                   for text, conflicts, words in note_vocabulary.NEGATIONS)
 
 # How notes name a drug class when they don't name the drug.
 CLASS_LABELS = {
@@ -85,7 +85,7 @@ def _term(comp_terms: list, rng: random.Random) -> str:
 
 def _drug_name(k: Knowledge, rxcui: str, rng: random.Random) -> str:
     name = k.drug_names.get(rxcui, rxcui).lower()
-    abbreviation = clinical.DRUG_ABBREVIATIONS.get(name)
+    abbreviation = note_vocabulary.DRUG_ABBREVIATIONS.get(name)
     if abbreviation and rng.random() < 0.35:
         return abbreviation
     return name
@@ -188,17 +188,17 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
         if names:
             lead = rng.choice(("Procedures: ", "s/p ", "Procedures this admission: "))
             optional.append(lead + "; ".join(names) + ".")
-    vitals = rng.choice(clinical.VITALS_TEMPLATES).format(
+    vitals = rng.choice(note_vocabulary.VITALS_TEMPLATES).format(
         t=round(rng.uniform(36.4, 37.8), 1), hr=rng.randrange(58, 104), sbp=rng.randrange(100, 162),
         dbp=rng.randrange(54, 92), rr=rng.randrange(12, 22), spo2=rng.randrange(91, 100),
-        o2=rng.choice(clinical.O2_SUPPORT))
+        o2=rng.choice(note_vocabulary.O2_SUPPORT))
     optional.append(vitals)
     med_names = [_drug_name(k, m, rng) for m in visit.medications]
     if med_names:
         cut = max(3, int(len(med_names) * rng.uniform(0.5, 1.0)))
         optional.append(rng.choice(("Discharge medications: ", "Meds: ", "Medications on discharge: "))
                         + ", ".join(med_names[:cut]) + ".")
-    closing = f"Disposition: {visit.disposition}. " + rng.choice(clinical.FOLLOW_UP)
+    closing = f"Disposition: {visit.disposition}. " + rng.choice(note_vocabulary.FOLLOW_UP)
 
     def words(chunks):
         return sum(len(c.split()) for c in chunks)

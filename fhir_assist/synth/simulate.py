@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from . import clinical
+from . import registration
 from .knowledge import Knowledge
 
 # Visits per patient: mostly 2, long tail beyond 10 (MIMIC-III multi-visit cohorts: mean ≈ 2.4).
@@ -353,7 +353,7 @@ def simulate_patient(k: Knowledge, seed: int, index: int, window: tuple[date, da
         days=rng.randrange(max(1, int(window_days - span))), hours=rng.randrange(24), minutes=rng.randrange(60))
     birth = (first - timedelta(days=age * 365.25)).date()
     record = PatientRecord(index=index, sex=sex, birth_date=birth,
-                           given=rng.choice(clinical.GIVEN_NAMES[sex]), family=rng.choice(clinical.FAMILY_NAMES),
+                           given=rng.choice(registration.GIVEN_NAMES[sex]), family=rng.choice(registration.FAMILY_NAMES),
                            tz=rng.choice(("-05:00", "-06:00", "-04:00", "-07:00", "-08:00")))
 
     when = first
@@ -525,8 +525,8 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
     visit.held_drugs = [course.meds[cls] for cls in visit.held]
 
     if inpatient:
-        visit.disposition = rng.choice(clinical.DISPOSITIONS)
-        visit.service = clinical.SERVICE_FOR.get(principal) or rng.choice(clinical.SERVICES)
+        visit.disposition = rng.choice(registration.DISPOSITIONS)
+        visit.service = registration.SERVICE_FOR.get(principal) or rng.choice(registration.SERVICES)
     else:
         visit.disposition = "home"
         visit.service = "Emergency Medicine" if setting == "EMER" else "Outpatient"
