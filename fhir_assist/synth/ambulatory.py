@@ -27,8 +27,8 @@ from mappings import codesystems
 
 from . import registration
 from .knowledge import Knowledge
-from .simulate import (Course, PatientRecord, VisitRecord, _hypertension_code, _pick, _poisson, between_visits,
-                       draw_visit)
+from .records import PatientRecord, VisitRecord
+from .simulate import Course, _hypertension_code, _pick, _poisson, between_visits, draw_visit
 
 VISITS_PER_YEAR = 4.4         # slots per patient-year; with admissions and readmissions ≈ 6 encounters
 # Encounter kinds between the yearly check-ups (weights).

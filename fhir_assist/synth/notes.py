@@ -12,7 +12,7 @@ import random
 
 from . import note_vocabulary
 from .knowledge import Knowledge
-from .simulate import PatientRecord, VisitRecord
+from .records import PatientRecord, VisitRecord
 
 MIN_WORDS, MAX_WORDS = 80, 250
 P_TYPO = 0.015

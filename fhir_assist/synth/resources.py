@@ -18,7 +18,7 @@ from mappings import codesystems
 
 from . import ICD_VERSIONS
 from .knowledge import ICD9_CUTOVER, Knowledge
-from .simulate import PatientRecord, VisitRecord
+from .records import PatientRecord, VisitRecord
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CLASS_DISPLAY = {"IMP": "inpatient encounter", "EMER": "emergency", "AMB": "ambulatory"}
