@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("fhir_assist", "model_zoo", "mappings")
 SERVING = ("fhir_assist/cds", "fhir_assist/suggest", "fhir_assist/review")
