@@ -26,7 +26,7 @@ def test_previous_codes_are_weighted_by_recency():
     visits = [_visit(0, ["E11.9", "I10"]), _visit(1, ["I10"]), _visit(2, ["J45.909"])]
     previous, context = history.visit_history(visits, 2)
     # I10 was coded at the previous visit, E11.9 one visit earlier; the visit's own code is not history
-    assert previous == {"icd10|I10": 1.0, "icd10|E11.9": history.RECENCY}
+    assert previous == {"icd10:I10": 1.0, "icd10:E11.9": history.RECENCY}
     assert "class|AMB" in context and "stay|0" in context and "gap|30" in context
     first, first_context = history.visit_history(visits, 0)
     assert first == {} and "gap|first" in first_context
@@ -35,7 +35,7 @@ def test_previous_codes_are_weighted_by_recency():
 def test_context_names_reason_class_and_length_of_stay():
     stay = _visit(1, ["I50.9"], days=8, cls="IMP", reasons=["R06.00"])
     tokens = history.context_tokens(stay, previous=None)
-    assert {"class|IMP", "stay|7", "reason|icd10|R06.00"} <= set(tokens)
+    assert {"class|IMP", "stay|7", "reason|icd10:R06.00"} <= set(tokens)
     assert "stay|unknown" in history.context_tokens(Visit("x", None, None), None)
 
 
@@ -51,15 +51,15 @@ def _encounter(pid, previous, context=(), split="train", codes=("I10",)):
 
 
 def test_feature_space_history_blocks_and_old_layout():
-    encounters = [_encounter("a", {"icd10|I10": 1.0}, ["class|AMB"]),
-                  _encounter("b", {"icd10|E11.9": 0.5}, ["class|IMP"])]
+    encounters = [_encounter("a", {"icd10:I10": 1.0}, ["class|AMB"]),
+                  _encounter("b", {"icd10:E11.9": 0.5}, ["class|IMP"])]
     space = FeatureSpace.build(encounters)
     x = space.encode(encounters)
     assert x.shape == (2, space.size)
     kinds = [space.feature_label(int(c))[0] for c in torch.nonzero(x[1]).flatten()]
     assert {"medication", "history", "context", "demographic"} <= set(kinds)
     column = next(int(c) for c in torch.nonzero(x[1]).flatten() if space.feature_label(int(c))[0] == "history")
-    assert x[1, column] == pytest.approx(0.5) and space.feature_label(column) == ("history", "icd10|E11.9")
+    assert x[1, column] == pytest.approx(0.5) and space.feature_label(column) == ("history", "icd10:E11.9")
     again = FeatureSpace.from_vocabularies(space.vocabularies())
     assert torch.equal(again.encode(encounters), x)
     # an artifact from before the history blocks keeps its input layout
@@ -72,7 +72,7 @@ def test_previous_visit_baseline_ranks_earlier_codes_first_at_every_level():
     train = [_encounter("a", {}, codes=("I10",)), _encounter("b", {}, codes=("E11.9",)),
              _encounter("c", {}, codes=("I10",))]
     labels = LabelSpace.build(train)
-    test = [_encounter("d", {"icd10|E11.9": 1.0}, codes=("E11.9",))]
+    test = [_encounter("d", {"icd10:E11.9": 1.0}, codes=("E11.9",))]
     frequency = torch.full((1, labels.size), 0.3)
     scores = previous_visit_scores(test, labels, frequency)
     for head in ("billing", "3char", "chapter"):
@@ -88,7 +88,7 @@ def test_record_before_reads_the_patient_timeline():
     visits = [_visit(0, ["E11.9"]), _visit(1, ["I10"])]
     patient = PatientTimeline("p", "female", None, visits)
     previous, _ = record_before(visits[1], patient)
-    assert previous == {"icd10|E11.9": 1.0}
+    assert previous == {"icd10:E11.9": 1.0}
     # a visit not in the timeline yet (the encounter being coded): the visits before it count
     new = _visit(2, [])
-    assert record_before(new, patient)[0] == {"icd10|I10": 1.0, "icd10|E11.9": history.RECENCY}
+    assert record_before(new, patient)[0] == {"icd10:I10": 1.0, "icd10:E11.9": history.RECENCY}
