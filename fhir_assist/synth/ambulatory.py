@@ -25,10 +25,10 @@ from datetime import date, datetime, timedelta
 
 from mappings import codesystems
 
-from . import clinical
+from . import registration
 from .knowledge import Knowledge
-from .simulate import (Course, PatientRecord, VisitRecord, _hypertension_code, _pick, _poisson, between_visits,
-                       draw_visit)
+from .records import PatientRecord, VisitRecord
+from .simulate import Course, _hypertension_code, _pick, _poisson, between_visits, draw_visit
 
 VISITS_PER_YEAR = 4.4         # slots per patient-year; with admissions and readmissions ≈ 6 encounters
 # Encounter kinds between the yearly check-ups (weights).
@@ -83,7 +83,7 @@ def simulate_ambulatory(k: Knowledge, seed: int, index: int, window: tuple[date,
     first = datetime.combine(window[0], datetime.min.time()) + timedelta(
         days=rng.randrange(max(1, window_days - int(years * 365))), hours=rng.randrange(7, 17))
     record = PatientRecord(index=index, sex=sex, birth_date=(first - timedelta(days=age * 365.25)).date(),
-                           given=rng.choice(clinical.GIVEN_NAMES[sex]), family=rng.choice(clinical.FAMILY_NAMES),
+                           given=rng.choice(registration.GIVEN_NAMES[sex]), family=rng.choice(registration.FAMILY_NAMES),
                            tz=rng.choice(("-05:00", "-06:00", "-04:00", "-07:00", "-08:00")))
     # Sicker patients come more often.
     rate = VISITS_PER_YEAR * rng.lognormvariate(-0.12, 0.5) * (0.7 + 0.1 * min(len(course.chronic), 6))

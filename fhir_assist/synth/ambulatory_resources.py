@@ -19,7 +19,7 @@ from mappings import codesystems
 from .ambulatory import CPT, HCPCS
 from .resources import (ACT_CODE, DIAGNOSIS_ROLE, DISCHARGE_SUMMARY, DOC_CATEGORY, ResourceWriter, _encode,
                         _instant, patient_id)
-from .simulate import PatientRecord, VisitRecord
+from .records import PatientRecord, VisitRecord
 
 CLASS_DISPLAY = {"IMP": "inpatient encounter", "EMER": "emergency", "AMB": "ambulatory", "VR": "virtual"}
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"

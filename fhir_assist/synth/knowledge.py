@@ -15,7 +15,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from . import clinical
+from . import acute_problems, clinical
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class CompiledChronic:
 
 @dataclass
 class CompiledAcute:
-    spec: clinical.Acute
+    spec: acute_problems.Acute
     codes: Weighted
     tail: Weighted
     co_codes: list
@@ -209,144 +209,178 @@ def _terms(text: str) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def load() -> Knowledge:
     """Compile the tables once per process."""
-    from mappings import codesystems, icd, procedures, rxnorm
+    from mappings import rxnorm
 
-    dropped: list = []
-    h10 = icd.icd10cm()
-    billable = set(h10.billing_codes())
-    adult = sorted(c for c in billable if _adult_code(c, h10))
+    tables = _TableCompiler()
+    tables.compile_drug_classes()
+    chronic = tables.compile_chronic()
+    acute = tables.compile_acute()
+    dialysis = tables.procedure_pair("5A1D70Z", "39.95")
+    sites = tables.compile_cancer_sites()
 
-    ordered = sorted(billable)
+    secondary = tables.codes(clinical.COMMON_SECONDARY, "secondary")
+    background = [(c, w) for c, w in secondary if c.startswith(("Z8", "Z9"))]
+    per_stay = [(c, w) for c, w in secondary if not c.startswith(("Z8", "Z9"))]
 
-    def codes(text, where):
-        return _check_codes(parse_weights(text), billable, h10, dropped, where, ordered)
+    used = {c for c, _ in secondary}
+    for comp in list(chronic.values()) + list(acute.values()):
+        used.update(comp.codes.items)
+    tail_pool = tables.rare_tail_pool(used)
 
-    def tail(prefixes: str, exclude) -> Weighted:
+    status = {cls: tables.codes(text, f"status:{cls}") for cls, text in clinical.MED_STATUS_CODES.items()}
+
+    ddi = frozenset(pair for pair in rxnorm.ddi_pairs() if len(pair) == 2)
+    descriptions = tables.descriptions(set(tail_pool.items) | used, chronic, acute, sites)
+    tables.log_dropped()
+
+    return Knowledge(
+        chronic=chronic, chronic_order=[s.key for s in clinical.CHRONIC], acute=acute, cancer_sites=sites,
+        drug_classes=tables.drug_classes, drug_names=tables.drug_names, ddi=ddi,
+        common_secondary=Weighted(per_stay), background_secondary=Weighted(background), tail_pool=tail_pool,
+        med_status_codes=status,
+        routine_inpatient=tables.meds(clinical.ROUTINE_INPATIENT),
+        routine_other=tables.meds(clinical.ROUTINE_OTHER),
+        billable_sorted=tables.ordered, billable=frozenset(tables.billable), descriptions=descriptions,
+        dialysis=dialysis, procedure_names=tables.procedure_names, dropped=tables.dropped)
+
+
+class _TableCompiler:
+    """Checks the clinical tables against `mappings`, one table at a time, collecting what it
+    leaves out in `dropped` (in the order the tables are compiled)."""
+
+    def __init__(self):
+        from mappings import icd
+
+        self.dropped: list = []
+        self.h10 = icd.icd10cm()
+        self.billable = set(self.h10.billing_codes())
+        self.adult = sorted(c for c in self.billable if _adult_code(c, self.h10))
+        self.ordered = sorted(self.billable)
+        self.drug_classes: dict = {}
+        self.drug_names: dict = {}
+        self.procedure_names: dict = {}
+
+    def codes(self, text, where):
+        return _check_codes(parse_weights(text), self.billable, self.h10, self.dropped, where, self.ordered)
+
+    def tail(self, prefixes: str, exclude) -> Weighted:
         if not prefixes:
             return Weighted([])
         heads = tuple(p for p in prefixes.split())
-        pool = [c for c in adult if c.startswith(heads) and c not in exclude]
+        pool = [c for c in self.adult if c.startswith(heads) and c not in exclude]
         ordered = _stable_order(pool)
         return Weighted(zip(ordered, zipf_weights(len(ordered), 1.2, 3.0)))
 
-    # Drug classes: names → RxCUIs known to mappings.
-    drug_classes, drug_names = {}, {}
-    known = rxnorm.ingredients()
-    for cls, text in clinical.DRUG_CLASSES.items():
-        pairs = []
-        for name, weight in parse_drug_weights(text):
-            rxcui = rxnorm.ingredient_for(name)
-            if rxcui is None:
-                dropped.append(("rxnorm", name, f"ingredient unknown to mappings.rxnorm (class {cls})"))
-                continue
-            pairs.append((rxcui, weight))
-            ingredient = known.get(rxcui) if known else None
-            drug_names[rxcui] = ingredient.name if ingredient is not None else name
-        if pairs:
-            drug_classes[cls] = Weighted(pairs)
+    def meds(self, pairs):
+        return [(cls, p) for cls, p in pairs if cls in self.drug_classes]
 
-    def meds(pairs):
-        return [(cls, p) for cls, p in pairs if cls in drug_classes]
+    def compile_drug_classes(self) -> None:
+        """Drug classes: names → RxCUIs known to mappings."""
+        from mappings import rxnorm
 
-    chronic = {}
-    for spec in clinical.CHRONIC:
-        head = codes(spec.codes, spec.key)
-        chronic[spec.key] = CompiledChronic(
-            spec=spec, codes=Weighted(head), tail=tail(spec.tail, {c for c, _ in head}),
-            co_codes=codes(spec.co_codes, spec.key), meds=meds(spec.meds), terms=_terms(spec.terms))
+        known = rxnorm.ingredients()
+        for cls, text in clinical.DRUG_CLASSES.items():
+            pairs = []
+            for name, weight in parse_drug_weights(text):
+                rxcui = rxnorm.ingredient_for(name)
+                if rxcui is None:
+                    self.dropped.append(("rxnorm", name, f"ingredient unknown to mappings.rxnorm (class {cls})"))
+                    continue
+                pairs.append((rxcui, weight))
+                ingredient = known.get(rxcui) if known else None
+                self.drug_names[rxcui] = ingredient.name if ingredient is not None else name
+            if pairs:
+                self.drug_classes[cls] = Weighted(pairs)
 
-    procedure_names: dict = {}
+    def compile_chronic(self) -> dict:
+        chronic = {}
+        for spec in clinical.CHRONIC:
+            head = self.codes(spec.codes, spec.key)
+            chronic[spec.key] = CompiledChronic(
+                spec=spec, codes=Weighted(head), tail=self.tail(spec.tail, {c for c, _ in head}),
+                co_codes=self.codes(spec.co_codes, spec.key), meds=self.meds(spec.meds), terms=_terms(spec.terms))
+        return chronic
 
-    def proc_ok(pcs, icd9):
+    def procedure_pair(self, pcs, icd9):
+        """(ICD-10-PCS, ICD-9-CM) with each code mappings don't know replaced by None."""
+        from mappings import codesystems, procedures
+
         text10 = procedures.procedure_description(codesystems.ICD10PCS, pcs)
         text9 = procedures.procedure_description(codesystems.ICD9CM_PROC, icd9)
         ok10, ok9 = text10 is not None, text9 is not None
         if ok10:
-            procedure_names[pcs] = text10
+            self.procedure_names[pcs] = text10
         if ok9:
-            procedure_names[icd9] = text9
+            self.procedure_names[icd9] = text9
         if not ok10:
-            dropped.append(("icd10pcs", pcs, "unknown to mappings.procedures"))
+            self.dropped.append(("icd10pcs", pcs, "unknown to mappings.procedures"))
         if not ok9:
-            dropped.append(("icd9proc", icd9, "unknown to mappings.procedures"))
+            self.dropped.append(("icd9proc", icd9, "unknown to mappings.procedures"))
         return (pcs if ok10 else None, icd9 if ok9 else None)
 
-    acute = {}
-    for spec in clinical.ACUTE:
-        head = codes(spec.codes, spec.key)
+    def compile_acute(self) -> dict:
+        acute = {spec.key: self._compile_acute_problem(spec) for spec in acute_problems.ACUTE}
+        for a in acute.values():
+            for k, _ in a.complications:
+                if k not in acute:
+                    raise ValueError(f"acute problem {a.spec.key!r} names unknown complication {k!r}")
+        return acute
+
+    def _compile_acute_problem(self, spec) -> CompiledAcute:
+        head = self.codes(spec.codes, spec.key)
         replaces = {}
         for old, new in spec.replaces.items():
-            checked = codes(f"{old}:1 {new}:1", spec.key)
+            checked = self.codes(f"{old}:1 {new}:1", spec.key)
             if len(checked) == 2:
                 replaces[checked[0][0]] = checked[1][0]
         procs = []
         for pcs, icd9, p in spec.procedures:
-            pair = proc_ok(pcs, icd9)
+            pair = self.procedure_pair(pcs, icd9)
             if pair != (None, None):
                 procs.append((pair, p))
-        acute[spec.key] = CompiledAcute(
-            spec=spec, codes=Weighted(head), tail=tail(spec.tail, {c for c, _ in head}),
-            co_codes=codes(spec.co_codes, spec.key),
+        return CompiledAcute(
+            spec=spec, codes=Weighted(head), tail=self.tail(spec.tail, {c for c, _ in head}),
+            co_codes=self.codes(spec.co_codes, spec.key),
             complications=[(k, p) for k, p in parse_weights(spec.complications)],
-            meds=meds(spec.meds), procedures=procs, replaces=replaces, terms=_terms(spec.terms),
+            meds=self.meds(spec.meds), procedures=procs, replaces=replaces, terms=_terms(spec.terms),
             settings=frozenset(spec.settings.split()))
-    for a in acute.values():
-        for k, _ in a.complications:
-            if k not in acute:
-                raise ValueError(f"acute problem {a.spec.key!r} names unknown complication {k!r}")
 
-    dialysis = proc_ok("5A1D70Z", "39.95")
+    def compile_cancer_sites(self) -> list:
+        sites = []
+        for key, text, sex, site_meds, mets, terms in clinical.CANCER_SITES:
+            head = self.codes(text, f"cancer:{key}")
+            if head:
+                sites.append(CancerSite(key, Weighted(head), sex, self.meds(site_meds), self.codes(mets, key),
+                                        _terms(terms)))
+        return sites
 
-    sites = []
-    for key, text, sex, site_meds, mets, terms in clinical.CANCER_SITES:
-        head = codes(text, f"cancer:{key}")
-        if head:
-            sites.append(CancerSite(key, Weighted(head), sex, meds(site_meds), codes(mets, key), _terms(terms)))
+    def rare_tail_pool(self, used: set) -> Weighted:
+        """The rare tail: plausible adult inpatient codes, in a fixed shuffled order with Zipf weights."""
+        tail_pairs = []
+        for prefix, share in parse_weights(clinical.TAIL_PREFIXES):
+            group = _stable_order(c for c in self.adult if c.startswith(prefix) and c not in used)[:TAIL_GROUP_SIZE]
+            weights = zipf_weights(len(group), 1.05, 4.0)
+            scale = share / (sum(weights) or 1.0)
+            tail_pairs.extend((c, w * scale) for c, w in zip(group, weights))
+        return Weighted(tail_pairs)
 
-    secondary = codes(clinical.COMMON_SECONDARY, "secondary")
-    background = [(c, w) for c, w in secondary if c.startswith(("Z8", "Z9"))]
-    per_stay = [(c, w) for c, w in secondary if not c.startswith(("Z8", "Z9"))]
+    def descriptions(self, all_codes: set, chronic: dict, acute: dict, sites: list) -> dict:
+        """ICD-10-CM code → description for every code the cohort can write (notes quote them)."""
+        for comp in list(chronic.values()) + list(acute.values()):
+            all_codes.update(comp.tail.items)
+            all_codes.update(c for c, _ in comp.co_codes)
+            if isinstance(comp, CompiledAcute):
+                all_codes.update(comp.replaces.values())
+        for site in sites:
+            all_codes.update(site.codes.items)
+            all_codes.update(c for c, _ in site.metastases)
+        return {c: (self.h10.description(c) or c) for c in all_codes}
 
-    # The rare tail: plausible adult inpatient codes, in a fixed shuffled order with Zipf weights.
-    used = {c for c, _ in secondary}
-    for comp in list(chronic.values()) + list(acute.values()):
-        used.update(comp.codes.items)
-    tail_pairs = []
-    for prefix, share in parse_weights(clinical.TAIL_PREFIXES):
-        group = _stable_order(c for c in adult if c.startswith(prefix) and c not in used)[:TAIL_GROUP_SIZE]
-        weights = zipf_weights(len(group), 1.05, 4.0)
-        scale = share / (sum(weights) or 1.0)
-        tail_pairs.extend((c, w * scale) for c, w in zip(group, weights))
-    tail_pool = Weighted(tail_pairs)
-
-    status = {cls: codes(text, f"status:{cls}") for cls, text in clinical.MED_STATUS_CODES.items()}
-
-    ddi = frozenset(pair for pair in rxnorm.ddi_pairs() if len(pair) == 2)
-
-    all_codes = set(tail_pool.items) | used
-    for comp in list(chronic.values()) + list(acute.values()):
-        all_codes.update(comp.tail.items)
-        all_codes.update(c for c, _ in comp.co_codes)
-        if isinstance(comp, CompiledAcute):
-            all_codes.update(comp.replaces.values())
-    for site in sites:
-        all_codes.update(site.codes.items)
-        all_codes.update(c for c, _ in site.metastases)
-    descriptions = {c: (h10.description(c) or c) for c in all_codes}
-
-    for kind, value, why in dropped:
-        log.debug("synthetic cohort leaves out %s %s: %s", kind, value, why)
-    if dropped:
-        log.debug("synthetic cohort: %d table entries unknown to mappings were left out", len(dropped))
-
-    return Knowledge(
-        chronic=chronic, chronic_order=[s.key for s in clinical.CHRONIC], acute=acute, cancer_sites=sites,
-        drug_classes=drug_classes, drug_names=drug_names, ddi=ddi,
-        common_secondary=Weighted(per_stay), background_secondary=Weighted(background), tail_pool=tail_pool,
-        med_status_codes=status,
-        routine_inpatient=meds(clinical.ROUTINE_INPATIENT), routine_other=meds(clinical.ROUTINE_OTHER),
-        billable_sorted=ordered, billable=frozenset(billable), descriptions=descriptions, dialysis=dialysis,
-        procedure_names=procedure_names, dropped=dropped)
+    def log_dropped(self) -> None:
+        for kind, value, why in self.dropped:
+            log.debug("synthetic cohort leaves out %s %s: %s", kind, value, why)
+        if self.dropped:
+            log.debug("synthetic cohort: %d table entries unknown to mappings were left out", len(self.dropped))
 
 
 def _adult_code(code: str, hierarchy) -> bool:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-from . import clinical
+from . import note_vocabulary
 from .knowledge import Knowledge
-from .simulate import PatientRecord, VisitRecord
+from .records import PatientRecord, VisitRecord
 
 MIN_WORDS, MAX_WORDS = 80, 250
 P_TYPO = 0.015
@@ -59,7 +59,7 @@ CHRONIC_LINES = (
 HELD_LINES = ("Held {drugs} during admission.", "{drugs} held in setting of acute illness.",
               "Home {drugs} was held.")
 _NEGATIONS = tuple((text, frozenset(conflicts.split()), tuple(words.split("|")))
-                   for text, conflicts, words in clinical.NEGATIONS)
+                   for text, conflicts, words in note_vocabulary.NEGATIONS)
 
 # How notes name a drug class when they don't name the drug.
 CLASS_LABELS = {
@@ -85,7 +85,7 @@ def _term(comp_terms: list, rng: random.Random) -> str:
 
 def _drug_name(k: Knowledge, rxcui: str, rng: random.Random) -> str:
     name = k.drug_names.get(rxcui, rxcui).lower()
-    abbreviation = clinical.DRUG_ABBREVIATIONS.get(name)
+    abbreviation = note_vocabulary.DRUG_ABBREVIATIONS.get(name)
     if abbreviation and rng.random() < 0.35:
         return abbreviation
     return name
@@ -113,9 +113,21 @@ def _typos(text: str, rng: random.Random) -> str:
 
 
 def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng: random.Random) -> str:
+    # The helpers draw from `rng` in a fixed order: a cohort's notes depend on it.
+    parts = _opening(k, record, visit, rng)
+    course = _course(k, record, visit, rng)
+    parts.append("Hospital course:\n" + "\n".join(course) if visit.setting == "IMP" else " ".join(course))
+    optional = _secondary_mentions(k, visit, rng) + _pertinent_negatives(k, visit, rng)
+    optional += _procedures_vitals_and_medications(k, visit, rng)
+    closing = f"Disposition: {visit.disposition}. " + rng.choice(note_vocabulary.FOLLOW_UP)
+    body = _fit_length(parts, optional, course, closing, rng)
+    return _typos("\n".join(body), rng)
+
+
+def _opening(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng: random.Random) -> list[str]:
+    """The header and the opening line: who the patient is, their history, why they came."""
     age = int((visit.start.date() - record.birth_date).days / 365.25)
     sex = rng.choice(("M", "male", "man")) if record.sex == "male" else rng.choice(("F", "female", "woman"))
-    present = set(visit.acute) | set(visit.chronic)
 
     chronic_terms = []
     for key in visit.chronic:
@@ -135,7 +147,11 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
     openers = OPENERS if visit.setting == "IMP" else VISIT_OPENERS
     parts.append(rng.choice(openers).format(age=age, sex=sex, pmh=_join(chronic_terms) or rng.choice(NO_PMH),
                                             reason=reason))
+    return parts
 
+
+def _course(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng: random.Random) -> list[str]:
+    """One line per acute problem (with the drugs given for it), some chronic ones, held drugs."""
     meds = set(visit.medications)
     course = []
     for key in visit.acute:
@@ -162,23 +178,35 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
                       else _drug_name(k, rxcui, rng) for cls, rxcui in zip(visit.held, visit.held_drugs)]
         line = rng.choice(HELD_LINES).format(drugs=_join(held_names))
         course.append(line[:1].upper() + line[1:])
-    parts.append("Hospital course:\n" + "\n".join(course) if visit.setting == "IMP" else " ".join(course))
+    return course
 
-    optional = []
+
+def _secondary_mentions(k: Knowledge, visit: VisitRecord, rng: random.Random) -> list[str]:
     secondary = [code for code, role in visit.diagnoses
                  if role == "secondary" and not code.startswith(("Z", "Y", "W", "V"))]
     mentioned = [k.descriptions.get(code, "").lower() for code in secondary[:4] if rng.random() < 0.5]
     mentioned = [m for m in mentioned if m]
-    if mentioned:
-        lead = rng.choice(("Also noted: ", "Other issues: ", "Additional dx: "))
-        optional.append(lead + "; ".join(mentioned) + ".")
+    if not mentioned:
+        return []
+    lead = rng.choice(("Also noted: ", "Other issues: ", "Additional dx: "))
+    return [lead + "; ".join(mentioned) + "."]
+
+
+def _pertinent_negatives(k: Knowledge, visit: VisitRecord, rng: random.Random) -> list[str]:
+    """Negated findings that contradict neither the stay's problems nor any of its codes."""
+    present = set(visit.acute) | set(visit.chronic)
     described = " ".join(k.descriptions.get(code, "") for code, _ in visit.diagnoses).lower()
     negatives = [text for text, conflicts, words in _NEGATIONS
                  if not (present & conflicts) and not any(w in described for w in words)]
     n_neg = min(len(negatives), 1 + int(rng.random() * 3))
-    if n_neg:
-        lead = rng.choice(("Pertinent negatives: ", "Of note, ", ""))
-        optional.append(lead + "; ".join(rng.sample(negatives, n_neg)) + ".")
+    if not n_neg:
+        return []
+    lead = rng.choice(("Pertinent negatives: ", "Of note, ", ""))
+    return [lead + "; ".join(rng.sample(negatives, n_neg)) + "."]
+
+
+def _procedures_vitals_and_medications(k: Knowledge, visit: VisitRecord, rng: random.Random) -> list[str]:
+    optional = []
     if visit.procedures and rng.random() < 0.8:
         names = []
         for pcs, icd9 in visit.procedures:
@@ -188,27 +216,32 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
         if names:
             lead = rng.choice(("Procedures: ", "s/p ", "Procedures this admission: "))
             optional.append(lead + "; ".join(names) + ".")
-    vitals = rng.choice(clinical.VITALS_TEMPLATES).format(
+    vitals = rng.choice(note_vocabulary.VITALS_TEMPLATES).format(
         t=round(rng.uniform(36.4, 37.8), 1), hr=rng.randrange(58, 104), sbp=rng.randrange(100, 162),
         dbp=rng.randrange(54, 92), rr=rng.randrange(12, 22), spo2=rng.randrange(91, 100),
-        o2=rng.choice(clinical.O2_SUPPORT))
+        o2=rng.choice(note_vocabulary.O2_SUPPORT))
     optional.append(vitals)
     med_names = [_drug_name(k, m, rng) for m in visit.medications]
     if med_names:
         cut = max(3, int(len(med_names) * rng.uniform(0.5, 1.0)))
         optional.append(rng.choice(("Discharge medications: ", "Meds: ", "Medications on discharge: "))
                         + ", ".join(med_names[:cut]) + ".")
-    closing = f"Disposition: {visit.disposition}. " + rng.choice(clinical.FOLLOW_UP)
+    return optional
 
-    def words(chunks):
-        return sum(len(c.split()) for c in chunks)
 
+def _words(chunks) -> int:
+    return sum(len(c.split()) for c in chunks)
+
+
+def _fit_length(parts: list[str], optional: list[str], course: list[str], closing: str,
+                rng: random.Random) -> list[str]:
+    """Between MIN_WORDS and MAX_WORDS: optional paragraphs go first, then course lines; short notes get filler."""
     body = parts + optional + [closing]
-    while words(body) > MAX_WORDS and optional:
+    while _words(body) > MAX_WORDS and optional:
         optional.pop(0)
         body = parts + optional + [closing]
-    if words(body) > MAX_WORDS:  # very long course: keep the first lines only
-        budget = MAX_WORDS - words(parts[:2]) - words([closing])
+    if _words(body) > MAX_WORDS:  # very long course: keep the first lines only
+        budget = MAX_WORDS - _words(parts[:2]) - _words([closing])
         kept, used = [], 0
         for line in course:
             n = len(line.split())
@@ -217,8 +250,8 @@ def discharge_note(k: Knowledge, record: PatientRecord, visit: VisitRecord, rng:
             kept.append(line)
             used += n
         body = parts[:2] + ["\n".join(kept)] + [closing]
-    if words(body) < MIN_WORDS:
+    if _words(body) < MIN_WORDS:
         fillers = rng.sample(FILLERS, len(FILLERS))
-        while words(body) < MIN_WORDS and fillers:
+        while _words(body) < MIN_WORDS and fillers:
             body.insert(len(body) - 1, fillers.pop())
-    return _typos("\n".join(body), rng)
+    return body

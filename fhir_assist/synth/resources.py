@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mappings import codesystems
 
 from . import ICD_VERSIONS
 from .knowledge import ICD9_CUTOVER, Knowledge
-from .simulate import PatientRecord, VisitRecord
+from .records import PatientRecord, VisitRecord
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CLASS_DISPLAY = {"IMP": "inpatient encounter", "EMER": "emergency", "AMB": "ambulatory"}
@@ -121,65 +122,51 @@ class ResourceWriter:
 
     def visit(self, record: PatientRecord, visit: VisitRecord, note: str) -> dict[str, list[str]]:
         """NDJSON lines of one visit: Encounter, Conditions, Procedures, MedicationRequests, discharge summary."""
-        pid = patient_id(self.seed, record.index)
-        eid = f"{pid}-e{visit.index}"
-        subject = {"reference": f"Patient/{pid}"}
-        encounter_ref = {"reference": f"Encounter/{eid}"}
-        start, end = _instant(visit.start, record.tz), _instant(visit.end, record.tz)
-        icd9 = self._uses_icd9(visit)
-        # Ids and instants are plain ASCII ([A-Za-z0-9-.:+]), safe to place between quotes as they are.
-        links = f'"subject":{{"reference":"Patient/{pid}"}},"encounter":{{"reference":"Encounter/{eid}"}}'
+        refs = _StayRefs.of(self.seed, record, visit, self._uses_icd9(visit))
+        conditions, condition_ids = self._stay_conditions(visit, refs)
+        encounter = _stay_encounter(visit, refs, condition_ids)
+        return {"Encounter": [_encode(encounter)], "Condition": conditions,
+                "Procedure": self._stay_procedures(visit, refs),
+                "MedicationRequest": self._stay_medication_requests(visit, refs),
+                "DocumentReference": [_encode(_discharge_summary(refs, note))]}
 
+    def _stay_conditions(self, visit: VisitRecord, refs: _StayRefs) -> tuple[list[str], list[str]]:
+        """Condition lines and their ids, one per distinct code in the chosen ICD version."""
         conditions, condition_ids, seen = [], [], set()
         chronic_codes = set(visit.chronic_codes.values())
         for code10, role in visit.diagnoses:
-            coding = self._dx_coding(code10, icd9)
+            coding = self._dx_coding(code10, refs.icd9)
             if coding is None or coding["code"] in seen:
                 continue
             seen.add(coding["code"])
-            cid = f"{eid}-c{len(conditions)}"
+            cid = f"{refs.eid}-c{len(conditions)}"
             condition_ids.append(cid)
             # Problems treated during the stay are resolved at discharge; chronic ones stay active.
             status = "resolved" if role == "acute" and code10 not in chronic_codes else "active"
             conditions.append(
                 f'{{"resourceType":"Condition","id":"{cid}","clinicalStatus":{_CLINICAL[status]},'
-                f'{_CONDITION_FIXED},"code":{self._concept(coding)},{links},"recordedDate":"{end}"}}')
+                f'{_CONDITION_FIXED},"code":{self._concept(coding)},{refs.links},"recordedDate":"{refs.end}"}}')
+        return conditions, condition_ids
 
-        encounter = {
-            "resourceType": "Encounter",
-            "id": eid,
-            "status": "finished",
-            "class": {"system": ACT_CODE, "code": visit.setting, "display": CLASS_DISPLAY[visit.setting]},
-            "serviceType": {"text": visit.service},
-            "subject": subject,
-            "period": {"start": start, "end": end},
-        }
-        if condition_ids:
-            encounter["diagnosis"] = [
-                {"condition": {"reference": f"Condition/{cid}"},
-                 "use": {"coding": [{"system": DIAGNOSIS_ROLE, "code": "billing", "display": "Billing"}]},
-                 "rank": rank}
-                for rank, cid in enumerate(condition_ids, 1)]
-        if visit.setting == "IMP":
-            encounter["hospitalization"] = {"dischargeDisposition": {"text": visit.disposition}}
-
+    def _stay_procedures(self, visit: VisitRecord, refs: _StayRefs) -> list[str]:
         procedures = []
-        span = (visit.end - visit.start).total_seconds()
         for j, pair in enumerate(visit.procedures):
-            coding = self._proc_coding(pair, icd9)
+            coding = self._proc_coding(pair, refs.icd9)
             if coding is None:
                 continue
-            when = visit.start + timedelta(seconds=span * (0.15 + 0.6 * j / max(1, len(visit.procedures))))
+            when = visit.start + timedelta(seconds=refs.span * (0.15 + 0.6 * j / max(1, len(visit.procedures))))
             procedures.append(_encode({
                 "resourceType": "Procedure",
-                "id": f"{eid}-x{len(procedures)}",
+                "id": f"{refs.eid}-x{len(procedures)}",
                 "status": "completed",
                 "code": {"coding": [coding], "text": coding["display"]},
-                "subject": subject,
-                "encounter": encounter_ref,
-                "performedDateTime": _instant(when, record.tz),
+                "subject": refs.subject,
+                "encounter": refs.encounter_ref,
+                "performedDateTime": _instant(when, refs.tz),
             }))
+        return procedures
 
+    def _stay_medication_requests(self, visit: VisitRecord, refs: _StayRefs) -> list[str]:
         requests = []
         status = "completed" if visit.setting == "IMP" else "active"
         for j, rxcui in enumerate(visit.medications):
@@ -188,26 +175,73 @@ class ResourceWriter:
                 name = self.k.drug_names.get(rxcui, rxcui)
                 concept = self._concepts[("rx", rxcui)] = _encode(
                     {"coding": [{"system": codesystems.RXNORM, "code": rxcui, "display": name}], "text": name})
-            authored = visit.start + timedelta(seconds=int(span * (0.02 + 0.5 * ((j * 7919) % 97) / 97)))
+            authored = visit.start + timedelta(seconds=int(refs.span * (0.02 + 0.5 * ((j * 7919) % 97) / 97)))
             requests.append(
-                f'{{"resourceType":"MedicationRequest","id":"{eid}-m{j}","status":"{status}","intent":"order",'
-                f'"medicationCodeableConcept":{concept},{links},"authoredOn":"{_instant(authored, record.tz)}"}}')
+                f'{{"resourceType":"MedicationRequest","id":"{refs.eid}-m{j}","status":"{status}","intent":"order",'
+                f'"medicationCodeableConcept":{concept},{refs.links},"authoredOn":"{_instant(authored, refs.tz)}"}}')
+        return requests
 
-        document = {
-            "resourceType": "DocumentReference",
-            "id": f"{eid}-n",
-            "status": "current",
-            "docStatus": "final",
-            "type": {"coding": [DISCHARGE_SUMMARY], "text": "Discharge summary"},
-            "category": [{"coding": [{"system": DOC_CATEGORY, "code": "clinical-note",
-                                      "display": "Clinical Note"}]}],
-            "subject": subject,
-            "date": end,
-            "content": [{"attachment": {
-                "contentType": "text/plain; charset=utf-8",
-                "data": base64.b64encode(note.encode("utf-8")).decode("ascii"),
-                "title": "Discharge summary"}}],
-            "context": {"encounter": [encounter_ref], "period": {"start": start, "end": end}},
-        }
-        return {"Encounter": [_encode(encounter)], "Condition": conditions, "Procedure": procedures,
-                "MedicationRequest": requests, "DocumentReference": [_encode(document)]}
+
+@dataclass(frozen=True)
+class _StayRefs:
+    """What every resource of one stay refers to: its ids, references, instants and ICD version."""
+
+    eid: str
+    subject: dict
+    encounter_ref: dict
+    links: str                      # subject and encounter references as a JSON fragment
+    start: str
+    end: str
+    tz: str
+    span: float                     # seconds from admission to discharge
+    icd9: bool
+
+    @classmethod
+    def of(cls, seed: int, record: PatientRecord, visit: VisitRecord, icd9: bool) -> _StayRefs:
+        pid = patient_id(seed, record.index)
+        eid = f"{pid}-e{visit.index}"
+        # Ids and instants are plain ASCII ([A-Za-z0-9-.:+]), safe to place between quotes as they are.
+        links = f'"subject":{{"reference":"Patient/{pid}"}},"encounter":{{"reference":"Encounter/{eid}"}}'
+        return cls(eid=eid, subject={"reference": f"Patient/{pid}"}, encounter_ref={"reference": f"Encounter/{eid}"},
+                   links=links, start=_instant(visit.start, record.tz), end=_instant(visit.end, record.tz),
+                   tz=record.tz, span=(visit.end - visit.start).total_seconds(), icd9=icd9)
+
+
+def _stay_encounter(visit: VisitRecord, refs: _StayRefs, condition_ids: list[str]) -> dict:
+    encounter = {
+        "resourceType": "Encounter",
+        "id": refs.eid,
+        "status": "finished",
+        "class": {"system": ACT_CODE, "code": visit.setting, "display": CLASS_DISPLAY[visit.setting]},
+        "serviceType": {"text": visit.service},
+        "subject": refs.subject,
+        "period": {"start": refs.start, "end": refs.end},
+    }
+    if condition_ids:
+        encounter["diagnosis"] = [
+            {"condition": {"reference": f"Condition/{cid}"},
+             "use": {"coding": [{"system": DIAGNOSIS_ROLE, "code": "billing", "display": "Billing"}]},
+             "rank": rank}
+            for rank, cid in enumerate(condition_ids, 1)]
+    if visit.setting == "IMP":
+        encounter["hospitalization"] = {"dischargeDisposition": {"text": visit.disposition}}
+    return encounter
+
+
+def _discharge_summary(refs: _StayRefs, note: str) -> dict:
+    return {
+        "resourceType": "DocumentReference",
+        "id": f"{refs.eid}-n",
+        "status": "current",
+        "docStatus": "final",
+        "type": {"coding": [DISCHARGE_SUMMARY], "text": "Discharge summary"},
+        "category": [{"coding": [{"system": DOC_CATEGORY, "code": "clinical-note",
+                                  "display": "Clinical Note"}]}],
+        "subject": refs.subject,
+        "date": refs.end,
+        "content": [{"attachment": {
+            "contentType": "text/plain; charset=utf-8",
+            "data": base64.b64encode(note.encode("utf-8")).decode("ascii"),
+            "title": "Discharge summary"}}],
+        "context": {"encounter": [refs.encounter_ref], "period": {"start": refs.start, "end": refs.end}},
+    }

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from . import clinical
+from . import registration
 from .knowledge import Knowledge
+from .records import PatientRecord, VisitRecord
 
 # Visits per patient: mostly 2, long tail beyond 10 (MIMIC-III multi-visit cohorts: mean ≈ 2.4).
 VISIT_COUNTS = ((2, 0.81), (3, 0.10), (4, 0.04), (5, 0.018), (6, 0.011), (7, 0.007), (8, 0.005), (9, 0.003))
@@ -37,45 +37,6 @@ P_QUIT_SMOKING = 0.1
 P_ROUTINE_USUAL = 0.92
 P_ROUTINE_RARE = 0.03
 STAY_ALLOWANCE_DAYS = 60      # room left per visit when fitting a course into the date window
-
-
-@dataclass
-class VisitRecord:
-    index: int
-    start: datetime
-    end: datetime
-    setting: str                                   # IMP | EMER | AMB
-    # [(ICD-10-CM code, role)], principal first; role: acute | chronic | secondary
-    diagnoses: list = field(default_factory=list)
-    procedures: list = field(default_factory=list)  # [(ICD-10-PCS or None, ICD-9-CM proc or None)]
-    medications: list = field(default_factory=list)  # RxCUIs, sorted
-    acute: list = field(default_factory=list)       # acute keys, principal first
-    chronic: list = field(default_factory=list)     # all active chronic keys (coded or not)
-    chronic_codes: dict = field(default_factory=dict)  # chronic key → code used this visit
-    cancer_site: str | None = None
-    disposition: str = "home"
-    service: str = "Medicine"
-    ddi_pairs: int = 0
-    held: list = field(default_factory=list)        # chronic drug classes held during this stay
-    held_drugs: list = field(default_factory=list)  # the patient's RxCUIs of those classes
-    # Set by the ambulatory profile only (see synth.ambulatory):
-    kind: str = "stay"                              # checkup | vaccination | followup | sick | ed | admission | readmission
-    reasons: list = field(default_factory=list)     # Encounter.reasonCode ICD-10-CM codes
-    part_of: int | None = None                      # index of the visit this Encounter is partOf
-    open: bool = False                              # still in progress: no period end
-    outpatient_procedures: list = field(default_factory=list)  # [(system, code, text)] CPT/HCPCS/SNOMED/local
-    other_drugs: list = field(default_factory=list)  # [(RxCUI, name)] outside the curated ingredient list
-
-
-@dataclass
-class PatientRecord:
-    index: int
-    sex: str
-    birth_date: date
-    given: str
-    family: str
-    tz: str
-    visits: list = field(default_factory=list)
 
 
 class Course:
@@ -353,7 +314,7 @@ def simulate_patient(k: Knowledge, seed: int, index: int, window: tuple[date, da
         days=rng.randrange(max(1, int(window_days - span))), hours=rng.randrange(24), minutes=rng.randrange(60))
     birth = (first - timedelta(days=age * 365.25)).date()
     record = PatientRecord(index=index, sex=sex, birth_date=birth,
-                           given=rng.choice(clinical.GIVEN_NAMES[sex]), family=rng.choice(clinical.FAMILY_NAMES),
+                           given=rng.choice(registration.GIVEN_NAMES[sex]), family=rng.choice(registration.FAMILY_NAMES),
                            tz=rng.choice(("-05:00", "-06:00", "-04:00", "-07:00", "-08:00")))
 
     when = first
@@ -407,15 +368,37 @@ def _acute_weights(course: Course, setting: str, when: datetime, exclude=()) -> 
 
 
 def draw_visit(course: Course, v: int, when: datetime, setting: str | None = None) -> VisitRecord:
-    k, rng = course.k, course.rng
+    # The steps draw from `course.rng` in this order: a cohort depends on it.
     setting = setting or _draw_setting(course)
     inpatient = setting == "IMP"
+    principal, acute = _draw_acute_problems(course, setting, when)
+    visit = VisitRecord(index=v, start=when, end=when + _draw_stay_length(course, principal, inpatient),
+                        setting=setting, acute=acute, chronic=list(course.chronic),
+                        cancer_site=course.cancer.key if course.cancer else None)
+    dx: dict[str, str] = {}           # code → role, insertion-ordered (principal first)
+    replaced = _code_acute_problems(course, acute, dx)
+    coding = (1.0 if inpatient else 0.55) * course.coding_factor
+    _code_chronic_conditions(course, visit, replaced, coding, dx)
+    _code_secondary_diagnoses(course, len(acute), inpatient, coding, dx)
+    visit.diagnoses = list(dx.items())
+    visit.procedures = _draw_procedures(course, acute, inpatient)
+    _draw_medications(course, visit, inpatient)
+    if inpatient:
+        visit.disposition = course.rng.choice(registration.DISPOSITIONS)
+        visit.service = registration.SERVICE_FOR.get(principal) or course.rng.choice(registration.SERVICES)
+    else:
+        visit.disposition = "home"
+        visit.service = "Emergency Medicine" if setting == "EMER" else "Outpatient"
+    return visit
 
-    # Acute problems: a principal one, its complications, sometimes an unrelated second one.
+
+def _draw_acute_problems(course: Course, setting: str, when: datetime) -> tuple[str | None, list[str]]:
+    """A principal problem, its complications, sometimes an unrelated second one."""
+    k, rng = course.k, course.rng
     weights = _acute_weights(course, setting, when)
     principal = _pick(weights, rng) if weights else None
     acute = [principal] if principal else []
-    if inpatient:
+    if setting == "IMP":
         for key in list(acute):
             for comp_key, p in k.acute[key].complications:
                 if comp_key not in acute and rng.random() < p:
@@ -424,19 +407,21 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
             extra = _acute_weights(course, "IMP", when, exclude=acute)
             if extra:
                 acute.append(_pick(extra, rng))
+    return principal, acute
 
-    days = k.acute[principal].spec.stay_days if principal else 3.0
+
+def _draw_stay_length(course: Course, principal: str | None, inpatient: bool) -> timedelta:
+    days = course.k.acute[principal].spec.stay_days if principal else 3.0
     if inpatient:
-        stay = timedelta(hours=max(20.0, 24.0 * rng.lognormvariate(math.log(days), 0.6)))
-    else:
-        stay = timedelta(minutes=rng.randrange(90, 12 * 60))
-    visit = VisitRecord(index=v, start=when, end=when + stay, setting=setting, acute=acute,
-                        chronic=list(course.chronic), cancer_site=course.cancer.key if course.cancer else None)
+        return timedelta(hours=max(20.0, 24.0 * course.rng.lognormvariate(math.log(days), 0.6)))
+    return timedelta(minutes=course.rng.randrange(90, 12 * 60))
 
-    dx: dict[str, str] = {}           # code → role, insertion-ordered (principal first)
+
+def _code_acute_problems(course: Course, acute: list[str], dx: dict) -> dict[str, str]:
+    """Codes of the acute problems into `dx`; returns {chronic key: code it is replaced by this stay}."""
     replaced: dict[str, str] = {}
     for key in acute:
-        comp = k.acute[key]
+        comp = course.k.acute[key]
         own_codes_replace = False
         for chronic_key, code in course.chronic.items():
             if code in comp.replaces:
@@ -448,11 +433,14 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
         else:
             dx.setdefault(course.pick_code(comp), "acute")
         for code, p in comp.co_codes:
-            if rng.random() < p:
+            if course.rng.random() < p:
                 dx.setdefault(code, "secondary")
+    return replaced
 
-    # Chronic conditions: coded in most inpatient stays, fewer in ED / clinic visits.
-    coding = (1.0 if inpatient else 0.55) * course.coding_factor
+
+def _code_chronic_conditions(course: Course, visit: VisitRecord, replaced: dict, coding: float, dx: dict) -> None:
+    """Chronic conditions: coded in most inpatient stays, fewer in ED / clinic visits."""
+    k, rng = course.k, course.rng
     for key, code in course.chronic.items():
         comp = k.chronic[key]
         if key == "hypertension":
@@ -472,6 +460,9 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
             if key == "ckd" and code == "N18.6" and "Z99.2" in k.billable and rng.random() < 0.9:
                 dx.setdefault("Z99.2", "secondary")     # dependence on renal dialysis
 
+
+def _code_secondary_diagnoses(course: Course, n_acute: int, inpatient: bool, coding: float, dx: dict) -> None:
+    k, rng = course.k, course.rng
     # Status codes implied by long-term medications.
     for cls in course.meds:
         for code, p in k.med_status_codes.get(cls, ()):
@@ -481,14 +472,16 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
     for code in course.background:
         if rng.random() < 0.55 * coding:
             dx.setdefault(code, "secondary")
-    lam = (1.9 if inpatient else 0.4) * coding * (1.0 + 0.12 * len(acute))
+    lam = (1.9 if inpatient else 0.4) * coding * (1.0 + 0.12 * n_acute)
     for _ in range(_poisson(lam, rng)):
         dx.setdefault(k.common_secondary.pick(rng), "secondary")
     for _ in range(_poisson(0.6 if inpatient else 0.15, rng)):
         dx.setdefault(k.tail_pool.pick(rng), "secondary")
-    visit.diagnoses = list(dx.items())
 
-    # Procedures tied to the stay's problems (and dialysis for ESRD).
+
+def _draw_procedures(course: Course, acute: list[str], inpatient: bool) -> list:
+    """Procedures tied to the stay's problems (and dialysis for ESRD)."""
+    k, rng = course.k, course.rng
     procs = []
     for key in acute:
         for pair, p in k.acute[key].procedures:
@@ -497,11 +490,14 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
     if inpatient and course.chronic.get("ckd") == "N18.6" and rng.random() < 0.75:
         if k.dialysis != (None, None) and k.dialysis not in procs:
             procs.append(k.dialysis)
-    visit.procedures = procs
+    return procs
 
-    # Medications: chronic ones (minus what the stay holds), the acute problems' drugs, routine orders.
+
+def _draw_medications(course: Course, visit: VisitRecord, inpatient: bool) -> None:
+    """Chronic medications (minus what the stay holds), the acute problems' drugs, routine orders."""
+    k, rng = course.k, course.rng
     held = set()
-    for key in acute:
+    for key in visit.acute:
         held.update(k.acute[key].spec.holds)
     meds: list[str] = []
     for cls, rxcui in course.meds.items():
@@ -509,7 +505,7 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
             continue
         if rng.random() < (0.98 if inpatient else 0.55):
             meds.append(rxcui)
-    for key in acute:
+    for key in visit.acute:
         for cls, p in k.acute[key].meds:
             if cls not in held and rng.random() < p:
                 meds.append(course.choose(cls, meds))
@@ -523,14 +519,6 @@ def draw_visit(course: Course, v: int, when: datetime, setting: str | None = Non
                           if frozenset((a, b)) in k.ddi)
     visit.held = sorted(held & set(course.meds))
     visit.held_drugs = [course.meds[cls] for cls in visit.held]
-
-    if inpatient:
-        visit.disposition = rng.choice(clinical.DISPOSITIONS)
-        visit.service = clinical.SERVICE_FOR.get(principal) or rng.choice(clinical.SERVICES)
-    else:
-        visit.disposition = "home"
-        visit.service = "Emergency Medicine" if setting == "EMER" else "Outpatient"
-    return visit
 
 
 def between_visits(course: Course, visit: VisitRecord) -> None:

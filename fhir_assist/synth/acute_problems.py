@@ -1,0 +1,295 @@
+"""Acute problems that bring a patient in (or complicate a stay): what each codes,
+prescribes and performs.
+
+Written in the compact weighted form described in `clinical`; compiled and checked
+against `mappings` by `knowledge.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Acute:
+    """A problem that brings a patient in (or complicates a stay)."""
+
+    key: str
+    codes: str
+    weight: float                   # relative frequency as a principal problem
+    terms: str
+    requires: tuple = ()            # any of these chronic conditions must be present
+    boost: dict = field(default_factory=dict)  # {chronic key: weight multiplier}
+    settings: str = "IMP"           # encounter classes it can occur in (IMP, EMER, AMB)
+    complications: str = ""         # "acute_key:probability"
+    co_codes: str = ""              # "CODE:probability"
+    meds: tuple = ()                # ((drug class, probability), …)
+    procedures: tuple = ()          # ((ICD-10-PCS, ICD-9-CM proc, probability), …)
+    holds: tuple = ()               # drug classes held during the stay
+    becomes: str | None = None      # chronic condition the patient has from then on
+    replaces: dict = field(default_factory=dict)  # {chronic code: code used instead this stay}
+    tail: str = ""
+    tail_rate: float = 0.10
+    sex: str | None = None
+    max_age: int = 120
+    min_age: int = 0
+    stay_days: float = 4.0          # median length of an inpatient stay
+    not_before: str | None = None   # ISO date before which the problem cannot occur (e.g. COVID-19)
+
+
+RESP_FAILURE_PROCS = (("5A1955Z", "96.72", 0.35), ("5A1945Z", "96.72", 0.25), ("5A1935Z", "96.71", 0.3),
+                      ("0BH17EZ", "96.04", 0.8))
+
+ACUTE: tuple[Acute, ...] = (
+    Acute("pneumonia", "J18.9:20 J69.0:4 J15.9:2 J18.1:1 J15.1:0.6 J15.212:0.4 J15.211:0.3 J13:0.6 "
+          "J15.69:0.3 J12.9:0.6 J18.8:0.3 J15.0:0.2 J15.4:0.15 J15.5:0.15 J16.8:0.1",
+          weight=14, settings="IMP EMER", boost={"copd": 2.0, "dementia": 1.8, "chf": 1.3},
+          complications="sepsis:0.16 resp_failure:0.18 hyponatremia:0.12 aki:0.12 delirium:0.06",
+          co_codes="B96.20:0.02 R09.02:0.1 B95.62:0.03",
+          meds=(("cap_antibiotic", 0.75), ("broad_antibiotic", 0.3), ("short_bronchodilator", 0.3)),
+          tail="J15 J12 J18", tail_rate=0.05,
+          terms="pneumonia|PNA|community-acquired pneumonia|CAP|lung infection|aspiration pneumonia|"
+                "right lower lobe infiltrate|chest infection"),
+    Acute("sepsis", "A41.9:20 A41.51:3 A41.01:1 A41.02:0.8 A41.89:1 A41.59:0.6 A41.81:0.3 A41.50:0.5 A40.3:0.1 A41.3:0.2",
+          weight=11, boost={"diabetes": 1.3, "cancer": 1.8, "ckd": 1.3, "cirrhosis": 1.5},
+          complications="aki:0.38 uti:0.3 pneumonia:0.25 resp_failure:0.15 encephalopathy:0.12 lactic_acidosis:0.35 "
+                        "thrombocytopenia:0.12",
+          co_codes="R65.20:0.38 R65.21:0.22 R78.81:0.2 B96.20:0.15 B95.61:0.04",
+          meds=(("broad_antibiotic", 0.95), ("crystalloid", 0.9), ("vasopressor", 0.22)),
+          procedures=(("02HV33Z", "38.93", 0.3),) + RESP_FAILURE_PROCS[:1],
+          holds=("acei", "arb", "thiazide", "loop", "beta_blocker", "ccb", "metformin"),
+          tail="A41 A40", tail_rate=0.04, stay_days=6,
+          terms="sepsis|septic|severe sepsis|septic shock|bloodstream infection|SIRS|blood infection"),
+    Acute("uti", "N39.0:20 N10:2.5 N30.00:2 N30.01:0.6 N30.90:0.4 N34.1:0.2 T83.511A:0.5",
+          weight=7, settings="IMP EMER", boost={"dementia": 2.0, "diabetes": 1.3, "bph": 1.5},
+          complications="sepsis:0.08 aki:0.12 delirium:0.12 hyponatremia:0.05",
+          co_codes="B96.20:0.35 B96.1:0.06 B95.2:0.05 B96.4:0.04",
+          meds=(("uti_antibiotic", 0.9),), tail="N30", tail_rate=0.03,
+          terms="urinary tract infection|UTI|bladder infection|cystitis|pyelonephritis|burning with urination"),
+    Acute("aki", "N17.9:20 N17.0:2 N17.8:0.2 N17.1:0.1", weight=6, boost={"ckd": 2.5, "chf": 1.5, "diabetes": 1.3},
+          complications="hyperkalemia:0.2 dehydration:0.3 hyponatremia:0.08 metabolic_acidosis:0.12",
+          meds=(("crystalloid", 0.8), ("bicarbonate", 0.1)),
+          procedures=(("5A1D70Z", "39.95", 0.06), ("0T9B70Z", "57.94", 0.1)),
+          holds=("acei", "arb", "metformin", "nsaid", "thiazide", "loop", "sglt2", "mra"),
+          terms="acute kidney injury|AKI|acute renal failure|ARF|worsening renal function|elevated creatinine|"
+                "kidneys not working well"),
+    Acute("mi", "I21.4:20 I21.A1:4 I21.3:2 I21.19:1 I21.09:1 I21.11:0.5 I21.29:0.3 I21.02:0.3 I24.9:0.5",
+          weight=6, boost={"cad": 2.5, "diabetes": 1.3, "hyperlipidemia": 1.3, "tobacco": 1.2}, min_age=30,
+          complications="chf_exacerbation:0.15 aki:0.08 cardiogenic_shock:0.04",
+          co_codes="I25.10:0.55 Z95.5:0.1",
+          meds=(("aspirin", 0.95), ("p2y12", 0.75), ("parenteral_anticoagulant", 0.8), ("statin", 0.9),
+                ("beta_blocker", 0.75), ("nitrate", 0.5)),
+          procedures=(("4A023N7", "37.22", 0.6), ("B2111ZZ", "88.56", 0.55), ("027034Z", "36.07", 0.42),
+                      ("02703DZ", "36.06", 0.06), ("B2151ZZ", "88.53", 0.2)),
+          becomes="cad", tail="I21", tail_rate=0.04,
+          terms="myocardial infarction|MI|heart attack|NSTEMI|STEMI|acute coronary syndrome|ACS|troponin elevation"),
+    Acute("chest_pain", "R07.9:10 R07.89:5 I20.0:2 I20.9:1.5 R07.2:0.5 I20.89:0.3", weight=6,
+          settings="EMER IMP AMB", boost={"cad": 1.8},
+          meds=(("aspirin", 0.5), ("nitrate", 0.2)), procedures=(("4A023N7", "37.22", 0.08),),
+          terms="chest pain|chest pressure|angina|atypical chest pain|unstable angina|tightness in the chest"),
+    Acute("stroke", "I63.9:12 I63.512:2 I63.511:2 I63.412:1 I63.411:1 I63.81:1 I63.50:1 I61.9:2.5 I61.0:0.4 "
+          "G45.9:5 I60.9:0.5 I63.312:0.5 I63.311:0.5 I63.232:0.2",
+          weight=5.5, boost={"af": 2.5, "hypertension": 1.3, "prior_stroke": 2.0, "diabetes": 1.2}, min_age=35,
+          co_codes="R47.01:0.25 G81.91:0.18 G81.94:0.12 R29.810:0.15 R13.10:0.2 R29.702:0.05 R29.705:0.05 I69.391:0.02",
+          meds=(("aspirin", 0.75), ("statin", 0.75), ("p2y12", 0.3), ("thrombolytic", 0.08)),
+          procedures=(("B020ZZZ", "87.03", 0.15), ("0DH63UZ", "43.11", 0.05)),
+          becomes="prior_stroke", tail="I63", tail_rate=0.1, stay_days=5,
+          terms="stroke|CVA|cerebrovascular accident|ischemic stroke|TIA|transient ischemic attack|"
+                "facial droop|brain attack|mini-stroke"),
+    Acute("gi_bleed", "K92.2:10 K92.1:4 K92.0:2 K25.4:1 K26.4:1 K57.31:1.2 K57.33:0.5 K62.5:0.8 K92.81:0.3 "
+          "K25.0:0.3 K29.71:0.3 K22.6:0.3 K31.811:0.2",
+          weight=6, boost={"cirrhosis": 4.0, "af": 1.6, "cad": 1.3, "ckd": 1.3},
+          complications="acute_blood_loss_anemia:0.65 aki:0.1",
+          meds=(("ppi", 0.9), ("octreotide", 0.08), ("crystalloid", 0.6)),
+          procedures=(("0DJ08ZZ", "45.13", 0.55), ("0DJD8ZZ", "45.23", 0.25), ("30233N1", "99.04", 0.5),
+                      ("0DB68ZX", "45.16", 0.12), ("0W3P8ZZ", "44.43", 0.08)),
+          holds=("anticoagulant", "aspirin", "p2y12", "nsaid", "antiplatelet_pvd"),
+          tail="K25 K26 K57 K92", tail_rate=0.06,
+          terms="GI bleed|gastrointestinal bleeding|GIB|upper GI bleed|melena|bloody stools|black tarry stools|"
+                "hematochezia|coffee-ground emesis"),
+    Acute("hip_fracture", "S72.001A:4 S72.002A:4 S72.141A:3 S72.142A:3 S72.011A:1 S72.012A:1 S72.21XA:0.5 "
+          "S72.22XA:0.5 S72.091A:0.5 S72.092A:0.5",
+          weight=4, boost={"osteoporosis": 2.5, "dementia": 1.8, "parkinson": 2.0}, min_age=55,
+          complications="delirium:0.15 acute_blood_loss_anemia:0.2",
+          co_codes="W19.XXXA:0.45 W01.0XXA:0.2 W18.30XA:0.08 Y92.009:0.25 Y92.129:0.08 Z91.81:0.15",
+          meds=(("opioid", 0.9), ("nonopioid", 0.8), ("parenteral_anticoagulant", 0.75), ("stool_softener", 0.6)),
+          procedures=(("0QS604Z", "79.35", 0.35), ("0QS704Z", "79.35", 0.3), ("0SR9019", "81.51", 0.15),
+                      ("0SRB019", "81.51", 0.12), ("0SRR0J9", "81.52", 0.08), ("30233N1", "99.04", 0.15)),
+          tail="S72", tail_rate=0.12, stay_days=5,
+          terms="hip fracture|fractured hip|broken hip|femoral neck fracture|intertrochanteric fracture|fall with hip pain"),
+    Acute("other_fracture", "S22.31XA:2 S22.32XA:2 S32.010A:1 S32.000A:1 S42.201A:1 S42.202A:1 S52.501A:1 "
+          "S52.502A:1 S82.101A:0.5 S82.102A:0.5 S32.591A:0.4 S22.41XA:0.5 S12.100A:0.3 S02.0XXA:0.3",
+          weight=3, settings="IMP EMER", boost={"osteoporosis": 1.8, "alcohol": 1.6, "epilepsy": 1.5},
+          co_codes="W19.XXXA:0.4 W01.0XXA:0.2 W10.9XXA:0.08 V43.52XA:0.04 Y92.009:0.2",
+          meds=(("opioid", 0.85), ("nonopioid", 0.75), ("muscle_relaxant", 0.15)),
+          procedures=(("0PSJ04Z", "79.32", 0.05), ("0QSG04Z", "79.36", 0.05), ("0PS404Z", "79.31", 0.04)),
+          tail="S22 S32 S42 S52 S82 S02 S12", tail_rate=0.35,
+          terms="fracture|broken bone|rib fractures|vertebral compression fracture|wrist fracture|fall"),
+    Acute("dka", "E11.10:4 E10.10:5 E10.11:0.3 E11.11:0.2 E13.10:0.1", weight=2.5, requires=("diabetes", "type1_diabetes"),
+          boost={"type1_diabetes": 12.0},
+          complications="dehydration:0.5 hypokalemia:0.4 aki:0.2 metabolic_acidosis:0.1",
+          meds=(("prandial_insulin", 0.98), ("crystalloid", 0.95), ("potassium", 0.8), ("dextrose", 0.4)),
+          replaces={"E11.9": "E11.10", "E11.65": "E11.10", "E10.9": "E10.10", "E10.65": "E10.10"},
+          terms="diabetic ketoacidosis|DKA|ketoacidosis|anion gap acidosis|very high blood sugar"),
+    Acute("hypoglycemia", "E11.649:5 E16.2:3 E10.649:1.5 E11.641:0.3 E16.0:0.3", weight=2.5,
+          settings="IMP EMER", requires=("diabetes", "type1_diabetes"),
+          meds=(("dextrose", 0.9), ("glucagon", 0.15)),
+          holds=("sulfonylurea", "basal_insulin"),
+          terms="hypoglycemia|low blood sugar|hypoglycemic episode|insulin reaction"),
+    Acute("chf_exacerbation", "I50.9:1", weight=9, requires=("chf",), boost={"ckd": 1.3},
+          complications="aki:0.22 hyponatremia:0.08 hypokalemia:0.1 resp_failure:0.08",
+          co_codes="J81.0:0.04 R06.02:0.1 E87.70:0.1",
+          meds=(("loop", 0.97), ("potassium", 0.4), ("nitrate", 0.12), ("inotrope", 0.04)),
+          replaces={"I50.22": "I50.23", "I50.32": "I50.33", "I50.42": "I50.43", "I50.20": "I50.21",
+                    "I50.30": "I50.31", "I50.40": "I50.41"},
+          terms="CHF exacerbation|acute on chronic heart failure|decompensated heart failure|volume overload|"
+                "fluid overload|ADHF|shortness of breath with leg swelling"),
+    Acute("copd_exacerbation", "J44.1:10 J44.0:2", weight=8, settings="IMP EMER", requires=("copd",),
+          complications="resp_failure:0.18 pneumonia:0.12",
+          meds=(("systemic_steroid", 0.92), ("short_bronchodilator", 0.95), ("cap_antibiotic", 0.55)),
+          procedures=(("5A09357", "93.90", 0.15),),
+          replaces={"J44.9": "J44.1", "J43.9": "J44.1"},
+          terms="COPD exacerbation|AECOPD|COPD flare|worsening shortness of breath and wheezing"),
+    Acute("asthma_exacerbation", "J45.901:5 J45.41:1 J45.51:1", weight=2, settings="EMER IMP", requires=("asthma",),
+          meds=(("systemic_steroid", 0.9), ("short_bronchodilator", 0.95)),
+          replaces={"J45.909": "J45.901", "J45.40": "J45.41", "J45.50": "J45.51"},
+          terms="asthma exacerbation|asthma attack|status asthmaticus|wheezing"),
+    Acute("cellulitis", "L03.115:4 L03.116:4 L03.90:2 L03.119:1.5 L03.113:0.8 L03.114:0.8 L02.415:0.6 L02.416:0.6 "
+          "L03.311:0.5 L03.211:0.3 L97.519:0.4 L97.529:0.4",
+          weight=6, settings="IMP EMER", boost={"diabetes": 1.8, "obesity": 1.6, "pvd": 1.8},
+          complications="sepsis:0.05",
+          co_codes="B95.62:0.06 B95.61:0.05",
+          meds=(("skin_antibiotic", 0.95),),
+          procedures=(("0J9M0ZZ", "86.04", 0.08), ("0J9N0ZZ", "86.04", 0.06)),
+          tail="L03 L02 L97", tail_rate=0.18,
+          terms="cellulitis|skin infection|leg cellulitis|abscess|red swollen leg|soft tissue infection"),
+    Acute("afib_rvr", "I48.91:8 I48.0:3 I48.92:1", weight=5, settings="IMP EMER", boost={"af": 2.5, "chf": 1.3},
+          min_age=35,
+          meds=(("antiarrhythmic_acute", 0.75), ("rate_control", 0.8), ("parenteral_anticoagulant", 0.45),
+                ("anticoagulant", 0.5)),
+          procedures=(("5A2204Z", "99.62", 0.1),), becomes="af",
+          terms="atrial fibrillation with rapid ventricular response|AFib with RVR|rapid heart rate|palpitations|"
+                "new onset atrial fibrillation"),
+    Acute("pe_dvt", "I26.99:6 I26.09:1.5 I26.92:0.7 I82.401:2 I82.402:2 I82.411:1 I82.412:1 I82.4Y1:0.5 I82.409:1",
+          weight=3.5, boost={"cancer": 3.0, "obesity": 1.4}, min_age=20,
+          meds=(("parenteral_anticoagulant", 0.95), ("anticoagulant", 0.8)),
+          procedures=(("06H033Z", "38.7", 0.04),),
+          tail="I26 I82", tail_rate=0.15,
+          terms="pulmonary embolism|PE|DVT|deep vein thrombosis|blood clot in the lung|blood clot in the leg|VTE"),
+    Acute("syncope", "R55:10 I95.1:2 R42:1", weight=4, settings="EMER IMP",
+          boost={"af": 1.3, "valve_disease": 1.6, "parkinson": 1.8},
+          co_codes="W19.XXXA:0.15", meds=(("crystalloid", 0.5),),
+          terms="syncope|passed out|fainting|loss of consciousness|near-syncope|orthostatic hypotension"),
+    Acute("encephalopathy", "G93.41:6 G93.40:3 R41.82:4 F05:3 G93.49:0.5 K76.82:1.5", weight=4,
+          boost={"dementia": 2.5, "cirrhosis": 4.0, "ckd": 1.3},
+          meds=(("antipsychotic", 0.35), ("lactulose", 0.15)),
+          replaces={},
+          terms="altered mental status|AMS|encephalopathy|confusion|delirium|acting confused|not himself|"
+                "hepatic encephalopathy|metabolic encephalopathy"),
+    Acute("pancreatitis", "K85.90:8 K85.10:3 K85.20:3 K85.91:0.4 K86.1:1", weight=3,
+          boost={"alcohol": 5.0, "obesity": 1.3}, max_age=85,
+          complications="aki:0.1 dehydration:0.3",
+          meds=(("opioid", 0.9), ("antiemetic", 0.85), ("crystalloid", 0.95)),
+          terms="pancreatitis|acute pancreatitis|inflamed pancreas|epigastric pain radiating to the back|lipase elevation"),
+    Acute("biliary", "K81.0:4 K80.00:2 K80.10:2 K80.20:1 K83.09:0.6 K80.50:0.6 K80.12:0.5", weight=3,
+          boost={"obesity": 1.8}, max_age=90,
+          meds=(("abdominal_antibiotic", 0.8), ("opioid", 0.7), ("antiemetic", 0.6)),
+          procedures=(("0FT44ZZ", "51.23", 0.6), ("0FC98ZZ", "51.88", 0.1), ("0F798DZ", "51.87", 0.08)),
+          terms="cholecystitis|gallbladder infection|gallstones|cholelithiasis|choledocholithiasis|RUQ pain"),
+    Acute("appendicitis", "K35.80:6 K35.890:1.5 K35.209:1 K35.30:0.7 K35.32:0.5", weight=1.2, max_age=70,
+          meds=(("abdominal_antibiotic", 0.95), ("opioid", 0.7)),
+          procedures=(("0DTJ4ZZ", "47.01", 0.9),),
+          terms="appendicitis|inflamed appendix|right lower quadrant pain"),
+    Acute("cdiff", "A04.72:8 A04.71:1", weight=2.5, settings="IMP", boost={"cancer": 1.5, "ckd": 1.3},
+          complications="dehydration:0.35 hypokalemia:0.2 aki:0.1",
+          meds=(("cdiff_antibiotic", 0.95), ("crystalloid", 0.6)),
+          terms="C. diff|Clostridioides difficile colitis|C diff infection|CDI|diarrhea after antibiotics"),
+    Acute("diverticulitis", "K57.32:6 K57.20:1.5 K57.92:1 K57.80:0.3", weight=2.5, min_age=30,
+          meds=(("abdominal_antibiotic", 0.95),),
+          procedures=(("0DTN0ZZ", "45.75", 0.06),),
+          terms="diverticulitis|inflamed diverticula|left lower quadrant pain"),
+    Acute("bowel_obstruction", "K56.609:5 K56.699:1.5 K56.7:0.6 K56.51:0.4 K56.600:0.3", weight=2.5, min_age=30,
+          meds=(("antiemetic", 0.8), ("opioid", 0.6), ("crystalloid", 0.9)),
+          procedures=(("0D9670Z", "96.07", 0.35), ("0DN80ZZ", "54.59", 0.12)),
+          terms="small bowel obstruction|SBO|bowel obstruction|ileus|blocked intestine"),
+    Acute("alcohol_withdrawal", "F10.239:5 F10.231:1.5 F10.230:1 F10.139:0.3", weight=2.5, requires=("alcohol",),
+          boost={"alcohol": 1.0},
+          meds=(("alcohol_withdrawal", 0.95), ("thiamine", 0.9), ("folate", 0.7), ("magnesium", 0.4)),
+          replaces={"F10.20": "F10.239", "F10.10": "F10.139"},
+          terms="alcohol withdrawal|EtOH withdrawal|withdrawal tremors|DTs|delirium tremens|CIWA protocol"),
+    Acute("seizure", "R56.9:5 G40.901:2 G40.911:0.5 R56.01:0.2", weight=2.5, settings="IMP EMER",
+          boost={"epilepsy": 8.0, "alcohol": 2.0, "prior_stroke": 2.0},
+          meds=(("antiepileptic", 0.9), ("benzodiazepine", 0.5)),
+          replaces={"G40.909": "G40.901", "G40.919": "G40.911"},
+          terms="seizure|convulsion|breakthrough seizure|tonic-clonic seizure|shaking episode"),
+    Acute("hypertensive_urgency", "I16.0:5 I16.1:2 I16.9:1", weight=2, settings="EMER IMP", requires=("hypertension",),
+          meds=(("other_antihypertensive", 0.7), ("ccb", 0.4), ("beta_blocker", 0.3)),
+          terms="hypertensive urgency|hypertensive emergency|very high blood pressure|BP 210/110"),
+    Acute("overdose", "T40.2X1A:2 T42.4X1A:2 T39.1X1A:2 T40.601A:0.8 T43.211A:0.6 T51.0X1A:1 T40.411A:0.8 "
+          "T39.011A:0.4 T42.71XA:0.4",
+          weight=1.5, settings="IMP EMER", boost={"depression": 3.0, "alcohol": 2.5, "chronic_pain": 2.0,
+                                                   "serious_mental_illness": 3.0}, max_age=80,
+          co_codes="F19.10:0.2 F11.20:0.15 R45.851:0.3",
+          meds=(("reversal", 0.5), ("acetylcysteine", 0.3)),
+          terms="overdose|ingestion|poisoning|took too many pills|intentional ingestion|intoxication"),
+    Acute("influenza", "J11.1:4 J10.1:4 J09.X2:0.5 J10.00:0.4", weight=2, settings="IMP EMER",
+          boost={"copd": 1.8, "asthma": 1.5}, meds=(("antiviral_flu", 0.85),),
+          complications="pneumonia:0.1",
+          terms="influenza|flu|influenza A|flu-like illness"),
+    Acute("covid", "U07.1:1", weight=2.5, settings="IMP", not_before="2020-03-01", boost={"obesity": 1.4, "diabetes": 1.3},
+          co_codes="J12.82:0.55 R09.02:0.3",
+          complications="resp_failure:0.2",
+          meds=(("covid_treatment", 0.75), ("parenteral_anticoagulant", 0.6)),
+          terms="COVID-19|SARS-CoV-2 infection|COVID pneumonia|coronavirus"),
+    Acute("weakness_falls", "R53.1:4 R29.6:3 R26.81:2 R53.81:2 M62.81:2 W19.XXXA:1", weight=3,
+          settings="IMP EMER", boost={"dementia": 1.8, "parkinson": 2.0}, min_age=60,
+          co_codes="Z91.81:0.35 Y92.009:0.15",
+          meds=(), terms="generalized weakness|falls|frequent falls|failure to thrive|deconditioning|unsteady on feet"),
+    Acute("abdominal_pain", "R10.9:5 R10.13:2 R10.31:1.5 R10.84:1 R10.11:1 R11.2:2 R19.7:1.5", weight=3,
+          settings="EMER AMB IMP",
+          meds=(("antiemetic", 0.6), ("opioid", 0.3)),
+          terms="abdominal pain|belly pain|stomach ache|nausea and vomiting|epigastric pain"),
+    Acute("back_pain", "M54.50:5 M54.16:1.5 M54.17:0.8 M51.26:0.6 M48.061:0.6 M54.2:1", weight=2,
+          settings="EMER AMB",
+          meds=(("nsaid", 0.45), ("muscle_relaxant", 0.4), ("opioid", 0.3)),
+          terms="low back pain|back pain|sciatica|lumbar radiculopathy|neck pain"),
+    Acute("cancer_treatment", "Z51.11:6 Z51.12:1.5 D70.1:1.5 R50.81:0.6 D61.810:1", weight=1.5,
+          settings="AMB IMP", requires=("cancer",), boost={"cancer": 20.0},
+          meds=(("chemo", 0.7), ("antiemetic", 0.9), ("systemic_steroid", 0.4)),
+          procedures=(("3E04305", "99.25", 0.55), ("30233N1", "99.04", 0.1)),
+          terms="chemotherapy|chemo cycle|scheduled chemotherapy|neutropenic fever|treatment for cancer"),
+    Acute("elective_procedure", "Z12.11:3 K63.5:2 D12.6:2 K57.30:1 K64.8:0.5 R19.5:0.3", weight=1.5,
+          settings="AMB", min_age=45,
+          procedures=(("0DJD8ZZ", "45.23", 0.85), ("0DBN8ZX", "45.42", 0.3)),
+          meds=(("laxative_bowel", 0.7),),
+          terms="screening colonoscopy|colon polyps|surveillance colonoscopy|colonoscopy"),
+    Acute("knee_hip_replacement", "M17.11:3 M17.12:3 M16.11:1.5 M16.12:1.5", weight=1.5, min_age=50,
+          boost={"osteoarthritis": 6.0, "obesity": 1.3},
+          meds=(("opioid", 0.9), ("parenteral_anticoagulant", 0.5), ("anticoagulant", 0.3), ("nonopioid", 0.8)),
+          procedures=(("0SRD0J9", "81.54", 0.45), ("0SRC0J9", "81.54", 0.45), ("0SRB0J9", "81.51", 0.1),
+                      ("0SR90J9", "81.51", 0.1)),
+          co_codes="Z96.651:0.05 Z96.652:0.05",
+          terms="total knee arthroplasty|knee replacement|hip replacement|end-stage osteoarthritis of the knee|TKA|THA"),
+    # Secondary problems: rarely principal, usually complications of the above.
+    Acute("resp_failure", "J96.01:10 J96.02:1.5 J96.00:1 J96.21:2 J96.22:0.8 J96.90:0.3 J80:0.8", weight=1.5,
+          boost={"copd": 2.0, "chf": 1.5},
+          procedures=RESP_FAILURE_PROCS, meds=(("sedative_hypnotic", 0.2),),
+          replaces={}, stay_days=7,
+          terms="acute respiratory failure|hypoxic respiratory failure|hypoxemia requiring high flow|"
+                "respiratory distress|intubated|ARDS"),
+    Acute("hyponatremia", "E87.1:1", weight=1.5, terms="hyponatremia|low sodium|hypo-osmolality"),
+    Acute("hypokalemia", "E87.6:1", weight=0.5, meds=(("potassium", 0.95),), terms="hypokalemia|low potassium"),
+    Acute("hyperkalemia", "E87.5:1", weight=0.5, terms="hyperkalemia|high potassium|elevated potassium"),
+    Acute("dehydration", "E86.0:6 E86.1:1.5 E86.9:0.5", weight=1, settings="IMP EMER",
+          meds=(("crystalloid", 0.95),), terms="dehydration|volume depletion|dry|poor oral intake|hypovolemia"),
+    Acute("metabolic_acidosis", "E87.20:3 E87.22:1 E87.29:1", weight=0.3,
+          meds=(("bicarbonate", 0.5),), terms="metabolic acidosis|acidosis|low bicarbonate"),
+    Acute("lactic_acidosis", "E87.21:1", weight=0.1, terms="lactic acidosis|elevated lactate|lactate of 4"),
+    Acute("delirium", "F05:5 R41.0:2 R41.82:1", weight=0.6, meds=(("antipsychotic", 0.4),),
+          terms="delirium|acute confusion|sundowning|hospital delirium"),
+    Acute("acute_blood_loss_anemia", "D62:1", weight=0.3, meds=(), procedures=(("30233N1", "99.04", 0.6),),
+          terms="acute blood loss anemia|hemoglobin drop|anemia requiring transfusion|low blood count"),
+    Acute("thrombocytopenia", "D69.6:5 D69.59:1 D69.9:0.5", weight=0.3,
+          terms="thrombocytopenia|low platelets|platelet count low"),
+    Acute("cardiogenic_shock", "R57.0:1", weight=0.2, meds=(("vasopressor", 0.9), ("inotrope", 0.6)),
+          procedures=(("5A02210", "37.61", 0.3),), terms="cardiogenic shock|shock|pump failure"),
+)
