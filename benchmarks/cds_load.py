@@ -39,6 +39,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from cds_latency import percentile  # noqa: E402  (the script's own folder is on sys.path)
+
 HOOKS = ROOT / "examples" / "hooks"
 TARGETS = {
     "healthz": ("GET", "/healthz", None),
@@ -139,15 +142,6 @@ def run_wrk(base: str, target: str, connections: int, duration: int, script: Pat
     return {"mode": "closed", "load": connections, "calls": raw["requests"], "errors": errors,
             "throughput": raw["requests"] / seconds, "p50": raw["p50"] / 1000, "p90": raw["p90"] / 1000,
             "p99": raw["p99"] / 1000, "mean": raw["mean"] / 1000}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def run_open_loop(port: int, target: str, rate: float, duration: int, senders: int = 64) -> dict:
