@@ -5,46 +5,19 @@ supersedes what the earlier one wrote).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..fhir_server import build_suggested_condition, error_kind
-from ..suggest.coding import CodeSuggestion
+from ..suggest.coding_run import CodingModels, CodingRun, MergedCode, codes_to_write, is_thin, run_coding
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
 from .errors import precondition_failed
 from .models import FUSION, RANKER, TEXT_CODER
 from .patient_data import PatientData
-from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
+from .services import Answer, ServiceRuntime, unavailable
 
 log = logging.getLogger(__name__)
-_NO_LOCK = contextlib.nullcontext()
-# Visits whose record says little of what was treated, and evidence that comes from the visit itself.
-# (At discharge a visit is usually still uncoded or known by its reason: that alone is normal.)
-THIN_VISITS = frozenset({"z-codes-only"})
-OWN_EVIDENCE = frozenset({"medication", "procedure", "note"})
-
-
-@dataclass
-class MergedCode(CodeSuggestion):
-    """A code suggested by one or more coding models, and which of them suggested it."""
-    models: list[str] = field(default_factory=list)
-    above_floor: bool = False          # some model scored it above its write-back floor
-
-
-@dataclass
-class CodingRun:
-    """The coding models' merged list for one visit, and where it was cut."""
-    codes: list[MergedCode]
-    versions: list[str]
-    unknown: list
-    cutoff_k: int | None
-    target_recall: float
-    expected_recall: float | None
-    has_evidence: bool                 # the visit gave a model something to read
 
 
 class CodingService:
@@ -68,8 +41,7 @@ class CodingService:
 
         run = self._suggest(data)
         already = {(c.system, c.code) for c in data.visit.diagnoses}
-        candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
-                      and (m.system, m.code) not in already]
+        candidates = run.candidates(data.visit)
         recommended = [m for m in candidates if m.recommended]
         # The card shows the recommended list (at most top_codes); the codes below the cut wait
         # in the coder worklist. With nothing recommended, the few best are shown as possible.
@@ -99,99 +71,19 @@ class CodingService:
         return answer
 
     def _to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
-        """Recommended codes a coder is likely to keep: inside the cut, above the precision
-        floor, at most write_back_max. A visit the models could read nothing from (no
-        medications, procedures or note: a visit known only by its reason), or one coded
-        only with Z-codes (a check-up, a vaccination), gets only codes its own evidence supports: named by its
-        reasons, or pushed up by its own medications, procedures or note. The population's
-        prior and the patient's older visits are not evidence about this one."""
-        chosen = [m for m in recommended if m.above_floor]
-        if not run.has_evidence or data.visit.coding in THIN_VISITS:
-            reasons = {(c.system, c.code) for c in data.visit.reason_codes}
-            chosen = [m for m in chosen if (m.system, m.code) in reasons
-                      or any(e[0] in OWN_EVIDENCE for e in m.evidence if isinstance(e, (list, tuple)) and e)]
-        return chosen[: self.rt.settings.write_back_max]
+        return codes_to_write(data.visit, run, recommended, self.rt.settings.write_back_max)
 
     def _source(self, version: str) -> dict:
         return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
                               "Diagnosis coding")
 
     def _suggest(self, data: PatientData) -> CodingRun:
-        fusion = self.rt.models.get(FUSION)
-        ranker = self.rt.models.get(RANKER)
-        text = self.rt.models.get(TEXT_CODER)
-        if fusion is not None and fusion.suggester.fits(ranker.suggester, text.suggester if text else None):
-            return self._fused(data, fusion, ranker, text)
-        return self._merged(data)
+        models = CodingModels(self.rt.models.get(RANKER), self.rt.models.get(TEXT_CODER), self.rt.models.get(FUSION))
+        return run_coding(models, data.visit, data.timeline, self.rt.settings, unknown=list(data.unknown_codes()),
+                          observe=self._observe)
 
-    def _fused(self, data: PatientData, fusion, ranker, text) -> CodingRun:
-        """One calibrated list from the ranker, the text coder and the patient's history."""
-        settings = self.rt.settings
-        started = time.perf_counter()
-        with fusion.lock, ranker.lock, (text.lock if text is not None else _NO_LOCK):
-            result = fusion.suggester.suggest(
-                data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
-                top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
-                evidence=settings.evidence)
-        self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
-        floor = fusion.suggester.write_floor(settings.write_back_precision)
-        codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
-                            [kind for kind in dict.fromkeys(e[0] for e in s.evidence)], s.score >= floor)
-                 for s in result.suggestions]
-        versions = [fusion.version, ranker.version] + ([text.version] if text is not None else [])
-        unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
-        return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
-                         result.expected_recall, result.n_inputs > 0)
-
-    def _merged(self, data: PatientData) -> CodingRun:
-        """Without a fusion fitted on the loaded models: each model's list, merged (the higher
-        score where both suggest a code), each cut by its own rule."""
-        settings = self.rt.settings
-        top = max(50, settings.top_codes * 3)
-        runs = [RANKER]
-        if data.visit.notes and self.rt.models.get(TEXT_CODER) is not None:
-            runs.append(TEXT_CODER)
-        merged: dict[tuple[str, str], MergedCode] = {}
-        versions, unknown = [], list(data.unknown_codes())
-        cutoff_k, expected, has_evidence = None, None, False
-        for name in runs:
-            model = self.rt.models.get(name)
-            started = time.perf_counter()
-            # Note-span evidence of the text coder costs seconds per call (occlusion over the
-            # note): the hook path never computes it; the coder worklist shows it on demand.
-            options = {} if settings.evidence and name == RANKER else {"evidence": False}
-            with model.lock:
-                result = model.suggester.suggest(data.visit, data.timeline, top=top, rule=settings.cut_rule,
-                                                 target_recall=settings.target_recall, **options)
-                floor = model.suggester.write_floor(settings.write_back_precision)
-            self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
-            versions.append(getattr(result, "model_version", None) or model.version)
-            unknown += list(getattr(result, "unknown_codes", []) or [])
-            has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
-            if name == RANKER:
-                cutoff_k, expected = result.cutoff_k, result.expected_recall
-            for s in result.suggestions:
-                key = (s.system, s.code)
-                have = merged.get(key)
-                if have is None:
-                    have = merged[key] = MergedCode(s.system, s.code, s.display, s.level, float(s.score),
-                                                    int(s.rank), bool(s.recommended), list(s.evidence or []),
-                                                    [name])
-                else:
-                    have.score = max(have.score, float(s.score))
-                    have.recommended = have.recommended or bool(s.recommended)
-                    have.evidence += list(s.evidence or [])
-                    have.models.append(name)
-                    have.display = have.display or s.display
-                have.above_floor = have.above_floor or float(s.score) >= floor
-        ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
-        for m in ordered:
-            m.evidence.sort(key=_evidence_weight, reverse=True)
-        for i, m in enumerate(ordered, 1):
-            m.rank = i
-        n_recommended = sum(1 for m in ordered if m.recommended)
-        return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence)
+    def _observe(self, model: str, seconds: float) -> None:
+        self.rt.metrics.model_latency.labels(model=model).observe(seconds)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -223,7 +115,7 @@ class CodingService:
         note = (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
                 "Conditions for coder review" + (" (those scored where validation precision reached "
                                                  f"{self.rt.settings.write_back_precision:.0%})." if stored else "."))
-        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+        if is_thin(data.visit, run):
             note += (" This visit has no medications, procedures or note for the models to read, or is coded "
                      "only with Z-codes, so only codes its own reasons or inputs support are written.")
         if superseded:
@@ -293,18 +185,6 @@ class CodingService:
         return card
 
 
-def _unique_unknown(unknown: list) -> list:
-    """Unknown codes once each, for the card's note."""
-    seen, unique = set(), []
-    for u in unknown:
-        key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
-               getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
-        if key not in seen:
-            seen.add(key)
-            unique.append(u)
-    return unique
-
-
 def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
     if rule == "global-k":
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
@@ -312,13 +192,6 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
     reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
     return (f"The {n_recommended} recommended code(s) are the shortest list whose calibrated scores add up to "
             f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
-
-
-def _evidence_weight(evidence: Any) -> float:
-    try:
-        return abs(float(evidence[2]))
-    except (TypeError, ValueError, IndexError):
-        return 0.0
 
 
 def _evidence_label(evidence: Any) -> str:

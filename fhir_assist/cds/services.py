@@ -26,7 +26,6 @@ from .patient_data import PatientData
 
 log = logging.getLogger(__name__)
 
-ICD_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-9-cm")
 _ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
 
 
