@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# with the nvidia-* packages; PyPI serves no CPU-only build). The exact version keeps
 	# every machine on the one tested. It runs on CPU all the same.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,spark]'
 	touch $@
 
 system-deps:

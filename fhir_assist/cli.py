@@ -14,12 +14,13 @@ import sys
 from . import __version__
 from .tasks.errors import TaskError
 
-# (module under fhir_assist.commands, one-line help) in the order `--help` lists them.
+# (command, one-line help; its module under fhir_assist.commands has `_` for `-`) in the order `--help` lists them.
 COMMANDS = [
     ("synth", "generate a synthetic FHIR cohort, or print a cohort's statistics"),
     ("train", "train a model of the zoo on a cohort and save it as an artifact"),
     ("evaluate", "evaluate an artifact against its baselines on a cohort"),
     ("serve", "run the CDS Hooks service"),
+    ("code-batch", "code every encounter of a Bulk Data export (local processes or Spark)"),
     ("demo", "run the service on the bundled demo models and print the example cards"),
     ("feedback", "export coder and clinician feedback as training labels"),
 ]
@@ -39,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS:
+        module_name = f"fhir_assist.commands.{name.replace('-', '_')}"
         try:
-            module = importlib.import_module(f"fhir_assist.commands.{name}")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == f"fhir_assist.commands.{name}":
+            if exc.name == module_name:
                 continue  # command not shipped in this build
             raise
         module.register(sub, help_text)

@@ -191,6 +191,20 @@ def _if_none_exist(condition: dict) -> str:
     return urlencode({"identifier": f"{ident['system']}|{ident['value']}"})
 
 
+def conditional_create_bundle(conditions: list[dict]) -> dict:
+    """A transaction Bundle creating each suggested Condition unless one with its identifier
+    exists: conditional creates make the whole transaction safe to resend."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{
+            "fullUrl": f"urn:uuid:{_uuid_for(c)}",
+            "resource": c,
+            "request": {"method": "POST", "url": "Condition", "ifNoneExist": _if_none_exist(c)},
+        } for c in conditions],
+    }
+
+
 class FhirServer:
     """A FHIR R4 server at `base_url`, optionally with a bearer `token` (the access token
     of a CDS Hooks `fhirAuthorization`). `timeout` is seconds per HTTP request."""
@@ -467,16 +481,7 @@ class FhirServer:
         return out
 
     def _create_conditional_batch(self, conditions: list[dict]) -> list[dict]:
-        bundle = {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [{
-                "fullUrl": f"urn:uuid:{_uuid_for(c)}",
-                "resource": c,
-                "request": {"method": "POST", "url": "Condition", "ifNoneExist": _if_none_exist(c)},
-            } for c in conditions],
-        }
-        # Conditional creates make the whole transaction safe to resend.
+        bundle = conditional_create_bundle(conditions)
         response = self.request("POST", "", body=bundle, headers={"Prefer": "return=representation"})
         reply = self._json(response)
         entries = reply.get("entry") or []

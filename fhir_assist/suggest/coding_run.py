@@ -70,6 +70,11 @@ def run_coding(models: CodingModels, visit, timeline, settings, *, unknown: list
     return _merged(models, visit, timeline, settings, list(unknown or []), observe)
 
 
+def ranked_depth(settings) -> int:
+    """How many codes each model ranks for a visit."""
+    return max(50, settings.top_codes * 3)
+
+
 def codes_to_write(visit, run: CodingRun, recommended: list[MergedCode], write_back_max: int) -> list[MergedCode]:
     """Recommended codes a coder is likely to keep: inside the cut, above the precision
     floor, at most write_back_max. A visit the models could read nothing from (no
@@ -102,7 +107,7 @@ def _fused(models: CodingModels, visit, timeline, settings, unknown: list, obser
     with fusion.lock, ranker.lock, (text.lock if text is not None else _NO_LOCK):
         result = fusion.suggester.suggest(
             visit, timeline, ranker.suggester, text.suggester if text is not None else None,
-            top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
+            top=ranked_depth(settings), target_recall=settings.target_recall, rule=settings.cut_rule,
             evidence=settings.evidence)
     _observe(observe, FUSION, started)
     floor = fusion.suggester.write_floor(settings.write_back_precision)
@@ -118,7 +123,7 @@ def _fused(models: CodingModels, visit, timeline, settings, unknown: list, obser
 def _merged(models: CodingModels, visit, timeline, settings, unknown: list, observe) -> CodingRun:
     """Without a fusion fitted on the loaded models: each model's list, merged (the higher
     score where both suggest a code), each cut by its own rule."""
-    top = max(50, settings.top_codes * 3)
+    top = ranked_depth(settings)
     runs = [(RANKER, models.ranker)]
     if visit.notes and models.text is not None:
         runs.append((TEXT_CODER, models.text))
