@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import sys
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -95,8 +96,9 @@ def _context(master: str):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     here = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    log4j = Path(tempfile.mkdtemp(prefix="fhir-assist-spark-")) / "log4j2.properties"
-    log4j.write_text(_LOG4J, encoding="utf-8")
+    log4j = Path(tempfile.gettempdir()) / "fhir-assist-spark-log4j2.properties"
+    if not log4j.is_file() or log4j.read_text(encoding="utf-8") != _LOG4J:
+        log4j.write_text(_LOG4J, encoding="utf-8")
     conf = (SparkConf().setMaster(master).setAppName("fhir-assist code-batch")
             .set("spark.ui.enabled", "false")
             .set("spark.ui.showConsoleProgress", "false")
@@ -141,11 +143,23 @@ def _coder(models) -> PatientCoder:
     if coder is None:
         from .job import build_coder
 
-        target = Path(tempfile.mkdtemp(prefix="fhir-assist-models-"))
-        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
-            tar.extractall(target, filter="data")
-        coder = _CODERS[key] = build_coder((str(target / "models"), bundles, recorded))
+        coder = _CODERS[key] = build_coder((str(_unpacked(key, packed)), bundles, recorded))
     return coder
+
+
+def _unpacked(key: str, packed: bytes) -> Path:
+    """The broadcast models unpacked once per machine (one folder per digest, so repeated runs
+    and the workers beside this one reuse it)."""
+    target = Path(tempfile.gettempdir()) / f"fhir-assist-models-{key[:16]}"
+    if not (target / "models").is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=target.parent))
+        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
+            tar.extractall(staging, filter="data")
+        try:
+            staging.rename(target)
+        except OSError:              # another worker got there first
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / "models"
 
 
 def _code_partition(rows: Iterable[tuple[str, Iterable[dict]]], models, shared) -> Iterator[PatientResult]:
