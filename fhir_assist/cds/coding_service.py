@@ -10,6 +10,7 @@ from typing import Any
 
 from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding_run import CodingModels, CodingRun, MergedCode, codes_to_write, is_thin, run_coding
+from ..suggest.mera import EOV_RULE
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
 from .errors import precondition_failed
@@ -160,7 +161,8 @@ class CodingService:
         detail = []
         # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
         n_cut = max(run.cutoff_k or 0, n_rec)
-        detail.append(_cut_sentence(run, n_cut, self.rt.settings.cut_rule))
+        rule = EOV_RULE if run.cut_rule == EOV_RULE else self.rt.settings.cut_rule
+        detail.append(_cut_sentence(run, n_cut, rule))
         detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
         not_shown = n_cut - len([m for m in shown if m.recommended])
         if not_shown:
@@ -189,6 +191,9 @@ class CodingService:
 
 
 def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
+    if rule == EOV_RULE:
+        return (f"The {n_recommended} recommended code(s) are those the language-model coder ranks above its "
+                "end-of-visit token, the per-encounter cut it learned in training.")
     if rule == "global-k":
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
                 f"{run.target_recall:.0%} of an encounter's codes on validation data.")

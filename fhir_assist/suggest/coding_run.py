@@ -44,6 +44,7 @@ class CodingRun:
     target_recall: float
     expected_recall: float | None
     has_evidence: bool                 # the visit gave a model something to read
+    cut_rule: str | None = None        # the ranker's own rule when it has one (MERA: "eov")
 
     def candidates(self, visit) -> list[MergedCode]:
         """ICD billing codes not already recorded on the visit, best first."""
@@ -129,7 +130,7 @@ def _merged(models: CodingModels, visit, timeline, settings, unknown: list, obse
         runs.append((TEXT_CODER, models.text))
     merged: dict[tuple[str, str], MergedCode] = {}
     versions = []
-    cutoff_k, expected, has_evidence = None, None, False
+    cutoff_k, expected, has_evidence, cut_rule = None, None, False, None
     for name, model in runs:
         started = time.perf_counter()
         # Note-span evidence of the text coder costs seconds per call (occlusion over the
@@ -144,7 +145,7 @@ def _merged(models: CodingModels, visit, timeline, settings, unknown: list, obse
         unknown += list(getattr(result, "unknown_codes", []) or [])
         has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
         if name == RANKER:
-            cutoff_k, expected = result.cutoff_k, result.expected_recall
+            cutoff_k, expected, cut_rule = result.cutoff_k, result.expected_recall, result.cut_rule
         for s in result.suggestions:
             _merge_one(merged, s, name, floor)
     ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
@@ -154,7 +155,7 @@ def _merged(models: CodingModels, visit, timeline, settings, unknown: list, obse
         m.rank = i
     n_recommended = sum(1 for m in ordered if m.recommended)
     return CodingRun(ordered, versions, unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                     settings.target_recall, expected, has_evidence)
+                     settings.target_recall, expected, has_evidence, cut_rule)
 
 
 def _merge_one(merged: dict, s: CodeSuggestion, name: str, floor: float) -> None:
