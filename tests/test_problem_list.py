@@ -112,3 +112,16 @@ def test_encounter_diagnoses_are_visit_codes_not_problems():
     assert [[c.code for c in v.diagnoses] for v in timeline.visits] == [["J06.9"], ["I10"], []]
     assert report.events["problem-list Conditions cited by no visit (problem list only)"] == 1
     assert [e.condition_id for e in timeline.problems] == ["pl", "pl2"]
+
+
+def test_coding_examples_carry_the_list_as_of_their_visit():
+    from fhir_assist.tasks.coding.encounters import collect_encounters
+
+    timeline, _ = _timeline(
+        _problem("a", "I10", recordedDate="2021-03-01"),
+        _problem("b", "F32.A", "resolved", recordedDate="2021-06-01", abatementDateTime="2022-03-01"),
+        _problem("dx0", "J06.9", category="encounter-diagnosis", recordedDate="2022-01-10T09:10:00Z"),
+        _problem("dx1", "J06.9", category="encounter-diagnosis", recordedDate="2022-05-01T09:10:00Z"),
+        _problem("dx2", "J06.9", category="encounter-diagnosis", recordedDate="2022-09-01T09:10:00Z"))
+    encounters, _ = collect_encounters([timeline], seed=0, progress=False)
+    assert [e.problems for e in encounters] == [["icd10:F32.A", "icd10:I10"], ["icd10:I10"], ["icd10:I10"]]
