@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
@@ -45,6 +45,9 @@ class CodingRun:
     target_recall: float
     expected_recall: float | None
     has_evidence: bool                 # the visit gave a model something to read
+    # Attribution for chosen (system, code) pairs, in one batch: computed only for the codes a
+    # card shows or write-back checks, not for every ranked code.
+    explain: Callable[[set], dict] | None = None
 
 
 class CodingService:
@@ -76,6 +79,7 @@ class CodingService:
         shown = recommended[: self.rt.settings.top_codes] or candidates[:5]
         version = "; ".join(run.versions)
         self.rt.metrics.count_unknown_codes(run.unknown)
+        self._add_evidence(run, shown + self._checked_for_evidence(data, run, recommended))
 
         to_write = self._to_write(data, run, recommended)
         written: dict[tuple[str, str], dict] = {}
@@ -98,6 +102,24 @@ class CodingService:
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
 
+    @staticmethod
+    def _thin(data: PatientData, run: CodingRun) -> bool:
+        return not run.has_evidence or data.visit.coding in THIN_VISITS
+
+    def _checked_for_evidence(self, data: PatientData, run: CodingRun,
+                              recommended: list[MergedCode]) -> list[MergedCode]:
+        """The codes `_to_write` judges by their own evidence (thin visits only)."""
+        return [m for m in recommended if m.above_floor] if self._thin(data, run) else []
+
+    @staticmethod
+    def _add_evidence(run: CodingRun, codes: list[MergedCode]) -> None:
+        if run.explain is None or not codes:
+            return
+        unique = {id(m): m for m in codes}.values()
+        found = run.explain({(m.system, m.code) for m in unique})
+        for m in unique:
+            m.evidence += found.get((m.system, m.code)) or []
+
     def _to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
         """Recommended codes a coder is likely to keep: inside the cut, above the precision
         floor, at most write_back_max. A visit the models could read nothing from (no
@@ -106,7 +128,7 @@ class CodingService:
         reasons, or pushed up by its own medications, procedures or note. The population's
         prior and the patient's older visits are not evidence about this one."""
         chosen = [m for m in recommended if m.above_floor]
-        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+        if self._thin(data, run):
             reasons = {(c.system, c.code) for c in data.visit.reason_codes}
             chosen = [m for m in chosen if (m.system, m.code) in reasons
                       or any(e[0] in OWN_EVIDENCE for e in m.evidence if isinstance(e, (list, tuple)) and e)]
@@ -132,7 +154,7 @@ class CodingService:
             result = fusion.suggester.suggest(
                 data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
                 top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
-                evidence=settings.evidence)
+                evidence=False)
         self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
         floor = fusion.suggester.write_floor(settings.write_back_precision)
         codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
@@ -141,7 +163,16 @@ class CodingService:
         versions = [fusion.version, ranker.version] + ([text.version] if text is not None else [])
         unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
         return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
-                         result.expected_recall, result.n_inputs > 0)
+                         result.expected_recall, result.n_inputs > 0,
+                         self._explainer(ranker, result) if settings.evidence else None)
+
+    @staticmethod
+    def _explainer(model, result) -> Callable[[set], dict]:
+        """Evidence for chosen codes of `result`, computed later under the model's lock."""
+        def explain(codes: set) -> dict:
+            with model.lock:
+                return model.suggester.add_evidence(result, codes)
+        return explain
 
     def _merged(self, data: PatientData) -> CodingRun:
         """Without a fusion fitted on the loaded models: each model's list, merged (the higher
@@ -153,16 +184,13 @@ class CodingService:
             runs.append(TEXT_CODER)
         merged: dict[tuple[str, str], MergedCode] = {}
         versions, unknown = [], list(data.unknown_codes())
-        cutoff_k, expected, has_evidence = None, None, False
+        cutoff_k, expected, has_evidence, explain = None, None, False, None
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
-            # Note-span evidence of the text coder costs seconds per call (occlusion over the
-            # note): the hook path never computes it; the coder worklist shows it on demand.
-            options = {} if settings.evidence and name == RANKER else {"evidence": False}
             with model.lock:
                 result = model.suggester.suggest(data.visit, data.timeline, top=top, rule=settings.cut_rule,
-                                                 target_recall=settings.target_recall, **options)
+                                                 target_recall=settings.target_recall, evidence=False)
                 floor = model.suggester.write_floor(settings.write_back_precision)
             self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
             versions.append(getattr(result, "model_version", None) or model.version)
@@ -170,6 +198,9 @@ class CodingService:
             has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
             if name == RANKER:
                 cutoff_k, expected = result.cutoff_k, result.expected_recall
+                # Note-span evidence of the text coder costs seconds per call (gradients over the
+                # note): the hook path explains with the ranker only; the worklist shows the rest.
+                explain = self._explainer(model, result) if settings.evidence else None
             for s in result.suggestions:
                 key = (s.system, s.code)
                 have = merged.get(key)
@@ -185,13 +216,11 @@ class CodingService:
                     have.display = have.display or s.display
                 have.above_floor = have.above_floor or float(s.score) >= floor
         ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
-        for m in ordered:
-            m.evidence.sort(key=_evidence_weight, reverse=True)
         for i, m in enumerate(ordered, 1):
             m.rank = i
         n_recommended = sum(1 for m in ordered if m.recommended)
         return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence)
+                         settings.target_recall, expected, has_evidence, explain)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -223,7 +252,7 @@ class CodingService:
         note = (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
                 "Conditions for coder review" + (" (those scored where validation precision reached "
                                                  f"{self.rt.settings.write_back_precision:.0%})." if stored else "."))
-        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+        if self._thin(data, run):
             note += (" This visit has no medications, procedures or note for the models to read, or is coded "
                      "only with Z-codes, so only codes its own reasons or inputs support are written.")
         if superseded:
@@ -312,13 +341,6 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
     reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
     return (f"The {n_recommended} recommended code(s) are the shortest list whose calibrated scores add up to "
             f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
-
-
-def _evidence_weight(evidence: Any) -> float:
-    try:
-        return abs(float(evidence[2]))
-    except (TypeError, ValueError, IndexError):
-        return 0.0
 
 
 def _evidence_label(evidence: Any) -> str:
