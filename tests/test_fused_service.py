@@ -50,7 +50,7 @@ def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_c
     app = create_app(Settings(no_auth=True, evidence=False, write_back=False), store=MemoryStore(),
                      models=fused_models)
     client = app.test_client()
-    lengths, details = [], []
+    lengths, details, confident = [], [], []
     for pid in usable[:6]:
         body = build_request(BY_ID[DISCHARGE], by_patient[pid], pid)
         response = client.post(f"/cds-services/{DISCHARGE}", data=json.dumps(body), content_type="application/json")
@@ -63,11 +63,24 @@ def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_c
         assert "ranker: score" in card["detail"]
         details.append(card["detail"])
         lengths.append(int(re.search(r"The (\d+) recommended code", card["detail"]).group(1)))
-        assert len(recommended) == min(20, lengths[-1])
+        # The card holds the confident part of the cut (above the write-back floor, at most the
+        # cap), with the expected recall those codes reach by themselves.
+        floor = fused_models.get(FUSION).suggester.write_floor(0.5)
+        shown = [float(row.split("|")[4]) for row in card["detail"].splitlines() if re.match(r"\| \d+ \|", row)]
+        assert len(shown) == len(recommended)
+        if min(shown) >= floor - 0.005:
+            assert len(recommended) <= min(15, lengths[-1])
+            confident.append(len(recommended))
+        else:   # no code above the floor: the head of the recommended list
+            assert max(shown) < floor + 0.005 and len(recommended) == min(20, lengths[-1])
+        if len(recommended) < lengths[-1]:
+            reached = int(re.search(r"The \d+ code\(s\) shown reach an expected recall of (\d+)%", card["detail"]).group(1))
+            assert 0 < reached < 90
     assert any("history: recorded at the previous visit" in d or "history: on the problem list" in d
                for d in details)
     # Cut per encounter, not one K for all.
     assert len(set(lengths)) > 1, lengths
+    assert confident, "no card shows a confident short list"
 
 
 @pytest.fixture

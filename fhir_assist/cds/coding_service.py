@@ -48,6 +48,7 @@ class CodingRun:
     # Attribution for chosen (system, code) pairs, in one batch: computed only for the codes a
     # card shows or write-back checks, not for every ranked code.
     explain: Callable[[set], dict] | None = None
+    score_total: float | None = None   # Σ p over every code: what an expected recall divides by
 
 
 class CodingService:
@@ -74,9 +75,12 @@ class CodingService:
         candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
                       and (m.system, m.code) not in already]
         recommended = [m for m in candidates if m.recommended]
-        # The card shows the recommended list (at most top_codes); the codes below the cut wait
-        # in the coder worklist. With nothing recommended, the few best are shown as possible.
-        shown = recommended[: self.rt.settings.top_codes] or candidates[:5]
+        # The card shows the confident part of the cut (above the write-back floor, at most the
+        # write-back cap): where most codes are hard to predict, reaching the target recall takes
+        # hundreds of codes, which only the worklist can hold. Without a confident code, the
+        # recommended list; with nothing recommended, the few best as possible.
+        confident = [m for m in recommended if m.above_floor][: self.rt.settings.write_back_max]
+        shown = (confident or recommended)[: self.rt.settings.top_codes] or candidates[:5]
         version = "; ".join(run.versions)
         self.rt.metrics.count_unknown_codes(run.unknown)
         self._add_evidence(run, shown + self._checked_for_evidence(data, run, recommended))
@@ -164,7 +168,7 @@ class CodingService:
         unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
         return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
                          result.expected_recall, result.n_inputs > 0,
-                         self._explainer(ranker, result) if settings.evidence else None)
+                         self._explainer(ranker, result) if settings.evidence else None, result.score_total)
 
     @staticmethod
     def _explainer(model, result) -> Callable[[set], dict]:
@@ -184,7 +188,7 @@ class CodingService:
             runs.append(TEXT_CODER)
         merged: dict[tuple[str, str], MergedCode] = {}
         versions, unknown = [], list(data.unknown_codes())
-        cutoff_k, expected, has_evidence, explain = None, None, False, None
+        cutoff_k, expected, has_evidence, explain, total = None, None, False, None, None
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
@@ -197,7 +201,7 @@ class CodingService:
             unknown += list(getattr(result, "unknown_codes", []) or [])
             has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
             if name == RANKER:
-                cutoff_k, expected = result.cutoff_k, result.expected_recall
+                cutoff_k, expected, total = result.cutoff_k, result.expected_recall, result.score_total
                 # Note-span evidence of the text coder costs seconds per call (gradients over the
                 # note): the hook path explains with the ranker only; the worklist shows the rest.
                 explain = self._explainer(model, result) if settings.evidence else None
@@ -220,7 +224,7 @@ class CodingService:
             m.rank = i
         n_recommended = sum(1 for m in ordered if m.recommended)
         return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence, explain)
+                         settings.target_recall, expected, has_evidence, explain, total)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -286,15 +290,22 @@ class CodingService:
             rows.append([m.rank, m.code, m.display or "", f"{m.score:.2f}",
                          "yes" if m.recommended else "", evidence])
         n_rec = len(recommended)
-        if n_rec:
-            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in recommended[:4]) \
-                + (f" and {n_rec - 4} more" if n_rec > 4 else "")
+        headline = [m for m in shown if m.recommended]
+        if headline:
+            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in headline[:4]) \
+                + (f" and {len(headline) - 4} more" if len(headline) > 4 else "")
         else:
             summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
         detail = []
         # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
         n_cut = max(run.cutoff_k or 0, n_rec)
         detail.append(_cut_sentence(run, n_cut, self.rt.settings.cut_rule))
+        if 0 < len(shown) < n_cut and all(m.recommended for m in shown) and run.score_total:
+            reached = min(sum(m.score for m in shown) / run.score_total, 1.0)
+            detail.insert(0, f"The {len(shown)} code(s) shown reach an expected recall of {reached:.0%} of this "
+                             "encounter's codes" + (f" (those scored where validation precision reached "
+                                                    f"{self.rt.settings.write_back_precision:.0%})"
+                                                    if all(m.above_floor for m in shown) else "") + ".")
         detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
         not_shown = n_cut - len([m for m in shown if m.recommended])
         if not_shown:

@@ -108,7 +108,8 @@ class FusedCoder:
                                               recommended=cutoff_k is not None and rank <= cutoff_k, evidence=ev))
             by_code[(system, code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target_recall, self.model_version, unknown,
-                                 expected_recall=expected, cut_rule=rule, n_inputs=r_inputs + t_inputs,
+                                 expected_recall=expected, score_total=float(fused.sum()), cut_rule=rule,
+                                 n_inputs=r_inputs + t_inputs,
                                  model_input=model_input, columns=by_code)
 
 
