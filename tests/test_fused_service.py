@@ -121,7 +121,9 @@ def test_evidence_added_for_shown_codes_matches_the_full_computation(fused_model
     assert len(explained_columns) == 1 and len(explained_columns[0]) == 3, "one batch, the shown codes only"
     assert any(added.values()), "the shown codes have no attribution at all"
     for s in full.suggestions[:3]:
-        attributions = [e for e in s.evidence if e[0] not in ("history", "ranker", "note")]
+        sources = [e for e in s.evidence if e[0] in ("ranker", "text-coder")
+                   or e[1] in ("recorded at the previous visit", "on the problem list (an earlier visit)")]
+        attributions = [e for e in s.evidence if e not in sources]
         assert added[(s.system, s.code)] == attributions
 
 

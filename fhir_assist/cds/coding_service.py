@@ -25,7 +25,9 @@ _NO_LOCK = contextlib.nullcontext()
 # Visits whose record says little of what was treated, and evidence that comes from the visit itself.
 # (At discharge a visit is usually still uncoded or known by its reason: that alone is normal.)
 THIN_VISITS = frozenset({"z-codes-only"})
-OWN_EVIDENCE = frozenset({"medication", "procedure", "note"})
+OWN_EVIDENCE = frozenset({"medication", "procedure", "note", "text-coder"})
+# Evidence that is a model's score rather than something in the record.
+SCORE_KINDS = frozenset({"ranker", "text-coder"})
 
 
 @dataclass
@@ -289,7 +291,7 @@ class CodingService:
             suggestions.append(s)
             ledger[s["uuid"]] = {"system": m.system, "code": m.code, "display": m.display,
                                  "recommended": m.recommended, "score": round(m.score, 6), "rank": m.rank}
-            evidence = ", ".join(_evidence_label(e) for e in m.evidence[:2])
+            evidence = ", ".join(_evidence_label(e) for e in _card_evidence(m.evidence))
             rows.append([m.rank, m.code, m.display or "", f"{m.score:.2f}",
                          "yes" if m.recommended else "", evidence])
         n_rec = len(recommended)
@@ -355,6 +357,15 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
     reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
     return (f"The {n_recommended} recommended code(s) are the shortest list whose calibrated scores add up to "
             f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
+
+
+def _card_evidence(evidence: list, n: int = 3) -> list:
+    """What the card's evidence column names: two items of the record or the inputs (a
+    coder checks those), then a model's score."""
+    def is_score(e) -> bool:
+        return isinstance(e, (list, tuple)) and bool(e) and e[0] in SCORE_KINDS
+    found = [e for e in evidence if not is_score(e)][:n - 1]
+    return (found + [e for e in evidence if is_score(e)])[:n]
 
 
 def _evidence_label(evidence: Any) -> str:

@@ -100,7 +100,7 @@ class FusedCoder:
                 ev.append(("history", "on the problem list (an earlier visit)", 1.0))
             ev.append(("ranker", f"score {r_probs[i]:.2f}", round(float(r_probs[i]), 4)))
             if known[i]:
-                ev.append(("note", f"text coder {t_probs[i]:.2f}", round(float(t_probs[i]), 4)))
+                ev.append(("text-coder", f"score {t_probs[i]:.2f} on the note", round(float(t_probs[i]), 4)))
             if rank <= len(attributions):
                 ev += attributions[rank - 1]
             suggestions.append(CodeSuggestion(system=system, code=code, display=ranker._describe(head, token),
