@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
+from ..suggest.mera import EOV_RULE
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
 from .errors import precondition_failed
@@ -51,6 +52,7 @@ class CodingRun:
     # card shows or write-back checks, not for every ranked code.
     explain: Callable[[set], dict] | None = None
     score_total: float | None = None   # Σ p over every code: what an expected recall divides by
+    cut_rule: str | None = None        # the ranker's own rule when it has one (MERA: "eov")
 
 
 class CodingService:
@@ -191,7 +193,8 @@ class CodingService:
             runs.append(TEXT_CODER)
         merged: dict[tuple[str, str], MergedCode] = {}
         versions, unknown = [], list(data.unknown_codes())
-        cutoff_k, expected, has_evidence, explain, total = None, None, False, None, None
+        cutoff_k, expected, has_evidence, cut_rule = None, None, False, None
+        explain, total = None, None
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
@@ -204,7 +207,8 @@ class CodingService:
             unknown += list(getattr(result, "unknown_codes", []) or [])
             has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
             if name == RANKER:
-                cutoff_k, expected, total = result.cutoff_k, result.expected_recall, result.score_total
+                cutoff_k, expected, cut_rule = result.cutoff_k, result.expected_recall, result.cut_rule
+                total = getattr(result, "score_total", None)
                 # Note-span evidence of the text coder costs seconds per call (gradients over the
                 # note): the hook path explains with the ranker only; the worklist shows the rest.
                 explain = self._explainer(model, result) if settings.evidence else None
@@ -227,7 +231,8 @@ class CodingService:
             m.rank = i
         n_recommended = sum(1 for m in ordered if m.recommended)
         return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence, explain, total)
+                         settings.target_recall, expected, has_evidence, explain=explain, score_total=total,
+                         cut_rule=cut_rule)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -304,7 +309,8 @@ class CodingService:
         detail = []
         # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
         n_cut = max(run.cutoff_k or 0, n_rec)
-        detail.append(_cut_sentence(run, n_cut, self.rt.settings.cut_rule))
+        rule = EOV_RULE if run.cut_rule == EOV_RULE else self.rt.settings.cut_rule
+        detail.append(_cut_sentence(run, n_cut, rule))
         if 0 < len(shown) < n_cut and all(m.recommended for m in shown) and run.score_total:
             reached = min(sum(m.score for m in shown) / run.score_total, 1.0)
             detail.insert(0, f"The {len(shown)} code(s) shown reach an expected recall of {reached:.0%} of this "
@@ -351,6 +357,9 @@ def _unique_unknown(unknown: list) -> list:
 
 
 def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
+    if rule == EOV_RULE:
+        return (f"The {n_recommended} recommended code(s) are those the language-model coder ranks above its "
+                "end-of-visit token, the per-encounter cut it learned in training.")
     if rule == "global-k":
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
                 f"{run.target_recall:.0%} of an encounter's codes on validation data.")
