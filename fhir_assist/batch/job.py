@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fhir_assist.suggest.coding_run import FUSION, RANKER, TEXT_CODER, CodingModels
-
 from .output import BatchTotals, OutputWriter
 from .patient import PatientCoder
 
@@ -42,19 +40,21 @@ def build_coder(recipe) -> PatientCoder:
     models_dir, bundles, recorded = recipe
     import torch
 
-    from fhir_assist.cds.models import load_models
+    from fhir_assist.cds.coding_service import CodingService
+    from fhir_assist.cds.metrics import ServiceMetrics
+    from fhir_assist.cds.models import RANKER, load_models
+    from fhir_assist.cds.services import ServiceRuntime
     from fhir_assist.config import Settings
 
     # One thread per process: the engines run one process per core, and a fixed thread
     # count keeps every score the same bits on every engine.
     torch.set_num_threads(1)
     loaded = load_models(models_dir)
-    ranker = loaded.get(RANKER)
-    if ranker is None:
+    if loaded.get(RANKER) is None:
         raise BatchError(f"the {RANKER} model did not load: {loaded.errors.get(RANKER, 'not found')}")
-    models = CodingModels(ranker, loaded.get(TEXT_CODER), loaded.get(FUSION))
+    runtime = ServiceRuntime(Settings.from_env(), loaded, store=None, metrics=ServiceMetrics(), fhir_factory=None)
     when = datetime.fromisoformat(recorded.replace("Z", "+00:00")) if recorded else None
-    return PatientCoder(models, Settings.from_env(), bundles=bundles, recorded=when)
+    return PatientCoder(CodingService(runtime), bundles=bundles, recorded=when)
 
 
 def run_batch(options: BatchOptions) -> dict:

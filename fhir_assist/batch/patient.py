@@ -17,8 +17,8 @@ import orjson
 
 from fhir_assist.adapter.report import IngestReport
 from fhir_assist.adapter.timeline import build_timelines
+from fhir_assist.cds.services import ICD_SYSTEMS
 from fhir_assist.fhir_server import build_suggested_condition, conditional_create_bundle
-from fhir_assist.suggest.coding_run import CodingModels, CodingRun, codes_to_write, ranked_depth, run_coding
 
 IN_PROGRESS = "encounter still in progress"
 NO_INPUTS = "encounter without inputs"
@@ -35,15 +35,26 @@ class PatientResult:
     counts: Counter = field(default_factory=Counter)
 
 
-class PatientCoder:
-    """The coding models and settings one process codes patients with."""
+class VisitData:
+    """What the coding service reads of a hook call's data, for one visit of a batch."""
 
-    def __init__(self, models: CodingModels, settings, *, bundles: bool = False,
-                 recorded: datetime | None = None) -> None:
-        self.models = models
-        # Evidence decides what is written back for visits with little to read; without
-        # write-back it is not needed and is the costliest part of a call.
-        self.settings = settings.with_(evidence=bool(bundles and settings.evidence))
+    def __init__(self, visit, timeline, report: IngestReport) -> None:
+        self.visit = visit
+        self.timeline = timeline
+        self.report = report
+
+    def unknown_codes(self) -> list[dict]:
+        return [{"system": system, "code": code} for system, codes in self.report.unknown_code_examples.items()
+                for code in codes if code]
+
+
+class PatientCoder:
+    """The coding service (its models, settings, list, cut and write-back rule) one process
+    codes patients with; `service` is a `cds.coding_service.CodingService`."""
+
+    def __init__(self, service, *, bundles: bool = False, recorded: datetime | None = None) -> None:
+        self.service = service
+        self.settings = service.rt.settings
         self.bundles = bundles
         self.recorded = recorded
 
@@ -69,23 +80,28 @@ class PatientCoder:
         if visit.open:
             result.report.skip(IN_PROGRESS)
             return
-        run = run_coding(self.models, visit, timeline, self.settings)
+        data = VisitData(visit, timeline, result.report)
+        run = self.service._suggest(data)
         if not run.has_evidence and not visit.reason_codes:
             result.report.skip(NO_INPUTS)
             return
         result.counts["encounters"] += 1
-        candidates = run.candidates(visit)
+        already = {(c.system, c.code) for c in visit.diagnoses}
+        candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
+                      and (m.system, m.code) not in already]
         recommended = [m for m in candidates if m.recommended]
         result.lines.append(self._line(result.patient_id, visit, run, candidates, recommended))
         if self.bundles:
-            chosen = codes_to_write(visit, run, recommended, self.settings.write_back_max)
+            # The service's write-back choice, with the evidence it checks thin visits by.
+            self.service._add_evidence(run, self.service._checked_for_evidence(data, run, recommended))
+            chosen = self.service._to_write(data, run, recommended)
             if chosen:
                 result.bundles.append(self._bundle(result.patient_id, visit, run, chosen))
                 result.counts["conditions in bundles"] += len(chosen)
 
-    def _line(self, patient_id: str, visit, run: CodingRun, candidates, recommended) -> bytes:
-        # The recommended codes and more up to the card's length, within the depth the models rank to.
-        shown = candidates[: min(max(self.settings.top_codes, len(recommended)), ranked_depth(self.settings))]
+    def _line(self, patient_id: str, visit, run, candidates, recommended) -> bytes:
+        # The recommended codes and more up to the card's length, within the depth the service ranks to.
+        shown = candidates[: min(max(self.settings.top_codes, len(recommended)), max(50, self.settings.top_codes * 3))]
         line = {
             "patient": patient_id,
             "encounter": visit.encounter_id,
@@ -104,7 +120,7 @@ class PatientCoder:
         }
         return orjson.dumps(line) + b"\n"
 
-    def _bundle(self, patient_id: str, visit, run: CodingRun, chosen) -> bytes:
+    def _bundle(self, patient_id: str, visit, run, chosen) -> bytes:
         version = "; ".join(run.versions)
         conditions = [build_suggested_condition(patient_id, visit.encounter_id, m, version, recorded=self.recorded,
                                                 cutoff_k=run.cutoff_k, target_recall=run.target_recall)

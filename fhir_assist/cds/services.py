@@ -26,6 +26,7 @@ from .patient_data import PatientData
 
 log = logging.getLogger(__name__)
 
+ICD_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-9-cm")
 _ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
 MICRON_NOTE = ("Suggested by the MICRON residual medication model from the change in diagnoses and "
                "procedures since the previous visit (score: the model's probability that the patient "
