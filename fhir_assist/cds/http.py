@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .auth import AuthError, Caller
 from .errors import CdsError, bad_request, operation_outcome
@@ -56,6 +56,10 @@ def read_json() -> Any:
     # orjson: a hook call carries the patient's record as prefetch (~100 KB); the standard
     # library takes several times longer to parse it.
     raw = request.get_data(cache=False)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and len(raw) >= limit and request.content_length is None:
+        # A chunked body is read up to the limit and silently cut there (werkzeug): refuse it.
+        raise RequestEntityTooLarge()
     if not raw.strip():
         raise bad_request("the request body is empty; expected a JSON object", code="required")
     try:
