@@ -115,6 +115,8 @@ def _route_label() -> str:
 @plumbing.before_app_request
 def start_timer():
     g.started = time.perf_counter()
+    # Queued write-backs are retried by a thread of each server process; a forked worker starts its own.
+    service().runtime.writebacks.ensure_running()
 
 
 @plumbing.after_app_request

@@ -4,6 +4,7 @@
     POST /cds-services/{id}                 a hook call → {"cards": [...], "systemActions"?: [...]}
     POST /cds-services/{id}/feedback        outcomes of the cards (accepted / overridden)
     GET  /admin/feedback?tenant=T           stored feedback, for audit (admin credential only)
+    GET  /admin/writebacks?tenant=T         write-backs queued for retry and given up (admin credential only)
     GET  /healthz   /readyz   /metrics      liveness, readiness (models + store), Prometheus
     GET  /openapi.json                      the OpenAPI description of the above
 """
@@ -131,11 +132,8 @@ def list_feedback():
     # Feedback holds patient and encounter ids and coders' comments: an admin function
     # behind its own credential, never open to EHR tokens.
     state = service()
-    check_admin(state.settings, request.headers.get("Authorization"))
-    tenant = request.args.get("tenant")
-    if not tenant:
-        raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
-    scope = Scope(tenant=tenant, issuer=request.args.get("issuer") or None)
+    scope = _admin_scope(state)
+    tenant = scope.tenant
     try:
         events = state.store.list_feedback(scope, since=request.args.get("since") or None, source=SOURCE)
     except ValueError as exc:
@@ -150,6 +148,23 @@ def list_feedback():
     return json_response({"service": request.args.get("service"), "tenant": tenant, "issuer": scope.issuer,
                           "count": len(events),
                           "feedback": events})
+
+
+@routes.get("/admin/writebacks")
+def list_writebacks():
+    state = service()
+    scope = _admin_scope(state)
+    listing = state.runtime.writebacks.listing(scope)
+    return json_response({"tenant": scope.tenant, "issuer": scope.issuer, **listing})
+
+
+def _admin_scope(state) -> Scope:
+    """An admin request's scope (?tenant=T&issuer=I), once its admin credential is checked."""
+    check_admin(state.settings, request.headers.get("Authorization"))
+    tenant = request.args.get("tenant")
+    if not tenant:
+        raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
+    return Scope(tenant=tenant, issuer=request.args.get("issuer") or None)
 
 
 @routes.get("/openapi.json")
