@@ -104,6 +104,11 @@ def test_workers_share_the_card_ledger_through_redis(redis_url, tmp_path):
         assert len(events) == len(cards)
         assert all("note" not in e and e["code"] and e["label"] == 1 for e in events), events
         assert "2 server process(es)" in (tmp_path / "serve.log").read_text()
+        # /metrics adds up every process: each scrape (a new connection, any worker) sees all calls.
+        for _ in range(6):
+            text = requests.get(f"{base}/metrics", timeout=10).text
+            assert _sample_sum(text, "fhir_assist_cds_calls_total", f'service="{CODING}"') == len(cards), text
+            assert _sample_sum(text, "fhir_assist_models_loaded", "") == 1
     finally:
         _stop_process(proc, timeout=30)
 
@@ -168,3 +173,12 @@ def test_an_oversized_body_gets_an_early_413_under_every_server(mode, redis_url,
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
     finally:
         _stop_process(proc, timeout=30)
+
+
+def _sample_sum(metrics_text: str, name: str, label: str) -> float:
+    """Sum of the samples of `name` whose labels contain `label`."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith(name) and line[len(name)] in "{ " and label in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total

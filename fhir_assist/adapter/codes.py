@@ -9,6 +9,7 @@ system — never dropped silently.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from fhir_assist.fhir.medications import concept_ingredients
@@ -46,13 +47,38 @@ def _concept_text(concept: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
+def map_diagnosis(url: str | None, code: str) -> tuple[Code | None, bool]:
+    """(ICD Code, system_corrected) for a coding's system URL and cleaned code, else
+    (None, False). Pure, so memoised for the process: the service maps each call's
+    codes afresh, and the same few thousand codes come back in every call."""
+    canon = cs.canonical_system(url) if url is not None else None
+    candidates: list[str] = []
+    if canon in ICD_DX_SYSTEMS:
+        candidates.append(canon)
+    if canon not in _NOT_ICD:
+        guess = cs.detect_icd_system(code)
+        if guess and guess not in candidates:
+            candidates.append(guess)
+    for system in candidates:
+        normal = _valid_icd(system, code)
+        if normal:
+            return Code(system, normal), system != canon
+    return None, False
+
+
+def _valid_icd(system: str, code: str) -> str | None:
+    from mappings.icd import hierarchy_for
+    hierarchy = hierarchy_for(system)
+    normal = hierarchy.normalize(code)
+    return normal if normal and hierarchy.is_valid(normal) else None
+
+
 class CodeMapper:
     """Maps codings to our vocabularies, counting what it cannot map in `report`."""
 
     def __init__(self, report) -> None:
-        from mappings.icd import hierarchy_for
         self.report = report
-        self._hierarchy_for = hierarchy_for
         self._dx_cache: dict[tuple, tuple[Code | None, bool]] = {}
         self._proc_cache: dict[tuple, tuple[Code | None, bool]] = {}
         self._system_cache: dict[Any, str | None] = {}
@@ -77,13 +103,6 @@ class CodeMapper:
         return url.strip() if isinstance(url, str) and url.strip() else "(no system)"
 
     # -- diagnoses -------------------------------------------------------------
-    def _icd(self, system: str, code: str) -> str | None:
-        hierarchy = self._hierarchy_for(system)
-        normal = hierarchy.normalize(code)
-        if normal and hierarchy.is_valid(normal):
-            return normal
-        return None
-
     def diagnosis_code(self, url: Any, code: Any, display: Any = None) -> tuple[Code | None, bool]:
         """(Code, system_corrected) for one coding, or (None, False) if not ICD we know."""
         code = _clean(code)
@@ -94,26 +113,11 @@ class CodeMapper:
         key = (url, code, display)
         hit = self._dx_cache.get(key)
         if hit is None:
-            mapped, corrected = self._map_diagnosis(url, code)
+            mapped, corrected = map_diagnosis(url if isinstance(url, str) else None, code)
             if mapped is not None and display:
                 mapped = Code(mapped.system, mapped.code, display)
             hit = self._dx_cache[key] = (mapped, corrected)
         return hit
-
-    def _map_diagnosis(self, url: Any, code: str) -> tuple[Code | None, bool]:
-        canon = self.canonical(url)
-        candidates: list[str] = []
-        if canon in ICD_DX_SYSTEMS:
-            candidates.append(canon)
-        if canon not in _NOT_ICD:
-            guess = cs.detect_icd_system(code)
-            if guess and guess not in candidates:
-                candidates.append(guess)
-        for system in candidates:
-            normal = self._icd(system, code)
-            if normal:
-                return Code(system, normal), system != canon
-        return None, False
 
     def diagnoses(self, concept: Any) -> tuple[list[Code], list[Code]]:
         """(ICD codes, unknown codes) of a CodeableConcept.

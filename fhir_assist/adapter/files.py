@@ -14,6 +14,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import orjson
+
 from .bundles import iter_bundle_entries
 from .report import FhirInputError, IngestReport, record_problem
 from .validate import Validator
@@ -56,6 +58,15 @@ def choose_files(path: str | os.PathLike) -> tuple[list[Path], int]:
         if choice:
             return choice, len(found) - len(choice)
     return [], 0
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson (several times faster on large exports); what it refuses but the standard
+    library reads (NaN, lone surrogates) is read as before, so no line is lost to the switch."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 class _Source:
@@ -103,7 +114,7 @@ def _iter_ndjson(path: Path, check: Validator, report: IngestReport | None,
                     continue
                 where = f"{name}:{lineno}"
                 try:
-                    item = json.loads(line)
+                    item = parse_json(line)
                 except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
                     record_problem(FhirInputError(f"invalid JSON ({_short(exc)})", source=where), report,
                              skipped="invalid JSON")
@@ -133,7 +144,7 @@ def _iter_json_file(path: Path, check: Validator, report: IngestReport | None,
             source.advance(progress)
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        doc = json.loads(raw)
+        doc = parse_json(raw)
     except (OSError, EOFError, zlib.error) as exc:
         record_problem(FhirInputError(f"unreadable file ({_short(exc)})", source=name), report,
                  skipped="unreadable file")

@@ -94,7 +94,8 @@ class CodingService:
                                        run, version, more=len(candidates) - len(recommended)))
         if self.rt.settings.system_actions and not written:
             for m in to_write:
-                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version)
+                condition = build_suggested_condition(call.patient_id, data.encounter_id, m, version,
+                                                       validation="fast")
                 answer.system_actions.append(C.create_action(
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
@@ -252,7 +253,9 @@ class CodingService:
                                          C.confirmed(existing))
                 label = f"Confirm {label_core}"
             else:
-                condition = build_suggested_condition(call.patient_id, encounter, m, version)
+                # Card actions are checked structurally: full R4 validation of ~20 fixed-shape
+                # Conditions was a third of a call. Whatever is written goes through full validation.
+                condition = build_suggested_condition(call.patient_id, encounter, m, version, validation="fast")
                 action = C.create_action(f"Record {m.code} as a provisional diagnosis of this encounter",
                                          condition)
                 label = f"Add {label_core}"

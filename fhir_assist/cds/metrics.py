@@ -1,12 +1,18 @@
 """Prometheus metrics of the service, served at /metrics.
 
 Each app gets its own registry so several apps (tests, the demo) can live in
-one process without clashing metric names.
+one process without clashing metric names. Under several server processes
+(`serve --workers N`) each process writes its values to files in
+PROMETHEUS_MULTIPROC_DIR and /metrics adds them up, whichever process answers.
 """
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"     # set by `serve` when it runs several processes
 
 # An HTTP method is chosen by the caller: as a label it would grow the registry without bound.
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
@@ -56,9 +62,10 @@ class ServiceMetrics:
             ["service", "indicator"], registry=r)
         self.model_info = Gauge(
             "fhir_assist_model_info", "Loaded model artifacts (value 1), with their versions",
-            ["model", "version", "task"], registry=r)
+            ["model", "version", "task"], registry=r, multiprocess_mode="max")
         self.models_loaded = Gauge(
-            "fhir_assist_models_loaded", "1 when every model the services need is loaded", registry=r)
+            "fhir_assist_models_loaded", "1 when every model the services need is loaded", registry=r,
+            multiprocess_mode="max")   # the workers are forks of one app: the loading process's value
         self.state_fallbacks = Counter(
             "fhir_assist_state_fallbacks",
             "Calls that recomputed the medication state from history, by reason",
@@ -88,8 +95,8 @@ class ServiceMetrics:
             "fhir_assist_writeback_retries", "Retries of queued write-backs, by outcome (written, failed, given-up)",
             ["outcome"], registry=r)
         self.writeback_pending = Gauge(
-            "fhir_assist_writeback_pending", "Queued write-backs seen at this process's last retry round",
-            registry=r)
+            "fhir_assist_writeback_pending", "Queued write-backs seen at the last retry round",
+            registry=r, multiprocess_mode="max")   # every process sees the same Redis queue
         self.auth_failures = Counter(
             "fhir_assist_auth_failures", "Refused tokens, by reason", ["reason"], registry=r)
         self.feedback = Counter(
@@ -111,4 +118,10 @@ class ServiceMetrics:
         self.models_loaded.set(1 if all_loaded else 0)
 
     def render(self) -> tuple[bytes, str]:
+        if os.environ.get(MULTIPROCESS_DIR):
+            from prometheus_client import multiprocess
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+

@@ -21,14 +21,19 @@ MAX_JSON_DEPTH = 64      # a FHIR resource in a Bundle needs well under 20 level
 
 
 def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
-    """Iterative, so a hostile nesting cannot exhaust the stack while being checked."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            raise bad_request(f"the request body is nested deeper than {limit} levels", code="too-costly")
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    """Raise 400 for JSON nested deeper than `limit`. The recursion stops at `limit`, so a
+    hostile nesting cannot exhaust the stack; recursion rather than an explicit stack
+    because this runs on every hook body and is several times faster."""
+    if type(value) is dict or type(value) is list:
+        _check_depth(value, 1, limit)
+
+
+def _check_depth(item: Any, depth: int, limit: int) -> None:
+    if depth > limit:
+        raise bad_request(f"the request body is nested deeper than {limit} levels", code="too-costly")
+    for child in (item.values() if type(item) is dict else item):
+        if type(child) is dict or type(child) is list:
+            _check_depth(child, depth + 1, limit)
 
 
 def check_ids(context: dict) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 
 from fhir_assist.cli import CliError
 
@@ -67,13 +68,15 @@ def _serve(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
-    from fhir_assist.cds import create_app
-
-    from .server_processes import WorkersError, choose_workers, set_torch_threads, torch_threads_per_worker
+    from .server_processes import (WorkersError, choose_workers, set_torch_threads, share_metrics_between_processes,
+                                   torch_threads_per_worker)
     try:
         workers = 1 if settings.debug else choose_workers(settings.workers, settings.redis_url)
     except WorkersError as exc:
         raise CliError(str(exc)) from None
+    metrics_dir = share_metrics_between_processes() if workers > 1 else None   # before the app is built
+    from fhir_assist.cds import create_app
+
     torch_threads = torch_threads_per_worker(workers)
     set_torch_threads(torch_threads)      # before the models load, so forked workers inherit it
 
@@ -94,7 +97,11 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("%d server process(es), %d thread(s) and %d torch thread(s) each", workers, settings.threads,
              torch_threads)
     if workers > 1:
-        return _serve_processes(app, state, settings, workers, torch_threads)
+        try:
+            return _serve_processes(app, state, settings, workers, torch_threads)
+        finally:
+            if metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     from waitress import create_server
 
     try:

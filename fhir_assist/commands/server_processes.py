@@ -10,7 +10,8 @@ without it, and asking for more than one without Redis is refused.
 Several processes run under gunicorn: the app (models included) is built once in the
 master and forked, so the weights are shared copy-on-write, and each worker gets
 `cores // workers` torch threads (at least one) so that the workers do not fight over
-the cores inside the model calls.
+the cores inside the model calls. Their metrics go to files in one directory that
+/metrics adds up, so a scrape sees the whole server, not the one process that answered.
 
 gunicorn has no request-body limit of its own: the app answers 413 from the declared
 Content-Length without reading the body (Flask's MAX_CONTENT_LENGTH), and `close_after_large_body`
@@ -19,9 +20,12 @@ body it refused to keep the connection alive.
 """
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import os
+import sys
+import tempfile
 
 log = logging.getLogger("fhir_assist.serve")
 
@@ -89,6 +93,31 @@ def close_after_large_body(max_body_bytes: int):
             req.must_close = True
 
     return pre_request
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics_between_processes() -> str | None:
+    """Make every process write its metrics to one directory: the operator's
+    PROMETHEUS_MULTIPROC_DIR (emptied, as values left by an earlier run would be added in),
+    else a new temporary one, whose path is returned for removal at exit. Must run before
+    the metrics library is imported: it picks its storage on import."""
+    if "prometheus_client" in sys.modules:
+        log.warning("metrics were set up before the server processes: /metrics shows one process only")
+        return None
+    path = os.environ.get(METRICS_DIR_VARIABLE)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+        return None
+    path = tempfile.mkdtemp(prefix="fhir-assist-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = path
+    return path
+
+
+def _forget_worker_metrics(server, worker) -> None:
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch_threads: int,
@@ -108,6 +137,7 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
         "keepalive": 30,             # an EHR reuses its connection between hook calls
         "post_fork": lambda server, worker: set_torch_threads(torch_threads),
         "pre_request": close_after_large_body(max_body_bytes),
+        "child_exit": _forget_worker_metrics,
         "loglevel": "warning",
         "when_ready": lambda server: on_ready() if on_ready else None,
     }
