@@ -116,7 +116,7 @@ def _route_label() -> str:
 def start_timer():
     g.started = time.perf_counter()
     # Queued write-backs are retried by a thread of each server process; a forked worker starts its own.
-    service().runtime.writebacks.ensure_running()
+    service().runtime.writebacks.resume()
 
 
 @plumbing.after_app_request

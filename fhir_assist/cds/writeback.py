@@ -242,6 +242,12 @@ class WriteBacks:
         return {"pending": entries(WRITEBACK_QUEUE), "given_up": entries(GIVEN_UP_QUEUE)}
 
     # ------------------------------------------------------------ background thread
+    def resume(self) -> None:
+        """Called on every request: with Redis, entries queued before a restart or by another
+        process are retried here too; in process, the thread starts with the first entry."""
+        if self.store.kind == "redis" and not (self._thread is not None and self._pid == os.getpid()):
+            self.ensure_running()
+
     def ensure_running(self) -> None:
         """Start this process's retry thread (after a fork too: threads do not survive one)."""
         with self._lock:

@@ -187,7 +187,7 @@ class RedisStore(Store):
             stored = self._redis.call("pending_scopes", lambda r: r.smembers(keys.pending_scopes(queue)))
             found.update({_text(k): Scope.from_key(_text(k)) for k in stored})
         except StoreUnavailable as exc:
-            log.warning("pending %s scopes in Redis cannot be read: %s", queue, exc)
+            log.info("pending %s scopes in Redis cannot be read: %s", queue, exc)   # polled: no warning flood
         return [found[k] for k in sorted(found)]
 
     def claim_lease(self, name, ttl_s):
