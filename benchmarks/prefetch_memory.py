@@ -8,7 +8,10 @@ re-pointed to that patient), then, each in a fresh process with the demo models 
 measures the stages of the call: `parse` (the JSON body to Python objects, as the service
 reads it), `patient-data` (+ the prefetch checked, resources and timeline built) and `call`
 (the whole call through the app, cards included). A thread samples RSS every 2 ms for the
-peak. Without --cohort a 200-patient cohort is generated into a temporary directory.
+peak. Each stage runs twice in the same run: `before`, with the body read as werkzeug's
+get_data reads it (pieces joined: the body twice), and `after`, as the service now reads
+it (one buffer of the declared length).
+Without --cohort a 200-patient cohort is generated into a temporary directory.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 SERVICE = "coding-suggestions-encounter-discharge"
 STAGES = ("parse", "patient-data", "call")
+VARIANTS = ("before", "after")
 
 
 def build_body(cohort: Path, megabytes: float) -> bytes:
@@ -94,12 +98,17 @@ class PeakRss:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
-def run_stage(stage: str, body_path: Path) -> dict:
+def run_stage(stage: str, variant: str, body_path: Path) -> dict:
     """One stage in this process: RSS (MB) before, peak during, after; the call's seconds."""
     import gc
 
-    from fhir_assist.cds import create_app
+    from flask import request
+
+    from fhir_assist.cds import create_app, http
     from fhir_assist.config import Settings
+
+    if variant == "before":
+        http._read_body = lambda: request.get_data(cache=False)
 
     app = create_app(Settings(no_auth=True, evidence=False, write_back=False))
     client = app.test_client()
@@ -115,7 +124,7 @@ def run_stage(stage: str, body_path: Path) -> dict:
     gc.collect()
     after = rss.process.memory_info().rss
     mb = 1024 * 1024
-    return {"stage": stage, "status": status, "body_mb": round(len(body) / mb, 1), "rss_before_mb": round(before / mb),
+    return {"stage": stage, "variant": variant, "status": status, "body_mb": round(len(body) / mb, 1), "rss_before_mb": round(before / mb),
             "peak_growth_mb": round((rss.peak - before) / mb), "after_growth_mb": round((after - before) / mb),
             "seconds": round(seconds, 2)}
 
@@ -144,10 +153,11 @@ def main(argv=None) -> int:
     parser.add_argument("--mb", type=float, default=31.0, help="prefetch size to build (MB)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--body", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stage:
-        print(json.dumps(run_stage(args.stage, args.body)))
+        print(json.dumps(run_stage(args.stage, args.variant, args.body)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         cohort = args.cohort
@@ -159,16 +169,17 @@ def main(argv=None) -> int:
         body_path.write_bytes(build_body(cohort, args.mb))
         rows = []
         for stage in STAGES:
-            out = subprocess.run([sys.executable, __file__, "--stage", stage, "--body", str(body_path)],
-                                 capture_output=True, text=True, check=True)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            for variant in VARIANTS:
+                out = subprocess.run([sys.executable, __file__, "--stage", stage, "--variant", variant,
+                                      "--body", str(body_path)], capture_output=True, text=True, check=True)
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print("| stage | status | body MB | RSS before MB | peak growth MB | growth after MB | seconds |")
-    print("|---|---|---|---|---|---|---|")
+    print("| stage | variant | status | body MB | RSS before MB | peak growth MB | growth after MB | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['stage']} | {r['status']} | {r['body_mb']} | {r['rss_before_mb']} | {r['peak_growth_mb']} | "
+        print(f"| {r['stage']} | {r['variant']} | {r['status']} | {r['body_mb']} | {r['rss_before_mb']} | {r['peak_growth_mb']} | "
               f"{r['after_growth_mb']} | {r['seconds']} |")
     return 0
 

@@ -41,6 +41,8 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_WORKERS           server processes (default 0 = automatic: one per CPU core with
                                   --redis-url, else one; see `fhir-assist serve --help`)
     FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
+    FHIR_ASSIST_MAX_PREFETCH_RESOURCES  most resources one call's prefetch may hold; more is
+                                  answered 413 before any is read (default 50,000)
     FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
     FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
     FHIR_ASSIST_EVIDENCE          compute the evidence (medications, procedures) shown with each coding
@@ -194,6 +196,7 @@ class Settings:
     threads: int = 8
     workers: int = 0                                # server processes; 0 = automatic (serve picks)
     max_request_mb: int = 32
+    max_prefetch_resources: int = 50_000            # resources one call's prefetch may hold (else 413)
     top_codes: int = 20
     top_medications: int = 8
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
@@ -259,7 +262,7 @@ class Settings:
             raise SettingsError("threads must be at least 1")
         if self.workers < 0:
             raise SettingsError("workers must be 0 (automatic) or more")
-        if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
+        if self.max_request_mb < 1 or self.fhir_max_response_mb < 1 or self.max_prefetch_resources < 1:
             raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
         for name in ("admin_token_sha256", "metrics_token_sha256"):
             if getattr(self, name) and not re.fullmatch(r"[0-9a-f]{64}", getattr(self, name)):

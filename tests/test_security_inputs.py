@@ -186,6 +186,18 @@ def test_oversized_body_is_refused_by_the_server_before_it_is_read(models):
             assert time.monotonic() - started < 5
 
 
+
+def test_a_prefetch_over_the_resource_cap_is_413_before_it_is_read(models, hook_cohort):
+    body = body_for(hook_cohort, VIEW)
+    held = sum(len(v.get("entry") or []) if isinstance(v, dict) and v.get("resourceType") == "Bundle"
+               else v is not None for v in body["prefetch"].values())
+    with service(models, max_prefetch_resources=held - 1) as base_url:
+        issue = assert_clean_4xx(post(base_url, VIEW, body), 413)
+        assert f"holds {held} resources" in issue["details"]["text"] and "MAX_PREFETCH_RESOURCES" in issue["details"]["text"]
+    with service(models, max_prefetch_resources=held) as base_url:
+        assert post(base_url, VIEW, body).status_code == 200
+
+
 # ------------------------------------------------------- whose server gets the token
 def test_the_ehr_token_is_never_sent_to_a_server_not_on_the_allow_list(models, hook_cohort, hostile):
     hostile.route("/", Answer(500, f'{{"resourceType":"OperationOutcome","issue":[{{"severity":"error",'

@@ -23,6 +23,7 @@ from .feedback import SOURCE, feedback_events, parse_feedback
 from .http import authenticate, json_response, read_json, service
 from .openapi import openapi_document
 from .patient_data import load_patient_data, make_fetcher
+from .prefetch import count_resources
 from .request import parse_hook_call
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def call_service(service_id: str):
                        expression="id")
     g.service_id = service_id
     call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.fhir_server_allow_list)
+    _check_prefetch_size(call.prefetch, settings.max_prefetch_resources)
     if "review" in current_app.blueprints:
         call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
     # The service's own FHIR server, without the EHR's token, only for issuers allowed to use it.
@@ -76,6 +78,14 @@ def call_service(service_id: str):
     log.info("%s hookInstance=%s: %d card(s) in %.0f ms", service_id, call.hook_instance,
              len(answer.cards), 1000 * (time.perf_counter() - started))
     return json_response(answer.body())
+
+
+def _check_prefetch_size(prefetch, limit: int) -> None:
+    # The body limit bounds the bytes; this bounds what the timeline and the models are given.
+    count = count_resources(prefetch)
+    if count > limit:
+        raise CdsError(413, "too-costly", f"the prefetch holds {count} resources; this service reads at most "
+                       f"{limit} per call (FHIR_ASSIST_MAX_PREFETCH_RESOURCES)", expression="prefetch")
 
 
 def _open_fhir_server(state, call):
