@@ -138,6 +138,8 @@ BAD_INPUTS = [
     ("meta.lastUpdated without zone", VIEW,
      lambda b: b["prefetch"]["encounters"]["entry"][0]["resource"].update(meta={"lastUpdated": "2026-01-01T10:00:00"}),
      "prefetch.encounters.entry[0].resource.meta.lastUpdated"),
+    ("meta.lastUpdated on a day the calendar lacks", VIEW,
+     _set(["prefetch", "patient", "meta"], {"lastUpdated": "2026-02-31T10:00:00Z"}), "prefetch.patient.meta.lastUpdated"),
     ("hookInstance with a newline", VIEW, _set(["hookInstance"], "abc\nINFO forged log line"), "hookInstance"),
     ("fhirServer with dot segments", VIEW, _set(["fhirServer"], "https://ehr.example.org/fhir/../admin"),
      "fhirServer"),

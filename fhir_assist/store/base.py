@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any
 
+from ..fhir.datetimes import parse_timestamp
 from .keys import Scope
 
 # A replayed token must be refused for as long as a verifier could still accept it:
@@ -126,10 +127,10 @@ def since_ms(since: datetime | float | int | str | None) -> int | None:
     if since is None:
         return None
     if isinstance(since, str):
-        try:
-            since = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(f"'since' must be an ISO-8601 date-time, got {since!r}") from exc
+        moment = parse_timestamp(since)
+        if moment is None:
+            raise ValueError(f"'since' must be a FHIR date or date-time (ISO 8601), got {since!r}")
+        since = moment
     return int(epoch_seconds(since) * 1000)
 
 
