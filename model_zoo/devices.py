@@ -2,6 +2,8 @@
 not import the training loop for it)."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 __all__ = ["pick_device"]
@@ -23,5 +25,9 @@ def pick_device(requested: str | torch.device | None = None) -> torch.device:
                                  f"{torch.cuda.device_count()} CUDA device(s) exist")
         return device
     if torch.cuda.is_available():
+        # under `accelerate launch` / torchrun each process takes its own GPU
+        local_rank = os.environ.get("LOCAL_RANK")
+        if local_rank is not None and local_rank.isdigit():
+            return torch.device("cuda", int(local_rank) % torch.cuda.device_count())
         return torch.device("cuda")
     return torch.device("cpu")

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
+from ..suggest.mera import EOV_RULE
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
 from .errors import precondition_failed
@@ -46,6 +47,7 @@ class CodingRun:
     target_recall: float
     expected_recall: float | None
     has_evidence: bool                 # the visit gave a model something to read
+    cut_rule: str | None = None        # the ranker's own rule when it has one (MERA: "eov")
 
 
 class CodingService:
@@ -155,7 +157,7 @@ class CodingService:
             runs.append(TEXT_CODER)
         merged: dict[tuple[str, str], MergedCode] = {}
         versions, unknown = [], list(data.unknown_codes())
-        cutoff_k, expected, has_evidence = None, None, False
+        cutoff_k, expected, has_evidence, cut_rule = None, None, False, None
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
@@ -171,7 +173,7 @@ class CodingService:
             unknown += list(getattr(result, "unknown_codes", []) or [])
             has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
             if name == RANKER:
-                cutoff_k, expected = result.cutoff_k, result.expected_recall
+                cutoff_k, expected, cut_rule = result.cutoff_k, result.expected_recall, result.cut_rule
             for s in result.suggestions:
                 key = (s.system, s.code)
                 have = merged.get(key)
@@ -193,7 +195,7 @@ class CodingService:
             m.rank = i
         n_recommended = sum(1 for m in ordered if m.recommended)
         return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence)
+                         settings.target_recall, expected, has_evidence, cut_rule)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str, scope
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -275,7 +277,8 @@ class CodingService:
         detail = []
         # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
         n_cut = max(run.cutoff_k or 0, n_rec)
-        detail.append(_cut_sentence(run, n_cut, self.rt.settings.cut_rule))
+        rule = EOV_RULE if run.cut_rule == EOV_RULE else self.rt.settings.cut_rule
+        detail.append(_cut_sentence(run, n_cut, rule))
         detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
         not_shown = n_cut - len([m for m in shown if m.recommended])
         if not_shown:
@@ -321,6 +324,9 @@ def _unique_unknown(unknown: list) -> list:
 
 
 def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
+    if rule == EOV_RULE:
+        return (f"The {n_recommended} recommended code(s) are those the language-model coder ranks above its "
+                "end-of-visit token, the per-encounter cut it learned in training.")
     if rule == "global-k":
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
                 f"{run.target_recall:.0%} of an encounter's codes on validation data.")

@@ -3,7 +3,9 @@
 `--models DIR` (or FHIR_ASSIST_MODELS) names a directory holding `micron/`,
 `icd-ranker/` and optionally `text-coder/` and `coding-fusion/` (one calibrated list from
 the two coders and the patient's history); without it the bundled demo
-artifacts under `fhir_assist/demo_models/` are served. A model that fails to
+artifacts under `fhir_assist/demo_models/` are served. The artifact's kind decides what
+serves a slot: `icd-ranker/` may hold a MERA coder and `micron/` a LAMO recommender
+(`suggest.loading`). A model that fails to
 load does not stop the service: its services answer 503 and /readyz says why.
 """
 from __future__ import annotations
@@ -109,6 +111,10 @@ def warm_up(models: ModelSet) -> None:
     for name, model in models.models.items():
         try:
             suggester = model.suggester
+            if hasattr(suggester, "warm_up"):      # the language models: one prompt each
+                suggester.warm_up(Visit("warm-up", now, now, medications=["6809"], age=60.0,
+                                        notes=["patient admitted with chest pain"]))
+                continue
             if name == MEDICATION:
                 visit = Visit("warm-up", now, now, medications=["6809"], age=60.0)
                 suggester.update(suggester.new_state(), visit)
@@ -126,13 +132,13 @@ def warm_up(models: ModelSet) -> None:
 
 
 def _load_medication(path: Path):
-    from fhir_assist.suggest.medication import MedicationChangeSuggester
-    return MedicationChangeSuggester.load(str(path))
+    from fhir_assist.suggest.loading import load_medication_recommender
+    return load_medication_recommender(path)
 
 
 def _load_coding(path: Path):
-    from fhir_assist.suggest.coding import CodingSuggester
-    return CodingSuggester.load(str(path))
+    from fhir_assist.suggest.loading import load_coder
+    return load_coder(path)
 
 
 def _load_fusion(path: Path):

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 ICD_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-9-cm")
 _ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
+MICRON_NOTE = ("Suggested by the MICRON residual medication model from the change in diagnoses and "
+               "procedures since the previous visit (score: the model's probability that the patient "
+               "should be on the medication).")
 
 
 @dataclass
@@ -106,7 +109,8 @@ class MedicationChangeService:
 
         if adds or removes:
             answer.cards.append(self._change_card(answer, data, adds, removes, current, unknown, model.version,
-                                                  hidden, getattr(changes, "interaction_stops", {})))
+                                                  hidden, getattr(changes, "interaction_stops", {}),
+                                                  getattr(model.suggester, "method_note", None)))
         self._ddi_cards(answer, data, current, model.version)
         if not answer.cards and unknown:
             answer.cards.append(C.card(
@@ -117,6 +121,13 @@ class MedicationChangeService:
 
     # -- model and state
     def _run_model(self, model, data: PatientData, tenant):
+        if not getattr(model.suggester, "stateful", True):
+            # a recommender that reads the record each time (LAMO): no state to fetch or save
+            started = time.perf_counter()
+            with model.lock:
+                changes = model.suggester.update(None, data.visit, history=data.history, patient=data.timeline)
+            self.rt.metrics.model_latency.labels(model=MEDICATION).observe(time.perf_counter() - started)
+            return changes
         patient = data.call.patient_id
         state = None
         try:
@@ -148,7 +159,8 @@ class MedicationChangeService:
 
     # -- cards
     def _change_card(self, answer: Answer, data: PatientData, adds, removes, current, unknown,
-                     version: str, hidden: int = 0, interaction_stops: dict | None = None) -> dict:
+                     version: str, hidden: int = 0, interaction_stops: dict | None = None,
+                     method_note: str | None = None) -> dict:
         call = data.call
         encounter = data.encounter_id
         suggestions = []
@@ -198,9 +210,7 @@ class MedicationChangeService:
         names = ", ".join(r[1] for r in rows[:3]) + ("…" if len(rows) > 3 else "")
         summary = f"Consider medication changes ({' and '.join(parts)}): {names}"
         detail = [
-            "Suggested by the MICRON residual medication model from the change in diagnoses and "
-            "procedures since the previous visit (score: the model's probability that the patient "
-            "should be on the medication).",
+            method_note or MICRON_NOTE,
             C.md_table(["change", "medication", "RxNorm", "score", "note"], rows),
         ]
         if hidden:

@@ -18,6 +18,7 @@ from fhir_assist.tasks.coding.feedback import Feedback
 from fhir_assist.tasks.coding.models import MODEL_CLASSES, from_bundle
 from fhir_assist.tasks.coding.settings import RankerSettings, TextSettings
 from fhir_assist.tasks.cohort import load_cohort
+from model_zoo.train import is_main_process
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,10 @@ def train(kind: str, data: str, out: str, *, overrides: dict, seed: int = 0, sel
     bundle = recipe.train(encounters, settings=recipe.settings(**overrides), seed=seed,
                           select=select, device=device, progress=progress)
     metrics = test_metrics(bundle, kind, encounters, device)
-    path = recipe.save(bundle, out, seed=seed, select=select, metrics=metrics,
-                       data_fingerprint=data_fingerprint(encounters), cohort_stats=stats)
+    path = Path(out)
+    if is_main_process():        # under `accelerate launch` every process holds the same model: one writes it
+        path = recipe.save(bundle, out, seed=seed, select=select, metrics=metrics,
+                           data_fingerprint=data_fingerprint(encounters), cohort_stats=stats)
     return TrainedCoding(path, from_bundle(kind, bundle).name, metrics)
 
 

@@ -66,8 +66,25 @@ def train(data: str, out: str, *, base_path: str | None, lora_rank: int, seed: i
               "stage1": memory_log, "stage2": fit_log, "examples": {k: len(v) for k, v in parts.items()}}
     save_artifact(out, lm, tokenizer, {
         "task": "icd-coding", "kind": "mera", "split_seed": seed, "config": config.to_dict(),
-        "fit": fit.to_dict(), "code_tokens": tokens, "levels": levels, "report": report})
+        "fit": fit.to_dict(), "code_tokens": tokens, "levels": levels, "report": report,
+        "serving": serving_calibration(model, parts["validation"], index, columns["billing"], fit)})
     return report
+
+
+def serving_calibration(model, validation, index: dict[str, int], billing: torch.Tensor, fit: FitConfig) -> dict:
+    """What serving needs to read σ(code − EOV) as a probability: a Platt recalibration and the
+    precision curve of the calibrated billing scores on the validation visits (the write-back floor)."""
+    from model_zoo.recall_cut import apply_platt, fit_platt, precision_curve
+
+    if not validation:
+        return {}
+    scores = model.score([e.prompt for e in validation], fit.max_prompt_tokens).numpy()
+    cols = billing.numpy()
+    raw = 1.0 / (1.0 + np.exp(-(scores[:, cols] - scores[:, -1:])))
+    labels = multi_hot(validation, index).numpy()[:, cols]
+    calibration = fit_platt(raw, labels)
+    return {"calibration": calibration, "precision_curve": precision_curve(apply_platt(raw, calibration), labels),
+            "validation_visits": len(validation)}
 
 
 def _parent(token: str, token_levels: list[str]) -> dict[str, str]:

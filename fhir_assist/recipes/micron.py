@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ from fhir_assist.tasks.medication.artifact import TrainedModels, save
 from fhir_assist.tasks.medication.encoding import EncodedCohort, encode_cohort
 from fhir_assist.tasks.medication.interactions import ddi_matrix
 from fhir_assist.tasks.cohort import load_cohort
+from model_zoo.train import is_main_process
 
 MODEL_ORDER = ("MICRON", "SimNN", "DualNN", "RepeatLast", "GRU", "Frequency")
 METRIC_KEYS = ("ddi_rate", "jaccard", "f1", "prauc", "err_add", "err_remove", "removals")
@@ -194,6 +196,8 @@ def train(data_dir: str, out: str, micron_config, baseline_config, *, seed: int 
     validation = evaluate_models(models, data.splits["validation"], ddi)
     metrics = {"test_patients": sum(len(p) > 1 for p in data.splits["test"]),
                "test": test_rows(test), "validation": test_rows(validation)}
-    path = save(out, data, models, ddi, micron_config, baseline_config, seed, seed, metrics)
+    # under `accelerate launch` every process holds the same models: one writes them
+    path = save(out, data, models, ddi, micron_config, baseline_config, seed, seed, metrics) \
+        if is_main_process() else Path(out)
     return TrainedMicron(path, test, metrics["test_patients"], models.thresholds,
                          time.perf_counter() - started)

@@ -154,12 +154,12 @@ _LOADED_LOCK = threading.Lock()
 def _load_suggester(path: Path):
     """One loaded model per artifact directory and process, however many blueprints use it,
     with the lock that makes its users take turns."""
-    from fhir_assist.suggest.coding import CodingSuggester
+    from fhir_assist.suggest.loading import load_coder
 
     key = str(path.resolve())
     with _LOADED_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = (CodingSuggester.load(key), threading.Lock())
+            _LOADED[key] = (load_coder(key), threading.Lock())
         return _LOADED[key]
 
 

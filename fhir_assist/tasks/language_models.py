@@ -1,6 +1,7 @@
 """Loading the language-model artifacts (`kind` mera | lamo) for evaluation and serving."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -33,3 +34,19 @@ def load_code_lm(artifact: str | Path, device: torch.device):
     else:
         raise TaskError(f"{str(artifact)!r} is not a language-model artifact (kind {config.get('kind')!r})")
     return code_lm.CodeTokenLM(lm, tokenizer, tokens).to(device), config
+
+
+def read_kind(artifact: str | Path) -> str | None:
+    """The `kind` of an artifact directory's config.json (None when unreadable or absent): how
+    serving tells a language-model artifact from a registry one in the same slot."""
+    try:
+        config = json.loads((Path(artifact) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config.get("kind") if isinstance(config, dict) else None
+
+
+def artifact_version(artifact: str | Path, config: dict) -> str:
+    """`kind@hash` of the artifact's config (it holds the training report, so every run differs)."""
+    digest = hashlib.sha256((Path(artifact) / "config.json").read_bytes()).hexdigest()[:12]
+    return f"{config.get('kind', 'lm')}@{digest}"

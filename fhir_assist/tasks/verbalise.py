@@ -86,6 +86,25 @@ def _patient(timeline: PatientTimeline, visit: Visit) -> str:
     return f"patient {timeline.sex or 'unknown sex'} {_age(timeline, visit)} ."
 
 
+def timeline_at(visit: Visit, patient: PatientTimeline | None = None,
+                history: list[Visit] | None = None) -> tuple[PatientTimeline, int]:
+    """(timeline, index of `visit` in it) for a visit seen at serving time: the patient's record
+    with `visit` in its place, or the visits before it (`history`, oldest first) then `visit`."""
+    earlier = list(history or [])
+    if patient is not None:
+        ids = [v.encounter_id for v in patient.visits]
+        if visit.encounter_id in ids:
+            visits = list(patient.visits)
+            index = ids.index(visit.encounter_id)
+            visits[index] = visit
+            return PatientTimeline(patient.patient_id, patient.sex, patient.birth_date, visits), index
+        earlier = [v for v in patient.visits
+                   if v.start is not None and visit.start is not None and v.start < visit.start]
+    earlier = [v for v in earlier if v.encounter_id != visit.encounter_id]
+    who = patient or PatientTimeline("", None, None)
+    return PatientTimeline(who.patient_id, who.sex, who.birth_date, earlier + [visit]), len(earlier)
+
+
 def coding_prompt(timeline: PatientTimeline, index: int) -> str:
     visit = timeline.visits[index]
     return " ".join([_patient(timeline, visit), *_earlier(timeline, index),
