@@ -188,3 +188,37 @@ def test_a_refused_retry_is_given_up_listed_and_counted(demo_models, hook_cohort
             assert unauthorised.status_code == 401
     finally:
         server.close()
+
+
+def test_a_newer_write_waits_while_an_older_one_is_being_retried_and_is_never_overwritten():
+    """Two processes, one encounter: while one holds the lease retrying the older write, the newer
+    one is queued instead of written beside it, and the older retry's failure does not put its
+    stale payload back over the newer."""
+    from fhir_assist.cds.app import make_fhir_server_factory
+    from fhir_assist.cds.metrics import ServiceMetrics
+    from fhir_assist.cds.writeback import PendingWrite, WriteBacks
+    from fhir_assist.fhir_server import FhirServerUnavailable
+    from fhir_assist.store import MemoryStore, Scope
+    from fhir_assist.store.base import WRITEBACK_QUEUE
+
+    server = HostileServer()
+    try:
+        server.route("/fhir", Answer(503, b"{}"))
+        settings = Settings(fhir_timeout=1, write_back_retry_s=60)
+        store = MemoryStore()
+        queue_ = WriteBacks(store, settings, ServiceMetrics(), make_fhir_server_factory(settings))
+        scope = Scope("t", "https://ehr.example.org")
+        code = {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10", "display": None, "score": 0.9, "rank": 1}
+        older = PendingWrite(f"{server.origin}/fhir", "p1", "e1", [code], "v1", queued_at=1.0)
+        store.put_pending(scope, older.id, older.to_json(), WRITEBACK_QUEUE)
+        raw_older = older.to_json()
+        assert store.claim_lease(queue_._lease(scope, older), 30)          # the other process's retry
+        newer = PendingWrite(f"{server.origin}/fhir", "p1", "e1", [code, {**code, "code": "E11.9"}], "v2")
+        result = queue_.write(scope, newer, None, None)
+        assert result.pending is not None and not server.seen, "written beside the older write"
+        assert store.pending(scope, WRITEBACK_QUEUE) == {newer.id: newer.to_json()}
+        queue_._failed(scope, older, raw_older, FhirServerUnavailable("down"))   # the older retry fails
+        (kept,) = store.pending(scope, WRITEBACK_QUEUE).values()
+        assert PendingWrite.from_json(kept).model_version == "v2"
+    finally:
+        server.close()
