@@ -19,7 +19,7 @@ import requests
 from fhir_assist.cds.catalog import BY_ID
 from fhir_assist.cds.hook_requests import build_request, encounters_of, group_by_patient
 from fhir_assist.cli import main as cli_main
-from tests.cds_rules import assert_valid_response
+from tests.cds_rules import assert_valid_response, validate_discovery
 from tests.conftest import _stop_process, free_port
 
 pytestmark = pytest.mark.slow
@@ -105,6 +105,11 @@ def test_serve_answers_both_hooks_with_the_language_models(lm_models, patients, 
     try:
         ready = json.dumps(_wait_ready(proc, base, log))
         assert "mera@" in ready and "lamo@" in ready, ready
+        discovery = requests.get(f"{base}/cds-services", timeout=30).json()
+        assert not validate_discovery(discovery)
+        described = {entry["id"]: entry["description"] for entry in discovery["services"]}
+        assert "MERA-style language model" in described[DISCHARGE] and "ranker" not in described[DISCHARGE]
+        assert "LAMO-style language model" in described[ORDER_SIGN] and "MICRON" not in described[ORDER_SIGN]
         coding_cards, change_cards = [], []
         for pid in usable[:6]:
             for service_id, found in ((DISCHARGE, coding_cards), (ORDER_SIGN, change_cards)):

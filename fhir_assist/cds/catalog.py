@@ -46,8 +46,13 @@ class ServiceEntry:
     required_keys: frozenset[str] = frozenset()
     usage: str = ""
 
-    def discovery(self) -> dict:
-        out = {"hook": self.hook, "id": self.id, "title": self.title, "description": self.description,
+    def discovery(self, served_by: str | None = None) -> dict:
+        """The discovery entry; `served_by` replaces the default model's phrase in the description
+        when the models directory serves another one (a language model)."""
+        description = self.description
+        if served_by:
+            description = description.replace(DEFAULT_MODEL_PHRASES[self.service], served_by)
+        out = {"hook": self.hook, "id": self.id, "title": self.title, "description": description,
                "prefetch": dict(self.prefetch), "version": "2.0.0"}
         if self.usage:
             out["usageRequirements"] = self.usage
@@ -63,13 +68,21 @@ _CODING_USAGE = ("Needs the patient's encounters, medications and procedures (an
                  "fhirServer as provisional Conditions when the token allows Condition writes.")
 
 
+# How each service's description names the model it runs by default (see ServiceEntry.discovery).
+DEFAULT_MODEL_PHRASES = {
+    MEDICATION_CHANGE: ("from the MICRON residual medication model, given the change in the patient's "
+                        "diagnoses and procedures since the last visit,"),
+    CODING_SUGGESTIONS: ("with the hierarchy-aware ranker (and the discharge-note coder when notes exist) and "
+                         "recommends the codes above the cut-off that reaches the target recall on validation"),
+}
+
+
 def _med(hook: str, when: str) -> ServiceEntry:
     return ServiceEntry(
         id=f"{MEDICATION_CHANGE}-{hook}", service=MEDICATION_CHANGE, hook=hook,
         title=f"Medication changes ({hook})",
         description=(f"{when} Suggests which medications to start and stop for the current visit "
-                     "from the MICRON residual medication model, given the change in the patient's "
-                     "diagnoses and procedures since the last visit, and warns about drug-drug "
+                     f"{DEFAULT_MODEL_PHRASES[MEDICATION_CHANGE]} and warns about drug-drug "
                      "interactions among current, drafted and suggested medications."),
         prefetch=dict(_HISTORY),
         required_keys=frozenset({"patient", "encounters", "conditions", "medications"}),
@@ -81,9 +94,7 @@ def _coding(hook: str, when: str) -> ServiceEntry:
     return ServiceEntry(
         id=f"{CODING_SUGGESTIONS}-{hook}", service=CODING_SUGGESTIONS, hook=hook,
         title=f"Diagnosis coding suggestions ({hook})",
-        description=(f"{when} Ranks ICD diagnosis codes for the encounter with the hierarchy-aware "
-                     "ranker (and the discharge-note coder when notes exist) and recommends the "
-                     "codes above the cut-off that reaches the target recall on validation."),
+        description=f"{when} Ranks ICD diagnosis codes for the encounter {DEFAULT_MODEL_PHRASES[CODING_SUGGESTIONS]}.",
         prefetch={**_HISTORY, **_NOTES},
         required_keys=frozenset({"patient", "encounters", "medications"}),
         usage=_CODING_USAGE,

@@ -57,6 +57,17 @@ class ModelSet:
     def versions(self) -> dict[str, tuple[str, str]]:
         return {name: (m.version, m.task) for name, m in self.models.items()}
 
+    def served_by(self) -> dict[str, str]:
+        """Service → how discovery names the model serving it, where that is not the default one."""
+        from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
+
+        out = {}
+        for service, name in ((MEDICATION_CHANGE, MEDICATION), (CODING_SUGGESTIONS, RANKER)):
+            phrase = getattr(getattr(self.models.get(name), "suggester", None), "discovery_phrase", None)
+            if isinstance(phrase, str):
+                out[service] = phrase
+        return out
+
     def describe(self) -> dict:
         return {
             "directory": str(self.directory),

@@ -40,7 +40,8 @@ def _known_service(service_id: str) -> None:
 def discovery():
     if not service().settings.public_discovery:
         authenticate()
-    return json_response({"services": [entry.discovery() for entry in SERVICES]})
+    served_by = service().models.served_by()
+    return json_response({"services": [entry.discovery(served_by.get(entry.service)) for entry in SERVICES]})
 
 
 @routes.post("/cds-services/<service_id>")

@@ -30,6 +30,8 @@ class LamoRecommender:
 
     kind = "lamo"
     stateful = False
+    discovery_phrase = ("from a LAMO-style language model reading the visit, its note and the earlier visits, "
+                        "with over-prescription and interaction control,")
 
     def __init__(self, path: str | Path, device=None):
         from fhir_assist.tasks.language_models import artifact_version, load_code_lm

@@ -26,6 +26,8 @@ class MeraCoder:
 
     kind = "mera"
     model_name = "mera"
+    discovery_phrase = ("with a MERA-style language model (and the discharge-note coder when notes exist) and "
+                        "recommends the codes it ranks above its end-of-visit token")
 
     def __init__(self, path: str | Path, device=None):
         from fhir_assist.tasks.language_models import artifact_version, load_code_lm
