@@ -41,7 +41,7 @@ def _check_shape(report, models):
 
 def test_train_and_evaluate_ranker_json_and_plots(ranker_artifact, cohort_dir, tmp_path, capsys):
     report = _evaluate(capsys, ranker_artifact, "--data", cohort_dir, "--json", "--plots", tmp_path / "plots")
-    _check_shape(report, ["multitask-ranker", "frequency", "logistic", "previous-visit"])
+    _check_shape(report, ["multitask-ranker", "frequency", "logistic", "previous-visit", "problem-list"])
     for name in ("re_at_r.png", "recall_at_k.png", "calibration.png"):
         png = tmp_path / "plots" / name
         assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
@@ -85,7 +85,7 @@ def test_text_coder_train_and_evaluate(cohort_dir, tmp_path, capsys):
     assert main(["train", "text-coder", "--data", str(cohort_dir), "--out", str(out), "--epochs", "1",
                  "--device", "cpu"]) == 0
     report = _evaluate(capsys, out, "--data", cohort_dir, "--json")
-    _check_shape(report, ["text-coder", "frequency", "logistic"])
+    _check_shape(report, ["text-coder", "frequency", "logistic", "previous-visit", "problem-list"])
 
 
 def test_user_errors_are_reported_without_traceback(ranker_artifact, tmp_path, capsys):

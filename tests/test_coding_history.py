@@ -92,3 +92,56 @@ def test_record_before_reads_the_patient_timeline():
     # a visit not in the timeline yet (the encounter being coded): the visits before it count
     new = _visit(2, [])
     assert record_before(new, patient)[0] == {"icd10:I10": 1.0, "icd10:E11.9": history.RECENCY}
+
+
+def test_problem_list_block_multi_hot_and_absent_without_a_problem_list():
+    with_problems = [_encounter("a", {}, ["class|AMB"]), _encounter("b", {}, ["class|AMB"])]
+    with_problems[0].problems = ["icd10:E11.9", "icd10:I10"]
+    space = FeatureSpace.build(with_problems)
+    assert space.problems is not None and "problem-list" in space.vocabularies()
+    probe = _encounter("c", {}, ["class|AMB"])
+    probe.problems = ["icd10:I10", "icd10:J45.909"]           # J45.909 never seen: left out
+    row = space.encode([probe])[0]
+    on = [space.feature_label(int(c)) for c in torch.nonzero(row).flatten()]
+    assert ("problem", "icd10:I10") in on and ("problem", "icd10:E11.9") not in on
+    assert sum(kind == "problem" for kind, _ in on) == 1
+    again = FeatureSpace.from_vocabularies(space.vocabularies())
+    assert torch.equal(again.encode([probe]), space.encode([probe]))
+    # an inpatient cohort has no problem list: the layout stays the history-only one
+    plain = FeatureSpace.build([_encounter("a", {}, ["class|IMP"])])
+    assert plain.problems is None and "problem-list" not in plain.vocabularies()
+
+
+def test_problem_list_baseline_ranks_listed_codes_first_at_every_level():
+    from fhir_assist.tasks.coding.models import problem_list_scores, record_rules
+
+    train = [_encounter("a", {}, codes=("I10",)), _encounter("b", {}, codes=("E11.9",)),
+             _encounter("c", {}, codes=("J45.909",))]
+    labels = LabelSpace.build(train)
+    test = [_encounter("d", {"icd10:I10": 1.0}, codes=("E11.9",)), _encounter("e", {}, codes=("I10",))]
+    test[0].problems = ["icd10:E11.9", "icd10:J45.909"]
+    frequency = torch.full((2, labels.size), 0.3)
+    scores = problem_list_scores(test, labels, frequency)
+    for head in ("billing", "3char"):
+        sl = labels.slices()[head]
+        top = {labels.token_of(sl.start + int(c))[1] for c in scores[0, sl].topk(2).indices}
+        assert all("E11" in t or "J45" in t for t in top), (head, top)
+    assert torch.allclose(scores[1], frequency[1] * 0.01)      # nothing listed: frequency order only
+    rules = record_rules(test, labels, frequency)
+    assert set(rules) == {"previous-visit", "problem-list"} and torch.equal(rules["problem-list"], scores)
+
+
+def test_problem_tokens_from_the_visit_or_rebuilt_from_the_patient():
+    from fhir_assist.adapter.problem_list import ProblemEntry
+    from fhir_assist.adapter.timeline import PatientTimeline
+
+    entry = ProblemEntry("pl0", (Code(ICD10CM, "E11.9"),), "active", T0 - 400 * DAY, None)
+    ended = ProblemEntry("pl1", (Code(ICD10CM, "F32.A"),), "resolved", T0 - 400 * DAY, T0 + 50 * DAY)
+    visits = [_visit(0, ["I10"]), _visit(1, ["I10"])]
+    patient = PatientTimeline("p", "female", None, visits, problems=[entry, ended])
+    # a visit the timeline builder did not see: its list comes from the patient's entries
+    assert history.problem_tokens(_visit(2, [])) == []
+    assert history.problem_tokens(_visit(2, []), patient) == ["icd10:E11.9"]
+    assert history.problem_tokens(_visit(1, []), patient) == ["icd10:E11.9", "icd10:F32.A"]
+    visits[0].problem_list = [Code(ICD10CM, "I10")]
+    assert history.problem_tokens(visits[0], patient) == ["icd10:I10"]

@@ -16,10 +16,13 @@ def cohort(small_cohort_dir):
     return load_cohort(small_cohort_dir, progress=False)
 
 
-# the bundled artifacts ship without the logistic peer: the model, its frequency floor and,
-# for the ranker, the previous-visit rule
-@pytest.mark.parametrize("name,cls,rules", [("icd-ranker", StructuredRanker, ["frequency", "previous-visit"]),
-                                            ("text-coder", NoteCoder, ["frequency"])])
+# the bundled artifacts ship without the logistic peer: the model, its frequency floor and
+# the rules that copy the record (previous visit, problem list)
+RULES = ["frequency", "previous-visit", "problem-list"]
+
+
+@pytest.mark.parametrize("name,cls,rules", [("icd-ranker", StructuredRanker, RULES),
+                                            ("text-coder", NoteCoder, RULES)])
 def test_bundled_model_answers_the_protocol(cohort, name, cls, rules):
     from fhir_assist.tasks.coding.encounters import collect_encounters
 

@@ -86,6 +86,29 @@ def test_chronic_problems_are_cited_from_encounters_not_linked_to_them(clinic):
     assert len(recited) >= 0.5 * len(problems)
 
 
+def test_problem_list_is_dated_like_an_export_and_rebuilt_as_of_each_visit(clinic):
+    from fhir_assist.adapter.timeline import load_cohort
+
+    out, _ = clinic
+    problems = [c for c in _lines(out, "Condition") if c["category"][0]["coding"][0]["code"] == "problem-list-item"]
+    status = Counter(c["clinicalStatus"]["coding"][0]["code"] for c in problems)
+    ended = [c for c in problems if "abatementDateTime" in c]
+    assert status["active"] > status["resolved"] + status["inactive"] > 0.05 * len(problems)
+    assert len(ended) == status["resolved"] + status["inactive"]
+    assert all(c["abatementDateTime"] > c["recordedDate"] for c in ended)
+    with_onset = [c for c in problems if "onsetDateTime" in c]
+    assert 0.7 * len(problems) < len(with_onset) < len(problems)
+    assert any(len(c["onsetDateTime"]) == 10 for c in with_onset)            # some bare dates
+    cohort = load_cohort(out, progress=False)
+    visits = [v for t in cohort for v in t.visits]
+    # the list as of a visit holds most of the chronic codes the visit re-cites; what it
+    # misses was written down at that very visit
+    chronic_cited = sum(len(set(v.diagnoses) & set(v.problem_list)) for v in visits)
+    assert chronic_cited > 0.4 * sum(len(v.diagnoses) for v in visits if v.encounter_class in ("AMB", "VR"))
+    assert sum(not v.problem_list for v in visits) < 0.5 * len(visits)
+    assert cohort.report.events["problem-list Conditions read"] == len(problems)
+
+
 def test_part_of_links_ed_to_admission_and_readmission_to_index_stay(clinic):
     out, _ = clinic
     encounters = {e["id"]: e for e in _lines(out, "Encounter")}

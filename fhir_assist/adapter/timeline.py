@@ -1,9 +1,7 @@
 """FHIR resources → PatientTimelines of ordered Visits (one per top-level Encounter)."""
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -15,7 +13,9 @@ from fhir_assist.fhir.references import reference_id
 from ..own_resources import is_unreviewed_suggestion
 from .codes import CodeMapper
 from .episodes import DEFAULT_EPISODE_GAP, group_episodes
+from .gc_pause import no_cyclic_gc as _no_cyclic_gc
 from .notes import attachment_text
+from .problem_list import active_codes, is_problem_list_item, problem_entry
 from .visits import Code, PatientTimeline, Visit, coding_of
 
 
@@ -111,6 +111,7 @@ class TimelineBuilder:
         self.patients: dict[str, tuple[str | None, date | None]] = {}
         self.encounters: dict[str, _Encounter] = {}
         self.conditions: dict[str, _Item] = {}
+        self.problems: dict[str | None, dict] = defaultdict(dict)   # patient → {Condition id: problem entry}
         self.items: dict[tuple[str, str], _Item] = {}      # (type, id) → procedures, meds, notes
         self.medications: dict[str, Any] = {}              # Medication id → code concept
         self._resolved_medications: dict[str, tuple] = {}
@@ -236,11 +237,12 @@ class TimelineBuilder:
             onset = resource["onsetPeriod"].get("start")
         dates = [d for d in (self._date(resource.get("recordedDate")), self._date(onset)) if d]
         enc = reference_id(resource.get("encounter"), "Encounter")
-        key = self._key(resource, "Condition")
+        key, patient = self._key(resource, "Condition"), reference_id(resource.get("subject"), "Patient")
         if key in self.conditions:
             self.report.note("duplicate resources (same type and id), last one kept")
-        self.conditions[key] = _Item("Condition", reference_id(resource.get("subject"), "Patient"),
-                                     [enc] if enc else [], dates, codes, unknown, self._order)
+        self.conditions[key] = _Item("Condition", patient, [enc] if enc else [], dates, codes, unknown, self._order)
+        if is_problem_list_item(resource):
+            self.problems[patient][key] = problem_entry(resource, key, codes, self._date, self.report)
 
     def _procedure(self, resource: dict) -> None:
         status = resource.get("status")
@@ -374,15 +376,20 @@ class TimelineBuilder:
                 report.note("patients without a Patient resource")
             sex, birth = self.patients.get(pid, (None, None))
             visits = [self._finish(parts, birth) for parts in by_patient.get(pid, [])]
+            problems = list(self.problems.get(pid, {}).values())
+            for visit in visits:
+                visit.problem_list = active_codes(problems, visit.start)
             visits.sort(key=lambda v: (v.start is None, v.start or datetime.min.replace(tzinfo=UTC),
                                        v.encounter_id))
             if not visits:
                 report.note("patients without encounters")
-            timelines.append(PatientTimeline(patient_id=pid, sex=sex, birth_date=birth, visits=visits))
+            timelines.append(PatientTimeline(patient_id=pid, sex=sex, birth_date=birth, visits=visits,
+                                             problems=list(problems)))
         return timelines
 
     def _attach_conditions(self, parts_of, by_patient) -> None:
         report = self.report
+        self._problem_ids = {cid for entries in self.problems.values() for cid in entries}
         cited: dict[str, list[tuple[_VisitParts, int | None]]] = defaultdict(list)
         for eid, enc in self.encounters.items():
             parts = parts_of.get(eid)
@@ -409,6 +416,9 @@ class TimelineBuilder:
                     targets[id(parts)] = (parts, rank)
             if cited.get(cid):
                 report.note("Conditions linked through Encounter.diagnosis")
+            if not targets and cid in self._problem_ids:
+                report.note("problem-list Conditions cited by no visit (problem list only)")
+                continue
             if not targets:
                 parts = self._by_date(item, by_patient)
                 if parts is None:
@@ -527,23 +537,6 @@ class TimelineBuilder:
 
 
 _MISSING = object()
-
-
-@contextmanager
-def _no_cyclic_gc():
-    """Pause the cyclic garbage collector while reading.
-
-    Ingest allocates millions of small, acyclic objects that all stay alive; the
-    collector would re-scan them again and again (a third of the run time on a
-    large export) without ever freeing one.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def build_timelines(resources: Iterable[dict], report=None, *, attach_window: timedelta = DEFAULT_ATTACH_WINDOW,

@@ -58,6 +58,7 @@ class Visit:
     linked_to: str | None = None      # partOf target that is a separate visit (e.g. a readmission's index stay)
     open: bool = False                # still in progress: no end yet
     coding: str = ""                  # diagnosed | z-codes-only | reason-only | uncoded (see VISIT_CODING)
+    problem_list: list[Code] = field(default_factory=list)  # active problem-list codes just before the visit started
 
     def covers(self, encounter_id: str) -> bool:
         """Whether the Encounter is this visit or one of the parts joined into it."""
@@ -70,3 +71,4 @@ class PatientTimeline:
     sex: str | None            # administrative gender: male | female | other | unknown
     birth_date: date | None
     visits: list[Visit] = field(default_factory=list)  # ordered by period start
+    problems: list = field(default_factory=list)       # adapter.problem_list.ProblemEntry, any state

@@ -2,7 +2,9 @@
 
 Unlike the inpatient profile, a chronic problem is one problem-list Condition per
 patient (no `Condition.encounter`) cited again from each visit's
-`Encounter.diagnosis`; clinic diagnoses are linked only that way too; check-ups
+`Encounter.diagnosis`, dated as exports date them (recordedDate, often an onset,
+abatement and resolved/inactive status once the problem left the patient's
+course or was recoded); clinic diagnoses are linked only that way too; check-ups
 carry only `Encounter.reasonCode`; encounters name the one they continue through
 `partOf`; procedures come in CPT, HCPCS, SNOMED CT and a local system; some
 medications are text only or named by brand. Notes exist only for ED visits and
@@ -33,6 +35,11 @@ SALTS = {"metformin": "hydrochloride", "metoprolol": "tartrate", "atorvastatin":
 STRENGTHS = ("5 MG", "10 MG", "20 MG", "25 MG", "40 MG", "50 MG", "100 MG", "500 MG")
 P_TEXT_ONLY = 0.12            # a medication known only by its text
 P_BRAND_DISPLAY = 0.05        # coded, but displayed by brand
+# Problem-list dating, drawn from a stream of its own (the other resources do not change):
+P_RECORDED_BEFORE = 0.5       # a problem present at the first encounter was listed before the export window
+P_ONSET = 0.85                # problems with an onset (the rest have only recordedDate)
+P_ONSET_DATE_ONLY = 0.3       # onsets written as a bare date
+P_INACTIVE = 0.3              # an ended problem marked inactive rather than resolved
 
 
 def _brand(synonyms) -> str | None:
@@ -51,9 +58,9 @@ class AmbulatoryWriter(ResourceWriter):
         """NDJSON lines of every visit; `note_for(visit)` gives the text of its note."""
         pid = patient_id(self.seed, record.index)
         rng = random.Random(f"fhir-assist-synth:ambulatory-resources:{self.seed}:{record.index}")
-        problems: dict[str, str] = {}              # chronic code → problem-list Condition id
         out: dict[str, list[str]] = {t: [] for t in ("Encounter", "Condition", "Procedure",
                                                      "MedicationRequest", "DocumentReference")}
+        problems = self._problem_list(record, pid, out["Condition"])   # chronic code → Condition id
         for visit in record.visits:
             eid = f"{pid}-e{visit.index}"
             cited = self._conditions(record, visit, eid, problems, out["Condition"])
@@ -79,22 +86,63 @@ class AmbulatoryWriter(ResourceWriter):
                 cid = problems.get(coding["code"])
                 if cid is None:
                     cid = problems[coding["code"]] = f"{pid}-pl{len(problems)}"
-                    lines.append(self._condition(cid, pid, coding, "problem-list-item", "active", start, None))
+                    lines.append(self._condition(cid, pid, coding, "problem-list-item", "active",
+                                                 {"recordedDate": start}, None))
             else:
                 cid = f"{eid}-c{len(cited)}"
                 status = "resolved" if role == "acute" else "active"
-                lines.append(self._condition(cid, pid, coding, "encounter-diagnosis", status, start,
-                                             eid if stay else None))
+                lines.append(self._condition(cid, pid, coding, "encounter-diagnosis", status,
+                                             {"recordedDate": start}, eid if stay else None))
             if cid not in cited:
                 cited.append(cid)
         return cited
 
-    def _condition(self, cid, pid, coding, category, status, recorded, eid) -> str:
+    def _problem_list(self, record: PatientRecord, pid: str, lines: list) -> dict[str, str]:
+        """One problem-list Condition per chronic code the patient had at some encounter
+        (cited or not), appended to `lines`; returns code → Condition id.
+
+        A problem is recorded at the first encounter it was in force (or, for one present
+        from the start, often before the export window), with an onset before that; one no
+        longer in force at the patient's last encounter ended between the last encounter
+        that had it and the next (its code changed, the smoker quit, the mood disorder remitted)."""
+        rng = random.Random(f"fhir-assist-synth:ambulatory-problems:{self.seed}:{record.index}")
+        visits = record.visits
+        spans: dict[str, list] = {}                # code → [coding, first visit, last visit]
+        for i, visit in enumerate(visits):
+            icd9 = self._uses_icd9(visit)
+            for code10 in visit.chronic_codes.values():
+                coding = self._dx_coding(code10, icd9)
+                if coding is not None:
+                    spans.setdefault(coding["code"], [coding, i, i])[2] = i
+        ids = {}
+        for n, (code, (coding, first, last)) in enumerate(spans.items()):
+            start = visits[first].start
+            recorded = start
+            if first == 0 and rng.random() < P_RECORDED_BEFORE:
+                recorded = start - timedelta(days=rng.uniform(30, 1500))
+            earliest = visits[first - 1].end if first > 0 else recorded - timedelta(days=1100)
+            onset = earliest + (min(recorded, start) - earliest) * rng.random() if earliest < recorded else recorded
+            dates = {"recordedDate": _instant(recorded, record.tz)}
+            if rng.random() < P_ONSET:
+                dates["onsetDateTime"] = (onset.date().isoformat() if rng.random() < P_ONSET_DATE_ONLY
+                                          else _instant(onset, record.tz))
+            status = "active"
+            if last < len(visits) - 1:
+                ended, following = visits[last].end, visits[last + 1].start
+                abated = ended + (following - ended) * rng.random() if following > ended else following
+                dates["abatementDateTime"] = _instant(abated, record.tz)
+                status = "inactive" if rng.random() < P_INACTIVE else "resolved"
+            cid = ids[code] = f"{pid}-pl{n}"
+            lines.append(self._condition(cid, pid, coding, "problem-list-item", status, dates, None))
+        return ids
+
+    def _condition(self, cid, pid, coding, category, status, dates, eid) -> str:
+        """`dates`: recordedDate, and onsetDateTime / abatementDateTime where known."""
         resource = {"resourceType": "Condition", "id": cid,
                     "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
                     "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": category}]}],
                     "code": {"coding": [coding], "text": coding["display"]},
-                    "subject": {"reference": f"Patient/{pid}"}, "recordedDate": recorded}
+                    "subject": {"reference": f"Patient/{pid}"}, **dates}
         if eid is not None:
             resource["encounter"] = {"reference": f"Encounter/{eid}"}
         return _encode(resource)

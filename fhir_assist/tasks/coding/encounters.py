@@ -33,6 +33,7 @@ class Encounter:
     # weight, and the visit's class, stay, gap since the last visit and reason codes
     previous: dict[str, float] = field(default_factory=dict)
     context: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # active problem list (billing tokens)
 
     @property
     def n_inputs(self) -> int:
@@ -97,7 +98,7 @@ def collect_encounters(timelines, seed: int, *, feedback: "Feedback | None" = No
     from tqdm.auto import tqdm
 
     from fhir_assist.adapter import encode
-    from fhir_assist.tasks.coding.history import billing_tokens, visit_history
+    from fhir_assist.tasks.coding.history import billing_tokens, problem_tokens, visit_history
 
     split = encode.split_patients([t.patient_id for t in timelines], seed)
     stats: Counter = Counter()
@@ -117,6 +118,7 @@ def collect_encounters(timelines, seed: int, *, feedback: "Feedback | None" = No
             enc = Encounter(timeline.patient_id, visit.encounter_id, split[timeline.patient_id],
                             meds, procs, visit.age, timeline.sex, labels)
             enc.previous, enc.context = visit_history(timeline.visits, index, coded)
+            enc.problems = problem_tokens(visit)
             if with_notes:
                 enc.note_tokens = note_tokens(visit)
                 if not enc.note_tokens:

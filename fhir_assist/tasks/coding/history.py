@@ -1,15 +1,15 @@
 """What the record says before a visit is coded: the diagnoses of the patient's earlier
-visits, weighted by recency, and the visit's own context (reason codes, class, length
-of stay, time since the last visit).
+visits, weighted by recency, the active problem list as of the visit, and the visit's
+own context (reason codes, class, length of stay, time since the last visit).
 
 A coder's first evidence is the record: outpatients' chronic problems are re-cited at
 every visit, and a model that sees only the visit's medications and procedures loses to
 copying the last visit's codes. Inpatient stays share far fewer codes, so the ranker
 gets both and learns from the data how much history carries over.
 
-Diagnoses of earlier visits come from the timeline the adapter built, which never
-includes the provisional Conditions this service writes back (they are suggestions,
-not clinical input)."""
+Diagnoses of earlier visits and the problem list come from the timeline the adapter
+built, which never includes the provisional Conditions this service writes back (they
+are suggestions, not clinical input)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -24,8 +24,23 @@ GAP_DAYS = (0, 30, 90, 365)       # days since the previous visit ended
 
 def billing_tokens(visit) -> frozenset[str]:
     """Billing-level label tokens ("icd10:E11.65") of a visit's ICD diagnoses."""
+    return icd_billing_tokens(visit.diagnoses)
+
+
+def problem_tokens(visit, patient=None) -> list[str]:
+    """Billing tokens of the problems active just before the visit started: the visit's own
+    list where the timeline built it, else rebuilt from the patient's problem entries."""
+    from fhir_assist.adapter.problem_list import active_codes
+
+    codes = visit.problem_list
+    if not codes and patient is not None and getattr(patient, "problems", None):
+        codes = active_codes(patient.problems, visit.start)
+    return sorted(icd_billing_tokens(codes))
+
+
+def icd_billing_tokens(codes) -> frozenset[str]:
     out = set()
-    for code in visit.diagnoses:
+    for code in codes:
         system = icd_system(code)
         labels = code_labels(system, code.code) if system else None
         if labels and "billing" in labels:

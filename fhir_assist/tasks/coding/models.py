@@ -83,11 +83,30 @@ def previous_visit_scores(encounters: list[Encounter], labels: LabelSpace,
     """The sceptic's rule: every code of the earlier visits, at every level, scored by how
     recently it was seen (1 for the previous visit, halving per visit back); codes never
     seen rank below them by training frequency (the tie-break is < 0.01)."""
+    return _record_rule(encounters, labels, frequency, lambda enc: enc.previous)
+
+
+def problem_list_scores(encounters: list[Encounter], labels: LabelSpace,
+                        frequency: torch.Tensor) -> torch.Tensor:
+    """The other sceptic's rule: the codes on the active problem list as of the visit, at
+    every level, all alike; the rest by training frequency below them."""
+    return _record_rule(encounters, labels, frequency, lambda enc: dict.fromkeys(enc.problems, 1.0))
+
+
+def record_rules(encounters: list[Encounter], labels: LabelSpace, frequency: torch.Tensor) -> dict:
+    """The rules that copy the record: `previous-visit` and `problem-list`."""
+    return {"previous-visit": previous_visit_scores(encounters, labels, frequency),
+            "problem-list": problem_list_scores(encounters, labels, frequency)}
+
+
+def _record_rule(encounters, labels: LabelSpace, frequency: torch.Tensor, weights_of) -> torch.Tensor:
+    """Codes of `weights_of(encounter)` {billing token: weight in (0, 1]} at every level
+    scored 0.01 + 0.98 × weight (+ a frequency tie-break), every other code 0.01 × frequency."""
     from fhir_assist.tasks.coding.ontology import code_labels, parse_label
 
     out = frequency.clone() * 0.01
     for row, enc in enumerate(encounters):
-        for token, weight in enc.previous.items():
+        for token, weight in weights_of(enc).items():
             system, code = parse_label(token)
             for head, label in (code_labels(system, code) or {}).items() if system else ():
                 col = labels.column(head, label)
@@ -142,13 +161,13 @@ class StructuredRanker(_BundledModel):
         x = self.baseline_inputs(encounters, stats)
         out = {self.name: icd_ranker.predict_proba(self.bundle.ranker.to(device or "cpu"), x, device=device)}
         out |= _baseline_scores(self.bundle, x, device)
-        out["previous-visit"] = previous_visit_scores(encounters, self.labels, out["frequency"])
-        return out
+        return out | record_rules(encounters, self.labels, out["frequency"])
 
     def visit_input(self, visit, patient) -> VisitInput:
         from fhir_assist.adapter.encode import reason_tokens
         from fhir_assist.adapter.timeline import Code
         from fhir_assist.tasks.coding.encounters import procedure_token
+        from fhir_assist.tasks.coding.history import problem_tokens
         from mappings.codesystems import RXNORM
 
         meds, procs = visit_inputs(visit)
@@ -160,7 +179,7 @@ class StructuredRanker(_BundledModel):
         unknown += [proc_codes[p] for p in procs if p not in feats.procedures]
         previous, context = record_before(visit, patient)
         x = feats.encode_one(meds, procs, visit_age(visit, patient), patient.sex if patient else None,
-                             previous=previous, context=context)
+                             previous=previous, context=context, problems=problem_tokens(visit, patient))
         return VisitInput(x, input_stratum(len(meds) + len(procs)), unknown)
 
     def probabilities(self, value, device) -> torch.Tensor:
@@ -222,7 +241,8 @@ class NoteCoder(_BundledModel):
         if stats is not None:
             stats["note tokens unknown to the model"] += sum(s.count(1) for s in seqs)
         out = {self.name: text_predict(self.bundle.coder.to(device or "cpu"), seqs, self.max_len, device)}
-        return out | _baseline_scores(self.bundle, self._bag(seqs), device)
+        out |= _baseline_scores(self.bundle, self._bag(seqs), device)
+        return out | record_rules(encounters, self.labels, out["frequency"])
 
     def visit_input(self, visit, patient) -> VisitInput:
         tokens = note_tokens(visit, self.max_len)

@@ -88,21 +88,24 @@ class LabelSpace:
 
 class FeatureSpace:
     """Structured inputs: medications ‖ procedures ‖ earlier visits' codes (recency
-    weights) ‖ the visit's context tokens ‖ [age/90, female, male, age missing].
+    weights) ‖ the visit's context tokens ‖ the active problem list (multi-hot) ‖
+    [age/90, female, male, age missing].
 
-    The two record blocks are absent from artifacts trained before they existed
-    (`previous` / `context` None): those keep their input layout."""
+    The record blocks are absent from artifacts trained before they existed
+    (`previous` / `context` / `problems` None): those keep their input layout."""
 
     EXTRA = 4
+    RECORD_BLOCKS = (("history", "history-codes"), ("context", "visit-context"), ("problem", "problem-list"))
 
-    def __init__(self, medications, procedures, previous=None, context=None):
+    def __init__(self, medications, procedures, previous=None, context=None, problems=None):
         self.medications = medications      # encode.Vocabulary
         self.procedures = procedures
         self.previous = previous            # billing tokens of earlier visits, or None
         self.context = context              # class / stay / gap / reason tokens, or None
+        self.problems = problems            # billing tokens of active problems, or None
         self.blocks = [("medication", medications), ("procedure", procedures)]
-        self.blocks += [(kind, vocab) for kind, vocab in (("history", previous), ("context", context))
-                        if vocab is not None]
+        self.blocks += [(kind, vocab) for kind, vocab in (("history", previous), ("context", context),
+                                                          ("problem", problems)) if vocab is not None]
 
     @classmethod
     def build(cls, encounters: Sequence[Encounter], min_count: int = RankerSettings.min_count,
@@ -113,8 +116,11 @@ class FeatureSpace:
             return Vocabulary.build(rows, min_count=min_count)
         if not history:
             return cls(vocab([e.medications for e in encounters]), vocab([e.procedures for e in encounters]))
+        # a cohort without a problem list (inpatient exports) gets no problem block at all
+        problems = vocab([e.problems for e in encounters]) if any(e.problems for e in encounters) else None
         return cls(vocab([e.medications for e in encounters]), vocab([e.procedures for e in encounters]),
-                   vocab([sorted(e.previous) for e in encounters]), vocab([e.context for e in encounters]))
+                   vocab([sorted(e.previous) for e in encounters]), vocab([e.context for e in encounters]),
+                   problems)
 
     @property
     def size(self) -> int:
@@ -122,9 +128,10 @@ class FeatureSpace:
 
     def vocabularies(self) -> dict[str, Any]:
         out = {"medications": self.medications.to_dict(), "procedures": self.procedures.to_dict()}
-        if self.previous is not None:
-            out["history-codes"] = self.previous.to_dict()
-            out["visit-context"] = self.context.to_dict()
+        for kind, key in self.RECORD_BLOCKS:
+            vocab = dict(self.blocks).get(kind)
+            if vocab is not None:
+                out[key] = vocab.to_dict()
         return out
 
     @classmethod
@@ -132,24 +139,26 @@ class FeatureSpace:
         from fhir_assist.adapter.encode import Vocabulary
 
         record = [Vocabulary.from_dict(vocabularies[k]) if k in vocabularies else None
-                  for k in ("history-codes", "visit-context")]
+                  for _, k in cls.RECORD_BLOCKS]
         return cls(Vocabulary.from_dict(vocabularies["medications"]),
                    Vocabulary.from_dict(vocabularies["procedures"]), *record)
 
     def encode_one(self, meds, procs, age, sex, stats: Counter | None = None, previous=None,
-                   context=()) -> torch.Tensor:
-        """One visit's input row; `previous` {billing token: weight}, `context` tokens."""
+                   context=(), problems=()) -> torch.Tensor:
+        """One visit's input row; `previous` {billing token: weight}, `context` and
+        `problems` tokens."""
         x = torch.zeros(self.size)
         values = {"medication": {m: 1.0 for m in meds}, "procedure": {p: 1.0 for p in procs},
-                  "history": dict(previous or {}), "context": {c: 1.0 for c in context}}
+                  "history": dict(previous or {}), "context": {c: 1.0 for c in context},
+                  "problem": {p: 1.0 for p in problems}}
         offset = 0
         for kind, vocab in self.blocks:
             for tok, weight in values[kind].items():
                 i = vocab.index(tok)
-                if i == 0:     # out of vocabulary: weak history/context tokens are simply left out
+                if i == 0:     # out of vocabulary: weak record tokens are simply left out
                     if kind in ("medication", "procedure") and stats is not None:
                         stats[f"{kind}s unknown to the model"] += 1
-                    if kind in ("history", "context"):
+                    if kind in ("history", "context", "problem"):
                         continue
                 x[offset + i] = max(float(x[offset + i]), weight)
             offset += len(vocab)
@@ -166,11 +175,12 @@ class FeatureSpace:
         if not encounters:
             return torch.zeros(0, self.size)
         return torch.stack([self.encode_one(e.medications, e.procedures, e.age, e.sex, stats,
-                                            e.previous, e.context) for e in encounters])
+                                            e.previous, e.context, e.problems) for e in encounters])
 
     def feature_label(self, column: int) -> tuple[str, str]:
         """(kind, token) of an input column: ("medication", rxcui) | ("procedure", token) |
-        ("history", billing token) | ("context", token) | ("demographic", …)."""
+        ("history", billing token) | ("context", token) | ("problem", billing token) |
+        ("demographic", …)."""
         offset = 0
         for kind, vocab in self.blocks:
             if column < offset + len(vocab):

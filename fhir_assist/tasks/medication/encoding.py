@@ -27,9 +27,12 @@ def visit_tokens(visit) -> tuple[list[str], list[str], list[str]]:
 
 
 def is_usable(visit) -> bool:
-    """A visit with a diagnosis, a procedure or a medication (empty encounters carry no
-    signal and would make a spurious 'change')."""
-    return bool(visit.diagnoses or visit.procedures or visit.medications)
+    """A visit with an order for a medicine we can name (RxNorm). One without says nothing
+    about the patient's list: outpatient check-ups, vaccinations and many sick visits order
+    nothing while the patient takes the same drugs (and orders known only by text encode
+    as nothing), and read as an empty list they teach every model, and the first-visit
+    anchor, that lists vanish. Empty encounters would make a spurious 'change' too."""
+    return bool(visit.medications)
 
 
 def usable_visits(timeline) -> list:
