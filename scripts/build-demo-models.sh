@@ -3,6 +3,12 @@
 #
 #   bash scripts/build-demo-models.sh            # all demo models
 #   DEMO_COHORT=/tmp/demo-cohort bash scripts/build-demo-models.sh
+#   bash scripts/build-demo-models.sh cut-data fusion   # only these parts (micron, coding, cut-data, fusion)
+#
+# `cut-data` refits, on the same cohort, the calibration and precision curves the per-encounter
+# cut and the write-back floor read, into coding artifacts trained before they were stored
+# (weights and versions unchanged); `fusion` fits the one fused list on the bundled ranker and
+# text coder.
 #
 # Deterministic: same cohort seed, same split/initialisation seed. Each part writes its
 # artifact to a temporary directory first and moves it into place only when training
@@ -20,6 +26,8 @@ if [[ ! -x "$FA" ]]; then
   echo "build-demo-models: $FA not found; run 'make venv' first" >&2
   exit 1
 fi
+PARTS="${*:-micron coding fusion}"
+wants() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$MODELS"
 if [[ ! -f "$COHORT/Patient.ndjson" ]]; then
   echo "== synthetic cohort: $DEMO_PATIENTS patients, seed $DEMO_SEED -> $COHORT" >&2
@@ -27,6 +35,7 @@ if [[ ! -f "$COHORT/Patient.ndjson" ]]; then
 fi
 
 # --- MICRON medication-change model (+ SimNN, DualNN, GRU, Frequency baselines) ---------
+if wants micron; then
 echo "== micron" >&2
 staging="$(mktemp -d "$MODELS/.micron.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
@@ -37,12 +46,14 @@ mv "$staging/micron" "$MODELS/micron"
 rm -rf "$staging"
 trap - EXIT
 du -sh "$MODELS/micron" >&2
+fi
 
 # --- ICD/CCS coding: multitask hierarchy ranker and MARN-style text coder ---------------
 # Small networks (see fhir_assist.recipes.coding.DEMO_OVERRIDES) and no logistic weights
 # keep each artifact under 5 MB; `fhir-assist evaluate` refits that baseline when needed.
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 for kind in icd-ranker text-coder; do
+  wants coding || continue
   echo "== $kind" >&2
   staging="$(mktemp -d "$MODELS/.$kind.XXXXXX")"
   trap 'rm -rf "$staging"' EXIT
@@ -57,3 +68,29 @@ build_demo_model(sys.argv[1], sys.argv[2], sys.argv[3])
   trap - EXIT
   du -sh "$MODELS/$kind" >&2
 done
+
+# --- what the per-encounter cut needs, for coding artifacts trained without it ------------
+if wants cut-data; then
+  for kind in icd-ranker text-coder; do
+    echo "== cut data: $kind" >&2
+    "$PY" -c '
+import sys
+from fhir_assist.recipes.coding_cut_data import store_cut_data
+print(store_cut_data(sys.argv[1], sys.argv[2])["calibration"], file=sys.stderr)
+' "$MODELS/$kind" "$COHORT"
+  done
+fi
+
+# --- one fused, calibrated list: ranker + text coder + previous-visit / problem-list ------
+if wants fusion; then
+  echo "== coding-fusion" >&2
+  staging="$(mktemp -d "$MODELS/.coding-fusion.XXXXXX")"
+  trap 'rm -rf "$staging"' EXIT
+  "$FA" train coding-fusion --ranker "$MODELS/icd-ranker" --text-coder "$MODELS/text-coder" \
+    --data "$COHORT" --out "$staging/coding-fusion" --device cpu
+  rm -rf "$MODELS/coding-fusion"
+  mv "$staging/coding-fusion" "$MODELS/coding-fusion"
+  rm -rf "$staging"
+  trap - EXIT
+  du -sh "$MODELS/coding-fusion" >&2
+fi

@@ -50,7 +50,7 @@ def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_c
     app = create_app(Settings(no_auth=True, evidence=False, write_back=False), store=MemoryStore(),
                      models=fused_models)
     client = app.test_client()
-    lengths, details = [], []
+    lengths, details, confident = [], [], []
     for pid in usable[:6]:
         body = build_request(BY_ID[DISCHARGE], by_patient[pid], pid)
         response = client.post(f"/cds-services/{DISCHARGE}", data=json.dumps(body), content_type="application/json")
@@ -63,8 +63,87 @@ def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_c
         assert "ranker: score" in card["detail"]
         details.append(card["detail"])
         lengths.append(int(re.search(r"The (\d+) recommended code", card["detail"]).group(1)))
-        assert len(recommended) == min(20, lengths[-1])
+        # The card holds the confident part of the cut (above the write-back floor, at most the
+        # cap), with the expected recall those codes reach by themselves.
+        floor = fused_models.get(FUSION).suggester.write_floor(0.5)
+        shown = [float(row.split("|")[4]) for row in card["detail"].splitlines() if re.match(r"\| \d+ \|", row)]
+        assert len(shown) == len(recommended)
+        if min(shown) >= floor - 0.005:
+            assert len(recommended) <= min(15, lengths[-1])
+            confident.append(len(recommended))
+        else:   # no code above the floor: the head of the recommended list
+            assert max(shown) < floor + 0.005 and len(recommended) == min(20, lengths[-1])
+        if len(recommended) < lengths[-1]:
+            reached = int(re.search(r"The \d+ code\(s\) shown reach an expected recall of (\d+)%", card["detail"]).group(1))
+            assert 0 < reached < 90
     assert any("history: recorded at the previous visit" in d or "history: on the problem list" in d
                for d in details)
     # Cut per encounter, not one K for all.
     assert len(set(lengths)) > 1, lengths
+    assert confident, "no card shows a confident short list"
+
+
+@pytest.fixture
+def explained_columns(fused_models):
+    """Every label column the ranker computes attribution for (the real computation, counted)."""
+    ranker = fused_models.get("icd-ranker").suggester
+    real, calls = ranker.coding_model.evidence, []
+
+    def counting(value, columns, *args, **kwargs):
+        calls.append(list(columns))
+        return real(value, columns, *args, **kwargs)
+
+    ranker.coding_model.evidence = counting
+    yield calls
+    ranker.coding_model.evidence = real
+
+
+def _visit_of(by_patient, pid):
+    from fhir_assist.adapter.report import IngestReport
+    from fhir_assist.adapter.timeline import build_timelines
+
+    (timeline,) = build_timelines(by_patient[pid], IngestReport())
+    return timeline, timeline.visits[-1]
+
+
+def test_evidence_added_for_shown_codes_matches_the_full_computation(fused_models, hook_cohort, explained_columns):
+    by_patient, usable = hook_cohort
+    fusion = fused_models.get(FUSION).suggester
+    ranker, text = fused_models.get("icd-ranker").suggester, fused_models.get("text-coder").suggester
+    timeline, visit = next(found for pid in usable for found in [_visit_of(by_patient, pid)]
+                           if found[1].medications)
+    full = fusion.suggest(visit, timeline, ranker, text, evidence=True)
+    explained_columns.clear()
+    bare = fusion.suggest(visit, timeline, ranker, text, evidence=False)
+    assert explained_columns == []
+    shown = [(s.system, s.code) for s in bare.suggestions[:3]]
+    added = ranker.add_evidence(bare, set(shown))
+    assert len(explained_columns) == 1 and len(explained_columns[0]) == 3, "one batch, the shown codes only"
+    assert any(added.values()), "the shown codes have no attribution at all"
+    for s in full.suggestions[:3]:
+        sources = [e for e in s.evidence if e[0] in ("ranker", "text-coder")
+                   or e[1] in ("recorded at the previous visit", "on the problem list (an earlier visit)")]
+        attributions = [e for e in s.evidence if e not in sources]
+        assert added[(s.system, s.code)] == attributions
+
+
+def test_discharge_explains_only_the_codes_on_its_card(fused_models, hook_cohort, explained_columns):
+    from fhir_assist.tasks.coding.ontology import parse_label
+
+    by_patient, usable = hook_cohort
+    ranker = fused_models.get("icd-ranker").suggester
+    app = create_app(Settings(no_auth=True, evidence=True, write_back=False, top_codes=4), store=MemoryStore(),
+                     models=fused_models)
+    client = app.test_client()
+    for pid in usable[:4]:
+        explained_columns.clear()
+        body = build_request(BY_ID[DISCHARGE], by_patient[pid], pid)
+        response = client.post(f"/cds-services/{DISCHARGE}", data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        (card,) = response.get_json()["cards"]
+        on_card = {s["label"].split()[1] for s in card["suggestions"]}
+        assert len(explained_columns) <= 1, "evidence is computed in one batch"
+        explained = {parse_label(ranker.labels.token_of(col)[1])[1] for call in explained_columns for col in call}
+        # Exactly the card's codes: the rest of the ranked list is never explained. (Inpatient
+        # stays are never thin visits, whose write-back check would add its candidates.)
+        assert explained == on_card, (explained, on_card)

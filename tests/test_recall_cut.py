@@ -51,6 +51,17 @@ def test_write_back_floor_from_the_validation_precision_curve():
     assert rc.precision_floor(None, 0.5) == 0.5       # no curve: the calibrated score itself
 
 
+def test_write_back_floor_is_found_among_many_pairs():
+    # 20 sure codes, then 10,000 pairs of noise holding 100 more: every sure code is above the
+    # floor at precision 0.5 (an evenly spaced curve had no point between the first pair and
+    # the 60th, already below 0.5, and set the floor at the top score).
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([np.linspace(0.99, 0.8, 20), rng.uniform(0, 0.5, 10_000)])
+    labels = np.concatenate([np.ones(20), rng.uniform(size=10_000) < 0.01])
+    floor = rc.precision_floor(rc.precision_curve(scores[None], labels[None]), 0.5)
+    assert floor <= 0.8, floor
+
+
 def test_stacker_learns_to_trust_the_informative_source():
     rng = np.random.default_rng(1)
     n = 20000

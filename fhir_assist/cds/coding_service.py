@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..fhir_server import build_suggested_condition, error_kind
 from ..suggest.coding import CodeSuggestion
@@ -20,13 +20,16 @@ from .errors import precondition_failed
 from .models import FUSION, RANKER, TEXT_CODER
 from .patient_data import PatientData
 from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
+from .writeback import PendingWrite
 
 log = logging.getLogger(__name__)
 _NO_LOCK = contextlib.nullcontext()
 # Visits whose record says little of what was treated, and evidence that comes from the visit itself.
 # (At discharge a visit is usually still uncoded or known by its reason: that alone is normal.)
 THIN_VISITS = frozenset({"z-codes-only"})
-OWN_EVIDENCE = frozenset({"medication", "procedure", "note"})
+OWN_EVIDENCE = frozenset({"medication", "procedure", "note", "text-coder"})
+# Evidence that is a model's score rather than something in the record.
+SCORE_KINDS = frozenset({"ranker", "text-coder"})
 
 
 @dataclass
@@ -46,6 +49,10 @@ class CodingRun:
     target_recall: float
     expected_recall: float | None
     has_evidence: bool                 # the visit gave a model something to read
+    # Attribution for chosen (system, code) pairs, in one batch: computed only for the codes a
+    # card shows or write-back checks, not for every ranked code.
+    explain: Callable[[set], dict] | None = None
+    score_total: float | None = None   # Σ p over every code: what an expected recall divides by
     cut_rule: str | None = None        # the ranker's own rule when it has one (MERA: "eov")
 
 
@@ -73,17 +80,21 @@ class CodingService:
         candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
                       and (m.system, m.code) not in already]
         recommended = [m for m in candidates if m.recommended]
-        # The card shows the recommended list (at most top_codes); the codes below the cut wait
-        # in the coder worklist. With nothing recommended, the few best are shown as possible.
-        shown = recommended[: self.rt.settings.top_codes] or candidates[:5]
+        # The card shows the confident part of the cut (above the write-back floor, at most the
+        # write-back cap): where most codes are hard to predict, reaching the target recall takes
+        # hundreds of codes, which only the worklist can hold. Without a confident code, the
+        # recommended list; with nothing recommended, the few best as possible.
+        confident = [m for m in recommended if m.above_floor][: self.rt.settings.write_back_max]
+        shown = (confident or recommended)[: self.rt.settings.top_codes] or candidates[:5]
         version = "; ".join(run.versions)
         self.rt.metrics.count_unknown_codes(run.unknown)
+        self._add_evidence(run, shown + self._checked_for_evidence(data, run, recommended))
 
         to_write = self._to_write(data, run, recommended)
         written: dict[tuple[str, str], dict] = {}
         write_note = None
         if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back:
-            written, write_note = self._write_back(data, to_write, run, version)
+            written, write_note = self._write_back(data, to_write, run, version, tenant)
 
         if not shown:
             if run.unknown:
@@ -101,6 +112,24 @@ class CodingService:
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
 
+    @staticmethod
+    def _thin(data: PatientData, run: CodingRun) -> bool:
+        return not run.has_evidence or data.visit.coding in THIN_VISITS
+
+    def _checked_for_evidence(self, data: PatientData, run: CodingRun,
+                              recommended: list[MergedCode]) -> list[MergedCode]:
+        """The codes `_to_write` judges by their own evidence (thin visits only)."""
+        return [m for m in recommended if m.above_floor] if self._thin(data, run) else []
+
+    @staticmethod
+    def _add_evidence(run: CodingRun, codes: list[MergedCode]) -> None:
+        if run.explain is None or not codes:
+            return
+        unique = {id(m): m for m in codes}.values()
+        found = run.explain({(m.system, m.code) for m in unique})
+        for m in unique:
+            m.evidence += found.get((m.system, m.code)) or []
+
     def _to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
         """Recommended codes a coder is likely to keep: inside the cut, above the precision
         floor, at most write_back_max. A visit the models could read nothing from (no
@@ -109,7 +138,7 @@ class CodingService:
         reasons, or pushed up by its own medications, procedures or note. The population's
         prior and the patient's older visits are not evidence about this one."""
         chosen = [m for m in recommended if m.above_floor]
-        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+        if self._thin(data, run):
             reasons = {(c.system, c.code) for c in data.visit.reason_codes}
             chosen = [m for m in chosen if (m.system, m.code) in reasons
                       or any(e[0] in OWN_EVIDENCE for e in m.evidence if isinstance(e, (list, tuple)) and e)]
@@ -135,7 +164,7 @@ class CodingService:
             result = fusion.suggester.suggest(
                 data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
                 top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
-                evidence=settings.evidence)
+                evidence=False)
         self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
         floor = fusion.suggester.write_floor(settings.write_back_precision)
         codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
@@ -144,7 +173,16 @@ class CodingService:
         versions = [fusion.version, ranker.version] + ([text.version] if text is not None else [])
         unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
         return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
-                         result.expected_recall, result.n_inputs > 0)
+                         result.expected_recall, result.n_inputs > 0,
+                         self._explainer(ranker, result) if settings.evidence else None, result.score_total)
+
+    @staticmethod
+    def _explainer(model, result) -> Callable[[set], dict]:
+        """Evidence for chosen codes of `result`, computed later under the model's lock."""
+        def explain(codes: set) -> dict:
+            with model.lock:
+                return model.suggester.add_evidence(result, codes)
+        return explain
 
     def _merged(self, data: PatientData) -> CodingRun:
         """Without a fusion fitted on the loaded models: each model's list, merged (the higher
@@ -157,15 +195,13 @@ class CodingService:
         merged: dict[tuple[str, str], MergedCode] = {}
         versions, unknown = [], list(data.unknown_codes())
         cutoff_k, expected, has_evidence, cut_rule = None, None, False, None
+        explain, total = None, None
         for name in runs:
             model = self.rt.models.get(name)
             started = time.perf_counter()
-            # Note-span evidence of the text coder costs seconds per call (occlusion over the
-            # note): the hook path never computes it; the coder worklist shows it on demand.
-            options = {} if settings.evidence and name == RANKER else {"evidence": False}
             with model.lock:
                 result = model.suggester.suggest(data.visit, data.timeline, top=top, rule=settings.cut_rule,
-                                                 target_recall=settings.target_recall, **options)
+                                                 target_recall=settings.target_recall, evidence=False)
                 floor = model.suggester.write_floor(settings.write_back_precision)
             self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
             versions.append(getattr(result, "model_version", None) or model.version)
@@ -173,6 +209,10 @@ class CodingService:
             has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
             if name == RANKER:
                 cutoff_k, expected, cut_rule = result.cutoff_k, result.expected_recall, result.cut_rule
+                total = getattr(result, "score_total", None)
+                # Note-span evidence of the text coder costs seconds per call (gradients over the
+                # note): the hook path explains with the ranker only; the worklist shows the rest.
+                explain = self._explainer(model, result) if settings.evidence else None
             for s in result.suggestions:
                 key = (s.system, s.code)
                 have = merged.get(key)
@@ -188,37 +228,42 @@ class CodingService:
                     have.display = have.display or s.display
                 have.above_floor = have.above_floor or float(s.score) >= floor
         ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
-        for m in ordered:
-            m.evidence.sort(key=_evidence_weight, reverse=True)
         for i, m in enumerate(ordered, 1):
             m.rank = i
         n_recommended = sum(1 for m in ordered if m.recommended)
         return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence, cut_rule)
+                         settings.target_recall, expected, has_evidence, explain=explain, score_total=total,
+                         cut_rule=cut_rule)
 
-    def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
+    def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str, scope
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
         """Write `codes` as provisional Conditions and supersede the ones an earlier call wrote
-        that are no longer among them (marked entered-in-error, see FhirServer)."""
+        that are no longer among them (marked entered-in-error, see FhirServer); when the server
+        cannot take them now, they are queued and retried (`writeback`)."""
         call = data.call
         base = call.fhir_server
         if not base and call.configured_server_allowed and not call.fhir_server_refused:
             base = self.rt.settings.fhir_base_url
         if not base:
             return {}, "Not written back: no FHIR server this call may write to."
+        write = PendingWrite(base.rstrip("/"), call.patient_id, data.encounter_id, [_code_dict(m) for m in codes],
+                             version, run.cutoff_k, run.target_recall, with_call_token=bool(call.fhir_server))
         try:
-            server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
-            stored = server.write_suggested_conditions(call.patient_id, data.encounter_id, codes, version,
-                                                       cutoff_k=run.cutoff_k, target_recall=run.target_recall)
-            superseded = server.supersede_suggestions(call.patient_id, data.encounter_id,
-                                                      {(m.system, m.code) for m in codes}, version)
+            result = self.rt.writebacks.write(scope, write, call.access_token if call.fhir_server else None,
+                                              call.token_expires_in)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
             log.warning("write-back of %d codes failed: %s", len(codes), error_kind(exc))
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
                         "the suggestions below create the Conditions instead.")
-        self.rt.metrics.written_conditions.inc(len(stored))
+        if result.pending is not None:
+            wait = max(1, round(result.pending.next_at - time.time()))
+            return {}, (f"Write-back pending: the FHIR server could not take the {len(codes)} recommended code(s) "
+                        f"now ({result.pending.last_error}). The service keeps them and retries in the background "
+                        f"(next try in about {wait} s); each code is written once. Until then the suggestions "
+                        "below create the Conditions.")
+        stored, superseded = result.stored, result.superseded
         out = {}
         for condition in stored:
             for coding in (condition.get("code") or {}).get("coding") or []:
@@ -226,7 +271,7 @@ class CodingService:
         note = (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
                 "Conditions for coder review" + (" (those scored where validation precision reached "
                                                  f"{self.rt.settings.write_back_precision:.0%})." if stored else "."))
-        if not run.has_evidence or data.visit.coding in THIN_VISITS:
+        if self._thin(data, run):
             note += (" This visit has no medications, procedures or note for the models to read, or is coded "
                      "only with Z-codes, so only codes its own reasons or inputs support are written.")
         if superseded:
@@ -258,13 +303,14 @@ class CodingService:
             suggestions.append(s)
             ledger[s["uuid"]] = {"system": m.system, "code": m.code, "display": m.display,
                                  "recommended": m.recommended, "score": round(m.score, 6), "rank": m.rank}
-            evidence = ", ".join(_evidence_label(e) for e in m.evidence[:2])
+            evidence = ", ".join(_evidence_label(e) for e in _card_evidence(m.evidence))
             rows.append([m.rank, m.code, m.display or "", f"{m.score:.2f}",
                          "yes" if m.recommended else "", evidence])
         n_rec = len(recommended)
-        if n_rec:
-            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in recommended[:4]) \
-                + (f" and {n_rec - 4} more" if n_rec > 4 else "")
+        headline = [m for m in shown if m.recommended]
+        if headline:
+            summary = "Diagnosis codes suggested for this encounter: " + ", ".join(m.code for m in headline[:4]) \
+                + (f" and {len(headline) - 4} more" if len(headline) > 4 else "")
         else:
             summary = "Possible diagnosis codes for this encounter (none above the recommendation cut-off)"
         detail = []
@@ -272,6 +318,12 @@ class CodingService:
         n_cut = max(run.cutoff_k or 0, n_rec)
         rule = EOV_RULE if run.cut_rule == EOV_RULE else self.rt.settings.cut_rule
         detail.append(_cut_sentence(run, n_cut, rule))
+        if 0 < len(shown) < n_cut and all(m.recommended for m in shown) and run.score_total:
+            reached = min(sum(m.score for m in shown) / run.score_total, 1.0)
+            detail.insert(0, f"The {len(shown)} code(s) shown reach an expected recall of {reached:.0%} of this "
+                             "encounter's codes" + (f" (those scored where validation precision reached "
+                                                    f"{self.rt.settings.write_back_precision:.0%})"
+                                                    if all(m.above_floor for m in shown) else "") + ".")
         detail.append(C.md_table(["rank", "code", "description", "score", "recommended", "evidence"], rows))
         not_shown = n_cut - len([m for m in shown if m.recommended])
         if not_shown:
@@ -299,6 +351,11 @@ class CodingService:
         return card
 
 
+def _code_dict(m: MergedCode) -> dict:
+    return {"system": m.system, "code": m.code, "display": m.display, "score": round(float(m.score), 6),
+            "rank": m.rank}
+
+
 def _unique_unknown(unknown: list) -> list:
     """Unknown codes once each, for the card's note."""
     seen, unique = set(), []
@@ -323,11 +380,13 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
             f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
 
 
-def _evidence_weight(evidence: Any) -> float:
-    try:
-        return abs(float(evidence[2]))
-    except (TypeError, ValueError, IndexError):
-        return 0.0
+def _card_evidence(evidence: list, n: int = 3) -> list:
+    """What the card's evidence column names: two items of the record or the inputs (a
+    coder checks those), then a model's score."""
+    def is_score(e) -> bool:
+        return isinstance(e, (list, tuple)) and bool(e) and e[0] in SCORE_KINDS
+    found = [e for e in evidence if not is_score(e)][:n - 1]
+    return (found + [e for e in evidence if is_score(e)])[:n]
 
 
 def _evidence_label(evidence: Any) -> str:

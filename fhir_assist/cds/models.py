@@ -130,6 +130,8 @@ def warm_up(models: ModelSet) -> None:
                 visit = Visit("warm-up", now, now, medications=["6809"], age=60.0)
                 suggester.update(suggester.new_state(), visit)
                 continue
+            if name == FUSION:   # numpy over the ranker's and text coder's scores, warmed by theirs
+                continue
             features = getattr(suggester.bundle, "features", None)
             medications = list(features.medications.tokens[:3]) if features is not None else []
             visit = Visit("warm-up", now, now, medications=medications, age=60.0,

@@ -110,10 +110,12 @@ class EvidenceSource:
         evidence: dict[tuple[str, str], list[Evidence]] = dict(cached.evidence) if cached else {}
         try:
             with self._model_lock:
-                # one pass ranks every code with its evidence and gives this encounter's cut-off
-                result = suggester.suggest(visit, timeline, top=SUGGEST_TOP, evidence=True)
-                for s in result.suggestions:
-                    evidence.setdefault((s.system, s.code), _top(s.evidence))
+                # one pass ranks the codes and gives this encounter's cut-off; evidence is
+                # computed for the codes on the page only, in one batch
+                result = suggester.suggest(visit, timeline, top=SUGGEST_TOP, evidence=False)
+                wanted = {c for c in codes if c not in evidence}
+                for key, found in suggester.add_evidence(result, wanted).items():
+                    evidence[key] = _top(found)
                 for system, code in codes:
                     if (system, code) not in evidence:
                         evidence[(system, code)] = _top(suggester.explain(visit, code, timeline))

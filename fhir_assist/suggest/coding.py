@@ -53,6 +53,7 @@ class CodingSuggestions:
     model_version: str
     unknown_codes: list[Code] = field(default_factory=list)
     expected_recall: float | None = None      # Σ p over the recommended / Σ p over all codes
+    score_total: float | None = None          # Σ p over all codes: the expected number of codes
     cut_rule: str = "per-encounter"
     n_inputs: int = 0                          # codes or note tokens the model read for this visit
     # What `CodingSuggester.add_evidence` needs to explain codes after the fact.
@@ -160,9 +161,9 @@ class CodingSuggester:
         level_scores = self.calibrated(level, probs[sl])
         values, order = torch.sort(level_scores, descending=True)
         cutoff_k, expected = expected_recall_cut(values.numpy(), target)
+        total = float(values.sum())
         if rule == "global-k":
             cutoff_k = self.cutoff(level, stratum)
-            total = float(values.sum())
             expected = float(values[: cutoff_k or 0].sum()) / total if total > 0 and cutoff_k else None
         k = min(top, level_scores.numel())
         values, order = values[:k], order[:k]
@@ -178,7 +179,7 @@ class CodingSuggester:
                 evidence=ev))
             by_code[(system or "ccs", code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target, self.model_version, unknown,
-                                 expected_recall=expected, cut_rule=rule, n_inputs=n_inputs,
+                                 expected_recall=expected, score_total=total, cut_rule=rule, n_inputs=n_inputs,
                                  model_input=model_input, columns=by_code)
 
     def add_evidence(self, result: CodingSuggestions, codes: set[tuple[str, str]]) -> dict[tuple[str, str], Evidence]:

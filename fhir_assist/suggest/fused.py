@@ -85,8 +85,10 @@ class FusedCoder:
         k = min(top, n)
         start = ranker.labels.slices()["billing"].start
         columns = [start + int(i) for i in order[:k]]
+        # With `evidence`, attribution for the recommended codes only; a caller that shows
+        # fewer asks `ranker.add_evidence` for exactly those afterwards.
         attributions = ranker._evidence(model_input, columns[: cutoff_k or 0]) if evidence and cutoff_k else []
-        suggestions = []
+        suggestions, by_code = [], {}
         for rank, (i, col) in enumerate(zip(order[:k], columns), 1):
             head, token = ranker.labels.token_of(col)
             system, code = _parse(token)
@@ -98,14 +100,17 @@ class FusedCoder:
                 ev.append(("history", "on the problem list (an earlier visit)", 1.0))
             ev.append(("ranker", f"score {r_probs[i]:.2f}", round(float(r_probs[i]), 4)))
             if known[i]:
-                ev.append(("note", f"text coder {t_probs[i]:.2f}", round(float(t_probs[i]), 4)))
+                ev.append(("text-coder", f"score {t_probs[i]:.2f} on the note", round(float(t_probs[i]), 4)))
             if rank <= len(attributions):
                 ev += attributions[rank - 1]
             suggestions.append(CodeSuggestion(system=system, code=code, display=ranker._describe(head, token),
                                               level=head, score=float(fused[i]), rank=rank,
                                               recommended=cutoff_k is not None and rank <= cutoff_k, evidence=ev))
+            by_code[(system, code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target_recall, self.model_version, unknown,
-                                 expected_recall=expected, cut_rule=rule, n_inputs=r_inputs + t_inputs)
+                                 expected_recall=expected, score_total=float(fused.sum()), cut_rule=rule,
+                                 n_inputs=r_inputs + t_inputs,
+                                 model_input=model_input, columns=by_code)
 
 
 def _parse(token: str) -> tuple[str, str]:
