@@ -22,6 +22,9 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_WRITE_BACK_MAX    most recommended codes written back per encounter (default 15)
     FHIR_ASSIST_WRITE_BACK_PRECISION  write back only codes scored where validation precision
                                   reached this share (default 0.5)
+    FHIR_ASSIST_WRITE_BACK_RETRY_S  seconds before the first retry of a write-back the FHIR server
+                                  could not take (doubling each time, at most 15 min; default 5)
+    FHIR_ASSIST_WRITE_BACK_GIVE_UP  failed retries before a queued write-back is given up (default 12)
     FHIR_ASSIST_TARGET_RECALL     recall the recommended list aims at, per encounter (default 0.9;
                                   also `serve --target-recall`)
     FHIR_ASSIST_CUT_RULE          per-encounter (expected recall of the calibrated scores, default)
@@ -38,6 +41,8 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_WORKERS           server processes (default 0 = automatic: one per CPU core with
                                   --redis-url, else one; see `fhir-assist serve --help`)
     FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
+    FHIR_ASSIST_MAX_PREFETCH_RESOURCES  most resources one call's prefetch may hold; more is
+                                  answered 413 before any is read (default 50,000)
     FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
     FHIR_ASSIST_TOP_MEDICATIONS   medications to start / to stop shown per card (default 8 each)
     FHIR_ASSIST_EVIDENCE          compute the evidence (medications, procedures) shown with each coding
@@ -176,6 +181,8 @@ class Settings:
     write_back: bool = True
     write_back_max: int = 15                        # most codes written back per encounter
     write_back_precision: float = 0.5               # validation precision above the write-back floor
+    write_back_retry_s: float = 5.0                 # first retry of a write-back the server could not take
+    write_back_give_up: int = 12                    # failed retries before a queued write-back is given up
     target_recall: float = 0.9                      # the recommended list's expected recall
     cut_rule: str = "per-encounter"                 # or "global-k"
     system_actions: bool = False
@@ -189,6 +196,7 @@ class Settings:
     threads: int = 8
     workers: int = 0                                # server processes; 0 = automatic (serve picks)
     max_request_mb: int = 32
+    max_prefetch_resources: int = 50_000            # resources one call's prefetch may hold (else 413)
     top_codes: int = 20
     top_medications: int = 8
     evidence: bool = True                           # attribution per coding suggestion (~0.1 s per call)
@@ -242,6 +250,8 @@ class Settings:
             raise SettingsError(f"port {self.port} is not between 0 and 65535")
         if self.fhir_timeout <= 0:
             raise SettingsError("the FHIR timeout must be positive")
+        if not self.write_back_retry_s > 0 or self.write_back_give_up < 1:
+            raise SettingsError("the write-back retry delay must be positive and the give-up count at least 1")
         if self.write_back_max < 1 or self.top_codes < 1 or self.top_medications < 1:
             raise SettingsError("write-back and card limits must be at least 1")
         if not (0 < self.target_recall <= 1) or not (0 <= self.write_back_precision <= 1):
@@ -252,7 +262,7 @@ class Settings:
             raise SettingsError("threads must be at least 1")
         if self.workers < 0:
             raise SettingsError("workers must be 0 (automatic) or more")
-        if self.max_request_mb < 1 or self.fhir_max_response_mb < 1:
+        if self.max_request_mb < 1 or self.fhir_max_response_mb < 1 or self.max_prefetch_resources < 1:
             raise SettingsError("the request and FHIR answer size limits must be at least 1 MB")
         for name in ("admin_token_sha256", "metrics_token_sha256"):
             if getattr(self, name) and not re.fullmatch(r"[0-9a-f]{64}", getattr(self, name)):

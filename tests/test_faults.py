@@ -139,7 +139,7 @@ def test_write_back_failing_halfway_then_each_condition_exactly_once(demo_models
             proxy.route("/fhir", apply_then_fail)
             FAULTS["injected"] += 1
             failed, _ = call(base_url, DISCHARGE, body)
-            assert failed.status_code == 200 and "failed" in failed.json()["cards"][0]["detail"]
+            assert failed.status_code == 200 and "Write-back pending" in failed.json()["cards"][0]["detail"]
             assert transactions and all(s < 300 for s in transactions), "the server did apply them"
             proxy.routes.clear()                                        # recovered
             for _ in range(2):                                          # the EHR re-sends the call

@@ -3,7 +3,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from fhir_assist.fhir.datetimes import (
-    is_fhir_date, is_fhir_datetime, parse_fhir_date, parse_fhir_datetime, read_fhir_datetime,
+    is_fhir_date, is_fhir_datetime, is_fhir_instant, parse_fhir_date, parse_fhir_datetime, parse_timestamp,
+    read_fhir_datetime,
 )
 
 UTC = timezone.utc
@@ -73,3 +74,38 @@ def test_is_fhir_datetime_refuses(value):
 def test_is_fhir_date_refuses_times():
     assert is_fhir_date("2020-02-29") and not is_fhir_date("2021-02-29")
     assert not is_fhir_date("2021-03-04T05:06:07Z") and not is_fhir_date("2021-00")
+
+
+@pytest.mark.parametrize("value", ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123+14:00", "2016-12-31T23:59:60Z",
+                                   "2024-02-29T00:00:00-05:30"])
+def test_is_fhir_instant_accepts(value):
+    assert is_fhir_instant(value)
+
+
+@pytest.mark.parametrize("value", ["2026-01-02", "2026-01-02T03:04Z", "2026-01-02T03:04:05",
+                                   "2026-02-31T00:00:00Z",          # the pattern alone let this day through
+                                   "2025-02-29T00:00:00Z", "2026-01-02T03:04:05+14:30", " 2026-01-02T03:04:05Z",
+                                   None, 20260102])
+def test_is_fhir_instant_refuses(value):
+    assert not is_fhir_instant(value)
+
+
+def test_one_parser_for_caller_timestamps():
+    assert parse_timestamp("2026-01-02") == datetime(2026, 1, 2, tzinfo=timezone.utc)
+    assert parse_timestamp("2026-01-02T03:04:05+01:00") == datetime(2026, 1, 2, 2, 4, 5, tzinfo=timezone.utc)
+    assert parse_timestamp("2026-01-02T03:04:05") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    for bad in ("2026-02-30", "yesterday", "2026-01-02 03:04:05", "20260102", "", None):
+        assert parse_timestamp(bad) is None
+
+
+def test_since_and_feedback_timestamps_use_the_one_parser():
+    from fhir_assist.cds.errors import CdsError
+    from fhir_assist.cds.feedback import parse_feedback
+    from fhir_assist.store import MemoryStore
+
+    store = MemoryStore()
+    with pytest.raises(ValueError, match="since"):
+        store.list_feedback(since="2026-02-30")
+    assert store.list_feedback(since="2026-01-02") == []
+    with pytest.raises(CdsError):
+        parse_feedback({"feedback": [{"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-02-30T00:00:00Z"}]})

@@ -138,6 +138,8 @@ BAD_INPUTS = [
     ("meta.lastUpdated without zone", VIEW,
      lambda b: b["prefetch"]["encounters"]["entry"][0]["resource"].update(meta={"lastUpdated": "2026-01-01T10:00:00"}),
      "prefetch.encounters.entry[0].resource.meta.lastUpdated"),
+    ("meta.lastUpdated on a day the calendar lacks", VIEW,
+     _set(["prefetch", "patient", "meta"], {"lastUpdated": "2026-02-31T10:00:00Z"}), "prefetch.patient.meta.lastUpdated"),
     ("hookInstance with a newline", VIEW, _set(["hookInstance"], "abc\nINFO forged log line"), "hookInstance"),
     ("fhirServer with dot segments", VIEW, _set(["fhirServer"], "https://ehr.example.org/fhir/../admin"),
      "fhirServer"),
@@ -184,6 +186,18 @@ def test_oversized_body_is_refused_by_the_server_before_it_is_read(models):
             answer = sock.recv(200).decode(errors="replace")
             assert answer.startswith("HTTP/1.1 413"), answer
             assert time.monotonic() - started < 5
+
+
+
+def test_a_prefetch_over_the_resource_cap_is_413_before_it_is_read(models, hook_cohort):
+    body = body_for(hook_cohort, VIEW)
+    held = sum(len(v.get("entry") or []) if isinstance(v, dict) and v.get("resourceType") == "Bundle"
+               else v is not None for v in body["prefetch"].values())
+    with service(models, max_prefetch_resources=held - 1) as base_url:
+        issue = assert_clean_4xx(post(base_url, VIEW, body), 413)
+        assert f"holds {held} resources" in issue["details"]["text"] and "MAX_PREFETCH_RESOURCES" in issue["details"]["text"]
+    with service(models, max_prefetch_resources=held) as base_url:
+        assert post(base_url, VIEW, body).status_code == 200
 
 
 # ------------------------------------------------------- whose server gets the token

@@ -1,10 +1,12 @@
 """`fhir-assist serve` with several processes: the automatic choice, the refusal without
-Redis, and a real multi-process server whose workers share the card ledger through Redis
-(feedback on a card is accepted whichever worker answered the hook call)."""
+Redis, a real multi-process server whose workers share the card ledger through Redis
+(feedback on a card is accepted whichever worker answered the hook call), and the request
+body limit under both servers (waitress alone, gunicorn with several processes)."""
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,8 +16,8 @@ import pytest
 import requests
 
 from fhir_assist.cds.feedback import SOURCE
-from fhir_assist.commands.server_processes import (WorkersError, choose_workers, torch_threads_per_worker,
-                                                      usable_cores)
+from fhir_assist.commands.server_processes import (WorkersError, choose_workers, declared_body_too_large,
+                                                      torch_threads_per_worker, usable_cores)
 from fhir_assist.store import open_store
 from fhir_assist.store.keys import Scope
 from tests.conftest import _stop_process, free_port
@@ -48,10 +50,23 @@ def test_torch_threads_split_the_cores():
     assert torch_threads_per_worker(8, cores=4) == 1
 
 
-def _serve(args: list[str], log: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def _serve(args: list[str], log: Path, **env_vars: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env_vars)
     return subprocess.Popen([sys.executable, "-m", "fhir_assist.cli", "serve", "--no-auth", *args],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+
+
+def _wait_ready(proc: subprocess.Popen, base: str, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        try:
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, f"serve did not become ready: {log.read_text()[-2000:]}"
+        time.sleep(0.3)
 
 
 def test_several_workers_without_redis_are_refused(tmp_path):
@@ -65,16 +80,7 @@ def test_workers_share_the_card_ledger_through_redis(redis_url, tmp_path):
     proc = _serve(["--port", str(port), "--workers", "2", "--redis-url", redis_url], tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
-            try:
-                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "serve --workers 2 did not become ready"
-            time.sleep(0.3)
+        _wait_ready(proc, base, tmp_path / "serve.log")
         body = json.loads((HOOKS / f"{CODING}.json").read_text())
         cards = []
         with requests.Session() as first, requests.Session() as second:
@@ -103,6 +109,68 @@ def test_workers_share_the_card_ledger_through_redis(redis_url, tmp_path):
             text = requests.get(f"{base}/metrics", timeout=10).text
             assert _sample_sum(text, "fhir_assist_cds_calls_total", f'service="{CODING}"') == len(cards), text
             assert _sample_sum(text, "fhir_assist_models_loaded", "") == 1
+    finally:
+        _stop_process(proc, timeout=30)
+
+
+def test_a_body_over_the_limit_or_of_unknown_size_closes_the_connection():
+    assert declared_body_too_large([("CONTENT-LENGTH", "900000000")], 1024)
+    assert not declared_body_too_large([("CONTENT-LENGTH", "1024"), ("HOST", "x")], 1024)
+    assert declared_body_too_large([("TRANSFER-ENCODING", "chunked")], 1024)
+    assert not declared_body_too_large([], 1024)
+
+
+def _answer_then_eof(port: int, head: bytes, body: bytes = b"") -> tuple[str, float, bool]:
+    """Send a request head (and the start of its body); the answer's status line, how long it
+    took, and whether the server then closed the connection instead of waiting for the rest."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(head + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        elapsed = time.monotonic() - started
+        sock.settimeout(5)
+        closed = False
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    closed = True
+                    break
+        except ConnectionResetError:
+            closed = True
+        except socket.timeout:
+            closed = False
+    return answer.split(b"\r\n", 1)[0].decode(errors="replace"), elapsed, closed
+
+
+@pytest.mark.parametrize("mode", ["waitress", "gunicorn"])
+def test_an_oversized_body_gets_an_early_413_under_every_server(mode, redis_url, tmp_path):
+    """A 900 MB Content-Length is answered 413 at once, from the headers, and the connection is
+    closed: the server neither buffers the body nor keeps reading it to reuse the connection."""
+    port = free_port()
+    args = ["--port", str(port)] + (["--workers", "2", "--redis-url", redis_url] if mode == "gunicorn" else [])
+    log = tmp_path / "serve.log"
+    proc = _serve(args, log, FHIR_ASSIST_MAX_REQUEST_MB="1")
+    try:
+        _wait_ready(proc, f"http://127.0.0.1:{port}", log)
+        head = (f"POST /cds-services/{CODING} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: 900000000\r\n\r\n").encode()
+        status, elapsed, closed = _answer_then_eof(port, head, b"{" * 65536)
+        assert status.startswith("HTTP/1.1 413"), status
+        assert elapsed < 5 and closed, (elapsed, closed)
+        # A chunked body of unknown size is cut at the limit too.
+        head = (f"POST /cds-services/{CODING} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n").encode()
+        status, elapsed, closed = _answer_then_eof(port, head, b"35a4e900\r\n" + b"{" * (2 * 1024 * 1024))
+        assert status.startswith("HTTP/1.1 413"), status
+        assert closed
+        # The server still answers normal calls.
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
     finally:
         _stop_process(proc, timeout=30)
 

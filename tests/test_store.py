@@ -148,6 +148,29 @@ def test_pending_actions_replace_and_remove(store):
     assert store.pending(t) == {"a2": '{"v": 3}'}
 
 
+def test_pending_queues_are_apart_and_removal_can_wait_for_a_newer_payload(store):
+    t = tenant()
+    scope = Scope(t, "https://ehr.example.org")
+    store.put_pending(scope, "e1", '{"v": 1}', queue="writeback")
+    assert store.pending(scope) == {} and store.pending(scope, "writeback") == {"e1": '{"v": 1}'}
+    assert scope in store.pending_scopes("writeback")
+    store.put_pending(scope, "e1", '{"v": 2}', queue="writeback")       # newer, put while v1 was retried
+    assert not store.remove_pending(scope, "e1", "writeback", if_payload='{"v": 1}')
+    assert store.pending(scope, "writeback") == {"e1": '{"v": 2}'}
+    assert store.remove_pending(scope, "e1", "writeback", if_payload='{"v": 2}')
+    assert store.pending(scope, "writeback") == {}
+
+
+def test_a_lease_has_one_holder_until_released_or_expired(store):
+    name = f"lease-{tenant()}"
+    assert store.claim_lease(name, 0.5)
+    assert not store.claim_lease(name, 0.5)
+    store.release_lease(name)
+    assert store.claim_lease(name, 0.3)
+    time.sleep(0.5)
+    assert store.claim_lease(name, 0.3)
+
+
 def test_redis_ttl_is_honoured(redis_url):
     s = open_store(redis_url)
     t = tenant()

@@ -22,6 +22,7 @@ from .models import ModelSet, load_models
 from .coding_service import CodingService
 from .routes import routes
 from .services import MedicationChangeService, ServiceRuntime
+from .writeback import WriteBacks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class CdsApp:
     fhir_server_factory: Callable[..., Any]
 
     def close(self) -> None:
+        self.runtime.writebacks.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -90,7 +92,8 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
             log.warning("no trusted issuers configured (--trust ISS=KEYFILE): every call will be refused "
                         "with 401 until one is added")
 
-    runtime = ServiceRuntime(settings, models, store, metrics, fhir_factory)
+    runtime = ServiceRuntime(settings, models, store, metrics, fhir_factory,
+                             WriteBacks(store, settings, metrics, fhir_factory))
     state = CdsApp(settings, store, models, metrics, verifier,
                    ThreadPoolExecutor(max_workers=8, thread_name_prefix="fhir-fetch"), runtime,
                    {"medication-change": MedicationChangeService(runtime), CODING_SUGGESTIONS: CodingService(runtime)},

@@ -20,6 +20,7 @@ from .errors import precondition_failed
 from .models import FUSION, RANKER, TEXT_CODER
 from .patient_data import PatientData
 from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
+from .writeback import PendingWrite
 
 log = logging.getLogger(__name__)
 _NO_LOCK = contextlib.nullcontext()
@@ -93,7 +94,7 @@ class CodingService:
         written: dict[tuple[str, str], dict] = {}
         write_note = None
         if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back:
-            written, write_note = self._write_back(data, to_write, run, version)
+            written, write_note = self._write_back(data, to_write, run, version, tenant)
 
         if not shown:
             if run.unknown:
@@ -234,29 +235,35 @@ class CodingService:
                          settings.target_recall, expected, has_evidence, explain=explain, score_total=total,
                          cut_rule=cut_rule)
 
-    def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str
+    def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str, scope
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
         """Write `codes` as provisional Conditions and supersede the ones an earlier call wrote
-        that are no longer among them (marked entered-in-error, see FhirServer)."""
+        that are no longer among them (marked entered-in-error, see FhirServer); when the server
+        cannot take them now, they are queued and retried (`writeback`)."""
         call = data.call
         base = call.fhir_server
         if not base and call.configured_server_allowed and not call.fhir_server_refused:
             base = self.rt.settings.fhir_base_url
         if not base:
             return {}, "Not written back: no FHIR server this call may write to."
+        write = PendingWrite(base.rstrip("/"), call.patient_id, data.encounter_id, [_code_dict(m) for m in codes],
+                             version, run.cutoff_k, run.target_recall, with_call_token=bool(call.fhir_server))
         try:
-            server = self.rt.fhir_factory(base, call.access_token if call.fhir_server else None)
-            stored = server.write_suggested_conditions(call.patient_id, data.encounter_id, codes, version,
-                                                       cutoff_k=run.cutoff_k, target_recall=run.target_recall)
-            superseded = server.supersede_suggestions(call.patient_id, data.encounter_id,
-                                                      {(m.system, m.code) for m in codes}, version)
+            result = self.rt.writebacks.write(scope, write, call.access_token if call.fhir_server else None,
+                                              call.token_expires_in)
         except Exception as exc:  # noqa: BLE001 - the cards are still useful without the write
             log.warning("write-back of %d codes failed: %s", len(codes), error_kind(exc))
             self.rt.metrics.writeback_failures.inc()
             status = getattr(exc, "status", None)
             return {}, (f"Write-back to the FHIR server failed ({'HTTP ' + str(status) if status else 'unreachable'}); "
                         "the suggestions below create the Conditions instead.")
-        self.rt.metrics.written_conditions.inc(len(stored))
+        if result.pending is not None:
+            wait = max(1, round(result.pending.next_at - time.time()))
+            return {}, (f"Write-back pending: the FHIR server could not take the {len(codes)} recommended code(s) "
+                        f"now ({result.pending.last_error}). The service keeps them and retries in the background "
+                        f"(next try in about {wait} s); each code is written once. Until then the suggestions "
+                        "below create the Conditions.")
+        stored, superseded = result.stored, result.superseded
         out = {}
         for condition in stored:
             for coding in (condition.get("code") or {}).get("coding") or []:
@@ -342,6 +349,11 @@ class CodingService:
             "encounter": encounter, "user": call.user_id, "model_version": version, "suggestions": ledger,
         }
         return card
+
+
+def _code_dict(m: MergedCode) -> dict:
+    return {"system": m.system, "code": m.code, "display": m.display, "score": round(float(m.score), 6),
+            "rank": m.rank}
 
 
 def _unique_unknown(unknown: list) -> list:

@@ -18,9 +18,10 @@ Stored feedback events (via `Store.record_feedback`):
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
+from ..fhir.datetimes import parse_timestamp
 from .errors import bad_request
 
 SOURCE = "cds-feedback"
@@ -68,19 +69,11 @@ def parse_feedback(body: Any) -> list[dict]:
                 raise bad_request(f"{where}.overrideReason.reason must be a Coding with a code",
                                   expression=f"{where}.overrideReason.reason")
         stamp = item.get("outcomeTimestamp")
-        if not isinstance(stamp, str) or _parse_time(stamp) is None:
+        if not isinstance(stamp, str) or parse_timestamp(stamp) is None:
             raise bad_request(f"{where}.outcomeTimestamp must be an ISO-8601 date-time",
                               expression=f"{where}.outcomeTimestamp", code="required")
         out.append(item)
     return out
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _reason_text(reason: dict | None) -> str | None:
@@ -95,7 +88,7 @@ def _reason_text(reason: dict | None) -> str | None:
 def feedback_events(service_id: str, item: dict, card_info: dict | None, subject: str | None) -> list[dict]:
     """The store events for one feedback entry (see the module docstring)."""
     outcome = item["outcome"]
-    at = _parse_time(item["outcomeTimestamp"]).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    at = parse_timestamp(item["outcomeTimestamp"]).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     accepted_ids = [a["id"] for a in item.get("acceptedSuggestions") or []]
     reason = item.get("overrideReason")
     audit = {"source": SOURCE, "service": service_id, "card": item["card"], "outcome": outcome, "at": at}

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .auth import AuthError, Caller
 from .errors import CdsError, bad_request, operation_outcome
@@ -55,17 +55,43 @@ def read_json() -> Any:
         raise bad_request(f"the request body must be sent as Content-Type: {JSON}", code="not-supported")
     # orjson: a hook call carries the patient's record as prefetch (~100 KB); the standard
     # library takes several times longer to parse it.
-    raw = request.get_data(cache=False)
-    if not raw.strip():
+    raw = _read_body()
+    if not raw or raw.isspace():
         raise bad_request("the request body is empty; expected a JSON object", code="required")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):     # orjson stops at 1024 levels
             raise bad_request("the request body is nested too deeply", code="too-costly") from None
-        body = _strict_json(raw)          # what orjson refuses (lone surrogates) the checks below name
+        body = _strict_json(bytes(raw))   # what orjson refuses (lone surrogates) the checks below name
     check_depth(body)
     return body
+
+
+def _read_body() -> bytes | bytearray:
+    """The body in one buffer of its declared length (werkzeug's get_data reads pieces and
+    joins them, holding the body twice). A chunked body (no length) is read up to the limit."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if length is None:
+        raw = request.get_data(cache=False)
+        if limit and len(raw) >= limit:
+            # werkzeug cuts a chunked body at the limit without a word: refuse it.
+            raise RequestEntityTooLarge()
+        return raw
+    if limit and length > limit:
+        raise RequestEntityTooLarge()
+    buffer = bytearray(length)
+    view, got = memoryview(buffer), 0
+    while got < length:
+        n = request.stream.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    view.release()
+    if got < length:
+        raise bad_request("the request body ended before its Content-Length", code="incomplete")
+    return buffer
 
 
 def _strict_json(raw: bytes) -> Any:
@@ -111,6 +137,8 @@ def _route_label() -> str:
 @plumbing.before_app_request
 def start_timer():
     g.started = time.perf_counter()
+    # Queued write-backs are retried by a thread of each server process; a forked worker starts its own.
+    service().runtime.writebacks.resume()
 
 
 @plumbing.after_app_request

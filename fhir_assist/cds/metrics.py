@@ -88,6 +88,15 @@ class ServiceMetrics:
         self.writeback_failures = Counter(
             "fhir_assist_writeback_failures", "Write-backs the FHIR server refused or could not take",
             registry=r)
+        self.writeback_queued = Counter(
+            "fhir_assist_writeback_queued", "Write-backs kept for retry (the FHIR server could not take them)",
+            registry=r)
+        self.writeback_retries = Counter(
+            "fhir_assist_writeback_retries", "Retries of queued write-backs, by outcome (written, failed, given-up)",
+            ["outcome"], registry=r)
+        self.writeback_pending = Gauge(
+            "fhir_assist_writeback_pending", "Queued write-backs seen at the last retry round",
+            registry=r, multiprocess_mode="max")   # every process sees the same Redis queue
         self.auth_failures = Counter(
             "fhir_assist_auth_failures", "Refused tokens, by reason", ["reason"], registry=r)
         self.feedback = Counter(

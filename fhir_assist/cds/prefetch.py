@@ -93,6 +93,19 @@ class PrefetchResult:
         return not self.missing
 
 
+def count_resources(prefetch: dict | None) -> int:
+    """How many resources a prefetch holds: one per resource, one per Bundle entry."""
+    total = 0
+    for value in (prefetch or {}).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and item.get("resourceType") == "Bundle":
+                entries = item.get("entry")
+                total += len(entries) if isinstance(entries, list) else 0
+            elif item is not None:
+                total += 1
+    return total
+
+
 def usable_prefetch(prefetch: dict) -> tuple[dict, dict[str, str]]:
     """Split the EHR's prefetch into usable values and keys it reported as failed.
 

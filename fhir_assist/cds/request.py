@@ -51,6 +51,11 @@ class HookCall:
         token = auth.get("access_token")
         return token if isinstance(token, str) and token else None
 
+    @property
+    def token_expires_in(self) -> float | None:
+        value = (self.fhir_authorization or {}).get("expires_in")
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 def _bare(value: str, resource_type: str) -> str:
     prefix = f"{resource_type}/"

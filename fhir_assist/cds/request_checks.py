@@ -7,16 +7,13 @@ Bundle type, and JSON nested deeper than any FHIR resource needs.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from ..fhir.datetimes import is_fhir_instant
 from ..fhir.ids import RELATIVE_REFERENCE, is_fhir_id
 from .errors import bad_request
 from .prefetch import Query, TemplateError, render
 
-# FHIR instant: a full date-time with seconds and a zone.
-_INSTANT = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
-                      r"(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))")
 MAX_JSON_DEPTH = 64      # a FHIR resource in a Bundle needs well under 20 levels
 
 
@@ -122,7 +119,7 @@ def check_bundle_fields(value: Any, where: str) -> None:
         if meta is not None:
             updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
             if not isinstance(meta, dict) or ("lastUpdated" in meta and not (
-                    isinstance(updated, str) and _INSTANT.fullmatch(updated))):
+                    is_fhir_instant(updated))):
                 raise bad_request(f"{path}.meta.lastUpdated must be a FHIR instant",
                                   expression=f"{path}.meta.lastUpdated")
         if item.get("resourceType") != "Bundle":

@@ -4,6 +4,7 @@
     POST /cds-services/{id}                 a hook call → {"cards": [...], "systemActions"?: [...]}
     POST /cds-services/{id}/feedback        outcomes of the cards (accepted / overridden)
     GET  /admin/feedback?tenant=T           stored feedback, for audit (admin credential only)
+    GET  /admin/writebacks?tenant=T         write-backs queued for retry and given up (admin credential only)
     GET  /healthz   /readyz   /metrics      liveness, readiness (models + store), Prometheus
     GET  /openapi.json                      the OpenAPI description of the above
 """
@@ -22,6 +23,7 @@ from .feedback import SOURCE, feedback_events, parse_feedback
 from .http import authenticate, json_response, read_json, service
 from .openapi import openapi_document
 from .patient_data import load_patient_data, make_fetcher
+from .prefetch import count_resources
 from .request import parse_hook_call
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def call_service(service_id: str):
                        expression="id")
     g.service_id = service_id
     call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.fhir_server_allow_list)
+    _check_prefetch_size(call.prefetch, settings.max_prefetch_resources)
     if "review" in current_app.blueprints:
         call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
     # The service's own FHIR server, without the EHR's token, only for issuers allowed to use it.
@@ -76,6 +79,14 @@ def call_service(service_id: str):
     log.info("%s hookInstance=%s: %d card(s) in %.0f ms", service_id, call.hook_instance,
              len(answer.cards), 1000 * (time.perf_counter() - started))
     return json_response(answer.body())
+
+
+def _check_prefetch_size(prefetch, limit: int) -> None:
+    # The body limit bounds the bytes; this bounds what the timeline and the models are given.
+    count = count_resources(prefetch)
+    if count > limit:
+        raise CdsError(413, "too-costly", f"the prefetch holds {count} resources; this service reads at most "
+                       f"{limit} per call (FHIR_ASSIST_MAX_PREFETCH_RESOURCES)", expression="prefetch")
 
 
 def _open_fhir_server(state, call):
@@ -132,11 +143,8 @@ def list_feedback():
     # Feedback holds patient and encounter ids and coders' comments: an admin function
     # behind its own credential, never open to EHR tokens.
     state = service()
-    check_admin(state.settings, request.headers.get("Authorization"))
-    tenant = request.args.get("tenant")
-    if not tenant:
-        raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
-    scope = Scope(tenant=tenant, issuer=request.args.get("issuer") or None)
+    scope = _admin_scope(state)
+    tenant = scope.tenant
     try:
         events = state.store.list_feedback(scope, since=request.args.get("since") or None, source=SOURCE)
     except ValueError as exc:
@@ -151,6 +159,23 @@ def list_feedback():
     return json_response({"service": request.args.get("service"), "tenant": tenant, "issuer": scope.issuer,
                           "count": len(events),
                           "feedback": events})
+
+
+@routes.get("/admin/writebacks")
+def list_writebacks():
+    state = service()
+    scope = _admin_scope(state)
+    listing = state.runtime.writebacks.listing(scope)
+    return json_response({"tenant": scope.tenant, "issuer": scope.issuer, **listing})
+
+
+def _admin_scope(state) -> Scope:
+    """An admin request's scope (?tenant=T&issuer=I), once its admin credential is checked."""
+    check_admin(state.settings, request.headers.get("Authorization"))
+    tenant = request.args.get("tenant")
+    if not tenant:
+        raise bad_request("the 'tenant' parameter is required", expression="tenant", code="required")
+    return Scope(tenant=tenant, issuer=request.args.get("issuer") or None)
 
 
 @routes.get("/openapi.json")

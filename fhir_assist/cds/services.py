@@ -40,6 +40,7 @@ class ServiceRuntime:
     store: Any                                  # fhir_assist.store.Store
     metrics: ServiceMetrics
     fhir_factory: Callable[..., Any]            # (base_url, token) -> FhirServer
+    writebacks: Any = None                      # writeback.WriteBacks: written now, or queued and retried
 
     def source(self, label: str, code: str, display: str) -> dict:
         return C.CardSource(label, self.settings.source_url, code, display).as_dict()

@@ -41,8 +41,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
+    from fhir_assist.fhir.datetimes import parse_timestamp
     from fhir_assist.review.labels import ExportReport, labels_from_events, to_jsonl
     from fhir_assist.store import StoreUnavailable, open_store
 
@@ -52,10 +51,9 @@ def _export(args: argparse.Namespace) -> int:
                        "a service running without Redis keeps feedback only in its own memory")
     since = None
     if args.since:
-        try:
-            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-        except ValueError:
-            raise CliError(f"--since {args.since!r} is not an ISO-8601 date or date-time") from None
+        since = parse_timestamp(args.since)
+        if since is None:
+            raise CliError(f"--since {args.since!r} is not an ISO-8601 date or date-time")
     try:
         store = open_store(url)
     except ValueError as exc:

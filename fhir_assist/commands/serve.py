@@ -125,7 +125,7 @@ def _serve_processes(app, state, settings, workers: int, torch_threads: int) -> 
     port = settings.port or _free_port(settings.host)   # gunicorn's workers cannot report a port 0 picked
     try:
         run_gunicorn(app, host=settings.host, port=port, workers=workers, threads=settings.threads,
-                     torch_threads=torch_threads,
+                     torch_threads=torch_threads, max_body_bytes=settings.max_request_mb * 1024 * 1024,
                      on_ready=lambda: log.info("CDS Hooks discovery at http://%s:%s/cds-services",
                                                settings.host, port))
     finally:

@@ -12,6 +12,11 @@ master and forked, so the weights are shared copy-on-write, and each worker gets
 `cores // workers` torch threads (at least one) so that the workers do not fight over
 the cores inside the model calls. Their metrics go to files in one directory that
 /metrics adds up, so a scrape sees the whole server, not the one process that answered.
+
+gunicorn has no request-body limit of its own: the app answers 413 from the declared
+Content-Length without reading the body (Flask's MAX_CONTENT_LENGTH), and `close_after_large_body`
+closes such a connection once answered, so the worker never reads (and discards) the rest of a
+body it refused to keep the connection alive.
 """
 from __future__ import annotations
 
@@ -66,6 +71,28 @@ def set_torch_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def declared_body_too_large(headers, max_body_bytes: int) -> bool:
+    """True when a request's headers ((NAME, value) pairs, as gunicorn keeps them) announce a
+    body over `max_body_bytes`, or a chunked one (its size is unknown until read)."""
+    for name, value in headers:
+        name = name.upper()
+        if name == "CONTENT-LENGTH":
+            value = value.strip()
+            if not value.isdigit() or int(value) > max_body_bytes:
+                return True
+        elif name == "TRANSFER-ENCODING" and "chunked" in value.lower():
+            return True
+    return False
+
+
+def close_after_large_body(max_body_bytes: int):
+    """gunicorn's pre_request hook: answer, then close, a connection whose body is over the limit."""
+
+    def pre_request(worker, req) -> None:
+        if declared_body_too_large(req.headers, max_body_bytes):
+            req.must_close = True
+
+    return pre_request
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -94,7 +121,7 @@ def _forget_worker_metrics(server, worker) -> None:
 
 
 def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch_threads: int,
-                 on_ready=None) -> None:
+                 max_body_bytes: int, on_ready=None) -> None:
     """Serve `app` (already built: forked, not rebuilt, in every worker) until stopped;
     `on_ready()` runs once the port is listening."""
     from gunicorn.app.base import BaseApplication
@@ -109,6 +136,7 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
         "graceful_timeout": 20,
         "keepalive": 30,             # an EHR reuses its connection between hook calls
         "post_fork": lambda server, worker: set_torch_threads(torch_threads),
+        "pre_request": close_after_large_body(max_body_bytes),
         "child_exit": _forget_worker_metrics,
         "loglevel": "warning",
         "when_ready": lambda server: on_ready() if on_ready else None,

@@ -13,6 +13,9 @@ from typing import Any
 
 UTC = timezone.utc
 
+# A FHIR instant: a full date-time with seconds and a zone (the calendar is checked apart).
+_INSTANT_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+                         r"(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))")
 _DT_RE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
                     r"(Z|[+-]\d{2}:\d{2})?)?)?)?\Z")
 
@@ -59,6 +62,20 @@ def is_fhir_datetime(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_fhir_instant(value: Any) -> bool:
+    """True for a FHIR instant: a real calendar day, a time with seconds, and a zone."""
+    return isinstance(value, str) and _INSTANT_RE.fullmatch(value) is not None and is_fhir_datetime(value)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A moment a caller gives (a `since` filter, a feedback `outcomeTimestamp`): a FHIR date,
+    dateTime or instant as an aware UTC datetime, a time without zone read as UTC; None when
+    the text is not one."""
+    if not isinstance(value, str) or not is_fhir_datetime(value.strip()):
+        return None
+    return read_fhir_datetime(value.strip())[0]
 
 
 def read_fhir_datetime(value: Any, *, keep_offset: bool = False) -> tuple[datetime | None, bool, bool]:

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any
 
+from ..fhir.datetimes import parse_timestamp
 from .keys import Scope
 
 # A replayed token must be refused for as long as a verifier could still accept it:
@@ -16,6 +17,9 @@ JTI_GRACE_S = 300
 FEEDBACK_MAX_EVENTS = 1_000_000
 # What a card stood for is needed until its feedback arrives; EHRs send it within days.
 CARD_TTL_S = 30 * 24 * 3600
+# The pending queues: coder decisions of the worklist, write-backs of suggested codes.
+REVIEW_QUEUE = "review"
+WRITEBACK_QUEUE = "writeback"
 
 
 class StoreUnavailable(RuntimeError):
@@ -62,18 +66,34 @@ class Store(ABC):
     def get_card(self, scope: ScopeLike, card_uuid: str) -> dict | None:
         """What the card stood for, or None when unknown or expired."""
 
-    # -- pending review actions: coder decisions the FHIR server has not taken yet
+    # -- pending work the FHIR server has not taken yet, one hash per (scope, queue):
+    # coder decisions (queue "review") and write-backs of suggested codes ("writeback")
     @abstractmethod
-    def put_pending(self, scope: ScopeLike, action_id: str, payload: str) -> None:
-        """Keep (or replace) one pending action, a JSON text, under its id."""
+    def put_pending(self, scope: ScopeLike, action_id: str, payload: str, queue: str = REVIEW_QUEUE) -> None:
+        """Keep (or replace) one pending item, a JSON text, under its id."""
 
     @abstractmethod
-    def remove_pending(self, scope: ScopeLike, action_id: str) -> None:
-        """Forget one pending action (it was applied)."""
+    def remove_pending(self, scope: ScopeLike, action_id: str, queue: str = REVIEW_QUEUE,
+                       if_payload: str | None = None) -> bool:
+        """Forget one pending item (it was applied); with `if_payload`, only while it still holds
+        that payload (a newer one put meanwhile stays). True when it was removed."""
 
     @abstractmethod
-    def pending(self, scope: ScopeLike) -> dict[str, str]:
-        """Every pending action of the scope: id → JSON text."""
+    def pending(self, scope: ScopeLike, queue: str = REVIEW_QUEUE) -> dict[str, str]:
+        """Every pending item of the scope in `queue`: id → JSON text."""
+
+    @abstractmethod
+    def pending_scopes(self, queue: str) -> list[Scope]:
+        """The scopes that have (or recently had) items in `queue`."""
+
+    @abstractmethod
+    def claim_lease(self, name: str, ttl_s: float) -> bool:
+        """Take a named lease for ttl_s seconds (one holder across every process sharing the
+        store); False while another holder has it."""
+
+    @abstractmethod
+    def release_lease(self, name: str) -> None:
+        """Give a lease back before it expires."""
 
     # -- replay protection
     @abstractmethod
@@ -107,10 +127,10 @@ def since_ms(since: datetime | float | int | str | None) -> int | None:
     if since is None:
         return None
     if isinstance(since, str):
-        try:
-            since = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(f"'since' must be an ISO-8601 date-time, got {since!r}") from exc
+        moment = parse_timestamp(since)
+        if moment is None:
+            raise ValueError(f"'since' must be a FHIR date or date-time (ISO 8601), got {since!r}")
+        since = moment
     return int(epoch_seconds(since) * 1000)
 
 

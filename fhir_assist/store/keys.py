@@ -59,8 +59,16 @@ def card(scope: Scope, card_uuid: str) -> str:
     return f"{KEY_PREFIX}:{scope.key}:cds-card:{segment(card_uuid, default='-')}"
 
 
-def pending_actions(scope: Scope) -> str:
-    return f"{KEY_PREFIX}:{scope.key}:review:pending"
+def pending_actions(scope: Scope, queue: str = "review") -> str:
+    return f"{KEY_PREFIX}:{scope.key}:{segment(queue)}:pending"
+
+
+def pending_scopes(queue: str) -> str:
+    return f"{KEY_PREFIX}:pending-scopes:{segment(queue)}"
+
+
+def lease(name: str) -> str:
+    return f"{KEY_PREFIX}:lease:{segment(name, default='-')}"
 
 
 def jti(issuer: str, token_id: str) -> str:

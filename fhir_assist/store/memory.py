@@ -9,7 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, Store, checked_ttl, epoch_seconds,
+from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, REVIEW_QUEUE, Store, checked_ttl, epoch_seconds,
                    event_json, event_ms, feedback_record, since_ms)
 from .keys import Scope, segment
 
@@ -53,7 +53,8 @@ class MemoryStore(Store):
         self._states = _ExpiringTable(max_states, clock)
         self._cards = _ExpiringTable(max_cards, clock)
         self._feedback: list[tuple[str, str, dict]] = []   # (id, scope key, event)
-        self._pending: dict[str, dict[str, str]] = {}      # scope key → id → JSON
+        self._pending: dict[tuple[str, str], dict[str, str]] = {}   # (queue, scope key) → id → JSON
+        self._leases: dict[str, float] = {}
         self._jtis: dict[tuple[str, str], float] = {}
         self._last_ms = 0
         self._seq = 0
@@ -111,18 +112,38 @@ class MemoryStore(Store):
             raw = self._cards.get((Scope.of(scope).key, str(card_uuid)))
         return None if raw is None else json.loads(raw)
 
-    # -- pending review actions
-    def put_pending(self, scope, action_id, payload):
+    # -- pending review actions and write-backs
+    def put_pending(self, scope, action_id, payload, queue=REVIEW_QUEUE):
         with self._lock:
-            self._pending.setdefault(Scope.of(scope).key, {})[str(action_id)] = str(payload)
+            self._pending.setdefault((queue, Scope.of(scope).key), {})[str(action_id)] = str(payload)
 
-    def remove_pending(self, scope, action_id):
+    def remove_pending(self, scope, action_id, queue=REVIEW_QUEUE, if_payload=None):
         with self._lock:
-            self._pending.get(Scope.of(scope).key, {}).pop(str(action_id), None)
+            items = self._pending.get((queue, Scope.of(scope).key), {})
+            if str(action_id) not in items or (if_payload is not None and items[str(action_id)] != if_payload):
+                return False
+            del items[str(action_id)]
+            return True
 
-    def pending(self, scope):
+    def pending(self, scope, queue=REVIEW_QUEUE):
         with self._lock:
-            return dict(self._pending.get(Scope.of(scope).key, {}))
+            return dict(self._pending.get((queue, Scope.of(scope).key), {}))
+
+    def pending_scopes(self, queue):
+        with self._lock:
+            return [Scope.from_key(key) for (q, key), items in self._pending.items() if q == queue and items]
+
+    def claim_lease(self, name, ttl_s):
+        with self._lock:
+            now = self._clock()
+            if self._leases.get(name, 0) > now:
+                return False
+            self._leases[name] = now + ttl_s
+            return True
+
+    def release_lease(self, name):
+        with self._lock:
+            self._leases.pop(name, None)
 
     # -- replay protection
     def claim_jti(self, issuer, jti, expires_at):

@@ -6,9 +6,11 @@ import logging
 import math
 import time
 
+import redis
+
 from . import keys
-from .base import (CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, Store, StoreUnavailable, checked_ttl,
-                   epoch_seconds, event_json, feedback_record, since_ms)
+from .base import (CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, REVIEW_QUEUE, Store, StoreUnavailable,
+                   checked_ttl, epoch_seconds, event_json, feedback_record, since_ms)
 from .connection import RETRY_AFTER_S, RedisConnection
 from .keys import Scope
 from .memory import MemoryStore
@@ -126,32 +128,83 @@ class RedisStore(Store):
             log.warning("card ledger: looking in this process only: %s", exc)
         return self._spill.get_card(scope, card_uuid)
 
-    # -- pending review actions: spilled to this process while Redis is down
-    def put_pending(self, scope, action_id, payload):
+    # -- pending review actions and write-backs: spilled to this process while Redis is down
+    def put_pending(self, scope, action_id, payload, queue=REVIEW_QUEUE):
         scope = Scope.of(scope)
+
+        def write(r):
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(keys.pending_actions(scope, queue), action_id, payload)
+            pipe.sadd(keys.pending_scopes(queue), scope.key)
+            pipe.execute()
+
         try:
-            self._redis.call("put_pending", lambda r: r.hset(keys.pending_actions(scope), action_id, payload))
+            self._redis.call("put_pending", write)
         except StoreUnavailable as exc:
-            log.error("pending decision %s kept in this process only: %s", action_id, exc)
-            self._spill.put_pending(scope, action_id, payload)
+            log.error("pending %s item %s kept in this process only: %s", queue, action_id, exc)
+            self._spill.put_pending(scope, action_id, payload, queue)
             return
-        self._spill.remove_pending(scope, action_id)
+        self._spill.remove_pending(scope, action_id, queue)
 
-    def remove_pending(self, scope, action_id):
+    def remove_pending(self, scope, action_id, queue=REVIEW_QUEUE, if_payload=None):
         scope = Scope.of(scope)
-        self._spill.remove_pending(scope, action_id)
-        self._redis.call("remove_pending", lambda r: r.hdel(keys.pending_actions(scope), action_id))
+        spilled = self._spill.remove_pending(scope, action_id, queue, if_payload)
+        key = keys.pending_actions(scope, queue)
+        if if_payload is None:
+            return bool(self._redis.call("remove_pending", lambda r: r.hdel(key, action_id))) or spilled
 
-    def pending(self, scope):
+        def remove_if_unchanged(r):
+            # WATCH … MULTI: a payload put meanwhile (a newer write-back) is not removed.
+            with r.pipeline(transaction=True) as pipe:
+                pipe.watch(key)
+                current = pipe.hget(key, action_id)
+                if current is None or _text(current) != if_payload:
+                    return False
+                pipe.multi()
+                pipe.hdel(key, action_id)
+                try:
+                    pipe.execute()
+                except redis.WatchError:
+                    return False
+                return True
+
+        return self._redis.call("remove_pending", remove_if_unchanged) or spilled
+
+    def pending(self, scope, queue=REVIEW_QUEUE):
         scope = Scope.of(scope)
         out: dict[str, str] = {}
         try:
-            stored = self._redis.call("pending", lambda r: r.hgetall(keys.pending_actions(scope)))
+            stored = self._redis.call("pending", lambda r: r.hgetall(keys.pending_actions(scope, queue)))
             out.update({_text(k): _text(v) for k, v in stored.items()})
         except StoreUnavailable as exc:
-            log.warning("pending decisions in Redis cannot be read: %s", exc)
-        out.update(self._spill.pending(scope))     # the newer copy when Redis was down
+            log.warning("pending %s items in Redis cannot be read: %s", queue, exc)
+        out.update(self._spill.pending(scope, queue))     # the newer copy when Redis was down
         return out
+
+    def pending_scopes(self, queue):
+        found = {s.key: s for s in self._spill.pending_scopes(queue)}
+        try:
+            stored = self._redis.call("pending_scopes", lambda r: r.smembers(keys.pending_scopes(queue)))
+            found.update({_text(k): Scope.from_key(_text(k)) for k in stored})
+        except StoreUnavailable as exc:
+            log.info("pending %s scopes in Redis cannot be read: %s", queue, exc)   # polled: no warning flood
+        return [found[k] for k in sorted(found)]
+
+    def claim_lease(self, name, ttl_s):
+        ttl_ms = max(1, int(ttl_s * 1000))
+        try:
+            return bool(self._redis.call("claim_lease",
+                                         lambda r: r.set(keys.lease(name), b"1", nx=True, px=ttl_ms)))
+        except StoreUnavailable as exc:
+            log.warning("lease %s taken in this process only: %s", name, exc)
+            return self._spill.claim_lease(name, ttl_s)
+
+    def release_lease(self, name):
+        self._spill.release_lease(name)
+        try:
+            self._redis.call("release_lease", lambda r: r.delete(keys.lease(name)))
+        except StoreUnavailable as exc:
+            log.warning("lease %s left to expire: %s", name, exc)
 
     # -- replay protection
     def claim_jti(self, issuer, jti, expires_at):

@@ -1,0 +1,188 @@
+"""Memory of one hook call carrying a large prefetch: RSS before, peak during, after.
+
+    python benchmarks/prefetch_memory.py [--cohort DIR] [--mb 31] [--json]
+
+Builds one encounter-discharge call whose prefetch holds about `--mb` MB of FHIR JSON (one
+patient's record, grown with the other patients' resources of a synthetic cohort
+re-pointed to that patient), then, each in a fresh process with the demo models loaded,
+measures the stages of the call: `parse` (the JSON body to Python objects, as the service
+reads it), `patient-data` (+ the prefetch checked, resources and timeline built) and `call`
+(the whole call through the app, cards included). A thread samples RSS every 2 ms for the
+peak. Each stage runs twice in the same run: `before`, with the body read as werkzeug's
+get_data reads it (pieces joined: the body twice), and `after`, as the service now reads
+it (one buffer of the declared length).
+Without --cohort a 200-patient cohort is generated into a temporary directory.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SERVICE = "coding-suggestions-encounter-discharge"
+STAGES = ("parse", "patient-data", "call")
+VARIANTS = ("before", "after")
+
+
+def build_body(cohort: Path, megabytes: float) -> bytes:
+    from fhir_assist.adapter.files import iter_resources
+    from fhir_assist.cds.catalog import BY_ID
+    from fhir_assist.cds.hook_requests import build_request, encounters_of, group_by_patient
+
+    by_patient = group_by_patient(iter_resources(cohort))
+    pids = [p for p, items in sorted(by_patient.items()) if len(encounters_of(items)) >= 2]
+    patient = pids[0]
+    body = build_request(BY_ID[SERVICE], by_patient[patient], patient)
+    bundles = {r: v for r, v in body["prefetch"].items() if isinstance(v, dict) and v.get("resourceType") == "Bundle"}
+    key_of = {}
+    for key, bundle in bundles.items():
+        for entry in bundle.get("entry") or []:
+            key_of.setdefault(entry["resource"]["resourceType"], key)
+    size, copy_no = len(json.dumps(body)), 0
+    while size < megabytes * 1024 * 1024:
+        copy_no += 1
+        for other in pids[1:]:
+            for resource in by_patient[other]:
+                key = key_of.get(resource["resourceType"])
+                if key is None or resource["resourceType"] == "Patient":
+                    continue
+                grown = _repointed(resource, other, patient, copy_no)
+                bundles[key]["entry"].append({"resource": grown})
+                size += len(json.dumps(grown)) + 16
+                if size >= megabytes * 1024 * 1024:
+                    break
+            if size >= megabytes * 1024 * 1024:
+                break
+    for bundle in bundles.values():
+        bundle["total"] = len(bundle["entry"])
+    return json.dumps(body).encode("utf-8")
+
+
+def _repointed(resource: dict, old: str, new: str, copy_no: int) -> dict:
+    """The resource as another visit of `new`: its ids and references made unique to this copy."""
+    text = json.dumps(resource)
+    text = text.replace(f"Patient/{old}", f"Patient/{new}").replace(f'"{old}-', f'"{old}-c{copy_no}-') \
+        .replace(f"/{old}-", f"/{old}-c{copy_no}-")
+    return json.loads(text)
+
+
+class PeakRss:
+    def __init__(self):
+        import psutil
+        self.process = psutil.Process()
+        self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.002)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def run_stage(stage: str, variant: str, body_path: Path) -> dict:
+    """One stage in this process: RSS (MB) before, peak during, after; the call's seconds."""
+    import gc
+
+    from flask import request
+
+    from fhir_assist.cds import create_app, http
+    from fhir_assist.config import Settings
+
+    if variant == "before":
+        http._read_body = lambda: request.get_data(cache=False)
+
+    app = create_app(Settings(no_auth=True, evidence=False, write_back=False))
+    client = app.test_client()
+    body = body_path.read_bytes()
+    gc.collect()
+    rss = PeakRss()
+    before = rss.process.memory_info().rss
+    started = time.perf_counter()
+    with rss, app.test_request_context(f"/cds-services/{SERVICE}", method="POST", data=body,
+                                       content_type="application/json"):
+        status = _stage(stage, app, client, body)
+    seconds = time.perf_counter() - started
+    gc.collect()
+    after = rss.process.memory_info().rss
+    mb = 1024 * 1024
+    return {"stage": stage, "variant": variant, "status": status, "body_mb": round(len(body) / mb, 1), "rss_before_mb": round(before / mb),
+            "peak_growth_mb": round((rss.peak - before) / mb), "after_growth_mb": round((after - before) / mb),
+            "seconds": round(seconds, 2)}
+
+
+def _stage(stage: str, app, client, body: bytes):
+    from fhir_assist.cds.catalog import BY_ID
+    from fhir_assist.cds.http import read_json
+    from fhir_assist.cds.patient_data import load_patient_data
+    from fhir_assist.cds.request import parse_hook_call
+
+    if stage == "call":
+        response = client.post(f"/cds-services/{SERVICE}", data=body, content_type="application/json")
+        return response.status_code
+    parsed = read_json()
+    if stage == "parse":
+        return 200
+    call = parse_hook_call(BY_ID[SERVICE], parsed)
+    del parsed
+    data = load_patient_data(call, fetcher=None, executor=None, deadline_s=10)
+    return 200 if data.visit is not None else 412
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cohort", type=Path, help="a synthetic cohort directory (default: generate 200 patients)")
+    parser.add_argument("--mb", type=float, default=31.0, help="prefetch size to build (MB)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--body", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stage:
+        print(json.dumps(run_stage(args.stage, args.variant, args.body)))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        cohort = args.cohort
+        if cohort is None:
+            from fhir_assist.synth.generate import generate_cohort
+            cohort = Path(tmp) / "cohort"
+            generate_cohort(200, 7, cohort, progress=False, workers=1)
+        body_path = Path(tmp) / "body.json"
+        body_path.write_bytes(build_body(cohort, args.mb))
+        rows = []
+        for stage in STAGES:
+            for variant in VARIANTS:
+                out = subprocess.run([sys.executable, __file__, "--stage", stage, "--variant", variant,
+                                      "--body", str(body_path)], capture_output=True, text=True, check=True)
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print("| stage | variant | status | body MB | RSS before MB | peak growth MB | growth after MB | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['stage']} | {r['variant']} | {r['status']} | {r['body_mb']} | {r['rss_before_mb']} | {r['peak_growth_mb']} | "
+              f"{r['after_growth_mb']} | {r['seconds']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
