@@ -50,7 +50,8 @@ class VisitData:
 
 class PatientCoder:
     """The coding service (its models, settings, list, cut and write-back rule) one process
-    codes patients with; `service` is a `cds.coding_service.CodingService`."""
+    codes patients with; `service` is a `cds.coding_service.CodingService`, whose public
+    steps (rank, explain, choose what to write) the hook runs too."""
 
     def __init__(self, service, *, bundles: bool = False, recorded: datetime | None = None) -> None:
         self.service = service
@@ -81,7 +82,7 @@ class PatientCoder:
             result.report.skip(IN_PROGRESS)
             return
         data = VisitData(visit, timeline, result.report)
-        run = self.service._suggest(data)
+        run = self.service.rank_codes(data)
         if not run.has_evidence and not visit.reason_codes:
             result.report.skip(NO_INPUTS)
             return
@@ -93,8 +94,8 @@ class PatientCoder:
         result.lines.append(self._line(result.patient_id, visit, run, candidates, recommended))
         if self.bundles:
             # The service's write-back choice, with the evidence it checks thin visits by.
-            self.service._add_evidence(run, self.service._checked_for_evidence(data, run, recommended))
-            chosen = self.service._to_write(data, run, recommended)
+            self.service.add_evidence(run, self.service.codes_to_explain(data, run, recommended))
+            chosen = self.service.codes_to_write(data, run, recommended)
             if chosen:
                 result.bundles.append(self._bundle(result.patient_id, visit, run, chosen))
                 result.counts["conditions in bundles"] += len(chosen)

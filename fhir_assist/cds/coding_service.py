@@ -75,7 +75,7 @@ class CodingService:
                     expression="context.encounterId")
             return answer
 
-        run = self._suggest(data)
+        run = self.rank_codes(data)
         already = {(c.system, c.code) for c in data.visit.diagnoses}
         candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
                       and (m.system, m.code) not in already]
@@ -88,9 +88,9 @@ class CodingService:
         shown = (confident or recommended)[: self.rt.settings.top_codes] or candidates[:5]
         version = "; ".join(run.versions)
         self.rt.metrics.count_unknown_codes(run.unknown)
-        self._add_evidence(run, shown + self._checked_for_evidence(data, run, recommended))
+        self.add_evidence(run, shown + self.codes_to_explain(data, run, recommended))
 
-        to_write = self._to_write(data, run, recommended)
+        to_write = self.codes_to_write(data, run, recommended)
         written: dict[tuple[str, str], dict] = {}
         write_note = None
         if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back:
@@ -116,13 +116,14 @@ class CodingService:
     def _thin(data: PatientData, run: CodingRun) -> bool:
         return not run.has_evidence or data.visit.coding in THIN_VISITS
 
-    def _checked_for_evidence(self, data: PatientData, run: CodingRun,
-                              recommended: list[MergedCode]) -> list[MergedCode]:
-        """The codes `_to_write` judges by their own evidence (thin visits only)."""
+    def codes_to_explain(self, data: PatientData, run: CodingRun,
+                         recommended: list[MergedCode]) -> list[MergedCode]:
+        """The codes `codes_to_write` judges by their own evidence (thin visits only)."""
         return [m for m in recommended if m.above_floor] if self._thin(data, run) else []
 
     @staticmethod
-    def _add_evidence(run: CodingRun, codes: list[MergedCode]) -> None:
+    def add_evidence(run: CodingRun, codes: list[MergedCode]) -> None:
+        """Explain `codes` in one batch (ranking computes no evidence: it costs per code)."""
         if run.explain is None or not codes:
             return
         unique = {id(m): m for m in codes}.values()
@@ -130,7 +131,7 @@ class CodingService:
         for m in unique:
             m.evidence += found.get((m.system, m.code)) or []
 
-    def _to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
+    def codes_to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
         """Recommended codes a coder is likely to keep: inside the cut, above the precision
         floor, at most write_back_max. A visit the models could read nothing from (no
         medications, procedures or note: a visit known only by its reason), or one coded
@@ -148,7 +149,9 @@ class CodingService:
         return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
                               "Diagnosis coding")
 
-    def _suggest(self, data: PatientData) -> CodingRun:
+    def rank_codes(self, data: PatientData) -> CodingRun:
+        """The visit's ranked codes with their cut, without evidence. With `add_evidence`,
+        `codes_to_explain` and `codes_to_write` it is what the hook and `code-batch` share."""
         fusion = self.rt.models.get(FUSION)
         ranker = self.rt.models.get(RANKER)
         text = self.rt.models.get(TEXT_CODER)
