@@ -34,18 +34,12 @@ class LamoRecommender:
                         "with over-prescription and interaction control,")
 
     def __init__(self, path: str | Path, device=None):
-        from fhir_assist.tasks.language_models import artifact_version, load_code_lm
-        from model_zoo.devices import pick_device
-        from model_zoo.llm.fit import FitConfig
+        from fhir_assist.tasks.language_models import load_served_lm
 
-        self.path = Path(path)
-        self.device = pick_device(device)
-        self.model, config = load_code_lm(self.path, self.device)
-        if config.get("kind") != "lamo":
-            raise ValueError(f"{self.path} is a {config.get('kind')!r} artifact, not a LAMO recommender")
-        self.config = config
-        self.model_version = artifact_version(self.path, config)
-        self.max_prompt_tokens = FitConfig.from_dict(config.get("fit", {})).max_prompt_tokens
+        served = load_served_lm(path, "lamo", "a LAMO recommender", device)
+        self.path, self.device, self.model, self.config = served.path, served.device, served.model, served.config
+        self.model_version, self.max_prompt_tokens = served.version, served.max_prompt_tokens
+        config = served.config
         self.rxcuis = list(config["medications"])
         self.index = {rx: i for i, rx in enumerate(self.rxcuis)}
         self.threshold = float(config["threshold"])

@@ -30,18 +30,12 @@ class MeraCoder:
                         "recommends the codes it ranks above its end-of-visit token")
 
     def __init__(self, path: str | Path, device=None):
-        from fhir_assist.tasks.language_models import artifact_version, load_code_lm
-        from model_zoo.devices import pick_device
-        from model_zoo.llm.fit import FitConfig
+        from fhir_assist.tasks.language_models import load_served_lm
 
-        self.path = Path(path)
-        self.device = pick_device(device)
-        self.model, config = load_code_lm(self.path, self.device)
-        if config.get("kind") != "mera":
-            raise ValueError(f"{self.path} is a {config.get('kind')!r} artifact, not a MERA coder")
-        self.config = config
-        self.model_version = artifact_version(self.path, config)
-        self.max_prompt_tokens = FitConfig.from_dict(config.get("fit", {})).max_prompt_tokens
+        served = load_served_lm(path, "mera", "a MERA coder", device)
+        self.path, self.device, self.model, self.config = served.path, served.device, served.model, served.config
+        self.model_version, self.max_prompt_tokens = served.version, served.max_prompt_tokens
+        config = served.config
         levels = config["levels"]
         tokens = list(config["code_tokens"])
         self._billing = np.array([i for i, t in enumerate(tokens) if "billing" in levels[t]], dtype=np.int64)

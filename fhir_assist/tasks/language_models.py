@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,6 +45,34 @@ def read_kind(artifact: str | Path) -> str | None:
     except (OSError, ValueError):
         return None
     return config.get("kind") if isinstance(config, dict) else None
+
+
+@dataclass
+class ServedLm:
+    """A MERA or LAMO artifact loaded for serving: its model, config, version, and
+    prompt length limit."""
+
+    path: Path
+    device: torch.device
+    model: object
+    config: dict
+    version: str
+    max_prompt_tokens: int
+
+
+def load_served_lm(artifact: str | Path, kind: str, what: str, device=None) -> ServedLm:
+    """Load a `kind` artifact ("mera"/"lamo") for serving; ValueError naming `what` it
+    should have been when the directory holds another kind."""
+    from model_zoo.devices import pick_device
+    from model_zoo.llm.fit import FitConfig
+
+    path = Path(artifact)
+    device = pick_device(device)
+    model, config = load_code_lm(path, device)
+    if config.get("kind") != kind:
+        raise ValueError(f"{path} is a {config.get('kind')!r} artifact, not {what}")
+    return ServedLm(path, device, model, config, artifact_version(path, config),
+                    FitConfig.from_dict(config.get("fit", {})).max_prompt_tokens)
 
 
 def artifact_version(artifact: str | Path, config: dict) -> str:
