@@ -89,7 +89,12 @@ class IcdRanker(nn.Module):
         if self.config.mode != "multitask":
             return self.forward(x)[:, columns]
         index = torch.as_tensor(columns, dtype=torch.long, device=self.out.weight.device)
-        return nn.functional.linear(self.trunk(x), self.out.weight[index], self.out.bias[index])
+        out = nn.functional.linear(self.trunk(x), self.out.weight[index], self.out.bias[index])
+        if getattr(self.config, "wide", False):          # paths beside the trunk, where present
+            out = out + nn.functional.linear(x, self.wide.weight[index])
+        if getattr(self.config, "copy_pairs", None):
+            out = out + self._copied(x)[:, index]
+        return out
 
     def set_output_prior(self, prevalence: torch.Tensor) -> None:
         """Start every output at its label's log-odds in training: the net begins as the

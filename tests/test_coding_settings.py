@@ -65,6 +65,14 @@ def test_ranker_history_follows_the_artifacts_input_layout():
     from fhir_assist.tasks.artifacts import load_artifact
     from fhir_assist.tasks.coding.artifact import load_ranker
 
+    from fhir_assist.tasks.coding.spaces import FeatureSpace
+
     assert RankerSettings().history is True
-    bundle = load_ranker(load_artifact("icd-ranker"))     # trained before the record inputs
-    assert bundle.features.previous is None and bundle.settings.history is False
+    artifact = load_artifact("icd-ranker")                 # trained with the record inputs
+    bundle = load_ranker(artifact)
+    assert bundle.features.previous is not None and bundle.settings.history is True
+    # an artifact trained before them has no record vocabularies: its layout has no record blocks
+    legacy = {k: v for k, v in artifact.vocabularies.items()
+              if k not in {name for _, name in FeatureSpace.RECORD_BLOCKS}}
+    older = FeatureSpace.from_vocabularies(legacy)
+    assert older.previous is None and older.size < bundle.features.size

@@ -39,10 +39,12 @@ def _text_depth(raw: bytes | bytearray) -> int:
     if b'\\"' in raw:
         return 1 << 30
     text = np.frombuffer(raw, dtype=np.uint8)
-    outside = (np.cumsum(text == 34, dtype=np.int64) & 1) == 0      # an even number of quotes before
-    step = (((text == 123) | (text == 91)).astype(np.int8) - ((text == 125) | (text == 93)).astype(np.int8))
-    step[~outside] = 0
-    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
+    opens = (text == 123) | (text == 91)                                # { [
+    brackets = np.flatnonzero(opens | (text == 125) | (text == 93))     # and } ]
+    # a bracket is outside every string when an even number of quotes precede it
+    outside = (np.searchsorted(np.flatnonzero(text == 34), brackets) & 1) == 0
+    steps = np.where(opens[brackets[outside]], 1, -1)
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def _check_depth(item: Any, depth: int, limit: int) -> None:
