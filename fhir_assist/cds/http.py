@@ -64,7 +64,7 @@ def read_json() -> Any:
         if "depth limit" in str(exc):     # orjson stops at 1024 levels
             raise bad_request("the request body is nested too deeply", code="too-costly") from None
         body = _strict_json(bytes(raw))   # what orjson refuses (lone surrogates) the checks below name
-    check_depth(body, raw=raw)
+    check_depth(body)
     return body
 
 

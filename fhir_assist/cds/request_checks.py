@@ -17,34 +17,12 @@ from .prefetch import Query, TemplateError, render
 MAX_JSON_DEPTH = 64      # a FHIR resource in a Bundle needs well under 20 levels
 
 
-def check_depth(value: Any, limit: int = MAX_JSON_DEPTH, raw: bytes | bytearray | None = None) -> None:
-    """Raise 400 for JSON nested deeper than `limit`. With `raw`, the JSON text `value` was
-    parsed from, its brackets are counted first (vector operations, about 10× faster than
-    walking the parsed value); the walk then runs only when that count is over the limit
-    or the text has escaped quotes. The recursion stops at `limit`, so a hostile nesting
-    cannot exhaust the stack; recursion rather than an explicit stack because it is
-    several times faster."""
-    if type(value) is not dict and type(value) is not list:
-        return
-    if raw is not None and _text_depth(raw) <= limit:
-        return
-    _check_depth(value, 1, limit)
-
-
-def _text_depth(raw: bytes | bytearray) -> int:
-    """The deepest nesting of brackets outside strings in valid JSON text; more than any
-    limit when the text has an escaped quote (the string bounds then need the walk)."""
-    import numpy as np
-
-    if b'\\"' in raw:
-        return 1 << 30
-    text = np.frombuffer(raw, dtype=np.uint8)
-    opens = (text == 123) | (text == 91)                                # { [
-    brackets = np.flatnonzero(opens | (text == 125) | (text == 93))     # and } ]
-    # a bracket is outside every string when an even number of quotes precede it
-    outside = (np.searchsorted(np.flatnonzero(text == 34), brackets) & 1) == 0
-    steps = np.where(opens[brackets[outside]], 1, -1)
-    return int(np.cumsum(steps).max(initial=0))
+def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise 400 for JSON nested deeper than `limit`. The recursion stops at `limit`, so a
+    hostile nesting cannot exhaust the stack; recursion rather than an explicit stack
+    because this runs on every hook body and is several times faster."""
+    if type(value) is dict or type(value) is list:
+        _check_depth(value, 1, limit)
 
 
 def _check_depth(item: Any, depth: int, limit: int) -> None:
