@@ -131,7 +131,21 @@ def warm_up(models: ModelSet) -> None:
         except Exception:  # noqa: BLE001 - a cold first call is slower, not wrong
             log.warning("warm-up of model %s failed", name, exc_info=True)
     build_suggested_condition("warm-up", "warm-up", SuggestedCode(ICD10CM, "R69"), "warm-up")
+    _load_code_tables()
     log.info("models warmed up in %.1f s", time.perf_counter() - started)
+
+
+def _load_code_tables() -> None:
+    """The code tables a hook call reads that no model call above did: the CCS/CCSR maps behind
+    every diagnosis label of the patient's history, and the procedure code sets the adapter
+    checks codes against (over a second on the first call otherwise, in every process)."""
+    from mappings import ccs, procedures
+    from mappings.codesystems import ICD9CM, ICD10CM, ICD10PCS
+
+    ccs.category_for(ICD10CM, "I10")
+    ccs.category_for(ICD9CM, "401.9")
+    procedures.procedure_description(ICD10PCS, "0016070")
+    procedures.normalize_icd9_procedure("45.13")
 
 
 def _load_medication(path: Path):
