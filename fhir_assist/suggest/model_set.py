@@ -120,7 +120,9 @@ def warm_up(models: ModelSet) -> None:
                 visit = Visit("warm-up", now, now, medications=["6809"], age=60.0)
                 suggester.update(suggester.new_state(), visit)
                 continue
-            if name == FUSION:   # numpy over the ranker's and text coder's scores, warmed by theirs
+            if name == FUSION:   # after the ranker and the text coder (the order of `loaders`)
+                _warm_fusion(models, suggester, Visit("warm-up", now, now, medications=["6809"], age=60.0,
+                                                      notes=["patient admitted with chest pain"]))
                 continue
             features = getattr(suggester.bundle, "features", None)
             medications = list(features.medications.tokens[:3]) if features is not None else []
@@ -133,6 +135,13 @@ def warm_up(models: ModelSet) -> None:
     build_suggested_condition("warm-up", "warm-up", SuggestedCode(ICD10CM, "R69"), "warm-up")
     _load_code_tables()
     log.info("models warmed up in %.1f s", time.perf_counter() - started)
+
+
+def _warm_fusion(models: ModelSet, fused, visit) -> None:
+    """One fused list: its first call also maps the text coder's codes onto the ranker's."""
+    ranker, text = models.get(RANKER), models.get(TEXT_CODER)
+    if ranker is not None and text is not None and fused.fits(ranker.suggester, text.suggester):
+        fused.suggest(visit, None, ranker.suggester, text.suggester, top=10, evidence=False)
 
 
 def _load_code_tables() -> None:
