@@ -143,13 +143,15 @@ class VisitAssembly:
                             parts.visit.reason_codes.append(code)
         for cid, item in self.conditions.items():
             targets: dict[int, tuple[_VisitParts, int | None]] = {}
-            for parts in self._by_encounter(item, parts_of):
-                targets[id(parts)] = (parts, None)
-            for parts, rank in cited.get(cid, ()):
-                previous = targets.get(id(parts))
-                if previous is None or previous[1] is None or (rank is not None and rank < previous[1]):
-                    targets[id(parts)] = (parts, rank)
-            if cited.get(cid):
+            if item.encounters:
+                for parts in self._by_encounter(item, parts_of):
+                    targets[id(parts)] = (parts, None)
+            citing = cited.get(cid)
+            if citing:
+                for parts, rank in citing:
+                    previous = targets.get(id(parts))
+                    if previous is None or previous[1] is None or (rank is not None and rank < previous[1]):
+                        targets[id(parts)] = (parts, rank)
                 report.note("Conditions linked through Encounter.diagnosis")
             if not targets and cid in self._problem_ids:
                 report.note("problem-list Conditions cited by no visit (problem list only)")
@@ -245,23 +247,16 @@ class VisitAssembly:
 
     def _finish(self, parts: _VisitParts, birth: date | None) -> Visit:
         visit = parts.visit
-        for _, _, codes in sorted(parts.dx, key=lambda t: (t[0], t[1])):
-            for code in codes:
-                if code not in visit.diagnoses:
-                    visit.diagnoses.append(code)
-        for _, codes in sorted(parts.procedures, key=lambda t: t[0]):
-            for code in codes:
-                if code not in visit.procedures:
-                    visit.procedures.append(code)
+        # Each code once, first occurrence first (a set for the test: Code hashes as it compares).
+        _extend_unique(visit.diagnoses, (codes for _, _, codes in sorted(parts.dx, key=lambda t: (t[0], t[1]))))
+        _extend_unique(visit.procedures, (codes for _, codes in sorted(parts.procedures, key=lambda t: t[0])))
         visit.coding = coding_of(visit.diagnoses, visit.reason_codes)
         if visit.coding in ("z-codes-only", "reason-only"):
             self.report.note(f"visits kept with {visit.coding.replace('-', ' ')}")
         visit.medications = sorted(parts.medications)
         visit.unmapped_medications = parts.unmapped
         visit.notes = [text for _, _, text in sorted(parts.notes, key=lambda t: (t[0], t[1]))]
-        for code in parts.unknown:
-            if code not in visit.unknown_codes:
-                visit.unknown_codes.append(code)
+        _extend_unique(visit.unknown_codes, (parts.unknown,))
         if birth is not None and visit.start is not None:
             days = (visit.start.date() - birth).days
             if days >= 0:
@@ -269,3 +264,13 @@ class VisitAssembly:
             else:
                 self.report.note("visits before the birth date (age left empty)")
         return visit
+
+
+def _extend_unique(out: list, groups) -> None:
+    """Append the codes of `groups` (iterables of codes) not already in `out`, in order."""
+    seen = set(out)
+    for codes in groups:
+        for code in codes:
+            if code not in seen:
+                seen.add(code)
+                out.append(code)

@@ -69,6 +69,31 @@ def is_fhir_instant(value: Any) -> bool:
     return isinstance(value, str) and _INSTANT_RE.fullmatch(value) is not None and is_fhir_datetime(value)
 
 
+# The forms nearly every export writes: a full timestamp with a zone, or a bare date.
+_COMMON_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)", re.ASCII)
+_COMMON_DATE = re.compile(r"\d{4}-\d\d-\d\d", re.ASCII)
+
+
+def check_fhir_datetime(value: str) -> tuple[datetime | None, bool, bool] | None:
+    """`read_fhir_datetime(value)` when `is_fhir_datetime(value)`, else None: both in one
+    parse for the common forms (ingest checks and reads every date it keeps); anything
+    else is left to the two functions themselves, so the answer is always theirs."""
+    if _COMMON_TIMESTAMP.fullmatch(value) is not None and value[17:19] != "60":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            # "Z" gives timezone.utc itself, which astimezone(UTC) would return unchanged
+            return (moment if value[-1] == "Z" else moment.astimezone(UTC)), False, False
+    elif len(value) == 10 and _COMMON_DATE.fullmatch(value) is not None:
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC), True, False
+        except ValueError:
+            pass
+    return read_fhir_datetime(value) if is_fhir_datetime(value) else None
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     """A moment a caller gives (a `since` filter, a feedback `outcomeTimestamp`): a FHIR date,
     dateTime or instant as an aware UTC datetime, a time without zone read as UTC; None when
