@@ -8,7 +8,7 @@ Encounter.diagnosis, else by date) and finishes each Visit.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from .episodes import group_episodes
 from .problem_list import active_codes
@@ -19,6 +19,8 @@ UTC = timezone.utc
 _DATE_ONLY_SLACK = timedelta(hours=14)     # a bare date may be in any time zone
 _OPEN_ENCOUNTER_SPAN = timedelta(days=30)  # how far an in-progress encounter without end reaches
 _MISSING = object()
+_MIDNIGHT = time(0)
+_DAY_LESS_1US = timedelta(days=1) - timedelta(microseconds=1)
 
 
 class _VisitParts:
@@ -37,9 +39,9 @@ class _VisitParts:
         start = visit.start
         end = visit.end if visit.end is not None and start is not None and visit.end >= start else start
         # Day bounds: resources dated to the day of admission or discharge belong to the stay.
-        self.lo = start.replace(hour=0, minute=0, second=0, microsecond=0) if start else None
-        self.hi = (end.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-                   - timedelta(microseconds=1)) if end else None
+        # (combine: the same midnight as replace(hour=0, …), without its keyword-argument cost)
+        self.lo = datetime.combine(start.date(), _MIDNIGHT, start.tzinfo) if start else None
+        self.hi = datetime.combine(end.date(), _MIDNIGHT, end.tzinfo) + _DAY_LESS_1US if end else None
         if open_ended and self.hi is not None:
             # An encounter still in progress: a stay may run for weeks, but a status
             # left stale for years must not swallow everything dated after it.
@@ -142,11 +144,18 @@ class VisitAssembly:
                         if code not in parts.visit.reason_codes:
                             parts.visit.reason_codes.append(code)
         for cid, item in self.conditions.items():
+            citing = cited.get(cid)
+            if citing is not None and len(citing) == 1 and not item.encounters:
+                # the usual case: no encounter of its own, cited by one visit
+                parts, rank = citing[0]
+                report.note("Conditions linked through Encounter.diagnosis")
+                parts.dx.append((rank if rank is not None else 1 << 30, item.order, item.codes))
+                parts.unknown.extend(item.unknown)
+                continue
             targets: dict[int, tuple[_VisitParts, int | None]] = {}
             if item.encounters:
                 for parts in self._by_encounter(item, parts_of):
                     targets[id(parts)] = (parts, None)
-            citing = cited.get(cid)
             if citing:
                 for parts, rank in citing:
                     previous = targets.get(id(parts))

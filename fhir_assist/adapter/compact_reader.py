@@ -104,10 +104,12 @@ class CompactReader:
         self._skip_procedure = _SKIP_PROCEDURE_STATUS
         self._counts = dict.fromkeys(("Patient", "Encounter", "Condition", "Procedure", "MedicationRequest",
                                       "Medication", "DocumentReference"), 0)
+        # functions, not bound methods (no reference cycle: see TimelineBuilder)
+        cls = type(self)
         self._handlers: dict[type, Callable] = {
-            c.Patient: self._patient, c.Encounter: self._encounter, c.Condition: self._condition,
-            c.Procedure: self._procedure, c.MedicationRequest: self._medication_request,
-            c.Medication: self._medication, c.DocumentReference: self._document,
+            c.Patient: cls._patient, c.Encounter: cls._encounter, c.Condition: cls._condition,
+            c.Procedure: cls._procedure, c.MedicationRequest: cls._medication_request,
+            c.Medication: cls._medication, c.DocumentReference: cls._document,
         }
 
     def __call__(self, line: bytes) -> bool:
@@ -116,7 +118,7 @@ class CompactReader:
         except c.DECODE_ERRORS:
             return False
         try:
-            self._handlers[type(resource)](resource)
+            self._handlers[type(resource)](self, resource)
         except _Declined:
             return False
         return True
@@ -133,7 +135,7 @@ class CompactReader:
 
     def _replay(self, calls) -> None:
         report = self.report
-        for name, args in calls:
+        for name, args in calls:     # usually none: a code that maps cleanly notes nothing
             getattr(report, name)(*args)
 
     def _accept(self, rtype: str) -> None:
@@ -241,11 +243,13 @@ class CompactReader:
             _when(r.onsetPeriod.end)
             if onset is None:
                 onset = period_start
-        self._accept("Condition")
-        self._replay(calls)
         b = self.builder
+        self._counts["Condition"] += 1
+        b._order += 1
+        if calls:
+            self._replay(calls)
         dates = [d for d in (self._dated(recorded), self._dated(onset)) if d]
-        enc, patient = _ref(r.encounter, "Encounter"), _ref(r.subject, "Patient")
+        enc, patient = _ref(r.encounter, "Encounter"), _ref_id(r.subject.reference, "Patient")
         if rid in b.conditions:
             self.report.note("duplicate resources (same type and id), last one kept")
         b.conditions[rid] = ItemRecord("Condition", patient, [enc] if enc else [], dates, list(codes),
@@ -298,8 +302,10 @@ class CompactReader:
         else:
             raise _Declined
         authored = _when(r.authoredOn)
-        self._accept("MedicationRequest")
-        self._replay(calls)
+        self._counts["MedicationRequest"] += 1
+        self.builder._order += 1
+        if calls:
+            self._replay(calls)
         enc = _ref(r.encounter, "Encounter")
         dates = [d for d in (self._dated(authored),) if d]
         self._put("MedicationRequest", rid, ItemRecord("MedicationRequest", _ref(r.subject, "Patient"),

@@ -65,10 +65,13 @@ class TimelineBuilder(VisitAssembly):
         self.medications: dict[str, Any] = {}              # Medication id → code concept
         self._resolved_medications: dict[str, tuple] = {}
         self._order = 0
+        # Functions, not bound methods: a builder holding its own methods is a reference cycle,
+        # and its records (a million on a large export) would then wait for the cyclic collector.
+        cls = type(self)
         self._handlers = {
-            "Patient": self._patient, "Encounter": self._encounter, "Condition": self._condition,
-            "Procedure": self._procedure, "MedicationRequest": self._medication_request,
-            "Medication": self._medication, "DocumentReference": self._document,
+            "Patient": cls._patient, "Encounter": cls._encounter, "Condition": cls._condition,
+            "Procedure": cls._procedure, "MedicationRequest": cls._medication_request,
+            "Medication": cls._medication, "DocumentReference": cls._document,
         }
 
     # -- reading ---------------------------------------------------------------
@@ -83,7 +86,7 @@ class TimelineBuilder(VisitAssembly):
             return
         self._order += 1
         try:
-            handler(resource)
+            handler(self, resource)
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             # Only reachable with validate="none": a field of an unexpected shape.
             self.report.skip(f"{rtype} of an unexpected shape")
@@ -277,8 +280,8 @@ def build_timelines(resources: Iterable[dict], report=None, *, attach_window: ti
     What is skipped or not understood is counted in `report`.
     """
     with _no_cyclic_gc():
-        builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
-        return builder.add_all(resources).build()
+        return TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap) \
+            .add_all(resources).build()
 
 
 @dataclass
@@ -312,7 +315,8 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
     from .files import iter_resources
     from .report import IngestReport
     report = IngestReport()
-    with _no_cyclic_gc():
+
+    def read_and_build() -> list[PatientTimeline]:
         builder = TimelineBuilder(report, attach_window=attach_window, episode_gap=episode_gap)
         # "fast" NDJSON lines go through the compact reader (several times faster, same result);
         # other modes and what it declines are read as dicts.
@@ -321,5 +325,10 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
                                        full_sample=full_sample, consume=consume))
         if consume is not None:
             consume.finish()
-        timelines = builder.build()
+        return builder.build()
+
+    with _no_cyclic_gc():
+        # The builder's records are freed as read_and_build returns, still inside the pause,
+        # so the first collection after it only walks the timelines.
+        timelines = read_and_build()
     return Cohort(timelines, report, str(path))
