@@ -202,6 +202,10 @@ _EDGES = [
     {"resourceType": "Encounter", "id": "e1", "subject": _PATIENT, "status": "in-progress",
      "period": {"start": "2020-01-01T10:00:00+01:00"}, "class": {"code": "IMP"}},
     {"resourceType": "Encounter", "id": "e2", "subject": _PATIENT, "period": {"start": "2020-02-01", "end": "x"}},
+    # a real dateTime that UTC cannot hold (the year before year 1 once the offset is taken off)
+    {"resourceType": "Encounter", "id": "e4", "subject": _PATIENT, "period": {"start": "0001-01-01T00:00:00+05:00"}},
+    {"resourceType": "Condition", "id": "c5", "subject": _PATIENT, "code": _CODE,
+     "recordedDate": "0001-01-01T01:00:00.5+05:00"},
     {"resourceType": "Encounter", "id": "e3", "subject": _PATIENT, "period": {"start": "2020-03-01T10:00:00"},
      "diagnosis": [{"condition": {"reference": " "}}, {"condition": {"reference": "Condition/c1"}, "rank": 2}],
      "reasonReference": [{"reference": "Condition/c2"}], "reasonCode": [{"text": "chest pain"}]},

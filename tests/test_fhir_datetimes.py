@@ -29,7 +29,10 @@ def test_parse_fhir_datetime_gives_utc(value, expected):
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2021-13-01", "2021-02-30", "2021-03-04T25:00:00Z",
-                                   "", None, 20210304, "04/03/2021"])
+                                   "", None, 20210304, "04/03/2021",
+                                   # valid FHIR, but before year 1 in UTC: no date, not a crash
+                                   "0001-01-01T00:00:00+05:00", "0001-01-01T01:00:00.5+05:00",
+                                   "0001-01-01T00:00+14:00"])
 def test_unreadable_values_give_none(value):
     assert parse_fhir_datetime(value) is None
 

@@ -56,7 +56,7 @@ def _when(value: str | None):
     if value is None:
         return None
     parsed = check_fhir_datetime(value)
-    if parsed is None:
+    if parsed is None or parsed[0] is None:  # unreadable in UTC: the ordinary path notes it
         raise _Declined
     return parsed
 

@@ -145,7 +145,7 @@ def read_fhir_datetime(value: Any, *, keep_offset: bool = False) -> tuple[dateti
         else:
             if moment.tzinfo is None:
                 return moment.replace(tzinfo=UTC), False, True
-            return (moment if keep_offset else moment.astimezone(UTC)), False, False
+            return _in_utc_unless(keep_offset, moment)
     elif dashed and n == 10:
         try:
             return datetime.fromisoformat(value).replace(tzinfo=UTC), True, False
@@ -169,8 +169,19 @@ def _read_slowly(value: str, keep_offset: bool) -> tuple[datetime | None, bool, 
         sign = 1 if zone[0] == "+" else -1
         offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
         moment = moment.replace(tzinfo=timezone(sign * offset))
-        return (moment if keep_offset else moment.astimezone(UTC)), False, False
+        return _in_utc_unless(keep_offset, moment)
     return moment.replace(tzinfo=UTC), hour is None, hour is not None and zone is None
+
+
+def _in_utc_unless(keep_offset: bool, moment: datetime) -> tuple[datetime | None, bool, bool]:
+    """The moment in UTC (or as written). A moment that UTC cannot hold, such as
+    0001-01-01T00:00:00+05:00 (the year before year 1), reads as no date at all."""
+    if keep_offset:
+        return moment, False, False
+    try:
+        return moment.astimezone(UTC), False, False
+    except OverflowError:
+        return None, False, False
 
 
 def parse_fhir_datetime(value: Any, *, keep_offset: bool = False) -> datetime | None:
