@@ -69,10 +69,13 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
     config = icd_ranker.RankerConfig(
         n_inputs=features.size, head_names=labels.heads, head_sizes=labels.sizes,
         hidden=list(settings.hidden), dropout=settings.dropout,
-        input_dropout=settings.input_dropout, mode=settings.mode)
+        input_dropout=settings.input_dropout, mode=settings.mode, wide=settings.wide)
+    copy_pairs = features.copy_pairs(labels) if settings.copy else []
+    config.copy_pairs = [len(inputs) for inputs, _ in copy_pairs]
     from model_zoo.train import seed_everything
     seed_everything(seed)
     model = icd_ranker.IcdRanker(config)
+    model.set_copy_pairs(copy_pairs)
     sample_w = torch.tensor([2.0 if e.feedback else 1.0 for e in train])
     model.set_output_prior(y_tr.float().mul(sample_w[:, None]).sum(0) / sample_w.sum())
     column_w = icd_ranker.head_weights(labels.sizes, settings.head_weighting)
@@ -88,7 +91,8 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
             w = fb_weights(batch["row"], logits.shape[1], logits.device)
             if w is not None:
                 bce = bce * w
-        return (bce.sum(1) * batch["w"]).sum() / batch["w"].sum()
+        data = (bce.sum(1) * batch["w"]).sum() / batch["w"].sum()
+        return data + settings.wide_l2 * m.wide_penalty()
 
     def validate(m):
         scores = icd_ranker.predict_proba(m, x_va, device=device)
@@ -100,7 +104,8 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
     result = fit(model, batches, loss_fn, epochs=settings.epochs, lr=settings.lr,
                  weight_decay=settings.weight_decay, validate=validate, select=select,
                  mode="max", seed=seed, device=device, progress=progress, desc="icd-ranker",
-                 patience=settings.patience)
+                 patience=settings.patience,
+                 param_groups=model.parameter_groups(settings.lr, settings.wide_lr))
     model = model.to(device).eval()
 
     freq = classical.FrequencyRanker.fit(y_tr, sample_w)

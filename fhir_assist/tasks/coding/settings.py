@@ -31,6 +31,16 @@ class RankerSettings(StoredConfig):
     # visit's class, stay, gap and reason codes (an artifact's vocabularies say whether it
     # was trained with them, whatever its settings record)
     history: bool = True
+    # the direct linear path from the inputs to every output beside the hidden layers
+    # (wide & deep), with its own learning rate and L2 penalty (the logistic peer's)
+    wide: bool = True
+    wide_lr: float = 0.02
+    wide_l2: float = 1e-4
+    # the copy path: a code in the record → the same code at every level (see icd_ranker)
+    copy: bool = True
+
+    # artifacts written before the wide and copy paths had neither
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"wide": False, "copy": False}
 
 
 # MARN's structure and values where they matter (embedding size 100, RAM dropout 0.2,
