@@ -144,7 +144,8 @@ def test_suggester_ranks_explains_and_reports_unknown_codes(trained):
     with_evidence = [s for s in result.suggestions if s.evidence]
     assert with_evidence, "no suggestion names the inputs that drove it"
     kind, label, weight = with_evidence[0].evidence[0]
-    assert kind in ("medication", "procedure", "demographic") and weight > 0
+    # the record blocks are inputs like the visit's own codes (the wide and copy paths read them)
+    assert kind in ("medication", "procedure", "history", "context", "problem", "demographic") and weight > 0
     assert suggester.explain(visit, result.suggestions[0].code, patient) == result.suggestions[0].evidence
 
 
