@@ -91,7 +91,7 @@ class IcdRanker(nn.Module):
         index = torch.as_tensor(columns, dtype=torch.long, device=self.out.weight.device)
         out = nn.functional.linear(self.trunk(x), self.out.weight[index], self.out.bias[index])
         if getattr(self.config, "wide", False):          # paths beside the trunk, where present
-            out = out + nn.functional.linear(x, self.wide.weight[index])
+            out = out + self.wide(x)[:, index]
         if getattr(self.config, "copy_pairs", None):
             out = out + self._copied(x)[:, index]
         return out
