@@ -36,6 +36,16 @@ def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_ag
         full, feats = attribution.occlusion(model, x[0], columns)
         chosen, same = attribution.occlusion(lambda b: model.logits_for(b, columns), x[0], columns, selected=True)
         assert feats == same and torch.allclose(full, chosen, atol=1e-6)
+    # beside the trunk: the wide path and the copy path count too
+    cfg = icd_ranker.RankerConfig(n_inputs=10, head_names=["a", "b"], head_sizes=[3, 5], hidden=[16, 8],
+                                  wide=True, copy_pairs=[4])
+    model = icd_ranker.IcdRanker(cfg).eval()
+    model.set_copy_pairs([(torch.tensor([0, 1, 2, 3]), torch.tensor([0, 3, 5, 7]))])
+    with torch.no_grad():
+        model.wide.weight.normal_()
+        model.copy_delta.normal_()
+    x = (torch.rand(4, 10) > 0.5).float()
+    assert torch.allclose(model.logits_for(x, [6, 1, 7, 3]), model(x)[:, [6, 1, 7, 3]], atol=1e-5)
 
 
 def test_reweighted_heads_give_each_level_the_same_weight():
