@@ -167,7 +167,7 @@ class CodingService:
             result = fusion.suggester.suggest(
                 data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
                 top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
-                evidence=False)
+                evidence=False, min_probability=settings.cut_min_probability or None)
         self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
         floor = fusion.suggester.write_floor(settings.write_back_precision)
         codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
@@ -320,7 +320,7 @@ class CodingService:
         # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
         n_cut = max(run.cutoff_k or 0, n_rec)
         rule = EOV_RULE if run.cut_rule == EOV_RULE else self.rt.settings.cut_rule
-        detail.append(_cut_sentence(run, n_cut, rule))
+        detail.append(_cut_sentence(run, n_cut, rule, self.rt.settings.cut_min_probability))
         if 0 < len(shown) < n_cut and all(m.recommended for m in shown) and run.score_total:
             reached = min(sum(m.score for m in shown) / run.score_total, 1.0)
             detail.insert(0, f"The {len(shown)} code(s) shown reach an expected recall of {reached:.0%} of this "
@@ -371,7 +371,7 @@ def _unique_unknown(unknown: list) -> list:
     return unique
 
 
-def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
+def _cut_sentence(run: CodingRun, n_recommended: int, rule: str, floor: float = 0.0) -> str:
     if rule == EOV_RULE:
         return (f"The {n_recommended} recommended code(s) are those the language-model coder ranks above its "
                 "end-of-visit token, the per-encounter cut it learned in training.")
@@ -379,6 +379,10 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
                 f"{run.target_recall:.0%} of an encounter's codes on validation data.")
     reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
+    if floor and run.expected_recall is not None and run.expected_recall < run.target_recall - 1e-9:
+        return (f"The {n_recommended} recommended code(s) reach an expected recall of {reached} of this "
+                f"encounter's codes (target {run.target_recall:.0%}): the list stops where each further code "
+                f"is scored below {floor:.0%}.")
     return (f"The {n_recommended} recommended code(s) are the shortest list whose calibrated scores add up to "
             f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
 
