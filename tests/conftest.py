@@ -340,7 +340,7 @@ def demo_models():
     """The bundled demo artifacts, loaded once, as `fhir-assist serve` would load them."""
     import os
 
-    from fhir_assist.cds.models import load_models
+    from fhir_assist.suggest.model_set import load_models
     loaded = load_models(os.environ.get("FHIR_ASSIST_MODELS") or None)
     if not loaded.ready:
         service_missing(f"bundled demo models not built ({loaded.errors}); run scripts/build-demo-models.sh")

@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from fhir_assist.cds import create_app
-from fhir_assist.cds.models import ModelSet
+from fhir_assist.suggest.model_set import ModelSet
 from fhir_assist.config import Settings, TrustedIssuerSpec
 from fhir_assist.store import MemoryStore
 

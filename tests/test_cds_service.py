@@ -218,7 +218,7 @@ def test_ddi_warning_card_for_interacting_drafts(client, cohort):
 def test_weak_interacting_medicine_is_suggested_for_stopping_with_its_partner_named(models, cohort):
     """The interaction stop: of two interacting medicines on the list, the one the model
     scores below its cut-off is suggested for stopping, and the card says why."""
-    from fhir_assist.cds.models import MEDICATION
+    from fhir_assist.suggest.model_set import MEDICATION
     from mappings import rxnorm
 
     cut_off = models.models[MEDICATION].suggester.thresholds.ddi_stop_below
@@ -410,7 +410,7 @@ def test_health_readiness_and_metrics(client, models, cohort):
     assert "fhir_assist_cds_call_seconds_bucket" in text
     for name, model in models.models.items():
         assert f'model="{name}"' in text and model.version in text
-    from fhir_assist.cds.models import ModelSet
+    from fhir_assist.suggest.model_set import ModelSet
     empty = create_app(Settings(no_auth=True), store=MemoryStore(),
                        models=ModelSet(models.directory, errors={"micron": "x"}))
     assert empty.test_client().get("/readyz").status_code == 503

@@ -12,7 +12,7 @@ import pytest
 from fhir_assist.cds import create_app
 from fhir_assist.cds.catalog import BY_ID
 from fhir_assist.cds.hook_requests import build_request
-from fhir_assist.cds.models import BUNDLED_DIR, FUSION, load_models
+from fhir_assist.suggest.model_set import BUNDLED_DIR, FUSION, load_models
 from fhir_assist.cli import main
 from fhir_assist.config import Settings
 from fhir_assist.store import MemoryStore

@@ -2,6 +2,8 @@
 
 - serving (`fhir_assist.cds`, `.suggest`, `.review`) never imports training: no recipes,
   no `fhir_assist.pipelines`, `fhir_assist.commands`, `fhir_assist.cli` or `model_zoo.train`;
+- `fhir_assist.batch` never imports the hook service (`fhir_assist.cds`): the coding it shares
+  with the hook lives in `fhir_assist.suggest`;
 - `model_zoo` imports nothing from `fhir_assist`; `mappings` imports no torch;
 - no Python file over 600 lines and no function over 80 lines in the three packages.
 """
@@ -87,6 +89,12 @@ def test_serving_never_imports_training_or_the_cli():
     files = [p for p in _modules() if _rel(p).startswith(SERVING)]
     assert files, "no serving modules found"
     assert _violations(files, SERVING_FORBIDDEN) == []
+
+
+def test_batch_never_imports_the_hook_service():
+    files = [p for p in _modules() if _rel(p).startswith("fhir_assist/batch/")]
+    assert files, "no batch modules found"
+    assert _violations(files, ("fhir_assist.cds",)) == []
 
 
 def test_model_zoo_imports_nothing_from_fhir_assist():

@@ -153,7 +153,7 @@ def test_lamo_leaves_out_the_lower_scored_drug_of_an_interacting_pair(lm_models)
 
 @pytest.mark.integration
 def test_mera_codes_are_written_back_as_provisional_conditions(lm_models, patients, fhir_base_url):
-    from fhir_assist.cds.models import load_models
+    from fhir_assist.suggest.model_set import load_models
     from fhir_assist.own_resources import is_our_suggestion, verification_status
     from tests.test_cds_integration import call, service
     from tests.test_write_back_integration import _load_at_discharge

@@ -40,11 +40,9 @@ def build_coder(recipe) -> PatientCoder:
     models_dir, bundles, recorded = recipe
     import torch
 
-    from fhir_assist.cds.coding_service import CodingService
-    from fhir_assist.cds.metrics import ServiceMetrics
-    from fhir_assist.cds.models import RANKER, load_models
-    from fhir_assist.cds.services import ServiceRuntime
     from fhir_assist.config import Settings
+    from fhir_assist.suggest.model_set import RANKER, load_models
+    from fhir_assist.suggest.visit_codes import VisitCoder
 
     # One thread per process: the engines run one process per core, and a fixed thread
     # count keeps every score the same bits on every engine.
@@ -52,9 +50,8 @@ def build_coder(recipe) -> PatientCoder:
     loaded = load_models(models_dir)
     if loaded.get(RANKER) is None:
         raise BatchError(f"the {RANKER} model did not load: {loaded.errors.get(RANKER, 'not found')}")
-    runtime = ServiceRuntime(Settings.from_env(), loaded, store=None, metrics=ServiceMetrics(), fhir_factory=None)
     when = datetime.fromisoformat(recorded.replace("Z", "+00:00")) if recorded else None
-    return PatientCoder(CodingService(runtime), bundles=bundles, recorded=when)
+    return PatientCoder(VisitCoder(loaded, Settings.from_env()), bundles=bundles, recorded=when)
 
 
 def run_batch(options: BatchOptions) -> dict:

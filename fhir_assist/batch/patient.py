@@ -11,14 +11,16 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import orjson
 
 from fhir_assist.adapter.report import IngestReport
 from fhir_assist.adapter.timeline import build_timelines
-from fhir_assist.cds.services import ICD_SYSTEMS
 from fhir_assist.fhir_server import build_suggested_condition, conditional_create_bundle
+
+if TYPE_CHECKING:
+    from fhir_assist.suggest.visit_codes import VisitCoder
 
 IN_PROGRESS = "encounter still in progress"
 NO_INPUTS = "encounter without inputs"
@@ -36,7 +38,7 @@ class PatientResult:
 
 
 class VisitData:
-    """What the coding service reads of a hook call's data, for one visit of a batch."""
+    """What `VisitCoder` reads of a hook call's data, for one visit of a batch."""
 
     def __init__(self, visit, timeline, report: IngestReport) -> None:
         self.visit = visit
@@ -49,13 +51,12 @@ class VisitData:
 
 
 class PatientCoder:
-    """The coding service (its models, settings, list, cut and write-back rule) one process
-    codes patients with; `service` is a `cds.coding_service.CodingService`, whose public
-    steps (rank, explain, choose what to write) the hook runs too."""
+    """The coding models, list, cut and write-back rule one process codes patients with:
+    `coder` is the `suggest.visit_codes.VisitCoder` the coding hook runs too."""
 
-    def __init__(self, service, *, bundles: bool = False, recorded: datetime | None = None) -> None:
-        self.service = service
-        self.settings = service.rt.settings
+    def __init__(self, coder: VisitCoder, *, bundles: bool = False, recorded: datetime | None = None) -> None:
+        self.coder = coder
+        self.settings = coder.settings
         self.bundles = bundles
         self.recorded = recorded
 
@@ -82,20 +83,18 @@ class PatientCoder:
             result.report.skip(IN_PROGRESS)
             return
         data = VisitData(visit, timeline, result.report)
-        run = self.service.rank_codes(data)
+        run = self.coder.rank_codes(data)
         if not run.has_evidence and not visit.reason_codes:
             result.report.skip(NO_INPUTS)
             return
         result.counts["encounters"] += 1
-        already = {(c.system, c.code) for c in visit.diagnoses}
-        candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
-                      and (m.system, m.code) not in already]
+        candidates = self.coder.candidates(run, visit)
         recommended = [m for m in candidates if m.recommended]
         result.lines.append(self._line(result.patient_id, visit, run, candidates, recommended))
         if self.bundles:
             # The service's write-back choice, with the evidence it checks thin visits by.
-            self.service.add_evidence(run, self.service.codes_to_explain(data, run, recommended))
-            chosen = self.service.codes_to_write(data, run, recommended)
+            self.coder.add_evidence(run, self.coder.codes_to_explain(data, run, recommended))
+            chosen = self.coder.codes_to_write(data, run, recommended)
             if chosen:
                 result.bundles.append(self._bundle(result.patient_id, visit, run, chosen))
                 result.counts["conditions in bundles"] += len(chosen)

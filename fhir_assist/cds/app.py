@@ -14,11 +14,11 @@ from typing import Any, Callable
 from flask import Flask
 
 from ..config import Settings
+from ..suggest.model_set import ModelSet, load_models
 from .auth import TokenVerifier
 from .catalog import CODING_SUGGESTIONS
 from .http import EXTENSION, plumbing
 from .metrics import ServiceMetrics
-from .models import ModelSet, load_models
 from .coding_service import CodingService
 from .routes import routes
 from .services import MedicationChangeService, ServiceRuntime

@@ -110,3 +110,16 @@ SERVICES: tuple[ServiceEntry, ...] = (
     _coding("patient-view", "Runs when a patient's chart is opened (current or latest encounter)."),
 )
 BY_ID: dict[str, ServiceEntry] = {entry.id: entry for entry in SERVICES}
+
+
+def served_by(models) -> dict[str, str]:
+    """Service → how discovery names the model serving it (a `suggest.model_set.ModelSet`),
+    where that is not the default one."""
+    from fhir_assist.suggest.model_set import MEDICATION, RANKER
+
+    out = {}
+    for service, name in ((MEDICATION_CHANGE, MEDICATION), (CODING_SUGGESTIONS, RANKER)):
+        phrase = getattr(getattr(models.get(name), "suggester", None), "discovery_phrase", None)
+        if isinstance(phrase, str):
+            out[service] = phrase
+    return out

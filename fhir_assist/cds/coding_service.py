@@ -5,62 +5,41 @@ supersedes what the earlier one wrote).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..fhir_server import build_suggested_condition, error_kind
-from ..suggest.coding import CodeSuggestion
 from ..suggest.mera import EOV_RULE
+from ..suggest.model_set import RANKER
+from ..suggest.visit_codes import CodingRun, MergedCode, VisitCoder
 from . import cards as C
 from .catalog import CODING_SUGGESTIONS
 from .errors import precondition_failed
-from .models import FUSION, RANKER, TEXT_CODER
 from .patient_data import PatientData
-from .services import ICD_SYSTEMS, Answer, ServiceRuntime, unavailable
+from .services import Answer, ServiceRuntime, unavailable
 from .writeback import PendingWrite
 
 log = logging.getLogger(__name__)
-_NO_LOCK = contextlib.nullcontext()
-# Visits whose record says little of what was treated, and evidence that comes from the visit itself.
-# (At discharge a visit is usually still uncoded or known by its reason: that alone is normal.)
-THIN_VISITS = frozenset({"z-codes-only"})
-OWN_EVIDENCE = frozenset({"medication", "procedure", "note", "text-coder"})
 # Evidence that is a model's score rather than something in the record.
 SCORE_KINDS = frozenset({"ranker", "text-coder"})
 
 
-@dataclass
-class MergedCode(CodeSuggestion):
-    """A code suggested by one or more coding models, and which of them suggested it."""
-    models: list[str] = field(default_factory=list)
-    above_floor: bool = False          # some model scored it above its write-back floor
-
-
-@dataclass
-class CodingRun:
-    """The coding models' merged list for one visit, and where it was cut."""
-    codes: list[MergedCode]
-    versions: list[str]
-    unknown: list
-    cutoff_k: int | None
-    target_recall: float
-    expected_recall: float | None
-    has_evidence: bool                 # the visit gave a model something to read
-    # Attribution for chosen (system, code) pairs, in one batch: computed only for the codes a
-    # card shows or write-back checks, not for every ranked code.
-    explain: Callable[[set], dict] | None = None
-    score_total: float | None = None   # Σ p over every code: what an expected recall divides by
-    cut_rule: str | None = None        # the ranker's own rule when it has one (MERA: "eov")
-
-
 class CodingService:
+    """The hook's side of coding a visit: the card, write-back and system actions around the
+    list `suggest.visit_codes.VisitCoder` ranks, cuts and chooses from."""
     name = CODING_SUGGESTIONS
 
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.rt = runtime
+
+    @property
+    def coder(self) -> VisitCoder:
+        # Built per use (cheap): the runtime's models and settings are the ones of this call.
+        return VisitCoder(self.rt.models, self.rt.settings, self._observe)
+
+    def _observe(self, model: str, seconds: float) -> None:
+        self.rt.metrics.model_latency.labels(model=model).observe(seconds)
 
     def answer(self, data: PatientData, tenant) -> Answer:
         ranker = self.rt.models.get(RANKER)
@@ -75,10 +54,10 @@ class CodingService:
                     expression="context.encounterId")
             return answer
 
-        run = self.rank_codes(data)
+        coder = self.coder
+        run = coder.rank_codes(data)
         already = {(c.system, c.code) for c in data.visit.diagnoses}
-        candidates = [m for m in run.codes if m.system in ICD_SYSTEMS and m.level == "billing"
-                      and (m.system, m.code) not in already]
+        candidates = coder.candidates(run, data.visit)
         recommended = [m for m in candidates if m.recommended]
         # The card shows the confident part of the cut (above the write-back floor, at most the
         # write-back cap): where most codes are hard to predict, reaching the target recall takes
@@ -88,9 +67,9 @@ class CodingService:
         shown = (confident or recommended)[: self.rt.settings.top_codes] or candidates[:5]
         version = "; ".join(run.versions)
         self.rt.metrics.count_unknown_codes(run.unknown)
-        self.add_evidence(run, shown + self.codes_to_explain(data, run, recommended))
+        coder.add_evidence(run, shown + coder.codes_to_explain(data, run, recommended))
 
-        to_write = self.codes_to_write(data, run, recommended)
+        to_write = coder.codes_to_write(data, run, recommended)
         written: dict[tuple[str, str], dict] = {}
         write_note = None
         if call.entry.hook == "encounter-discharge" and self.rt.settings.write_back:
@@ -112,131 +91,9 @@ class CodingService:
                     f"Record {m.code} as a provisional diagnosis for coder review", condition))
         return answer
 
-    @staticmethod
-    def _thin(data: PatientData, run: CodingRun) -> bool:
-        return not run.has_evidence or data.visit.coding in THIN_VISITS
-
-    def codes_to_explain(self, data: PatientData, run: CodingRun,
-                         recommended: list[MergedCode]) -> list[MergedCode]:
-        """The codes `codes_to_write` judges by their own evidence (thin visits only)."""
-        return [m for m in recommended if m.above_floor] if self._thin(data, run) else []
-
-    @staticmethod
-    def add_evidence(run: CodingRun, codes: list[MergedCode]) -> None:
-        """Explain `codes` in one batch (ranking computes no evidence: it costs per code)."""
-        if run.explain is None or not codes:
-            return
-        unique = {id(m): m for m in codes}.values()
-        found = run.explain({(m.system, m.code) for m in unique})
-        for m in unique:
-            m.evidence += found.get((m.system, m.code)) or []
-
-    def codes_to_write(self, data: PatientData, run: CodingRun, recommended: list[MergedCode]) -> list[MergedCode]:
-        """Recommended codes a coder is likely to keep: inside the cut, above the precision
-        floor, at most write_back_max. A visit the models could read nothing from (no
-        medications, procedures or note: a visit known only by its reason), or one coded
-        only with Z-codes (a check-up, a vaccination), gets only codes its own evidence supports: named by its
-        reasons, or pushed up by its own medications, procedures or note. The population's
-        prior and the patient's older visits are not evidence about this one."""
-        chosen = [m for m in recommended if m.above_floor]
-        if self._thin(data, run):
-            reasons = {(c.system, c.code) for c in data.visit.reason_codes}
-            chosen = [m for m in chosen if (m.system, m.code) in reasons
-                      or any(e[0] in OWN_EVIDENCE for e in m.evidence if isinstance(e, (list, tuple)) and e)]
-        return chosen[: self.rt.settings.write_back_max]
-
     def _source(self, version: str) -> dict:
         return self.rt.source(f"fhir-assist ICD coding models ({version})"[:120], "diagnosis-coding",
                               "Diagnosis coding")
-
-    def rank_codes(self, data: PatientData) -> CodingRun:
-        """The visit's ranked codes with their cut, without evidence. With `add_evidence`,
-        `codes_to_explain` and `codes_to_write` it is what the hook and `code-batch` share."""
-        fusion = self.rt.models.get(FUSION)
-        ranker = self.rt.models.get(RANKER)
-        text = self.rt.models.get(TEXT_CODER)
-        if fusion is not None and fusion.suggester.fits(ranker.suggester, text.suggester if text else None):
-            return self._fused(data, fusion, ranker, text)
-        return self._merged(data)
-
-    def _fused(self, data: PatientData, fusion, ranker, text) -> CodingRun:
-        """One calibrated list from the ranker, the text coder and the patient's history."""
-        settings = self.rt.settings
-        started = time.perf_counter()
-        with fusion.lock, ranker.lock, (text.lock if text is not None else _NO_LOCK):
-            result = fusion.suggester.suggest(
-                data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
-                top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
-                evidence=False, min_probability=settings.cut_min_probability or None)
-        self.rt.metrics.model_latency.labels(model=FUSION).observe(time.perf_counter() - started)
-        floor = fusion.suggester.write_floor(settings.write_back_precision)
-        codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),
-                            [kind for kind in dict.fromkeys(e[0] for e in s.evidence)], s.score >= floor)
-                 for s in result.suggestions]
-        versions = [fusion.version, ranker.version] + ([text.version] if text is not None else [])
-        unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
-        return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
-                         result.expected_recall, result.n_inputs > 0,
-                         self._explainer(ranker, result) if settings.evidence else None, result.score_total)
-
-    @staticmethod
-    def _explainer(model, result) -> Callable[[set], dict]:
-        """Evidence for chosen codes of `result`, computed later under the model's lock."""
-        def explain(codes: set) -> dict:
-            with model.lock:
-                return model.suggester.add_evidence(result, codes)
-        return explain
-
-    def _merged(self, data: PatientData) -> CodingRun:
-        """Without a fusion fitted on the loaded models: each model's list, merged (the higher
-        score where both suggest a code), each cut by its own rule."""
-        settings = self.rt.settings
-        top = max(50, settings.top_codes * 3)
-        runs = [RANKER]
-        if data.visit.notes and self.rt.models.get(TEXT_CODER) is not None:
-            runs.append(TEXT_CODER)
-        merged: dict[tuple[str, str], MergedCode] = {}
-        versions, unknown = [], list(data.unknown_codes())
-        cutoff_k, expected, has_evidence, cut_rule = None, None, False, None
-        explain, total = None, None
-        for name in runs:
-            model = self.rt.models.get(name)
-            started = time.perf_counter()
-            with model.lock:
-                result = model.suggester.suggest(data.visit, data.timeline, top=top, rule=settings.cut_rule,
-                                                 target_recall=settings.target_recall, evidence=False)
-                floor = model.suggester.write_floor(settings.write_back_precision)
-            self.rt.metrics.model_latency.labels(model=name).observe(time.perf_counter() - started)
-            versions.append(getattr(result, "model_version", None) or model.version)
-            unknown += list(getattr(result, "unknown_codes", []) or [])
-            has_evidence = has_evidence or getattr(result, "n_inputs", 0) > 0
-            if name == RANKER:
-                cutoff_k, expected, cut_rule = result.cutoff_k, result.expected_recall, result.cut_rule
-                total = getattr(result, "score_total", None)
-                # Note-span evidence of the text coder costs seconds per call (gradients over the
-                # note): the hook path explains with the ranker only; the worklist shows the rest.
-                explain = self._explainer(model, result) if settings.evidence else None
-            for s in result.suggestions:
-                key = (s.system, s.code)
-                have = merged.get(key)
-                if have is None:
-                    have = merged[key] = MergedCode(s.system, s.code, s.display, s.level, float(s.score),
-                                                    int(s.rank), bool(s.recommended), list(s.evidence or []),
-                                                    [name])
-                else:
-                    have.score = max(have.score, float(s.score))
-                    have.recommended = have.recommended or bool(s.recommended)
-                    have.evidence += list(s.evidence or [])
-                    have.models.append(name)
-                    have.display = have.display or s.display
-                have.above_floor = have.above_floor or float(s.score) >= floor
-        ordered = sorted(merged.values(), key=lambda m: (not m.recommended, -m.score))
-        for i, m in enumerate(ordered, 1):
-            m.rank = i
-        n_recommended = sum(1 for m in ordered if m.recommended)
-        return CodingRun(ordered, versions, _unique_unknown(unknown), max(n_recommended, cutoff_k or 0),
-                         settings.target_recall, expected, has_evidence, explain=explain, score_total=total,
-                         cut_rule=cut_rule)
 
     def _write_back(self, data: PatientData, codes: list[MergedCode], run: CodingRun, version: str, scope
                     ) -> tuple[dict[tuple[str, str], dict], str | None]:
@@ -274,7 +131,7 @@ class CodingService:
         note = (f"{len(stored)} recommended code(s) recorded on the FHIR server as provisional "
                 "Conditions for coder review" + (" (those scored where validation precision reached "
                                                  f"{self.rt.settings.write_back_precision:.0%})." if stored else "."))
-        if self._thin(data, run):
+        if VisitCoder.thin(data, run):
             note += (" This visit has no medications, procedures or note for the models to read, or is coded "
                      "only with Z-codes, so only codes its own reasons or inputs support are written.")
         if superseded:
@@ -357,18 +214,6 @@ class CodingService:
 def _code_dict(m: MergedCode) -> dict:
     return {"system": m.system, "code": m.code, "display": m.display, "score": round(float(m.score), 6),
             "rank": m.rank}
-
-
-def _unique_unknown(unknown: list) -> list:
-    """Unknown codes once each, for the card's note."""
-    seen, unique = set(), []
-    for u in unknown:
-        key = (getattr(u, "system", None) or (u.get("system") if isinstance(u, dict) else None),
-               getattr(u, "code", None) or (u.get("code") if isinstance(u, dict) else str(u)))
-        if key not in seen:
-            seen.add(key)
-            unique.append(u)
-    return unique
 
 
 def _cut_sentence(run: CodingRun, n_recommended: int, rule: str, floor: float = 0.0) -> str:

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..store import Scope
 from .admin import check_admin
-from .catalog import BY_ID, SERVICES
+from .catalog import BY_ID, SERVICES, served_by
 from .errors import CdsError, bad_request
 from .feedback import SOURCE, feedback_events, parse_feedback
 from .http import authenticate, json_response, read_json, service
@@ -40,8 +40,8 @@ def _known_service(service_id: str) -> None:
 def discovery():
     if not service().settings.public_discovery:
         authenticate()
-    served_by = service().models.served_by()
-    return json_response({"services": [entry.discovery(served_by.get(entry.service)) for entry in SERVICES]})
+    phrases = served_by(service().models)
+    return json_response({"services": [entry.discovery(phrases.get(entry.service)) for entry in SERVICES]})
 
 
 @routes.post("/cds-services/<service_id>")

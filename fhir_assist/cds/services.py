@@ -17,16 +17,15 @@ from mappings import rxnorm
 from ..config import Settings
 from ..fhir.medications import concept_ingredients, concept_name, request_concept
 from ..fhir.references import reference_id
+from ..suggest.model_set import MEDICATION, ModelSet
 from . import cards as C
 from .catalog import MEDICATION_CHANGE
 from .errors import CdsError
 from .metrics import ServiceMetrics
-from .models import MEDICATION, ModelSet
 from .patient_data import PatientData
 
 log = logging.getLogger(__name__)
 
-ICD_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-9-cm")
 _ACTIVE_MED_STATUS = frozenset({"active", "on-hold", "draft"})
 MICRON_NOTE = ("Suggested by the MICRON residual medication model from the change in diagnoses and "
                "procedures since the previous visit (score: the model's probability that the patient "

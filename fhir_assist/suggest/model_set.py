@@ -1,4 +1,4 @@
-"""The model artifacts behind the services, loaded once at start-up.
+"""The model artifacts behind the services and `code-batch`, loaded once per process.
 
 `--models DIR` (or FHIR_ASSIST_MODELS) names a directory holding `micron/`,
 `icd-ranker/` and optionally `text-coder/` and `coding-fusion/` (one calibrated list from
@@ -6,7 +6,8 @@ the two coders and the patient's history); without it the bundled demo
 artifacts under `fhir_assist/demo_models/` are served. The artifact's kind decides what
 serves a slot: `icd-ranker/` may hold a MERA coder and `micron/` a LAMO recommender
 (`suggest.loading`). A model that fails to
-load does not stop the service: its services answer 503 and /readyz says why.
+load does not stop the service: its services answer 503 and /readyz says why (the
+`ModelSet` keeps the error).
 """
 from __future__ import annotations
 
@@ -56,17 +57,6 @@ class ModelSet:
 
     def versions(self) -> dict[str, tuple[str, str]]:
         return {name: (m.version, m.task) for name, m in self.models.items()}
-
-    def served_by(self) -> dict[str, str]:
-        """Service → how discovery names the model serving it, where that is not the default one."""
-        from .catalog import CODING_SUGGESTIONS, MEDICATION_CHANGE
-
-        out = {}
-        for service, name in ((MEDICATION_CHANGE, MEDICATION), (CODING_SUGGESTIONS, RANKER)):
-            phrase = getattr(getattr(self.models.get(name), "suggester", None), "discovery_phrase", None)
-            if isinstance(phrase, str):
-                out[service] = phrase
-        return out
 
     def describe(self) -> dict:
         return {
