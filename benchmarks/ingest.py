@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/ingest.py                  # writes a 100k-resource export, measures
     .venv/bin/python benchmarks/ingest.py --path EXPORT    # measure an existing export directory
     .venv/bin/python benchmarks/ingest.py --resources 1000000
+    .venv/bin/python benchmarks/ingest.py --baseline /tmp/old-checkout   # this tree against another
 
 The export written is a Bulk Data layout (one NDJSON file per resource type) with
 the shapes real exports have: offsets and microseconds in times, Conditions cited
@@ -11,6 +12,11 @@ validation runs on at most --full-resources resources, as it is far slower. Ever
 rate is resources per second of wall time (best of --repeat rounds), and the ratios
 are against "none" of the same stage measured in the same run on the same data:
 "read" is iter_resources alone, "timelines" is load_cohort (reading + timelines).
+
+With --baseline DIR, "timelines fast" (the default load_cohort) is also measured with the
+code of another checkout (e.g. an older commit) and of this tree, each in its own process,
+alternating, on the same export: resources/s of wall time and of CPU time (the process's
+own, so a busy shared machine skews it less) and this tree's ratio to the baseline.
 """
 from __future__ import annotations
 
@@ -166,6 +172,46 @@ def measure_json_only(path: Path) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
+# Run with a checkout's directory first on sys.path: load_cohort exists in every version.
+_TREE_CHILD = """
+import gc, json, sys, time
+sys.path.insert(0, sys.argv[1])
+from fhir_assist.adapter.timeline import load_cohort
+load_cohort(sys.argv[2], validate="fast", progress=False)   # vocabularies loaded once, not timed
+gc.collect()
+wall, cpu = time.perf_counter(), time.process_time()
+cohort = load_cohort(sys.argv[2], validate="fast", progress=False)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({"resources": sum(cohort.report.resources.values()), "wall": wall, "cpu": cpu}))
+"""
+
+
+def compare_trees(path: Path, trees: dict[str, Path], rounds: int) -> list[dict]:
+    """load_cohort ("fast") with each tree's code, alternating, best of `rounds` per tree."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    best: dict[str, dict] = {}
+    for round_no in range(rounds):
+        for name, tree in trees.items():
+            out = subprocess.run([sys.executable, "-c", _TREE_CHILD, str(tree), str(path)], env=env,
+                                 cwd=tree, capture_output=True, text=True, check=True)
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            mine = best.setdefault(name, {"tree": str(tree), "resources": got["resources"],
+                                          "wall": got["wall"], "cpu": got["cpu"]})
+            mine["wall"], mine["cpu"] = min(mine["wall"], got["wall"]), min(mine["cpu"], got["cpu"])
+        print(f"trees round {round_no + 1}/{rounds} done", file=sys.stderr)
+    base = best["baseline"]
+    rows = []
+    for name, row in best.items():
+        rows.append({"tree": name, "path": row["tree"], "resources": row["resources"],
+                     "wall_s": round(row["wall"], 2), "cpu_s": round(row["cpu"], 2),
+                     "resources_per_s": round(row["resources"] / row["wall"]),
+                     "resources_per_cpu_s": round(row["resources"] / row["cpu"]),
+                     "ratio_wall": round(base["wall"] / row["wall"], 2),
+                     "ratio_cpu": round(base["cpu"] / row["cpu"], 2)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", type=Path, help="existing export directory (default: write one)")
@@ -178,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="time reading only, not load_cohort (reading + timelines)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout: time load_cohort with its code and this tree's, alternating")
+    parser.add_argument("--only-trees", action="store_true",
+                        help="with --baseline: measure only the two trees, not the stages of this one")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="fhir-ingest-") as tmp:
@@ -188,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             n = write_export(path, args.resources, args.seed)
             print(f"wrote {n} resources to {path} in {time.perf_counter() - t0:.1f}s "
                   f"({sum(f.stat().st_size for f in path.iterdir()) / 1e6:.0f} MB)", file=sys.stderr)
+        trees = []
+        if args.baseline is not None:
+            trees = compare_trees(path, {"baseline": args.baseline.resolve(),
+                                         "this": Path(__file__).resolve().parents[1]}, args.repeat)
+            if args.only_trees:
+                return _print_trees(trees, args.json)
         full_path = Path(tmp) / "full-subset"
         _subset(path, full_path, args.full_resources)
 
@@ -224,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"stage": name, "resources": count, "seconds": round(seconds, 2),
                      "resources_per_s": round(rate[name]), "vs_none": round(rate[name] / reference, 3)})
     if args.json:
-        print(json.dumps({"cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+        print(json.dumps({"cpu_count": os.cpu_count(), "rows": rows, "trees": trees}, indent=2))
     else:
         print(f"{'stage':<26}{'resources':>11}{'seconds':>9}{'res/s':>10}{'vs none':>9}")
         for row in rows:
@@ -232,6 +288,21 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['resources_per_s']:>10}{row['vs_none']:>9.2f}")
         print("read = iter_resources only; timelines = load_cohort (read + timelines). "
               "Full validation runs on a subset;\nits ratio is against none on that same subset.")
+        if trees:
+            _print_trees(trees, False)
+    return 0
+
+
+def _print_trees(trees: list[dict], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"cpu_count": os.cpu_count(), "trees": trees}, indent=2))
+        return 0
+    print(f"\n{'timelines fast':<16}{'resources':>11}{'wall s':>8}{'res/s':>9}{'cpu s':>8}{'res/cpu s':>11}"
+          f"{'x wall':>8}{'x cpu':>7}")
+    for row in trees:
+        print(f"{row['tree']:<16}{row['resources']:>11}{row['wall_s']:>8.2f}{row['resources_per_s']:>9}"
+              f"{row['cpu_s']:>8.2f}{row['resources_per_cpu_s']:>11}{row['ratio_wall']:>8.2f}{row['ratio_cpu']:>7.2f}")
+    print("x = the baseline's seconds / this row's (best of --repeat runs each, alternating).")
     return 0
 
 

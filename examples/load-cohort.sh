@@ -5,13 +5,15 @@
 #
 # BASE_URL defaults to $FHIR_BASE_URL, then http://localhost:8080/fhir (HAPI FHIR from
 # examples/docker-compose.yml). Set FHIR_TOKEN to send "Authorization: Bearer $FHIR_TOKEN".
+# It waits up to FHIR_WAIT seconds (default 180: HAPI takes a minute or two to start) for
+# the server to answer.
 # The example Bundle writes every resource with PUT and a fixed id, so loading it again
 # updates the same resources instead of adding copies.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 case "${1:-}" in
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 base="${1:-${FHIR_BASE_URL:-http://localhost:8080/fhir}}"
 bundle="${2:-$here/cohort-bundle.json}"
@@ -26,11 +28,16 @@ auth=()
 reply="$(mktemp)"
 trap 'rm -f "$reply"' EXIT
 
-# Fail early with a clear message when nothing answers at BASE_URL.
-if ! curl -sS -f -o /dev/null --max-time 30 -H 'Accept: application/fhir+json' "${auth[@]}" "$base/metadata"; then
-    echo "error: no FHIR server answers at $base/metadata (start one, or pass its base URL)" >&2
-    exit 1
-fi
+# Wait for a server that is still starting; fail with a clear message when nothing answers.
+wait_s="${FHIR_WAIT:-180}"
+deadline=$((SECONDS + wait_s))
+until curl -s -f -o /dev/null --max-time 10 -H 'Accept: application/fhir+json' "${auth[@]}" "$base/metadata"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "error: no FHIR server answers at $base/metadata after ${wait_s} s (start one, or pass its base URL)" >&2
+        exit 1
+    fi
+    sleep 5
+done
 
 echo "loading $(basename "$bundle") into $base"
 status="$(curl -sS -o "$reply" -w '%{http_code}' --max-time 300 -X POST \

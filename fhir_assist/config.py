@@ -172,6 +172,8 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     redis_url: str | None = None
+    # without Redis: a SQLite file the server processes share (serve makes a temporary one)
+    state_file: str | None = None
     fhir_base_url: str | None = None
     trust: tuple[TrustedIssuerSpec, ...] = setting((), parse=lambda name, v: tuple(
         parse_trust(item) for item in re.split(r"[\s;]+", v) if item))

@@ -6,7 +6,7 @@
   code's score falls by 0.31".
 - `gradient_x_input`: the first-order version of the same for any differentiable
   model (one backward pass per label); used for dense inputs.
-- `token_attribution` + `top_spans`: gradient × embedding for a text coder, summed
+- `token_attribution` + `top_spans(_rows)`: gradient × embedding for a text coder, summed
   over the embedding dimension, then the best-scoring windows of the note.
 """
 from __future__ import annotations
@@ -18,8 +18,10 @@ import torch
 
 @torch.no_grad()
 def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-              labels: Sequence[int], features: Sequence[int] | None = None) -> tuple[torch.Tensor, list[int]]:
-    """x: one input row [n_inputs]; forward: [B, n_inputs] → [B, n_labels] logits.
+              labels: Sequence[int], features: Sequence[int] | None = None,
+              selected: bool = False) -> tuple[torch.Tensor, list[int]]:
+    """x: one input row [n_inputs]; forward: [B, n_inputs] → [B, n_labels] logits, or with
+    `selected` → [B, len(labels)] logits of `labels` only (cheaper for a wide output).
 
     Returns (delta [len(labels), len(features)], features): probability of each label
     with the full input minus with that feature zeroed. `features` defaults to the
@@ -31,7 +33,8 @@ def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     rows = x.unsqueeze(0).repeat(len(features) + 1, 1)
     for i, f in enumerate(features):
         rows[i + 1, f] = 0
-    probs = torch.sigmoid(forward(rows))[:, list(labels)]       # [1 + F, L]
+    logits = forward(rows)
+    probs = torch.sigmoid(logits if selected else logits[:, list(labels)])   # [1 + F, L]
     delta = (probs[0:1] - probs[1:]).T                          # [L, F]
     return delta.cpu(), features
 
@@ -73,20 +76,28 @@ def top_spans(token_scores: torch.Tensor, width: int = 6, top: int = 3,
               length: int | None = None) -> list[tuple[int, int, float]]:
     """Non-overlapping windows [start, end) of `width` tokens with the highest summed
     positive attribution, best first: [(start, end, weight)]."""
-    scores = token_scores[:length] if length else token_scores
-    n = scores.numel()
+    return top_spans_rows(token_scores.unsqueeze(0), width, top, length)[0]
+
+
+def top_spans_rows(token_scores: torch.Tensor, width: int = 6, top: int = 3,
+                   length: int | None = None) -> list[list[tuple[int, int, float]]]:
+    """`top_spans` of every row of [L, n] scores at once: the window sums in one tensor
+    operation, then a short walk per row over plain numbers."""
+    scores = token_scores[:, :length] if length else token_scores
+    n = scores.shape[1]
     if n == 0:
-        return []
+        return [[] for _ in range(scores.shape[0])]
     width = max(1, min(width, n))
-    positive = scores.clamp(min=0)
-    window = positive.unfold(0, width, 1).sum(-1)             # [n - width + 1]
-    taken = torch.zeros(n, dtype=torch.bool)
-    spans: list[tuple[int, int, float]] = []
-    for start in torch.argsort(window, descending=True).tolist():
-        if len(spans) >= top or window[start] <= 0:
-            break
-        if taken[start:start + width].any():
-            continue
-        taken[start:start + width] = True
-        spans.append((start, start + width, float(window[start])))
-    return spans
+    window = scores.clamp(min=0).unfold(1, width, 1).sum(-1)   # [L, n - width + 1]
+    order = torch.argsort(window, dim=1, descending=True, stable=True).tolist()
+    out = []
+    for sums, starts in zip(window.tolist(), order):
+        spans: list[tuple[int, int, float]] = []
+        for start in starts:
+            if len(spans) >= top or sums[start] <= 0:
+                break
+            if any(start < end and begin < start + width for begin, end, _ in spans):
+                continue
+            spans.append((start, start + width, float(sums[start])))
+        out.append(spans)
+    return out

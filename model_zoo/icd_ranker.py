@@ -83,6 +83,19 @@ class IcdRanker(nn.Module):
             return self.out(self.trunk(x))
         return torch.cat([out(trunk(x)) for trunk, out in zip(self.trunks, self.outs)], dim=1)
 
+    def logits_for(self, x: torch.Tensor, columns: list[int]) -> torch.Tensor:
+        """[B, len(columns)]: the same as forward(x)[:, columns], computing only those outputs
+        in multitask mode (evidence scores many perturbed rows for a few codes)."""
+        if self.config.mode != "multitask":
+            return self.forward(x)[:, columns]
+        index = torch.as_tensor(columns, dtype=torch.long, device=self.out.weight.device)
+        out = nn.functional.linear(self.trunk(x), self.out.weight[index], self.out.bias[index])
+        if getattr(self.config, "wide", False):          # paths beside the trunk, where present
+            out = out + self.wide(x)[:, index]
+        if getattr(self.config, "copy_pairs", None):
+            out = out + self._copied(x)[:, index]
+        return out
+
     def set_output_prior(self, prevalence: torch.Tensor) -> None:
         """Start every output at its label's log-odds in training: the net begins as the
         frequency ranker and learns what the inputs add (faster, steadier early epochs)."""

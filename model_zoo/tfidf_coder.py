@@ -34,6 +34,19 @@ class TfidfCoderConfig(StoredConfig):
     n_ccs: int
     l2: float = 1e-5           # chosen on validation (`fit_tfidf_coder`)
     logit_shift: float = 0.0   # scores are plain logistic probabilities
+    rank: int | None = None    # the weights as a rank-r product (`compress`); None: full
+
+
+class LowRankLinear(nn.Module):
+    """x → up(down(x)): a [out, in] weight stored as [out, r] × [r, in] factors."""
+
+    def __init__(self, n_in: int, rank: int, n_out: int):
+        super().__init__()
+        self.down = nn.Linear(n_in, rank, bias=False)
+        self.up = nn.Linear(rank, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.down(x))
 
 
 class TfidfCoder(nn.Module):
@@ -44,7 +57,9 @@ class TfidfCoder(nn.Module):
         # can take the gradient with respect to it
         self.embedding = nn.Embedding(config.vocab_size, 1, padding_idx=PAD)
         self.embedding.weight.requires_grad_(False)
-        self.linear = nn.Linear(config.vocab_size, config.n_icd + config.n_ccs)
+        n_out = config.n_icd + config.n_ccs
+        self.linear = (nn.Linear(config.vocab_size, n_out) if config.rank is None
+                       else LowRankLinear(config.vocab_size, config.rank, n_out))
 
     def features(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n] token ids → [B, vocab] L2-normalised TF-IDF rows."""
@@ -59,6 +74,29 @@ class TfidfCoder(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.linear(self.features(tokens, embedded))
         return logits[:, :self.config.n_icd], logits[:, self.config.n_icd:]
+
+    def token_weights(self, columns: list[int], tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """[len(columns), vocab] (or [len(columns), len(tokens)]): each output column's weight
+        on every token's (or these tokens') TF-IDF value."""
+        index = torch.as_tensor(columns, dtype=torch.long, device=self.embedding.weight.device)
+        if isinstance(self.linear, LowRankLinear):
+            down = self.linear.down.weight
+            return self.linear.up.weight[index] @ (down if tokens is None else down.index_select(1, tokens))
+        weight = self.linear.weight[index]
+        return weight if tokens is None else weight.index_select(1, tokens)
+
+    @torch.no_grad()
+    def token_contributions(self, tokens: torch.Tensor, columns: list[int]) -> torch.Tensor:
+        """[len(columns), n]: what each token position of one note ([n] ids) adds to each
+        output column's logit. A linear model's logit is its bias plus these, exactly, so
+        evidence needs no gradient and no re-run: weight × IDF / the note's TF-IDF norm."""
+        tokens = tokens.reshape(-1).to(self.embedding.weight.device)
+        weights = self.embedding(tokens).squeeze(-1)
+        counts = weights.new_zeros(self.config.vocab_size).scatter_add(0, tokens, weights)
+        counts[PAD] = 0.0
+        norm = counts.norm().clamp(min=1e-6)
+        per_position = (weights / norm) * (tokens != PAD)
+        return (self.token_weights(columns, tokens) * per_position).cpu()
 
     def set_idf(self, sequences: list[list[int]]) -> None:
         """IDF of every token id over the training notes: log((1 + N) / (1 + df)) + 1."""
@@ -82,6 +120,24 @@ def tfidf_matrix(model: TfidfCoder, sequences: list[list[int]], max_len: int,
         for start in range(0, len(sequences), batch_size):
             rows.append(model.features(pad_batch(sequences[start:start + batch_size], max_len)))
     return torch.cat(rows) if rows else torch.zeros(0, model.config.vocab_size)
+
+
+@torch.no_grad()
+def compress(model: TfidfCoder, rank: int) -> TfidfCoder:
+    """The same coder with its weights replaced by their best rank-`rank` approximation
+    (truncated SVD): (vocab + labels) × rank numbers instead of vocab × labels, so a
+    bundled artifact stays small and a call multiplies two thin matrices."""
+    weight = model.token_weights(list(range(model.config.n_icd + model.config.n_ccs))).float()
+    rank = max(1, min(rank, *weight.shape))
+    u, s, vh = torch.linalg.svd(weight, full_matrices=False)
+    config = TfidfCoderConfig(**{**model.config.to_dict(), "rank": rank})
+    out = TfidfCoder(config)
+    out.embedding.weight.copy_(model.embedding.weight)
+    out.linear.up.weight.copy_(u[:, :rank] * s[:rank])
+    out.linear.down.weight.copy_(vh[:rank])
+    bias = model.linear.up.bias if isinstance(model.linear, LowRankLinear) else model.linear.bias
+    out.linear.up.bias.copy_(bias)
+    return out.eval()
 
 
 def fit_tfidf_coder(config: TfidfCoderConfig, train: list[list[int]], y_train: torch.Tensor,
@@ -113,4 +169,4 @@ def fit_tfidf_coder(config: TfidfCoderConfig, train: list[list[int]], y_train: t
     return model.eval(), scores
 
 
-__all__ = ["TfidfCoderConfig", "TfidfCoder", "tfidf_matrix", "fit_tfidf_coder"]
+__all__ = ["TfidfCoderConfig", "TfidfCoder", "LowRankLinear", "tfidf_matrix", "fit_tfidf_coder", "compress"]

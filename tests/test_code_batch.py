@@ -14,6 +14,7 @@ import pytest
 
 from fhir_assist.batch.groups import group_by_patient, keyed_resources
 from fhir_assist.batch.job import BatchOptions, build_coder, coder_factory, run_batch
+from fhir_assist.batch.shards import load_shard, spill
 from fhir_assist.adapter.report import IngestReport
 from fhir_assist.fhir.validation import validate_r4
 from fhir_assist.fhir_server import SUGGESTION_TAG
@@ -94,6 +95,35 @@ def test_write_back_bundles_are_valid_r4_transactions_of_provisional_conditions(
             assert condition["recordedDate"] == RECORDED
             key = (condition["subject"]["reference"].split("/")[1], condition["encounter"]["reference"].split("/")[1])
             assert condition["code"]["coding"][0]["code"] in coded[key]
+
+
+def test_spilled_shards_hold_each_patient_whole_in_reading_order(local_run, tmp_path):
+    data, _, _ = local_run
+    patients, medications = group_by_patient(keyed_resources(data, IngestReport()))
+    read = IngestReport()
+    shards, spilled_medications = spill(data, tmp_path, 5, read)
+    assert spilled_medications == medications
+    assert read.to_dict()["skipped"]["resource without patient"] == 1
+    seen: dict[str, list[dict]] = {}
+    for shard in shards:
+        groups = load_shard(shard)
+        assert not set(groups) & set(seen), "a patient split over two shards"
+        seen.update(groups)
+    assert 1 < len(shards) <= 5
+    assert seen == patients        # every resource once, each patient's in reading order
+
+
+def test_local_engine_writes_the_same_bytes_whatever_the_shards(local_run, tmp_path):
+    """Hundreds of tiny shards (most of them one patient) and one process give the bytes of
+    the default run (a few shards, two processes); the shards are gone afterwards."""
+    data, local_out, local_summary = local_run
+    summary = run_batch(BatchOptions(data=str(data), out=str(tmp_path), workers=1, bundles=True,
+                                     recorded=RECORDED, progress=False, shard_mb=0.002))
+    assert summary["shards"] > 20 > local_summary["shards"]
+    for name in ("suggestions.ndjson", "write-back.ndjson"):
+        assert (tmp_path / name).read_bytes() == (local_out / name).read_bytes()
+    assert summary["skipped"] == local_summary["skipped"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suggestions.ndjson", "summary.json", "write-back.ndjson"]
 
 
 def test_the_per_patient_result_does_not_depend_on_resource_order(local_run):

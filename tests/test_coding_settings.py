@@ -40,9 +40,12 @@ def test_unknown_keys_from_newer_artifacts_are_ignored():
 def test_text_architecture_defaults_to_tfidf_and_unrecorded_means_bigru():
     assert TextSettings().architecture == "tfidf"
     assert TextSettings().vocabulary_min_count(500) == 2 and TextSettings().vocabulary_min_count(50) == 1
-    stored = _stored_training("text-coder")              # written before the TF-IDF coder existed
-    assert "architecture" not in stored and TextSettings.from_dict(stored).architecture == "bigru"
-    assert TextSettings.from_dict(stored).vocabulary_min_count(500) == stored.get("min_count", 3)
+    # what a text artifact written before the TF-IDF coder existed records
+    stored = {"embed_dim": 48, "hidden": 32, "epochs": 4, "max_len": 400, "min_count": 3}
+    assert TextSettings.from_dict(stored).architecture == "bigru"
+    assert TextSettings.from_dict(stored).vocabulary_min_count(500) == 3
+    bundled = TextSettings.from_dict(_stored_training("text-coder"))
+    assert bundled.architecture == "tfidf" and bundled.tfidf_rank is not None
 
 
 def test_settings_stored_by_the_dict_era_read_back_unchanged():
@@ -54,7 +57,7 @@ def test_settings_stored_by_the_dict_era_read_back_unchanged():
               "lambda_ccs": 0.3, "pretrain_embeddings": True, "w2v_pairs": 2_000_000,
               "logistic_l2": 1e-4, "logistic_epochs": 10, "bow_size": 812}
     settings = TextSettings.from_dict(stored)
-    assert settings.to_dict() == {**stored, "target_recall": 0.9}
+    assert settings.to_dict() == {**stored, "target_recall": 0.9, "tfidf_rank": None}
     assert settings == TextSettings(bow_size=812)         # today's defaults are those
 
 
@@ -62,6 +65,14 @@ def test_ranker_history_follows_the_artifacts_input_layout():
     from fhir_assist.tasks.artifacts import load_artifact
     from fhir_assist.tasks.coding.artifact import load_ranker
 
+    from fhir_assist.tasks.coding.spaces import FeatureSpace
+
     assert RankerSettings().history is True
-    bundle = load_ranker(load_artifact("icd-ranker"))     # trained before the record inputs
-    assert bundle.features.previous is None and bundle.settings.history is False
+    artifact = load_artifact("icd-ranker")                 # trained with the record inputs
+    bundle = load_ranker(artifact)
+    assert bundle.features.previous is not None and bundle.settings.history is True
+    # an artifact trained before them has no record vocabularies: its layout has no record blocks
+    legacy = {k: v for k, v in artifact.vocabularies.items()
+              if k not in {name for _, name in FeatureSpace.RECORD_BLOCKS}}
+    older = FeatureSpace.from_vocabularies(legacy)
+    assert older.previous is None and older.size < bundle.features.size

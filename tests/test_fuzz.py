@@ -76,7 +76,9 @@ OPERATIONS = {("POST /cds-services/{service_id}", "positive"): 200,
               ("POST /cds-services/{service_id}/feedback", "positive"): 200,
               ("POST /cds-services/{service_id}/feedback", "negative"): 200,
               ("GET /cds-services", "positive"): 50, ("GET /healthz", "positive"): 20,
-              ("GET /readyz", "positive"): 20}
+              ("GET /readyz", "positive"): 20,
+              ("GET /admin/feedback", "positive"): 20, ("GET /admin/feedback", "negative"): 20,
+              ("GET /admin/writebacks", "positive"): 20, ("GET /admin/writebacks", "negative"): 20}
 SERVICE_IDS = [s.id for s in SERVICES]
 
 
@@ -102,6 +104,32 @@ def test_every_operation_of_the_published_description(operations, name, mode):
 def test_the_description_is_published(client):
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.") and "/cds-services/{service_id}" in document["paths"]
+
+
+def test_the_description_covers_every_route_with_its_credential(app, client):
+    """Every route of the CDS Hooks service is described (so the fuzzer reaches it), and the
+    admin functions say they take the admin credential, not an EHR's token. (The coder
+    worklist's pages are a browser application, not part of this API.)"""
+    document = client.get("/openapi.json").get_json()
+    paths = document["paths"]
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("cds.") or rule.rule == "/":
+            continue
+        path = rule.rule.replace("<service_id>", "{service_id}")
+        assert path in paths, f"{rule.rule} is not in /openapi.json"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in paths[path], f"{method} {rule.rule} is not in /openapi.json"
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["admin"]["scheme"] == "bearer" and "bearerFormat" not in schemes["admin"]
+    for path in ("/admin/feedback", "/admin/writebacks"):
+        operation = paths[path]["get"]
+        assert operation["security"] == [{"admin": []}]
+        assert {"401", "403"} <= set(operation["responses"])
+        tenant = next(p for p in operation["parameters"] if p["name"] == "tenant")
+        assert tenant["required"] and tenant["in"] == "query"
+        # without an admin credential configured the function is absent, whatever the token
+        answer = client.get(f"{path}?tenant=t", headers={"Authorization": "Bearer x"})
+        assert answer.status_code == 404 and answer.get_json()["resourceType"] == "OperationOutcome"
 
 
 # ------------------------------------------------- mutations of real requests

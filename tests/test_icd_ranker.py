@@ -23,6 +23,21 @@ def test_shapes_in_both_modes():
         icd_ranker.RankerConfig(n_inputs=1, head_names=["a"], head_sizes=[1], mode="tree")
 
 
+def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_agrees():
+    from model_zoo import attribution
+
+    for mode in icd_ranker.MODES:
+        cfg = icd_ranker.RankerConfig(n_inputs=10, head_names=["a", "b"], head_sizes=[3, 5],
+                                      hidden=[16, 8], dropout=0.6, mode=mode)
+        model = icd_ranker.IcdRanker(cfg).eval()
+        x = (torch.rand(4, 10) > 0.5).float()
+        columns = [6, 1, 7]
+        assert torch.allclose(model.logits_for(x, columns), model(x)[:, columns], atol=1e-6)
+        full, feats = attribution.occlusion(model, x[0], columns)
+        chosen, same = attribution.occlusion(lambda b: model.logits_for(b, columns), x[0], columns, selected=True)
+        assert feats == same and torch.allclose(full, chosen, atol=1e-6)
+
+
 def test_reweighted_heads_give_each_level_the_same_weight():
     w = icd_ranker.head_weights([2, 6, 12], "reweighted")
     assert w[:2].sum() == pytest.approx(w[2:8].sum()) == pytest.approx(w[8:].sum())

@@ -1,7 +1,7 @@
-"""`fhir-assist serve` with several processes: the automatic choice, the refusal without
-Redis, a real multi-process server whose workers share the card ledger through Redis
-(feedback on a card is accepted whichever worker answered the hook call), and the request
-body limit under both servers (waitress alone, gunicorn with several processes)."""
+"""`fhir-assist serve` with several processes: the automatic choice, a real multi-process
+server whose workers share the card ledger through Redis or, without Redis, through a SQLite
+state file (feedback on a card is accepted whichever worker answered the hook call), and the
+request body limit under both servers (waitress alone, gunicorn with several processes)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from fhir_assist.cds.feedback import SOURCE
-from fhir_assist.commands.server_processes import (WorkersError, choose_workers, declared_body_too_large,
+from fhir_assist.commands.server_processes import (choose_workers, declared_body_too_large, shared_state_file,
                                                       torch_threads_per_worker, usable_cores)
 from fhir_assist.store import open_store
 from fhir_assist.store.keys import Scope
@@ -27,13 +27,21 @@ HOOKS = ROOT / "examples" / "hooks"
 CODING = "coding-suggestions-encounter-discharge"
 
 
-def test_automatic_workers_follow_the_store():
-    assert choose_workers(0, None, cores=8) == 1                  # in-process state: one process
-    assert choose_workers(0, "redis://r:6379/0", cores=8) == 8    # shared state: one per core
-    assert choose_workers(3, "redis://r:6379/0", cores=8) == 3
-    assert choose_workers(1, None, cores=8) == 1
-    with pytest.raises(WorkersError, match="--redis-url"):
-        choose_workers(2, None, cores=8)
+def test_automatic_workers_are_one_per_core_and_share_a_store():
+    from fhir_assist.config import Settings
+
+    assert choose_workers(0, cores=8) == 8
+    assert choose_workers(3, cores=8) == 3
+    assert choose_workers(1, cores=8) == 1
+    with_redis = Settings(redis_url="redis://r:6379/0")
+    assert shared_state_file(with_redis) == (with_redis, None)
+    named = Settings(state_file="/var/lib/fhir-assist/state.db")
+    assert shared_state_file(named) == (named, None)
+    settings, folder = shared_state_file(Settings())
+    try:
+        assert settings.state_file == os.path.join(folder, "state.db") and os.path.isdir(folder)
+    finally:
+        os.rmdir(folder)
 
 
 def test_a_container_cpu_limit_caps_the_cores(tmp_path):
@@ -69,15 +77,17 @@ def _wait_ready(proc: subprocess.Popen, base: str, log: Path, timeout: float = 1
         time.sleep(0.3)
 
 
-def test_several_workers_without_redis_are_refused(tmp_path):
-    proc = _serve(["--port", str(free_port()), "--workers", "2"], tmp_path / "serve.log")
-    assert proc.wait(timeout=120) != 0
-    assert "--redis-url" in (tmp_path / "serve.log").read_text()
-
-
-def test_workers_share_the_card_ledger_through_redis(redis_url, tmp_path):
+@pytest.mark.parametrize("shared", ["redis", "state-file"])
+def test_workers_share_the_card_ledger(shared, tmp_path, request):
     port = free_port()
-    proc = _serve(["--port", str(port), "--workers", "2", "--redis-url", redis_url], tmp_path / "serve.log")
+    if shared == "redis":
+        url = request.getfixturevalue("redis_url")
+        proc = _serve(["--port", str(port), "--workers", "2", "--redis-url", url], tmp_path / "serve.log")
+        open_shared = lambda: open_store(url)   # noqa: E731
+    else:
+        state = str(tmp_path / "state.db")
+        proc = _serve(["--port", str(port), "--workers", "2"], tmp_path / "serve.log", FHIR_ASSIST_STATE_FILE=state)
+        open_shared = lambda: open_store(None, state)   # noqa: E731
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(proc, base, tmp_path / "serve.log")
@@ -95,7 +105,7 @@ def test_workers_share_the_card_ledger_through_redis(redis_url, tmp_path):
         response = requests.post(f"{base}/cds-services/{CODING}/feedback", json=feedback, timeout=30)
         assert response.status_code == 200 and response.json()["stored"] == len(cards), response.text[:500]
         # Every card was known to the worker that took its feedback: labelled, not "card not known".
-        store = open_store(redis_url)
+        store = open_shared()
         try:
             events = [e for e in store.list_feedback(Scope(), source=SOURCE)
                       if e["card"] in {card["uuid"] for card in cards}]
@@ -153,7 +163,8 @@ def test_an_oversized_body_gets_an_early_413_under_every_server(mode, redis_url,
     """A 900 MB Content-Length is answered 413 at once, from the headers, and the connection is
     closed: the server neither buffers the body nor keeps reading it to reuse the connection."""
     port = free_port()
-    args = ["--port", str(port)] + (["--workers", "2", "--redis-url", redis_url] if mode == "gunicorn" else [])
+    args = ["--port", str(port)] + (["--workers", "2", "--redis-url", redis_url] if mode == "gunicorn"
+                                    else ["--workers", "1"])
     log = tmp_path / "serve.log"
     proc = _serve(args, log, FHIR_ASSIST_MAX_REQUEST_MB="1")
     try:

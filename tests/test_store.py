@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fhir_assist.store import MemoryStore, RedisStore, Scope, StoreUnavailable, open_store
+from fhir_assist.store import MemoryStore, RedisStore, Scope, SqliteStore, StoreUnavailable, open_store
 
 
 class FakeClock:
@@ -19,10 +19,14 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request, tmp_path):
     if request.param == "memory":
         yield open_store(None)
+    elif request.param == "sqlite":
+        s = open_store(None, state_file=str(tmp_path / "state.db"))
+        yield s
+        s.close()
     else:
         s = open_store(request.getfixturevalue("redis_url"))
         yield s
@@ -336,3 +340,44 @@ def test_unreachable_redis_at_start_up_does_not_prevent_opening():
     assert s.ping() is False
     with pytest.raises(StoreUnavailable):
         s.get_micron_state("t", "p")
+
+
+def test_sqlite_ttl_is_honoured_and_expired_rows_are_swept(tmp_path):
+    clock = FakeClock()
+    s = SqliteStore(str(tmp_path / "state.db"), clock=clock)
+    s.put_micron_state("t", "p", b"x", ttl_s=30)
+    s.put_cards("t", {"c1": {"code": "I10"}}, ttl_s=30)
+    clock.now += 29
+    assert s.get_micron_state("t", "p") == b"x" and s.get_card("t", "c1") == {"code": "I10"}
+    clock.now += 2
+    assert s.get_micron_state("t", "p") is None and s.get_card("t", "c1") is None
+    for i in range(500):                      # a sweep runs every 500 puts
+        s.put_micron_state("t", f"q{i}", b"y", ttl_s=1)
+    rows = s._read("SELECT count(*) FROM kv WHERE expires <= ?", (clock.now,))[0][0]
+    assert rows == 0
+
+
+def _claim_in_child(path: str, what: str, out) -> None:
+    s = SqliteStore(path)
+    won = s.claim_jti("https://ehr.example.org", "one", time.time() + 60) if what == "jti" \
+        else s.claim_lease("write-back:e1", 30)
+    out.put(won)
+
+
+@pytest.mark.parametrize("what", ["jti", "lease"])
+def test_sqlite_claims_have_one_winner_across_processes(tmp_path, what):
+    import multiprocessing
+
+    path = str(tmp_path / "state.db")
+    parent = SqliteStore(path)                 # opened before the processes start, as serve does
+    parent.put_cards("t", {"c": {"code": "E11.9"}})
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_child, args=(path, what, out)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    results = [out.get(timeout=5) for _ in procs]
+    assert results.count(True) == 1
+    assert SqliteStore(path).get_card("t", "c") == {"code": "E11.9"}   # what one process wrote, all read

@@ -100,7 +100,7 @@ def _is_bulk_manifest(doc: Any) -> bool:
 
 
 def _iter_ndjson(path: Path, check: Validator, report: IngestReport | None,
-                 progress=None) -> Iterator[dict]:
+                 progress=None, consume=None) -> Iterator[dict]:
     name = str(path)
     lineno = 0
     try:
@@ -110,7 +110,7 @@ def _iter_ndjson(path: Path, check: Validator, report: IngestReport | None,
                     source.advance(progress)
                 if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
                     line = line[3:]
-                if not line.strip():
+                if (consume is not None and consume(line)) or not line.strip():
                     continue
                 where = f"{name}:{lineno}"
                 try:
@@ -182,7 +182,7 @@ def _short(exc: Exception) -> str:
 
 def iter_resources(path: str | os.PathLike, *, validate: str = "fast",
                    report: IngestReport | None = None, progress: bool = False,
-                   full_sample: int = 0) -> Iterator[dict]:
+                   full_sample: int = 0, consume=None) -> Iterator[dict]:
     """Stream the resources under `path`, one dict at a time.
 
     `path` is a directory (its top-level Bulk Data `*.ndjson`/`*.ndjson.gz` files — several
@@ -190,6 +190,9 @@ def iter_resources(path: str | os.PathLike, *, validate: str = "fast",
     Problems go into `report` (the resource is skipped, reading goes on); without a
     report the first problem raises `FhirInputError`. `full_sample=N` adds full
     pydantic validation of every Nth resource in "fast"/"none" mode, reported but kept.
+    `consume(line)` is offered each NDJSON line first (the timeline builder's compact
+    reader); a line it returns True for has been read, validated and counted there and
+    is not yielded.
     """
     files, left_alone = choose_files(path)
     if left_alone and report is not None:
@@ -206,7 +209,7 @@ def iter_resources(path: str | os.PathLike, *, validate: str = "fast",
             if report is not None:
                 report.files.append(str(file))
             if _is_ndjson(file):
-                yield from _iter_ndjson(file, check, report, bar)
+                yield from _iter_ndjson(file, check, report, bar, consume)
             else:
                 yield from _iter_json_file(file, check, report, bar)
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .output import BatchTotals, OutputWriter
 from .patient import PatientCoder
+from .shards import SHARD_MB
 
 ENGINES = ("local", "spark")
 
@@ -28,6 +29,7 @@ class BatchOptions:
     workers: int = 0                    # 0: every core (local engine)
     recorded: str | None = None         # recordedDate of written Conditions (ISO); default: the run's start
     progress: bool = True
+    shard_mb: float = SHARD_MB          # export megabytes per shard the local engine holds at once
 
 
 def coder_factory(options: BatchOptions):

@@ -1,21 +1,24 @@
-"""The local engine: the export read once, grouped by patient, coded by a pool of processes
-(one per core, models loaded once per process), results written in patient-id order."""
+"""The local engine: the export read once and spilled to patient shards on disk (`shards`),
+each shard coded by one of a pool of processes (one per core, models loaded once per
+process) into a result file sorted by patient id, and the result files merged in patient-id
+order into the outputs. Memory is bounded by a shard per process, not by the export."""
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Iterator
 
 from fhir_assist.adapter.report import IngestReport
 
-from .groups import group_by_patient, keyed_resources, medications_named
+from .groups import medications_named
 from .output import BatchTotals, OutputWriter
 from .patient import PatientCoder, PatientResult
-
-CHUNK = 16           # patients per task: amortises the hand-over, keeps the progress bar moving
+from .shards import load_shard, merged_results, shard_count, spill, write_records
 
 # Set in the parent before the pool forks, read by the workers (never pickled).
-_PATIENTS: dict[str, list[dict]] = {}
 _MEDICATIONS: dict[str, dict] = {}
 _CODER: PatientCoder | None = None
 
@@ -23,29 +26,36 @@ _CODER: PatientCoder | None = None
 def run_local(options, writer: OutputWriter) -> tuple[BatchTotals, dict]:
     from .job import build_coder, coder_factory, default_workers
 
-    global _PATIENTS, _MEDICATIONS, _CODER
+    global _MEDICATIONS, _CODER
+    workers = max(1, options.workers or default_workers())
     read = IngestReport()
-    _PATIENTS, _MEDICATIONS = group_by_patient(keyed_resources(options.data, read))
-    ids = sorted(_PATIENTS)
-    workers = max(1, min(options.workers or default_workers(), len(ids) or 1))
-    totals = BatchTotals(read)
-    recipe = coder_factory(options)
-    bar = _progress(len(ids), options.progress)
+    # Beside the outputs, not in the system's temp folder: that may be memory, and the shards
+    # are about the export's size.
+    spill_dir = Path(tempfile.mkdtemp(prefix=".shards-", dir=writer.out))
     try:
-        if workers == 1:
-            _CODER = build_coder(recipe)
-            writer.write(_tick(bar, (_code(pid) for pid in ids)), totals)
-        else:
-            chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
-            # fork: the workers see the grouped resources without copying them through pipes
-            with multiprocessing.get_context("fork").Pool(workers, _init_worker, (recipe,)) as pool:
-                results = (r for chunk in pool.imap(_code_chunk, chunks) for r in chunk)
-                writer.write(_tick(bar, results), totals)
+        shards, _MEDICATIONS = spill(options.data, spill_dir, shard_count(options.data, workers, options.shard_mb),
+                                     read)
+        workers = min(workers, len(shards) or 1)
+        totals = BatchTotals(read)
+        recipe = coder_factory(options)
+        bar = _progress(len(shards), options.progress)
+        try:
+            if workers == 1:
+                _CODER = build_coder(recipe)
+                done = map(_code_shard, shards)
+                results = _finished(bar, done)
+            else:
+                # fork: the workers see the shared Medications without copying them through pipes
+                with multiprocessing.get_context("fork").Pool(workers, _init_worker, (recipe,)) as pool:
+                    results = _finished(bar, pool.imap_unordered(_code_shard, shards))
+            writer.write(merged_results(results), totals)
+        finally:
+            if bar is not None:
+                bar.close()
     finally:
-        if bar is not None:
-            bar.close()
-        _PATIENTS, _MEDICATIONS, _CODER = {}, {}, None
-    return totals, {"workers": workers}
+        _MEDICATIONS, _CODER = {}, None
+        shutil.rmtree(spill_dir, ignore_errors=True)
+    return totals, {"workers": workers, "shards": len(shards)}
 
 
 def _init_worker(recipe) -> None:
@@ -55,24 +65,36 @@ def _init_worker(recipe) -> None:
     _CODER = build_coder(recipe)
 
 
-def _code(patient_id: str) -> PatientResult:
-    resources = _PATIENTS[patient_id]
-    return _CODER.code(patient_id, resources + medications_named(resources, _MEDICATIONS))
+def _code_shard(shard: Path) -> tuple[Path, int]:
+    """Code every patient of one shard into a result file beside it (sorted by patient id);
+    returns (that file, how many patients)."""
+    groups = load_shard(shard)
+    shard.unlink()
+    out = shard.with_suffix(".results")
 
+    def coded() -> Iterator[PatientResult]:
+        for patient_id in sorted(groups):
+            resources = groups.pop(patient_id)       # a coded patient's resources are let go
+            yield _CODER.code(patient_id, resources + medications_named(resources, _MEDICATIONS))
 
-def _code_chunk(ids: list[str]) -> list[PatientResult]:
-    return [_code(pid) for pid in ids]
+    return out, write_records(out, coded())
 
 
 def _progress(total: int, wanted: bool):
     if not (wanted and sys.stderr.isatty()):
         return None
     from tqdm import tqdm
-    return tqdm(total=total, unit="patient", desc="coding", mininterval=0.5)
+    return tqdm(total=total, unit="shard", desc="coding", mininterval=0.5)
 
 
-def _tick(bar, results) -> Iterator[PatientResult]:
-    for result in results:
+def _finished(bar, done) -> list[Path]:
+    """The result files of every shard, once all are coded (the progress bar counts shards
+    and patients as they finish)."""
+    paths, patients = [], 0
+    for path, n in done:
+        paths.append(path)
+        patients += n
         if bar is not None:
             bar.update(1)
-        yield result
+            bar.set_postfix(patients=patients, refresh=False)
+    return paths

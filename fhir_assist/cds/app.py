@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
     settings = settings or Settings()
     if store is None:
         from fhir_assist.store import open_store
-        store = open_store(settings.redis_url)
+        store = open_store(settings.redis_url, settings.state_file)
     if models is None:
         models = load_models(settings.models_dir)
     metrics = ServiceMetrics()

@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     )
     add_service_options(parser)
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="server processes (default: one per CPU core with --redis-url, else one; "
-                        "more than one needs --redis-url, which holds the state they share)")
+                        help="server processes (default: one per CPU core); without --redis-url they share "
+                        "their state in a SQLite file (FHIR_ASSIST_STATE_FILE, else a temporary one), and "
+                        "one process keeps it in process")
     parser.add_argument("--debug", action="store_true", default=None,
                         help="run Flask's development server with debug logging (never in production)")
     parser.set_defaults(func=_serve)
@@ -68,12 +69,21 @@ def _serve(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
-    from .server_processes import (WorkersError, choose_workers, set_torch_threads, share_metrics_between_processes,
-                                   torch_threads_per_worker)
+    from .server_processes import choose_workers, shared_state_file
+    workers = 1 if settings.debug else choose_workers(settings.workers)
+    state_dir = None
+    if workers > 1:
+        settings, state_dir = shared_state_file(settings)
     try:
-        workers = 1 if settings.debug else choose_workers(settings.workers, settings.redis_url)
-    except WorkersError as exc:
-        raise CliError(str(exc)) from None
+        return _serve_with(settings, workers)
+    finally:
+        if state_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _serve_with(settings, workers: int) -> int:
+    from .server_processes import set_torch_threads, share_metrics_between_processes, torch_threads_per_worker
+
     metrics_dir = share_metrics_between_processes() if workers > 1 else None   # before the app is built
     from fhir_assist.cds import create_app
 

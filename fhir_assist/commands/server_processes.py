@@ -3,9 +3,10 @@
 A coding call is CPU work under the GIL (parsing, timelines, the models), so one process
 uses about one core whatever its thread count. Several processes need the state they
 share (MICRON state, the card ledger behind feedback, JWT replay ids, pending worklist
-decisions) in Redis: with the in-process store each process would keep its own, so the
-automatic choice is one process per usable core with --redis-url and a single process
-without it, and asking for more than one without Redis is refused.
+decisions and write-backs, leases): in Redis when --redis-url is given, else in one SQLite
+file on local disk (`store.SqliteStore`; a temporary one unless FHIR_ASSIST_STATE_FILE names
+it). Either way the automatic choice is one process per usable core; one process without
+Redis keeps its state in process, as before.
 
 Several processes run under gunicorn: the app (models included) is built once in the
 master and forked, so the weights are shared copy-on-write, and each worker gets
@@ -30,10 +31,6 @@ import tempfile
 log = logging.getLogger("fhir_assist.serve")
 
 
-class WorkersError(ValueError):
-    pass
-
-
 def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
     """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
     container's CPU limit, which the affinity mask does not show)."""
@@ -50,15 +47,18 @@ def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
     return cores
 
 
-def choose_workers(requested: int, redis_url: str | None, cores: int | None = None) -> int:
-    """Processes to run: `requested` when given (0 = automatic), checked against the store."""
-    cores = cores or usable_cores()
-    if requested > 1 and not redis_url:
-        raise WorkersError(f"--workers {requested} needs --redis-url: with the in-process store every "
-                           "process would keep its own patient state, card ledger and token ids")
-    if requested:
-        return requested
-    return cores if redis_url else 1
+def choose_workers(requested: int, cores: int | None = None) -> int:
+    """Processes to run: `requested` when given, else (0) one per usable core."""
+    return requested or cores or usable_cores()
+
+
+def shared_state_file(settings) -> tuple[object, str | None]:
+    """Settings whose store several processes can share: unchanged with Redis or a state
+    file, else with a state file in a new temporary directory (returned for removal at exit)."""
+    if settings.redis_url or settings.state_file:
+        return settings, None
+    folder = tempfile.mkdtemp(prefix="fhir-assist-state-")
+    return settings.with_(state_file=os.path.join(folder, "state.db")), folder
 
 
 def torch_threads_per_worker(workers: int, cores: int | None = None) -> int:

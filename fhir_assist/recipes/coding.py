@@ -34,8 +34,8 @@ RECIPES = {"icd-ranker": CodingRecipe(RankerSettings, train_ranker_models, save_
 DEMO_OVERRIDES = {
     # small enough to ship (< 5 MB) and to rebuild in a couple of minutes on a laptop CPU
     "icd-ranker": {"hidden": [256, 256], "dropout": 0.5, "epochs": 15, "patience": 4},
-    "text-coder": {"embed_dim": 48, "hidden": 32, "epochs": 4, "patience": None, "w2v_pairs": 300_000,
-                   "max_len": 400},
+    # the product's TF-IDF coder, its vocabulary × labels weights stored as a rank-192 product
+    "text-coder": {"architecture": "tfidf", "tfidf_rank": 192},
 }
 
 

@@ -90,7 +90,14 @@ def _fit_tfidf(settings: TextSettings, vocab_size: int, labels: LabelSpace, seq_
         config, seq_tr, y_tr, seq_va, lambda p: selection_score(p, y_va, slices, select),
         max_len=settings.max_len, l2_grid=tuple(settings.tfidf_l2), epochs=settings.tfidf_epochs,
         seed=seed, device=device, progress=progress)
-    return model.to(device).eval(), [{"l2": l2, select: value} for l2, value in by_l2.items()]
+    history = [{"l2": l2, select: value} for l2, value in by_l2.items()]
+    if settings.tfidf_rank is not None:
+        # thresholds and cut-offs are then fitted on the compressed coder, as it is served
+        model = tfidf_coder.compress(model.cpu(), settings.tfidf_rank)
+        history.append({"rank": model.config.rank,
+                        select: float(selection_score(text_predict(model, seq_va, settings.max_len, device),
+                                                      y_va, slices, select))})
+    return model.to(device).eval(), history
 
 
 def train_text_models(encounters: list[Encounter], *, settings: TextSettings, seed: int, select: str = "ndcg",

@@ -14,17 +14,19 @@ from .connection import RETRY_AFTER_S
 from .keys import DEFAULT_TENANT, KEY_PREFIX, Scope
 from .memory import MemoryStore
 from .redis_store import RedisStore
+from .sqlite_store import SqliteStore
 
 __all__ = ["CARD_TTL_S", "DEFAULT_TENANT", "FEEDBACK_MAX_EVENTS", "JTI_GRACE_S", "KEY_PREFIX",
-           "MemoryStore", "RETRY_AFTER_S", "RedisStore", "Scope", "Store", "StoreUnavailable", "open_store"]
+           "MemoryStore", "RETRY_AFTER_S", "RedisStore", "Scope", "SqliteStore", "Store", "StoreUnavailable", "open_store"]
 
 
-def open_store(redis_url: str | None, **options) -> Store:
-    """A RedisStore for a redis:// / rediss:// / unix:// URL, the in-process store for None or "".
+def open_store(redis_url: str | None, state_file: str | None = None, **options) -> Store:
+    """A RedisStore for a redis:// / rediss:// / unix:// URL; without one, a SqliteStore in
+    `state_file` when given (server processes of one machine share it), else the in-process store.
 
     Opening never connects: a Redis that is down at start-up shows in `ping()` and as
     `StoreUnavailable` on use, so the service can start and recover when Redis returns.
     """
     if not redis_url:
-        return MemoryStore()
+        return SqliteStore(state_file) if state_file else MemoryStore()
     return RedisStore(redis_url, **options)

@@ -120,7 +120,9 @@ def warm_up(models: ModelSet) -> None:
                 visit = Visit("warm-up", now, now, medications=["6809"], age=60.0)
                 suggester.update(suggester.new_state(), visit)
                 continue
-            if name == FUSION:   # numpy over the ranker's and text coder's scores, warmed by theirs
+            if name == FUSION:   # after the ranker and the text coder (the order of `loaders`)
+                _warm_fusion(models, suggester, Visit("warm-up", now, now, medications=["6809"], age=60.0,
+                                                      notes=["patient admitted with chest pain"]))
                 continue
             features = getattr(suggester.bundle, "features", None)
             medications = list(features.medications.tokens[:3]) if features is not None else []
@@ -131,7 +133,28 @@ def warm_up(models: ModelSet) -> None:
         except Exception:  # noqa: BLE001 - a cold first call is slower, not wrong
             log.warning("warm-up of model %s failed", name, exc_info=True)
     build_suggested_condition("warm-up", "warm-up", SuggestedCode(ICD10CM, "R69"), "warm-up")
+    _load_code_tables()
     log.info("models warmed up in %.1f s", time.perf_counter() - started)
+
+
+def _warm_fusion(models: ModelSet, fused, visit) -> None:
+    """One fused list: its first call also maps the text coder's codes onto the ranker's."""
+    ranker, text = models.get(RANKER), models.get(TEXT_CODER)
+    if ranker is not None and text is not None and fused.fits(ranker.suggester, text.suggester):
+        fused.suggest(visit, None, ranker.suggester, text.suggester, top=10, evidence=False)
+
+
+def _load_code_tables() -> None:
+    """The code tables a hook call reads that no model call above did: the CCS/CCSR maps behind
+    every diagnosis label of the patient's history, and the procedure code sets the adapter
+    checks codes against (over a second on the first call otherwise, in every process)."""
+    from mappings import ccs, procedures
+    from mappings.codesystems import ICD9CM, ICD10CM, ICD10PCS
+
+    ccs.category_for(ICD10CM, "I10")
+    ccs.category_for(ICD9CM, "401.9")
+    procedures.procedure_description(ICD10PCS, "0016070")
+    procedures.normalize_icd9_procedure("45.13")
 
 
 def _load_medication(path: Path):

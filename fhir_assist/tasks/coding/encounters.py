@@ -3,9 +3,11 @@
 Codes the model never saw are counted and reported, never fatal."""
 from __future__ import annotations
 
+import functools
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Sequence
 
 from fhir_assist.tasks.coding.ontology import code_labels, hierarchy, icd_system
@@ -73,23 +75,40 @@ def diagnosis_labels(visit, stats: Counter, confirmed=(), refuted=()) -> dict[st
     # A visit known only by its reason (a check-up, Z00.00) is coded with that reason.
     if not visit.diagnoses and getattr(visit, "reason_codes", None):
         stats["reason-only visits labelled with their reasons"] += 1
-    codes = [(icd_system(d), d.code) for d in (visit.diagnoses or getattr(visit, "reason_codes", None) or ())]
-    for system, code in list(codes) + list(confirmed):
+    recorded = visit.diagnoses or getattr(visit, "reason_codes", None) or ()
+    entries = [_code_entry(d.system, d.code) for d in recorded] + [_labelled(s, c) for s, c in confirmed]
+    for system, normalized, heads, billable in entries:
         if system is None:
             stats["non-ICD diagnoses"] += 1
             continue
-        tree = hierarchy(system)
-        normalized = tree.normalize(code)
         if normalized is None:
             stats["invalid ICD codes"] += 1
             continue
         if (system, normalized) in refuted_keys:
             continue
-        for head, token in (code_labels(system, normalized) or {}).items():
+        for head, token in heads:
             labels[head].add(token)
-        if not tree.is_billable(normalized):
+        if not billable:
             stats["non-billable diagnosis codes"] += 1
     return dict(labels)
+
+
+def _labelled(system: str | None, code: str) -> tuple:
+    """(system, normalized code or None, ((head, label token), …), billable) of one ICD code."""
+    if system is None:
+        return None, None, (), False
+    tree = hierarchy(system)
+    normalized = tree.normalize(code)
+    if normalized is None:
+        return system, None, (), False
+    return system, normalized, tuple((code_labels(system, normalized) or {}).items()), tree.is_billable(normalized)
+
+
+@functools.lru_cache(maxsize=65536)
+def _code_entry(system: str | None, code: str) -> tuple:
+    """`_labelled` of a diagnosis as recorded (its system as written): a hook call re-reads
+    the same codes of the patient's every visit, and a cohort repeats a few thousand."""
+    return _labelled(icd_system(SimpleNamespace(system=system, code=code)), code)
 
 
 def collect_encounters(timelines, seed: int, *, feedback: "Feedback | None" = None,

@@ -190,8 +190,13 @@ class StructuredRanker(_BundledModel):
         """Occlusion: the inputs whose removal lowers each column's score most."""
         from model_zoo import attribution
 
+        net = self.network
         with torch.inference_mode():
-            delta, features = attribution.occlusion(lambda b: self.network(b.to(device)), value, columns)
+            if hasattr(net, "logits_for"):    # only the explained codes' outputs
+                delta, features = attribution.occlusion(lambda b: net.logits_for(b.to(device), columns),
+                                                        value, columns, selected=True)
+            else:
+                delta, features = attribution.occlusion(lambda b: net(b.to(device)), value, columns)
         out = []
         for row in delta:
             items = sorted(zip(features, row.tolist()), key=lambda t: -t[1])
@@ -260,23 +265,24 @@ class NoteCoder(_BundledModel):
             return torch.sigmoid(logits)[0].float().cpu()
 
     def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
-        """Gradient × input over the note: the passages that pushed each column up."""
+        """The passages of the note that pushed each column up: for a linear (TF-IDF) coder
+        each token's exact share of the logit, for the BiGRU gradient × input."""
         from model_zoo import attribution
         from model_zoo import text_coder as tc
 
         tokens, ids = value
         if not ids:
             return [[] for _ in columns]
-        icd_stop = self.labels.slices()["billing"].stop
-        branch = [("icd", c) if c < icd_stop else ("ccs", c - icd_stop) for c in columns]
-        batch = tc.pad_batch([ids], len(ids)).to(device)
-        with torch.enable_grad():
-            scores = attribution.token_attribution(self.network, batch[0], branch)
-        out = []
-        for row in scores:
-            spans = attribution.top_spans(row, width=6, top=min(top, 3), length=len(tokens))
-            out.append([("note", " ".join(tokens[a:b]), round(w, 4)) for a, b, w in spans])
-        return out
+        batch = tc.pad_batch([ids], len(ids))
+        if hasattr(self.network, "token_contributions"):
+            scores = self.network.token_contributions(batch[0], list(columns))
+        else:
+            icd_stop = self.labels.slices()["billing"].stop
+            branch = [("icd", c) if c < icd_stop else ("ccs", c - icd_stop) for c in columns]
+            with torch.enable_grad():
+                scores = attribution.token_attribution(self.network, batch[0].to(device), branch)
+        return [[("note", " ".join(tokens[a:b]), round(w, 4)) for a, b, w in spans]
+                for spans in attribution.top_spans_rows(scores, width=6, top=min(top, 3), length=len(tokens))]
 
 
 MODEL_CLASSES = {StructuredRanker.kind: StructuredRanker, NoteCoder.kind: NoteCoder}

@@ -59,6 +59,7 @@ class TextSettings(StoredConfig):
     tfidf_min_count: int = 2             # vocabulary of the TF-IDF coder (1 below 200 encounters)
     tfidf_l2: list[float] = field(default_factory=lambda: [1e-6, 1e-5])   # chosen on validation
     tfidf_epochs: int = 15
+    tfidf_rank: int | None = None        # store the weights as a rank-r product (small artifacts)
 
     embed_dim: int = 100
     hidden: int = 32

@@ -1,0 +1,205 @@
+"""The store in one SQLite file on local disk: shared by the server processes of one machine.
+
+Without Redis, `fhir-assist serve` can still run one process per core when every process
+sees the same MICRON states, card ledger, pending queues, leases and token ids: this store
+keeps them in a file those processes open (WAL mode, so readers never wait for a writer).
+Atomic claims (leases, JWT ids) are single upserts that only replace an expired row, so
+one process wins. It is as durable as the file: `serve` puts it in a temporary directory
+removed at exit unless `FHIR_ASSIST_STATE_FILE` names one. Each process (and thread)
+opens its own connection, so a store built before the server forks is safe to use after.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+
+from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, REVIEW_QUEUE, Store, StoreUnavailable, checked_ttl,
+                   epoch_seconds, event_json, feedback_record, since_ms)
+from .keys import Scope, segment
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB, expires REAL NOT NULL,
+                               PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, ms INTEGER NOT NULL,
+                                     scope TEXT NOT NULL, source TEXT, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (queue TEXT NOT NULL, scope TEXT NOT NULL, id TEXT NOT NULL,
+                                    payload TEXT NOT NULL, PRIMARY KEY (queue, scope, id));
+"""
+# One put in this many also removes expired rows (states, cards, leases, token ids).
+_SWEEP_EVERY = 500
+_BUSY_TIMEOUT_S = 5.0
+
+
+class SqliteStore(Store):
+    kind = "sqlite"
+
+    def __init__(self, path: str, *, clock=time.time):
+        self.path = str(path)
+        self._clock = clock
+        self._local = threading.local()
+        self._puts = 0
+        try:
+            self._db().executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
+
+    def describe(self) -> str:
+        return f"sqlite ({self.path})"
+
+    # -- connections: one per process and thread
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():
+            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One write transaction, taken at once (BEGIN IMMEDIATE: writers queue, never deadlock)."""
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
+
+    def _read(self, sql: str, args: tuple) -> list[tuple]:
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
+
+    # -- expiring key → value rows
+    def _get(self, kind: str, key: str):
+        rows = self._read("SELECT value FROM kv WHERE kind = ? AND key = ? AND expires > ?",
+                          (kind, key, self._clock()))
+        return rows[0][0] if rows else None
+
+    def _put(self, kind: str, items: list[tuple[str, object]], ttl_s: float) -> None:
+        expires = self._clock() + ttl_s
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO kv (kind, key, value, expires) VALUES (?, ?, ?, ?)",
+                           [(kind, key, value, expires) for key, value in items])
+            self._puts += 1
+            if self._puts % _SWEEP_EVERY == 0:
+                db.execute("DELETE FROM kv WHERE expires <= ?", (self._clock(),))
+
+    def _claim(self, kind: str, key: str, until: float) -> bool:
+        """Take the row unless a live one holds it: one upsert, so one process wins."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO kv (kind, key, value, expires) VALUES (?, ?, NULL, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET expires = excluded.expires WHERE kv.expires <= ?",
+                (kind, key, until, self._clock()))
+            return cursor.rowcount == 1
+
+    # -- MICRON state
+    def get_micron_state(self, scope, patient):
+        value = self._get("micron", f"{Scope.of(scope).key}:{segment(patient, default='-')}")
+        return None if value is None else bytes(value)
+
+    def put_micron_state(self, scope, patient, data, ttl_s):
+        self._put("micron", [(f"{Scope.of(scope).key}:{segment(patient, default='-')}", bytes(data))],
+                  checked_ttl(ttl_s))
+
+    # -- feedback
+    def record_feedback(self, scope, event):
+        text = event_json(event)
+        source = json.loads(text).get("source")
+        with self._transaction() as db:
+            last = db.execute("SELECT max(ms) FROM feedback").fetchone()[0] or 0
+            ms = max(int(self._clock() * 1000), last)       # ids never go back in time
+            seq = db.execute("INSERT INTO feedback (ms, scope, source, event) VALUES (?, ?, ?, ?)",
+                             (ms, Scope.of(scope).key, source, text)).lastrowid
+            db.execute("DELETE FROM feedback WHERE seq <= ?", (seq - FEEDBACK_MAX_EVENTS,))
+        return f"{ms}-{seq}"
+
+    def list_feedback(self, tenant=None, since=None, source=None):
+        sql, args = "SELECT seq, ms, scope, event FROM feedback WHERE 1 = 1", []
+        if tenant is not None:
+            sql, args = sql + " AND scope = ?", args + [Scope.of(tenant).key]
+        min_ms = since_ms(since)
+        if min_ms is not None:
+            sql, args = sql + " AND ms >= ?", args + [min_ms]
+        if source is not None:
+            sql, args = sql + " AND source = ?", args + [source]
+        return [feedback_record(f"{ms}-{seq}", scope, json.loads(event))
+                for seq, ms, scope, event in self._read(sql + " ORDER BY seq", tuple(args))]
+
+    # -- card ledger
+    def put_cards(self, scope, cards, ttl_s=CARD_TTL_S):
+        ttl = checked_ttl(ttl_s)
+        if cards:
+            key = Scope.of(scope).key
+            self._put("card", [(f"{key}:{card_uuid}", json.dumps(info, default=str))
+                               for card_uuid, info in cards.items()], ttl)
+
+    def get_card(self, scope, card_uuid):
+        raw = self._get("card", f"{Scope.of(scope).key}:{card_uuid}")
+        return None if raw is None else json.loads(raw)
+
+    # -- pending review actions and write-backs
+    def put_pending(self, scope, action_id, payload, queue=REVIEW_QUEUE):
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO pending (queue, scope, id, payload) VALUES (?, ?, ?, ?)",
+                       (queue, Scope.of(scope).key, str(action_id), str(payload)))
+
+    def remove_pending(self, scope, action_id, queue=REVIEW_QUEUE, if_payload=None):
+        sql = "DELETE FROM pending WHERE queue = ? AND scope = ? AND id = ?"
+        args = (queue, Scope.of(scope).key, str(action_id))
+        if if_payload is not None:
+            sql, args = sql + " AND payload = ?", args + (if_payload,)
+        with self._transaction() as db:
+            return db.execute(sql, args).rowcount == 1
+
+    def pending(self, scope, queue=REVIEW_QUEUE):
+        return dict(self._read("SELECT id, payload FROM pending WHERE queue = ? AND scope = ?",
+                               (queue, Scope.of(scope).key)))
+
+    def pending_scopes(self, queue):
+        return [Scope.from_key(key) for (key,) in
+                self._read("SELECT DISTINCT scope FROM pending WHERE queue = ?", (queue,))]
+
+    def claim_lease(self, name, ttl_s):
+        return self._claim("lease", str(name), self._clock() + ttl_s)
+
+    def release_lease(self, name):
+        with self._transaction() as db:
+            db.execute("DELETE FROM kv WHERE kind = 'lease' AND key = ?", (str(name),))
+
+    # -- replay protection
+    def claim_jti(self, issuer, jti, expires_at):
+        until = epoch_seconds(expires_at) + JTI_GRACE_S
+        return self._claim("jti", f"{segment(issuer, default='-')}:{segment(jti, default='-')}", until)
+
+    def ping(self):
+        try:
+            self._read("SELECT 1", ())
+            return True
+        except StoreUnavailable:
+            return False
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None and self._local.pid == os.getpid():
+            db.close()
+        self._local = threading.local()
