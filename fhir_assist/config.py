@@ -29,6 +29,8 @@ and a few settings that have no flag (deployment tuning):
                                   also `serve --target-recall`)
     FHIR_ASSIST_CUT_RULE          per-encounter (expected recall of the calibrated scores, default)
                                   or global-k (one list length per stratum, from validation)
+    FHIR_ASSIST_CUT_MIN_PROBABILITY  with the per-encounter rule and a fusion model: also stop the
+                                  list before the first code scored below this (default 0: off)
     FHIR_ASSIST_SYSTEM_ACTIONS    also return recommended codes as systemActions (default false)
     FHIR_ASSIST_CORS_ORIGINS      allowed browser origins, comma separated, or * (default *)
     FHIR_ASSIST_FHIR_TIMEOUT      seconds per FHIR request (default 5)
@@ -187,6 +189,7 @@ class Settings:
     write_back_give_up: int = 12                    # failed retries before a queued write-back is given up
     target_recall: float = 0.9                      # the recommended list's expected recall
     cut_rule: str = "per-encounter"                 # or "global-k"
+    cut_min_probability: float = 0.0                # fused list: stop below this score (0 = off)
     system_actions: bool = False
     cors_origins: tuple[str, ...] = setting(("*",), parse=lambda name, v: _url_list(v))
     fhir_timeout: float = 5.0
@@ -258,6 +261,8 @@ class Settings:
             raise SettingsError("write-back and card limits must be at least 1")
         if not (0 < self.target_recall <= 1) or not (0 <= self.write_back_precision <= 1):
             raise SettingsError("the target recall must be in (0, 1] and the write-back precision in [0, 1]")
+        if not (0 <= self.cut_min_probability < 1):
+            raise SettingsError("the cut's probability floor must be in [0, 1)")
         if self.cut_rule not in ("per-encounter", "global-k"):
             raise SettingsError(f"the cut rule must be per-encounter or global-k, not {self.cut_rule!r}")
         if self.threads < 1:

@@ -2,9 +2,10 @@
 
 Each (encounter, code) pair is described by a few numbers — the structured ranker's logit,
 the text coder's logit where a note was read, whether the code was recorded at the previous
-visit or on the problem list — and a logistic regression fitted on validation pairs turns
-them into one probability. Fitted by log loss on held-out data, the output is calibrated by
-construction; the weights say how much each source is trusted.
+visit or at any earlier one, whether it is on the patient's active problem list — and a
+logistic regression fitted on validation pairs turns them into one probability. Fitted by
+log loss on held-out data, the output is calibrated on average (`model_zoo.rank_calibration`
+corrects it per depth of a list); the weights say how much each source is trusted.
 """
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ import torch
 __all__ = ["Stacker", "FEATURES", "logit"]
 
 # The columns of a pair's feature row, in order.
-FEATURES = ("ranker_logit", "text_logit", "text_read", "previous_visit", "problem_list")
+FEATURES = ("ranker_logit", "text_logit", "text_read", "previous_visit", "earlier_visit", "problem_list")
+# Weights stored before `earlier_visit` existed gave the name `problem_list` to "recorded at
+# an earlier visit": read that way, they score exactly as they were fitted.
+_LEGACY_NAMES = {"earlier_visit": "problem_list"}
 _EPS = 1e-6
 
 
@@ -75,7 +79,11 @@ class Stacker:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Stacker":
-        weights = data.get("weights") or {}
+        weights = dict(data.get("weights") or {})
+        if not any(new in weights for new in _LEGACY_NAMES):
+            for new, old in _LEGACY_NAMES.items():
+                if old in weights:
+                    weights[new], weights[old] = weights[old], 0.0
         missing = [f for f in FEATURES if f not in weights]
         if missing:
             raise ValueError(f"fusion weights lack {missing}")

@@ -11,10 +11,26 @@ Two modes, after the CAC paper (Sec. 2.4):
 - "per-level": an independent trunk per head (one model per level, in one module so
   it saves, loads and runs like the other).
 Defaults are the paper's wide shallow shape: 2 hidden layers of 2048 units, dropout 0.6.
+
+Beside the hidden layers, a direct linear path from every input to every output
+("wide & deep", `wide=True`): much of a visit's coding is "this code again" — a code of
+the last visit or of the problem list — an identity a linear model holds exactly and a
+dropout-regularised trunk must squeeze through its bottleneck. The wide path starts at
+zero, so the net begins as the frequency ranker like before; it is trained with its own
+learning rate and L2 penalty (`parameter_groups`, `wide_penalty`).
+
+And a copy path (`copy_pairs`): for each record source (earlier visits' codes, the
+problem list), a fixed map from an input column (a code in the record) to the output
+columns of the same code at every level; its value is scaled by one learned weight per
+head and source plus a small per-label deviation. The wide path must learn "E11.9 in the
+record → E11.9 again" label by label from that label's few examples; the copy path learns
+it once for every code, rare ones included, and learns how little it holds where stays
+share few codes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -33,12 +49,33 @@ class RankerConfig(StoredConfig):
     dropout: float = 0.6
     input_dropout: float = 0.0
     mode: str = "multitask"
+    wide: bool = True
+    copy_pairs: list[int] = field(default_factory=list)   # (input, label) pairs per record source
+
+    # artifacts written before the wide path had none
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"wide": False}
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if len(self.head_names) != len(self.head_sizes):
             raise ValueError("head_names and head_sizes differ in length")
+
+
+class SparseInputLinear(nn.Module):
+    """x @ W without a bias, W [n_in, n_out], computed over x's non-zero entries only: the
+    ranker's inputs are multi-hot rows with a few dozen of thousands of columns set, and the
+    wide path's W is the model's largest matrix (about 3 × faster than a dense product on CPU)."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_in, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, cols = x.nonzero(as_tuple=True)
+        offsets = torch.searchsorted(rows, torch.arange(x.shape[0], device=x.device))
+        return nn.functional.embedding_bag(cols, self.weight, offsets, mode="sum",
+                                           per_sample_weights=x[rows, cols])
 
 
 def _trunk(n_in: int, hidden: list[int], dropout: float, input_dropout: float) -> nn.Sequential:
@@ -65,6 +102,17 @@ class IcdRanker(nn.Module):
                 _trunk(config.n_inputs, config.hidden, config.dropout, config.input_dropout)
                 for _ in config.head_sizes)
             self.outs = nn.ModuleList(nn.Linear(last, n) for n in config.head_sizes)
+        if config.wide:
+            self.wide = SparseInputLinear(config.n_inputs, sum(config.head_sizes))
+        n_labels, n_sources = sum(config.head_sizes), len(config.copy_pairs)
+        if n_sources:
+            for k, n in enumerate(config.copy_pairs):
+                self.register_buffer(f"copy_inputs_{k}", torch.zeros(n, dtype=torch.long))
+                self.register_buffer(f"copy_labels_{k}", torch.zeros(n, dtype=torch.long))
+            heads = torch.arange(len(config.head_sizes)).repeat_interleave(torch.tensor(config.head_sizes))
+            self.register_buffer("label_head", heads, persistent=False)
+            self.copy_scale = nn.Parameter(torch.ones(n_sources, len(config.head_sizes)))
+            self.copy_delta = nn.Parameter(torch.zeros(n_sources, n_labels))
 
     @property
     def n_labels(self) -> int:
@@ -80,8 +128,55 @@ class IcdRanker(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, n_inputs] float → [B, n_labels] logits."""
         if self.config.mode == "multitask":
-            return self.out(self.trunk(x))
-        return torch.cat([out(trunk(x)) for trunk, out in zip(self.trunks, self.outs)], dim=1)
+            deep = self.out(self.trunk(x))
+        else:
+            deep = torch.cat([out(trunk(x)) for trunk, out in zip(self.trunks, self.outs)], dim=1)
+        if self.config.wide:
+            deep = deep + self.wide(x)
+        return deep + self._copied(x) if self.config.copy_pairs else deep
+
+    def _copied(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ_source (scale[source, head] + delta[source, label]) · (the label's code in that
+        part of the record: its input value, the largest where several codes roll up to it)."""
+        out = torch.zeros(x.shape[0], self.n_labels, device=x.device, dtype=x.dtype)
+        for k in range(len(self.config.copy_pairs)):
+            inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
+            if not len(inputs):
+                continue
+            present = torch.zeros_like(out).scatter_reduce(
+                1, labels.expand(x.shape[0], -1), x[:, inputs], reduce="amax")
+            out = out + present * (self.copy_scale[k][self.label_head] + self.copy_delta[k])
+        return out
+
+    def set_copy_pairs(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """The (input columns, label columns) of each record source, as `copy_pairs` sized them."""
+        for k, (inputs, labels) in enumerate(pairs):
+            getattr(self, f"copy_inputs_{k}").copy_(inputs)
+            getattr(self, f"copy_labels_{k}").copy_(labels)
+
+    def _linear_parameters(self) -> list[nn.Parameter]:
+        out = list(self.wide.parameters()) if self.config.wide else []
+        return out + ([self.copy_scale, self.copy_delta] if self.config.copy_pairs else [])
+
+    def parameter_groups(self, lr: float, wide_lr: float) -> list[dict]:
+        """Optimizer groups: the wide and copy paths at `wide_lr` (a linear model needs far
+        larger steps than the trunk to move in the same epochs), everything else at `lr`."""
+        linear = self._linear_parameters()
+        if not linear:
+            return [{"params": list(self.parameters()), "lr": lr}]
+        ids = {id(p) for p in linear}
+        return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr},
+                {"params": linear, "lr": wide_lr}]
+
+    def wide_penalty(self) -> torch.Tensor:
+        """‖W_wide‖² + ‖copy deviations‖²: the logistic peer's L2 penalty, and per-label copy
+        weights kept near their head's shared one."""
+        total = torch.zeros((), device=next(self.parameters()).device)
+        if self.config.wide:
+            total = total + self.wide.weight.pow(2).sum()
+        if self.config.copy_pairs:
+            total = total + self.copy_delta.pow(2).sum()
+        return total
 
     def logits_for(self, x: torch.Tensor, columns: list[int]) -> torch.Tensor:
         """[B, len(columns)]: the same as forward(x)[:, columns], computing only those outputs
@@ -91,7 +186,7 @@ class IcdRanker(nn.Module):
         index = torch.as_tensor(columns, dtype=torch.long, device=self.out.weight.device)
         out = nn.functional.linear(self.trunk(x), self.out.weight[index], self.out.bias[index])
         if getattr(self.config, "wide", False):          # paths beside the trunk, where present
-            out = out + nn.functional.linear(x, self.wide.weight[index])
+            out = out + x @ self.wide.weight[:, index]     # wide.weight is [n_inputs, n_labels]
         if getattr(self.config, "copy_pairs", None):
             out = out + self._copied(x)[:, index]
         return out

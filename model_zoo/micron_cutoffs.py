@@ -142,6 +142,7 @@ def fit_cut_offs(model: Micron, validation: Sequence[PatientSequence],
     return thresholds
 
 
+SCOPE_MARGIN = 0.005     # held-out objective a wider search scope must gain over a simpler one
 SCOPE_SUPPORT = {"per-medicine": None, "global": 10 ** 12}   # None: config.threshold_min_support
 
 
@@ -188,5 +189,16 @@ def choose_search_scope(vectors, scored: Sequence[PatientSequence], config: Micr
         for scope in totals:
             add, remove, _ = _searched_cut_offs(fit_v, fit_p, config, ddi, n_med, scope, 0.5)
             totals[scope] += _objective(check_v, check_p, add, remove, config.threshold_objective) / 2
-    best = max(totals, key=lambda s: totals[s] - 1e-9 * list(totals).index(s))
-    return best, {f"held-out {scope}": value for scope, value in totals.items()}
+    return scope_by_margin(totals), {f"held-out {scope}": value for scope, value in totals.items()}
+
+
+def scope_by_margin(held_out: dict[str, float], margin: float = SCOPE_MARGIN) -> str:
+    """The scope to search, from {scope: held-out objective}: a wider scope must win by more
+    than `margin` over the simpler one chosen so far, or the simpler one stays. On a
+    1,000-patient ambulatory cohort "global" won by 0.003 held out and then lost 0.0007
+    Jaccard to repeat-last on the test patients (a margin of noise, not of skill)."""
+    best = "no-change"
+    for scope in ("global", "per-medicine"):
+        if held_out[scope] > held_out[best] + margin:
+            best = scope
+    return best

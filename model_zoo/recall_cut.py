@@ -6,6 +6,12 @@ A visit with one clear code gets one or two; a complex stay gets more. It needs
 probabilities that mean what they say, so each head's scores are first recalibrated
 (Platt scaling on validation: p' = σ(a·logit p + b)).
 
+Probability floor (an option, reported beside the rule above): the same cut, but the list
+also stops before the first code whose calibrated probability is below a floor — where each
+further code is very unlikely, reading on costs a coder more than it finds. It keeps the list
+short when the target recall cannot be reached cheaply (a long tail of small probabilities),
+and reports the recall it reaches instead of promising the target.
+
 Global-K rule (for comparison): one list length K for every encounter, the smallest that
 reaches mean Recall@K ≥ R on validation (`thresholds.recall_cutoff`).
 
@@ -17,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts",
+__all__ = ["fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts", "floor_cuts",
            "cut_metrics", "cut_report", "expected_calibration_error", "precision_curve", "precision_floor"]
 
 _EPS = 1e-6
@@ -76,6 +82,14 @@ def encounter_cuts(probs, target_recall: float) -> np.ndarray:
     reached = np.cumsum(p, axis=1) / np.where(total > 0, total, 1.0)
     k = (reached < target_recall - 1e-12).sum(axis=1) + 1
     return np.minimum(k, p.shape[1]).astype(int)
+
+
+def floor_cuts(probs, target_recall: float, min_probability: float) -> np.ndarray:
+    """The per-encounter cut, stopped before the first code scored below `min_probability`
+    (at least one code per encounter)."""
+    p = np.asarray(probs, dtype=np.float64)
+    above = (p >= min_probability).sum(axis=1)
+    return np.maximum(np.minimum(encounter_cuts(p, target_recall), above), 1).astype(int)
 
 
 def global_k_cuts(n_rows: int, k: int | None, n_columns: int) -> np.ndarray:
@@ -150,18 +164,24 @@ def precision_floor(curve: list | None, precision: float) -> float:
 
 
 def cut_report(scores, labels, *, calibration: dict | None, global_k: int | None,
-               target_recall: float = 0.9) -> dict:
+               target_recall: float = 0.9, min_probability: float | None = None) -> dict:
     """The coder-effort figures of one model's list at one level: the per-encounter rule on
-    the calibrated scores and the global-K rule, with the calibration error before/after."""
+    the calibrated scores and the global-K rule, with the calibration error before/after;
+    with `min_probability`, the per-encounter rule with that floor beside them."""
     raw = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels) > 0.5
     calibrated = apply_platt(raw, calibration)
     per_encounter = cut_metrics(calibrated, y, encounter_cuts(calibrated, target_recall))
     # A model without a stored validation K (a baseline refitted at evaluation) has no global rule.
     global_k_rule = cut_metrics(raw, y, global_k_cuts(raw.shape[0], global_k, raw.shape[1])) if global_k else {}
+    floor = None
+    if min_probability is not None:
+        floor = {"min_probability": min_probability,
+                 **cut_metrics(calibrated, y, floor_cuts(calibrated, target_recall, min_probability))}
     return {
         "target_recall": target_recall,
         "per_encounter": per_encounter,
+        "per_encounter_floor": floor,
         "global_k": {"k": int(global_k), **global_k_rule} if global_k else None,
         "ece": {"raw": round(expected_calibration_error(raw, y), 5),
                 "calibrated": round(expected_calibration_error(calibrated, y), 5)},

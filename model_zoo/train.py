@@ -143,6 +143,7 @@ def fit(
     desc: str = "train",
     max_grad_norm: float | None = 5.0,
     patience: int | None = None,
+    param_groups: list[dict] | None = None,
 ) -> FitResult:
     """Train `model` with Adam(W) for `epochs` epochs and keep the best epoch.
 
@@ -153,6 +154,8 @@ def fit(
         under torch.no_grad(); `select` names the metric that picks the best
         epoch (`mode` "max" or "min"; default: the first key returned).
     patience: stop after this many epochs without improvement (None: never).
+    param_groups: optimizer parameter groups (each may set its own "lr"), instead of
+        every parameter at `lr`.
     Progress bars go to stderr (tqdm) when `progress` is true.
     """
     from tqdm.auto import tqdm
@@ -164,7 +167,7 @@ def fit(
     seed_everything(seed)
     target = pick_device(device)
     accelerator = _make_accelerator(target)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(param_groups or model.parameters(), lr=lr, weight_decay=weight_decay)
     model, optimizer, train_batches = _prepare(accelerator, model, optimizer, train_batches)
     show = progress and accelerator.is_main_process
 

@@ -80,12 +80,41 @@ def test_feedback_is_used_in_training_and_shown_by_evaluate(ranker_artifact, coh
     assert names[-1] == "multitask-ranker+feedback"
 
 
-def test_text_coder_train_and_evaluate(cohort_dir, tmp_path, capsys):
-    out = tmp_path / "text"
+@pytest.fixture(scope="module")
+def text_artifact(cohort_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "text"
     assert main(["train", "text-coder", "--data", str(cohort_dir), "--out", str(out), "--epochs", "1",
                  "--device", "cpu"]) == 0
-    report = _evaluate(capsys, out, "--data", cohort_dir, "--json")
+    return out
+
+
+def test_text_coder_train_and_evaluate(text_artifact, cohort_dir, capsys):
+    report = _evaluate(capsys, text_artifact, "--data", cohort_dir, "--json")
     _check_shape(report, ["text-coder", "frequency", "logistic", "previous-visit", "problem-list"])
+
+
+CUT_KEYS = {"mean_recommended", "p90_recommended", "recall_at_cut", "precision_at_cut", "re_at_cut"}
+
+
+def test_evaluate_fused_list_reports_the_cut_of_every_model_and_the_calibration(
+        ranker_artifact, text_artifact, cohort_dir, capsys):
+    report = _evaluate(capsys, ranker_artifact, "--data", cohort_dir, "--json", "--fuse-with", text_artifact,
+                       "--min-probability", "0.05")
+    by_name = {m["model"]: m for m in report["models"]}
+    for name in ("multitask-ranker", "fused", "fused, stacker only (no rank-band recalibration)",
+                 "text-coder (visits with a note)", "ranker+text (higher score, before fusion)"):
+        cut = by_name[name]["cut"]
+        assert CUT_KEYS <= set(cut["per_encounter"]) and CUT_KEYS <= set(cut["global_k"]), name
+        floor = cut["per_encounter_floor"]
+        assert floor["min_probability"] == 0.05
+        # The floor only ever shortens the per-encounter list.
+        assert floor["mean_recommended"] <= cut["per_encounter"]["mean_recommended"], name
+    for rule in ("previous-visit (rule)", "earlier-visits (rule)", "problem-list (rule)"):
+        assert CUT_KEYS <= set(by_name[rule]["cut"]["per_encounter"])
+    fusion = report["fusion"]
+    assert {"ece_before", "ece_stacked", "ece_after"} <= set(fusion)
+    assert len(fusion["rank_calibration"]["maps"]) == len(fusion["rank_calibration"]["edges"])
+    assert [b["ranks"] for b in fusion["bands_after"]][0] == "1-2"
 
 
 def test_user_errors_are_reported_without_traceback(ranker_artifact, tmp_path, capsys):

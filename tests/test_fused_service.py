@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from fhir_assist.cds import create_app
@@ -43,6 +44,78 @@ def test_fusion_artifact_weights_every_source(fused_models):
     assert weights["ranker_logit"] > 0
     assert fusion.fits(fused_models.get("icd-ranker").suggester, fused_models.get("text-coder").suggester)
     assert 0 < fusion.write_floor(0.5) < 1
+    # The rank-band recalibration fitted on validation travels in the artifact.
+    bands = fusion.rank_calibration
+    assert bands.maps and len(bands.maps) == len(bands.edges)
+    assert any(m != {"a": 1.0, "b": 0.0} for m in bands.maps)
+
+
+def test_fusion_artifact_stored_before_rank_bands_still_loads_and_scores_as_fitted(fused_models, hook_cohort,
+                                                                                  tmp_path):
+    """An artifact written before the rank bands and the earlier-visit feature: its
+    `problem_list` weight was fitted on "recorded at an earlier visit"."""
+    from fhir_assist.suggest.fused import FusedCoder
+
+    fusion = fused_models.get(FUSION).suggester
+    shutil.copytree(fusion.artifact.path, tmp_path / "old")
+    config_path = tmp_path / "old" / "config.json"
+    config = json.loads(config_path.read_text())
+    hp = config["hyperparameters"]
+    del hp["rank_calibration"]
+    weights = hp["stacker"]["weights"]
+    weights["problem_list"] = weights.pop("earlier_visit")
+    config_path.write_text(json.dumps(config))
+    old = FusedCoder.load(str(tmp_path / "old"))
+    assert old.rank_calibration.maps == []
+    assert old.stacker.to_dict()["weights"]["earlier_visit"] == weights["problem_list"]
+    assert old.stacker.to_dict()["weights"]["problem_list"] == 0.0
+    by_patient, usable = hook_cohort
+    timeline, visit = _visit_of(by_patient, usable[0])
+    ranker, text = fused_models.get("icd-ranker").suggester, fused_models.get("text-coder").suggester
+    result = old.suggest(visit, timeline, ranker, text, evidence=False)
+    assert result.cutoff_k and result.suggestions
+    # Without the bands, the scores are the stacker's own probabilities.
+    rows = _rows(visit, timeline, ranker, text)
+    expected = np.sort(old.stacker.predict(rows))[::-1][: len(result.suggestions)]
+    assert np.allclose([s.score for s in result.suggestions], expected)
+
+
+def _rows(visit, timeline, ranker, text):
+    from fhir_assist.suggest import fusion as F
+
+    r_probs = ranker.billing_probabilities(visit, timeline)[0]
+    t_probs, known = np.zeros(r_probs.size), np.zeros(r_probs.size, dtype=bool)
+    if visit.notes:
+        probs, t_inputs, _, _ = text.billing_probabilities(visit, timeline)
+        src, dst = F.text_columns(text.labels, ranker.labels)
+        t_probs[dst], known[dst] = probs[src], t_inputs > 0
+    earlier = [v for v in timeline.visits if v is not visit]
+    history = F.history_columns(earlier + [visit], ranker.labels, timeline)[visit.encounter_id]
+    return F.feature_rows(r_probs[None], t_probs[None], known[None], [history])[0]
+
+
+def test_probability_floor_stops_the_fused_list_and_says_what_it_reaches(fused_models, hook_cohort):
+    fusion = fused_models.get(FUSION).suggester
+    ranker, text = fused_models.get("icd-ranker").suggester, fused_models.get("text-coder").suggester
+    by_patient, usable = hook_cohort
+    timeline, visit = _visit_of(by_patient, usable[0])
+    full = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400)
+    floor = full.suggestions[min(2, len(full.suggestions) - 1)].score    # keep about three codes
+    stopped = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400, min_probability=floor)
+    assert full.cutoff_k > 3 and 1 <= stopped.cutoff_k <= 3
+    assert all(s.score >= floor for s in stopped.suggestions[: stopped.cutoff_k])
+    assert stopped.expected_recall == pytest.approx(
+        sum(s.score for s in stopped.suggestions[: stopped.cutoff_k]) / full.score_total)
+    assert stopped.expected_recall < full.expected_recall
+    # Served with the floor, the card says where the list stopped and the recall it reaches.
+    app = create_app(Settings(no_auth=True, evidence=False, write_back=False, cut_min_probability=0.3),
+                     store=MemoryStore(), models=fused_models)
+    body = build_request(BY_ID[DISCHARGE], by_patient[usable[0]], usable[0])
+    response = app.test_client().post(f"/cds-services/{DISCHARGE}", data=json.dumps(body),
+                                      content_type="application/json")
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    (card,) = response.get_json()["cards"]
+    assert "the list stops where each further code is scored below 30%" in card["detail"]
 
 
 def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_cohort):
@@ -76,7 +149,7 @@ def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_c
         if len(recommended) < lengths[-1]:
             reached = int(re.search(r"The \d+ code\(s\) shown reach an expected recall of (\d+)%", card["detail"]).group(1))
             assert 0 < reached < 90
-    assert any("history: recorded at the previous visit" in d or "history: on the problem list" in d
+    assert any("history: recorded at the previous visit" in d or "history: recorded at an earlier visit" in d
                for d in details)
     # Cut per encounter, not one K for all.
     assert len(set(lengths)) > 1, lengths
@@ -122,7 +195,8 @@ def test_evidence_added_for_shown_codes_matches_the_full_computation(fused_model
     assert any(added.values()), "the shown codes have no attribution at all"
     for s in full.suggestions[:3]:
         sources = [e for e in s.evidence if e[0] in ("ranker", "text-coder")
-                   or e[1] in ("recorded at the previous visit", "on the problem list (an earlier visit)")]
+                   or e[1] in ("recorded at the previous visit", "recorded at an earlier visit",
+                               "on the active problem list")]
         attributions = [e for e in s.evidence if e not in sources]
         assert added[(s.system, s.code)] == attributions
 

@@ -36,6 +36,16 @@ def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_ag
         full, feats = attribution.occlusion(model, x[0], columns)
         chosen, same = attribution.occlusion(lambda b: model.logits_for(b, columns), x[0], columns, selected=True)
         assert feats == same and torch.allclose(full, chosen, atol=1e-6)
+    # beside the trunk: the wide path and the copy path count too
+    cfg = icd_ranker.RankerConfig(n_inputs=10, head_names=["a", "b"], head_sizes=[3, 5], hidden=[16, 8],
+                                  wide=True, copy_pairs=[4])
+    model = icd_ranker.IcdRanker(cfg).eval()
+    model.set_copy_pairs([(torch.tensor([0, 1, 2, 3]), torch.tensor([0, 3, 5, 7]))])
+    with torch.no_grad():
+        model.wide.weight.normal_()
+        model.copy_delta.normal_()
+    x = (torch.rand(4, 10) > 0.5).float()
+    assert torch.allclose(model.logits_for(x, [6, 1, 7, 3]), model(x)[:, [6, 1, 7, 3]], atol=1e-5)
 
 
 def test_reweighted_heads_give_each_level_the_same_weight():
@@ -159,7 +169,8 @@ def test_suggester_ranks_explains_and_reports_unknown_codes(trained):
     with_evidence = [s for s in result.suggestions if s.evidence]
     assert with_evidence, "no suggestion names the inputs that drove it"
     kind, label, weight = with_evidence[0].evidence[0]
-    assert kind in ("medication", "procedure", "demographic") and weight > 0
+    # the record blocks are inputs like the visit's own codes (the wide and copy paths read them)
+    assert kind in ("medication", "procedure", "history", "context", "problem", "demographic") and weight > 0
     assert suggester.explain(visit, result.suggestions[0].code, patient) == result.suggestions[0].evidence
 
 
@@ -178,3 +189,82 @@ def test_evidence_added_afterwards_matches_and_covers_only_the_codes_asked(train
     assert set(added) == shown
     for s in full.suggestions[:5]:
         assert added[(s.system, s.code)] == s.evidence
+
+
+# ---------------------------------------------------------------- wide and copy paths
+
+def test_copy_path_takes_the_largest_record_value_per_label_scaled_per_head():
+    cfg = icd_ranker.RankerConfig(n_inputs=4, head_names=["leaf", "parent"], head_sizes=[3, 1],
+                                  hidden=[8], dropout=0.0, copy_pairs=[4])
+    model = icd_ranker.IcdRanker(cfg).eval()
+    # inputs 0, 1 are record codes: 0 → leaf 0 and parent, 1 → leaf 1 and parent
+    model.set_copy_pairs([(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 3, 1, 3]))])
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.zero_()
+        model.copy_scale.copy_(torch.tensor([[2.0, 3.0]]))
+        model.copy_delta[0, 1] = 1.0
+    out = model(torch.tensor([[0.5, 1.0, 1.0, 1.0]]))
+    # leaf 0: 2·0.5; leaf 1: (2 + 1)·1; leaf 2: not in the record; parent: 3·max(0.5, 1)
+    assert torch.allclose(out, torch.tensor([[1.0, 3.0, 0.0, 3.0]]))
+    assert model.wide_penalty().item() == pytest.approx(1.0)     # the wide path starts at zero
+
+
+def test_an_artifact_config_without_the_new_paths_loads_as_trained():
+    old = {"n_inputs": 6, "head_names": ["a"], "head_sizes": [4], "hidden": [8], "dropout": 0.1}
+    cfg = icd_ranker.RankerConfig.from_dict(old)
+    assert cfg.wide is False and cfg.copy_pairs == []
+    legacy = icd_ranker.IcdRanker(cfg)
+    assert set(legacy.state_dict()) == {"trunk.0.weight", "trunk.0.bias", "out.weight", "out.bias"}
+    again = icd_ranker.IcdRanker(icd_ranker.RankerConfig.from_dict(old))
+    again.load_state_dict(legacy.state_dict())
+    x = torch.rand(3, 6)
+    assert torch.equal(legacy.eval()(x), again.eval()(x))
+    assert len(legacy.parameter_groups(1e-3, 0.02)) == 1
+
+
+def test_wide_and_copy_paths_learn_code_again_where_the_trunk_alone_does_not():
+    """Record inputs 0–39 each mean "label i again" (90 % of the time): with 40 labels seen a
+    few times each, the copy path learns the identity once for all; a narrow trunk with heavy
+    dropout cannot in the same few epochs."""
+    from model_zoo.train import fit
+
+    g = torch.Generator().manual_seed(1)
+    n, k = 500, 40
+    x = (torch.rand(n, k, generator=g) < 0.05).float()
+    y = ((x > 0) & (torch.rand(n, k, generator=g) < 0.9)).float()
+    pairs = [(torch.arange(k), torch.arange(k))]
+    results = {}
+    for name, extra in (("deep", {"wide": False}), ("wide+copy", {"wide": True, "copy_pairs": [k]})):
+        torch.manual_seed(0)
+        cfg = icd_ranker.RankerConfig(n_inputs=k, head_names=["leaf"], head_sizes=[k], hidden=[4],
+                                      dropout=0.6, **extra)
+        model = icd_ranker.IcdRanker(cfg)
+        if cfg.copy_pairs:
+            model.set_copy_pairs(pairs)
+        model.set_output_prior(y[:400].mean(0))
+        batches = [{"x": x[i:i + 50], "y": y[i:i + 50]} for i in range(0, 400, 50)]
+
+        def loss(m, b):
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(m(b["x"]), b["y"])
+            return bce + 1e-3 * m.wide_penalty()
+        fit(model, batches, loss, epochs=3, lr=1e-3, progress=False, device="cpu",
+            param_groups=model.parameter_groups(1e-3, 0.05))
+        results[name] = rk.ndcg(icd_ranker.predict_proba(model, x[400:]), y[400:])
+    assert results["wide+copy"] > 0.9 > results["deep"] + 0.1, results
+
+
+def test_copy_pairs_join_record_codes_to_the_same_code_at_every_level():
+    from fhir_assist.adapter.encode import Vocabulary
+    from fhir_assist.tasks.coding.ontology import code_labels
+    from fhir_assist.tasks.coding.spaces import FeatureSpace, LabelSpace
+
+    levels = code_labels("http://hl7.org/fhir/sid/icd-10-cm", "E11.65")
+    labels = LabelSpace({head: [token] for head, token in levels.items()})
+    features = FeatureSpace(Vocabulary.build([["123"]]), Vocabulary.build([["p"]]),
+                            Vocabulary.build([["icd10:E11.65", "icd10:ZZZ"]]), Vocabulary.build([["c"]]), None)
+    history, problems = features.copy_pairs(labels)
+    assert len(problems[0]) == 0                      # no problem block, nothing to copy
+    kinds = {features.feature_label(int(i)) for i in history[0]}
+    assert kinds == {("history", "icd10:E11.65")}     # an unknown code maps to nothing
+    assert sorted(labels.token_of(int(c)) for c in history[1]) == sorted(levels.items())

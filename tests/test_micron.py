@@ -8,6 +8,7 @@ import torch
 
 from model_zoo import baselines, losses, micron
 from model_zoo.metrics.medication import medication_change_metrics
+from model_zoo.micron_cutoffs import scope_by_margin
 from model_zoo.thresholds import best_f1_threshold, micron_thresholds, roc_cutoffs
 
 torch.set_num_threads(1)
@@ -181,6 +182,14 @@ def test_update_applies_thresholds_and_set_algebra():
     assert 0 not in nxt.predicted
 
 
+def test_a_wider_search_scope_must_win_by_the_margin():
+    assert scope_by_margin({"no-change": 0.454, "global": 0.457, "per-medicine": 0.450}) == "no-change"
+    assert scope_by_margin({"no-change": 0.454, "global": 0.460, "per-medicine": 0.464}) == "global"
+    assert scope_by_margin({"no-change": 0.454, "global": 0.460, "per-medicine": 0.466}) == "per-medicine"
+    assert scope_by_margin({"no-change": 0.454, "global": 0.455, "per-medicine": 0.470}) == "per-medicine"
+    assert scope_by_margin({"no-change": 0.5, "global": 0.4, "per-medicine": 0.3}, margin=0.0) == "no-change"
+
+
 def test_training_learns_and_beats_repeat_last():
     train, validation, test = toy_patients(240, 1), toy_patients(50, 2), toy_patients(50, 3)
     ddi = toy_ddi()
@@ -196,7 +205,7 @@ def test_training_learns_and_beats_repeat_last():
                                              "held-out global", "held-out no-change"}
     held_out = {scope: thresholds.validation_f1[f"held-out {scope}"]
                 for scope in ("per-medicine", "global", "no-change")}
-    assert thresholds.search_scope == max(held_out, key=held_out.get)
+    assert thresholds.search_scope == scope_by_margin(held_out)
     assert thresholds.first_list_floor == 0.0
     adds, removes = np.asarray(thresholds.per_medicine_add), np.asarray(thresholds.per_medicine_remove)
     assert np.all(adds >= removes) and np.all(removes >= 0) and np.all(adds <= 1.01)

@@ -177,7 +177,7 @@ class CodingService:
         # The cut may reach beyond the codes ranked here (and beyond the card): say its length.
         n_cut = max(run.cutoff_k or 0, n_rec)
         rule = EOV_RULE if run.cut_rule == EOV_RULE else self.rt.settings.cut_rule
-        detail.append(_cut_sentence(run, n_cut, rule))
+        detail.append(_cut_sentence(run, n_cut, rule, self.rt.settings.cut_min_probability))
         if 0 < len(shown) < n_cut and all(m.recommended for m in shown) and run.score_total:
             reached = min(sum(m.score for m in shown) / run.score_total, 1.0)
             detail.insert(0, f"The {len(shown)} code(s) shown reach an expected recall of {reached:.0%} of this "
@@ -216,7 +216,7 @@ def _code_dict(m: MergedCode) -> dict:
             "rank": m.rank}
 
 
-def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
+def _cut_sentence(run: CodingRun, n_recommended: int, rule: str, floor: float = 0.0) -> str:
     if rule == EOV_RULE:
         return (f"The {n_recommended} recommended code(s) are those the language-model coder ranks above its "
                 "end-of-visit token, the per-encounter cut it learned in training.")
@@ -224,6 +224,10 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str) -> str:
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
                 f"{run.target_recall:.0%} of an encounter's codes on validation data.")
     reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
+    if floor and run.expected_recall is not None and run.expected_recall < run.target_recall - 1e-9:
+        return (f"The {n_recommended} recommended code(s) reach an expected recall of {reached} of this "
+                f"encounter's codes (target {run.target_recall:.0%}): the list stops where each further code "
+                f"is scored below {floor:.0%}.")
     return (f"The {n_recommended} recommended code(s) are the shortest list whose calibrated scores add up to "
             f"an expected recall of {reached} of this encounter's codes (target {run.target_recall:.0%}).")
 

@@ -65,12 +65,12 @@ def format_table(report: dict) -> str:
 def _cut_table(report: dict, name_w: int) -> list[str]:
     """Billing codes a coder reads per encounter under each cut rule."""
     keys = ("mean_recommended", "p90_recommended", "recall_at_cut", "precision_at_cut", "re_at_cut")
-    header = "rule".ljust(15) + "model".ljust(name_w) + "".join(
+    header = "rule".ljust(21) + "model".ljust(name_w) + "".join(
         k.rjust(12) for k in ("mean", "p90", "recall", "precision", "RE"))
     lines: list[str] = []
     for m in report["models"]:
         cut = m.get("cut") or {}
-        for rule in ("per_encounter", "global_k"):
+        for rule in ("per_encounter", "per_encounter_floor", "global_k"):
             figures = cut.get(rule)
             if not figures:
                 continue
@@ -80,9 +80,10 @@ def _cut_table(report: dict, name_w: int) -> list[str]:
                          header, "-" * len(header)]
             cells = "".join((f"{figures[k]:.3f}" if isinstance(figures.get(k), float) else str(figures.get(k)))
                             .rjust(12) for k in keys)
-            lines.append(rule.replace("_", "-").ljust(15) + m["model"].ljust(name_w) + cells)
+            lines.append(rule.replace("_", "-").ljust(21) + m["model"].ljust(name_w) + cells)
     fusion = report.get("fusion")
     if fusion:
         lines.append(f"fusion weights {fusion['weights']} bias {fusion['bias']}; ECE before "
-                     f"{fusion['ece_before']} after {fusion['ece_after']}")
+                     f"{fusion['ece_before']}, stacked {fusion.get('ece_stacked')}, after the rank-band "
+                     f"recalibration {fusion['ece_after']}")
     return lines

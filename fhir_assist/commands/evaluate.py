@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
                         help="coder feedback labels: also evaluate a ranker retrained with them")
     parser.add_argument("--target-recall", type=float, default=0.9, metavar="R",
                         help="coding: recall the per-encounter cut aims at, for the `cut` figures (default 0.9)")
+    parser.add_argument("--min-probability", type=float, default=None, metavar="P",
+                        help="coding: also report the per-encounter cut stopped before the first code whose "
+                        "calibrated score is below P (`per_encounter_floor` in the cut figures)")
     parser.add_argument("--fuse-with", metavar="TEXT_CODER", default=None,
                         help="coding: also fit and report the fused list of this ranker and a text-coder "
                         "artifact (with previous-visit and problem-list evidence)")
@@ -79,7 +82,8 @@ def _evaluate_coding(args: argparse.Namespace) -> int:
     result = coding_evaluation.evaluate(
         args.artifact, args.data, feedback_path=args.feedback, seeds=int(args.seeds or 1),
         device=args.device, progress=not args.json or sys.stderr.isatty(),
-        target_recall=float(getattr(args, "target_recall", None) or 0.9), fuse_with=getattr(args, "fuse_with", None))
+        target_recall=float(getattr(args, "target_recall", None) or 0.9), fuse_with=getattr(args, "fuse_with", None),
+        min_probability=getattr(args, "min_probability", None))
     report = result.report
     if args.plots:
         report["plots"] = write_plots(result.scores, result.labels, result.slices, args.plots)

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     ranker.add_argument("--feedback", metavar="FILE", default=None,
                         help="coder feedback labels (from `fhir-assist feedback export`)")
     ranker.add_argument("--hidden", type=_layer_sizes, default=None, metavar="N[,N…]",
-                        help="hidden layer widths (default 2048,2048, the paper's wide shallow net)")
+                        help="hidden layer widths (default 512,512)")
     ranker.add_argument("--mode", choices=["multitask", "per-level"], default=None,
                         help="one network for all hierarchy levels, or one per level (default multitask)")
     ranker.add_argument("--dropout", type=float, default=None, help="dropout (default 0.6)")

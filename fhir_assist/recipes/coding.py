@@ -33,7 +33,9 @@ RECIPES = {"icd-ranker": CodingRecipe(RankerSettings, train_ranker_models, save_
 
 DEMO_OVERRIDES = {
     # small enough to ship (< 5 MB) and to rebuild in a couple of minutes on a laptop CPU
-    "icd-ranker": {"hidden": [256, 256], "dropout": 0.5, "epochs": 15, "patience": 4},
+    # no wide path (inputs × labels weights: 15 MB in float16); the copy path, which carries
+    # "this code again" from the record, stays
+    "icd-ranker": {"hidden": [256, 256], "dropout": 0.5, "epochs": 15, "patience": 4, "wide": False},
     # the product's TF-IDF coder, its vocabulary × labels weights stored as a rank-192 product
     "text-coder": {"architecture": "tfidf", "tfidf_rank": 192},
 }

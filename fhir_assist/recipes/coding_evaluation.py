@@ -78,7 +78,8 @@ def _retrain_seeds(model: CodingModel, encounters, test, seeds, split_seed, sele
     return dict(per_model), std
 
 
-def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: float = 0.9) -> list[dict]:
+def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: float = 0.9,
+                   min_probability: float | None = None) -> list[dict]:
     from model_zoo import recall_cut
 
     entries = []
@@ -93,7 +94,8 @@ def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: flo
         first = to_numpy(s[0] if isinstance(s, list) else s)
         entry["cut"] = recall_cut.cut_report(
             first[:, slices["billing"]], to_numpy(y)[:, slices["billing"]],
-            calibration=billing.get("calibration"), global_k=billing.get("overall"), target_recall=target)
+            calibration=billing.get("calibration"), global_k=billing.get("overall"), target_recall=target,
+            min_probability=min_probability)
         if name in std:
             entry["std"] = std[name]
         entries.append(entry)
@@ -102,7 +104,7 @@ def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: flo
 
 def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None, seeds: int = 1,
              device=None, progress: bool = True, target_recall: float = 0.9,
-             fuse_with: str | None = None) -> CodingEvaluation:
+             fuse_with: str | None = None, min_probability: float | None = None) -> CodingEvaluation:
     from fhir_assist.tasks.artifacts import load_artifact
 
     device = device_for(device)
@@ -143,7 +145,7 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
     slices = model.labels.slices()
     report = {"task": TASK, "test_encounters": len(test), "artifact": str(artifact.path),
               "kind": model.kind, "split_seed": seed, "unknown": dict(unknown),
-              "models": _model_entries(scores, std, y, slices, thresholds, cutoffs, target_recall)}
+              "models": _model_entries(scores, std, y, slices, thresholds, cutoffs, target_recall, min_probability)}
     if fuse_with:
         from fhir_assist.recipes import coding_fusion
         if model.kind != "icd-ranker":
@@ -153,7 +155,7 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
         except (FileNotFoundError, ValueError) as exc:
             raise RecipeError(f"cannot load {fuse_with!r}: {exc}") from None
         entries, report["fusion"] = coding_fusion.fused_report(model, text, cohort, seed, target_recall,
-                                                               device, progress)
+                                                               device, progress, min_probability)
         report["models"] += entries
     first = {k: (v[0] if isinstance(v, list) else v) for k, v in scores.items()}
     return CodingEvaluation(report, first, y, slices)

@@ -44,6 +44,22 @@ def _feedback_weight_fn(edits, n_rows: int):
 
 
 
+def _new_ranker(features: FeatureSpace, labels: LabelSpace, settings: RankerSettings, seed: int):
+    """An untrained ranker over these spaces, its copy path joined to the record's codes."""
+    from model_zoo import icd_ranker
+    from model_zoo.train import seed_everything
+
+    copy_pairs = features.copy_pairs(labels) if settings.copy else []
+    config = icd_ranker.RankerConfig(
+        n_inputs=features.size, head_names=labels.heads, head_sizes=labels.sizes,
+        hidden=list(settings.hidden), dropout=settings.dropout, input_dropout=settings.input_dropout,
+        mode=settings.mode, wide=settings.wide, copy_pairs=[len(inputs) for inputs, _ in copy_pairs])
+    seed_everything(seed)
+    model = icd_ranker.IcdRanker(config)
+    model.set_copy_pairs(copy_pairs)
+    return model
+
+
 def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings, seed: int, select: str,
                         device=None, progress: bool = True, features: FeatureSpace | None = None,
                         labels: LabelSpace | None = None, train_baselines: bool = True,
@@ -66,13 +82,7 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
     slices = labels.slices()
     device = pick_device(device)
 
-    config = icd_ranker.RankerConfig(
-        n_inputs=features.size, head_names=labels.heads, head_sizes=labels.sizes,
-        hidden=list(settings.hidden), dropout=settings.dropout,
-        input_dropout=settings.input_dropout, mode=settings.mode)
-    from model_zoo.train import seed_everything
-    seed_everything(seed)
-    model = icd_ranker.IcdRanker(config)
+    model = _new_ranker(features, labels, settings, seed)
     sample_w = torch.tensor([2.0 if e.feedback else 1.0 for e in train])
     model.set_output_prior(y_tr.float().mul(sample_w[:, None]).sum(0) / sample_w.sum())
     column_w = icd_ranker.head_weights(labels.sizes, settings.head_weighting)
@@ -88,7 +98,8 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
             w = fb_weights(batch["row"], logits.shape[1], logits.device)
             if w is not None:
                 bce = bce * w
-        return (bce.sum(1) * batch["w"]).sum() / batch["w"].sum()
+        data = (bce.sum(1) * batch["w"]).sum() / batch["w"].sum()
+        return data + settings.wide_l2 * m.wide_penalty()
 
     def validate(m):
         scores = icd_ranker.predict_proba(m, x_va, device=device)
@@ -100,7 +111,8 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
     result = fit(model, batches, loss_fn, epochs=settings.epochs, lr=settings.lr,
                  weight_decay=settings.weight_decay, validate=validate, select=select,
                  mode="max", seed=seed, device=device, progress=progress, desc="icd-ranker",
-                 patience=settings.patience)
+                 patience=settings.patience,
+                 param_groups=model.parameter_groups(settings.lr, settings.wide_lr))
     model = model.to(device).eval()
 
     freq = classical.FrequencyRanker.fit(y_tr, sample_w)

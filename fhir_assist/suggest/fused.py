@@ -6,8 +6,11 @@
 
 Each billing code of the ranker's label space gets one probability from the stacker
 (`model_zoo.fusion`), fed by the ranker's calibrated score, the text coder's where the visit
-has a note, and whether the code was recorded at the previous visit or on the problem list.
-The list is cut per encounter at the expected recall the target asks for; each code carries
+has a note, whether the code was recorded at the previous or an earlier visit, and whether it
+is on the active problem list; then recalibrated by its rank in the encounter's list
+(`model_zoo.rank_calibration`, fitted on validation; an artifact stored before it keeps the
+stacker's probabilities). The list is cut per encounter at the expected recall the target asks
+for (optionally also where the next code falls below a probability floor); each code carries
 the evidence of every source that spoke for it.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from model_zoo.fusion import Stacker
+from model_zoo.rank_calibration import RankBandCalibration
 from model_zoo.recall_cut import expected_recall_cut, precision_floor
 
 from . import fusion as F
@@ -35,6 +39,7 @@ class FusedCoder:
             raise ValueError(f"{artifact.path} is not a coding-fusion artifact")
         self.artifact = artifact
         self.stacker = Stacker.from_dict(hp["stacker"])
+        self.rank_calibration = RankBandCalibration.from_dict(hp.get("rank_calibration"))
         self.ranker_version = hp.get("ranker_version")
         self.text_version = hp.get("text_version")
         billing = ((artifact.thresholds or {}).get("cutoffs") or {}).get(FUSED_NAME, {}).get("billing", {})
@@ -62,7 +67,7 @@ class FusedCoder:
 
     def suggest(self, visit, patient, ranker: CodingSuggester, text: CodingSuggester | None, *,
                 top: int = 50, target_recall: float = 0.9, rule: str = "per-encounter",
-                evidence: bool = True) -> CodingSuggestions:
+                evidence: bool = True, min_probability: float | None = None) -> CodingSuggestions:
         r_probs, r_inputs, unknown, model_input = ranker.billing_probabilities(visit, patient)
         n = r_probs.size
         t_probs, known, t_inputs = np.zeros(n), np.zeros(n, dtype=bool), 0
@@ -74,11 +79,15 @@ class FusedCoder:
             t_probs[dst], known[dst] = probs[src], t_inputs > 0
         earlier = [v for v in (patient.visits if patient is not None else []) if v is not visit
                    and (v.start is None or visit.start is None or v.start <= visit.start)]
-        history = F.history_columns(earlier + [visit], ranker.labels)[visit.encounter_id]
+        history = F.history_columns(earlier + [visit], ranker.labels, patient)[visit.encounter_id]
         rows = F.feature_rows(r_probs[None], t_probs[None], known[None], [history])[0]
-        fused = self.stacker.predict(rows)
+        fused = self.rank_calibration.apply(self.stacker.predict(rows))
         order = np.argsort(-fused, kind="stable")
         cutoff_k, expected = expected_recall_cut(fused[order], target_recall)
+        if min_probability and rule != "global-k":
+            # Stop where each further code is very unlikely; say the recall that reaches.
+            cutoff_k = max(min(cutoff_k, int((fused >= min_probability).sum())), 1)
+            expected = float(fused[order][:cutoff_k].sum() / max(fused.sum(), 1e-12))
         if rule == "global-k":
             cutoff_k = self.global_k
             expected = float(fused[order][: cutoff_k or 0].sum() / max(fused.sum(), 1e-12))
@@ -94,10 +103,12 @@ class FusedCoder:
             system, code = _parse(token)
             # The patient's own record first, then each model's score (a coder checks those first).
             ev = []
+            if i in history[2]:
+                ev.append(("history", "on the active problem list", 1.0))
             if i in history[0]:
                 ev.append(("history", "recorded at the previous visit", 1.0))
             elif i in history[1]:
-                ev.append(("history", "on the problem list (an earlier visit)", 1.0))
+                ev.append(("history", "recorded at an earlier visit", 1.0))
             ev.append(("ranker", f"score {r_probs[i]:.2f}", round(float(r_probs[i]), 4)))
             if known[i]:
                 ev.append(("text-coder", f"score {t_probs[i]:.2f} on the note", round(float(t_probs[i]), 4)))

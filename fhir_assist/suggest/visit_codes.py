@@ -127,7 +127,7 @@ class VisitCoder:
             result = fusion.suggester.suggest(
                 data.visit, data.timeline, ranker.suggester, text.suggester if text is not None else None,
                 top=max(50, settings.top_codes * 3), target_recall=settings.target_recall, rule=settings.cut_rule,
-                evidence=False)
+                evidence=False, min_probability=settings.cut_min_probability or None)
         self.observe(FUSION, time.perf_counter() - started)
         floor = fusion.suggester.write_floor(settings.write_back_precision)
         codes = [MergedCode(s.system, s.code, s.display, s.level, s.score, s.rank, s.recommended, list(s.evidence),

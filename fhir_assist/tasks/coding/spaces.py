@@ -177,6 +177,30 @@ class FeatureSpace:
         return torch.stack([self.encode_one(e.medications, e.procedures, e.age, e.sex, stats,
                                             e.previous, e.context, e.problems) for e in encounters])
 
+    COPY_SOURCES = ("history", "problem")
+
+    def copy_pairs(self, labels: "LabelSpace") -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per record source (earlier visits' codes, the problem list; empty when the space has
+        no such block): (input columns, label columns) pairing each code in the record with
+        the same code's label at every level, for the ranker's copy path."""
+        from fhir_assist.tasks.coding.ontology import code_labels, parse_label
+
+        out, offset, offsets = [], 0, {}
+        for kind, vocab in self.blocks:
+            offsets[kind] = offset
+            offset += len(vocab)
+        for source in self.COPY_SOURCES:
+            vocab, inputs, columns = dict(self.blocks).get(source), [], []
+            for i, token in enumerate(vocab.tokens if vocab is not None else ()):
+                system, code = parse_label(token)
+                for head, label in ((code_labels(system, code) or {}).items() if system else ()):
+                    column = labels.column(head, label)
+                    if column is not None and i > 0:     # index 0: out of vocabulary
+                        inputs.append(offsets[source] + i)
+                        columns.append(column)
+            out.append((torch.tensor(inputs, dtype=torch.long), torch.tensor(columns, dtype=torch.long)))
+        return out
+
     def feature_label(self, column: int) -> tuple[str, str]:
         """(kind, token) of an input column: ("medication", rxcui) | ("procedure", token) |
         ("history", billing token) | ("context", token) | ("problem", billing token) |
