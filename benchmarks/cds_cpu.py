@@ -15,41 +15,15 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
-import socket
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+from cds_load import free_port, start_service  # the one way the benchmarks start serve
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("coding-suggestions-encounter-discharge", "medication-change-order-sign")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(tree: Path, workers: str, port: int) -> subprocess.Popen:
-    args = [sys.executable, "-m", "fhir_assist.cli", "serve", "--no-auth", "--port", str(port)]
-    args += [] if workers == "default" else ["--workers", workers]
-    proc = subprocess.Popen(args, cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"serve in {tree} (workers {workers}) did not become ready")
 
 
 def _tree_cpu(pid: int) -> float:
@@ -86,8 +60,9 @@ def _drive(port: int, service: str, body: bytes, calls: int, clients: int) -> li
 
 
 def measure(tree: Path, workers: str, service: str, calls: int, clients: int) -> dict:
-    port = _port()
-    proc = _start(tree, workers, port)
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="cds-cpu-serve-", suffix=".log", delete=False)
+    proc = start_service(port, [] if workers == "default" else ["--workers", workers], Path(log.name), tree)
     try:
         body = (tree / "examples" / "hooks" / f"{service}.json").read_bytes()
         _drive(port, service, body, 5 * clients, clients)            # every process warm
