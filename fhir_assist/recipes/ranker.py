@@ -116,7 +116,10 @@ def train_ranker_models(encounters: list[Encounter], *, settings: RankerSettings
 
     def validate(m):
         scores = icd_ranker.predict_proba(m, x_va, device=device)
-        out = {metric: selection_score(scores, y_va, slices, metric) for metric in SELECT_METRICS}
+        # the selecting metric and NDCG only: μAUPRC over every validation pair took 15 s an
+        # epoch at 3,000 ambulatory patients, three times the NDCG
+        out = {metric: selection_score(scores, y_va, slices, metric) for metric in SELECT_METRICS
+               if metric in (select, "ndcg")}
         if snapshot is not None:
             snapshot(m, out)
         return out
