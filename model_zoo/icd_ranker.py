@@ -113,6 +113,7 @@ class IcdRanker(nn.Module):
             self.register_buffer("label_head", heads, persistent=False)
             self.copy_scale = nn.Parameter(torch.ones(n_sources, len(config.head_sizes)))
             self.copy_delta = nn.Parameter(torch.zeros(n_sources, n_labels))
+        self._pairs_by_label: dict = {}        # source → its pairs grouped by label (evidence)
 
     @property
     def n_labels(self) -> int:
@@ -159,14 +160,24 @@ class IcdRanker(nn.Module):
         return out if back is None else out[:, back]
 
     def _pairs_reaching(self, k: int, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Source k's pairs whose label is one of `columns`: (input columns, the label's place
-        among `columns`)."""
+        """Source k's pairs whose label is one of `columns` (distinct): (input columns, the
+        label's place among `columns`), from the pairs grouped by label once per process."""
         inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
-        place = torch.full((self.n_labels,), -1, dtype=torch.long, device=labels.device)
-        place[columns] = torch.arange(len(columns), device=labels.device)
-        target = place[labels]
-        keep = target >= 0
-        return inputs[keep], target[keep]
+        key = (inputs._version, labels._version, inputs.data_ptr(), labels.data_ptr())
+        cached = self._pairs_by_label.get(k)
+        if cached is None or cached[0] != key:
+            order = torch.argsort(labels, stable=True)
+            counts = torch.bincount(labels, minlength=self.n_labels).tolist()
+            starts = [0]
+            for n in counts[:-1]:
+                starts.append(starts[-1] + n)
+            cached = self._pairs_by_label[k] = (key, inputs[order], starts, counts)
+        _, by_label, starts, counts = cached
+        wanted = columns.tolist()
+        found = [by_label[starts[c]:starts[c] + counts[c]] for c in wanted]
+        places = torch.repeat_interleave(torch.arange(len(wanted), device=inputs.device),
+                                         torch.tensor([counts[c] for c in wanted], device=inputs.device))
+        return (torch.cat(found) if found else inputs[:0]), places
 
     def set_copy_pairs(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """The (input columns, label columns) of each record source, as `copy_pairs` sized them."""
