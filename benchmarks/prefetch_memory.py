@@ -5,12 +5,13 @@
 Builds one encounter-discharge call whose prefetch holds about `--mb` MB of FHIR JSON (one
 patient's record, grown with the other patients' resources of a synthetic cohort
 re-pointed to that patient), then, each in a fresh process with the demo models loaded,
-measures the stages of the call: `parse` (the JSON body to Python objects, as the service
+measures the stages of the call: `parse` (the JSON body to a checked hook call, as the service
 reads it), `patient-data` (+ the prefetch checked, resources and timeline built) and `call`
 (the whole call through the app, cards included). A thread samples RSS every 2 ms for the
-peak. Each stage runs twice in the same run: `before`, with the body read as werkzeug's
-get_data reads it (pieces joined: the body twice), and `after`, as the service now reads
-it (one buffer of the declared length).
+peak. Each stage runs three times in the same run: `before`, with the body read as werkzeug's
+get_data reads it (pieces joined: the body twice), `after`, read into one buffer of the
+declared length and parsed into dicts (the ordinary path), and `compact`, as the service
+now reads it (the prefetch decoded straight into compact records, `cds.compact_call`).
 Without --cohort a 200-patient cohort is generated into a temporary directory.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 SERVICE = "coding-suggestions-encounter-discharge"
 STAGES = ("parse", "patient-data", "call")
-VARIANTS = ("before", "after")
+VARIANTS = ("before", "after", "compact")
 
 
 def build_body(cohort: Path, megabytes: float) -> bytes:
@@ -104,13 +105,14 @@ def run_stage(stage: str, variant: str, body_path: Path) -> dict:
 
     from flask import request
 
-    from fhir_assist.cds import create_app, http
+    from fhir_assist.cds import create_app, http, routes
     from fhir_assist.config import Settings
 
     if variant == "before":
         http._read_body = lambda: request.get_data(cache=False)
 
     app = create_app(Settings(no_auth=True, evidence=False, write_back=False))
+    app.config[routes.COMPACT_BODIES] = variant == "compact"
     client = app.test_client()
     body = body_path.read_bytes()
     gc.collect()
@@ -131,18 +133,15 @@ def run_stage(stage: str, variant: str, body_path: Path) -> dict:
 
 def _stage(stage: str, app, client, body: bytes):
     from fhir_assist.cds.catalog import BY_ID
-    from fhir_assist.cds.http import read_json
     from fhir_assist.cds.patient_data import load_patient_data
-    from fhir_assist.cds.request import parse_hook_call
+    from fhir_assist.cds.routes import _read_hook_call
 
     if stage == "call":
         response = client.post(f"/cds-services/{SERVICE}", data=body, content_type="application/json")
         return response.status_code
-    parsed = read_json()
+    call = _read_hook_call(BY_ID[SERVICE], app.extensions["fhir_assist"].settings)
     if stage == "parse":
         return 200
-    call = parse_hook_call(BY_ID[SERVICE], parsed)
-    del parsed
     data = load_patient_data(call, fetcher=None, executor=None, deadline_s=10)
     return 200 if data.visit is not None else 412
 

@@ -199,11 +199,12 @@ class IcdRanker(nn.Module):
         return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr},
                 {"params": linear, "lr": wide_lr}]
 
-    def wide_penalty(self) -> torch.Tensor:
+    def wide_penalty(self, wide: bool = True) -> torch.Tensor:
         """‖W_wide‖² + ‖copy deviations‖²: the logistic peer's L2 penalty, and per-label copy
-        weights kept near their head's shared one."""
+        weights kept near their head's shared one. `wide=False` leaves W_wide out (training
+        adds its gradient by a hook, `losses.l2_by_gradient_hook`)."""
         total = torch.zeros((), device=next(self.parameters()).device)
-        if self.config.wide:
+        if self.config.wide and wide:
             total = total + self.wide.weight.pow(2).sum()
         if self.config.copy_pairs:
             total = total + self.copy_delta.pow(2).sum()

@@ -18,7 +18,8 @@ from msgspec import Meta, Struct, field
 
 NonEmpty = Annotated[str, Meta(pattern=r"\S")]            # str.strip() would leave something
 FhirId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
-PositiveInt = Annotated[int, Meta(ge=1)]
+# orjson reads an integer past 64 bits as a float ("fast" validation refuses it): declined here
+PositiveInt = Annotated[int, Meta(ge=1, le=(1 << 63) - 1)]
 
 
 class Coding(Struct, frozen=True, gc=False):
@@ -67,6 +68,8 @@ class DocumentContext(Struct, frozen=True, gc=False):
 class _Resource(Struct, frozen=True, gc=False, tag_field="resourceType"):
     id: Optional[FhirId] = None
     contained: Any = None        # read the ordinary way when present
+    meta: Any = None             # our own suggestions' tag; a hook call's prefetch checks lastUpdated
+    patient: Any = None          # not in these types' schemas, but a hook call's patient filter reads it
 
 
 class Patient(_Resource, tag="Patient"):
@@ -103,7 +106,6 @@ class Condition(_Resource, tag="Condition"):
     abatementRange: Any = None
     abatementString: Any = None
     abatementBoolean: Any = None
-    meta: Any = None
     identifier: Any = None
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from typing import Callable
 
 from fhir_assist.fhir.datetimes import check_fhir_datetime, is_fhir_date, parse_fhir_date
@@ -49,6 +50,50 @@ class _Recorder:
 
     def skip(self, *args):
         self.calls.append(("skip", args))
+
+
+class ConceptTables:
+    """Concept → (mapping, what the mapping noted), per kind of code.
+
+    Mapping is a pure function of the concept, so one set of tables may serve one
+    builder or every hook call of a process (`shared`): a hospital's records repeat
+    the same few thousand concepts. The lock only guards a miss; `limit` bounds memory.
+    """
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.recorder = _Recorder()
+        mapper = CodeMapper(self.recorder)
+        self.dx = (mapper.diagnoses, {})
+        self.proc = (mapper.procedures, {})
+        self.med = (mapper.medication, {})
+
+    def mapped(self, table, concept: c.Concept):
+        method, memo = table
+        hit = memo.get(concept)
+        if hit is None:
+            with self.lock:
+                self.recorder.calls = []
+                hit = (method(c.concept_dict(concept)), tuple(self.recorder.calls))
+                if self.limit is not None and len(memo) >= self.limit:
+                    self._reset()        # tables dropped; this table object keeps the one hit
+                memo[concept] = hit
+        return hit
+
+
+_shared_tables: ConceptTables | None = None
+
+
+def shared_tables() -> ConceptTables:
+    """The process-wide tables the hook calls share."""
+    global _shared_tables
+    if _shared_tables is None:
+        _shared_tables = ConceptTables(limit=200_000)
+    return _shared_tables
 
 
 def _when(value: str | None):
@@ -86,16 +131,12 @@ def _has_code(concepts, code: str) -> bool:
 class CompactReader:
     """`reader(line)` → True when the line was read into `builder`, False to read it the ordinary way."""
 
-    def __init__(self, builder):
+    def __init__(self, builder, tables: ConceptTables | None = None):
         from .timeline import (_GENDER_ALIASES, _OPEN_STATUS, _SKIP_CONDITION_VERIFICATION,
                                _SKIP_ENCOUNTER_STATUS, _SKIP_MEDICATION_STATUS, _SKIP_PROCEDURE_STATUS)
         self.builder = builder
         self.report = builder.report
-        self._recorder = _Recorder()
-        mapper = CodeMapper(self._recorder)
-        self._dx = (mapper.diagnoses, {})
-        self._proc = (mapper.procedures, {})
-        self._med = (mapper.medication, {})
+        self._tables = tables if tables is not None else ConceptTables()
         self._gender = _GENDER_ALIASES
         self._open = _OPEN_STATUS
         self._skip_verification = _SKIP_CONDITION_VERIFICATION
@@ -117,6 +158,10 @@ class CompactReader:
             resource = c.decode_resource(line)
         except c.DECODE_ERRORS:
             return False
+        return self.read(resource)
+
+    def read(self, resource) -> bool:
+        """Read a decoded resource into the builder; False (nothing recorded) when declined."""
         try:
             self._handlers[type(resource)](self, resource)
         except _Declined:
@@ -124,14 +169,10 @@ class CompactReader:
         return True
 
     # -- shared steps ------------------------------------------------------------
-    def _mapped(self, table, concept: c.Concept):
+    def _mapped(self, kind: str, concept: c.Concept):
         """(result, what the mapping noted) of a concept, computed once per distinct concept."""
-        method, memo = table
-        hit = memo.get(concept)
-        if hit is None:
-            self._recorder.calls = []
-            hit = memo[concept] = (method(c.concept_dict(concept)), tuple(self._recorder.calls))
-        return hit
+        tables = self._tables
+        return tables.mapped(getattr(tables, kind), concept)
 
     def _replay(self, calls) -> None:
         report = self.report
@@ -194,7 +235,7 @@ class CompactReader:
         start = end = None
         if period is not None:
             start, end = _when(period.start), _when(period.end)
-        reasons = [self._mapped(self._dx, concept) for concept in r.reasonCode or ()]
+        reasons = [self._mapped("dx", concept) for concept in r.reasonCode or ()]
         self._accept("Encounter")
         report = self.report
         enc = EncounterRecord()
@@ -234,7 +275,7 @@ class CompactReader:
         verification = r.verificationStatus
         if verification is not None and any(x.code in self._skip_verification for x in verification.coding or ()):
             raise _Declined
-        (codes, unknown), calls = self._mapped(self._dx, code)
+        (codes, unknown), calls = self._mapped("dx", code)
         if not codes and not unknown:
             raise _Declined
         recorded, onset = _when(r.recordedDate), _when(r.onsetDateTime)
@@ -271,7 +312,7 @@ class CompactReader:
         if rid is None or r.subject is None or code is None or r.contained is not None \
                 or r.status in self._skip_procedure:
             raise _Declined
-        (codes, unknown), calls = self._mapped(self._proc, code)
+        (codes, unknown), calls = self._mapped("proc", code)
         if not codes and not unknown:
             raise _Declined
         when = _when(r.performedDateTime)
@@ -293,7 +334,7 @@ class CompactReader:
             raise _Declined
         calls = ()
         if concept is not None:
-            (rxcui, unmapped), calls = self._mapped(self._med, concept)
+            (rxcui, unmapped), calls = self._mapped("med", concept)
         elif r.medicationReference is not None:
             target = _ref_id(r.medicationReference.reference, "Medication")
             if target is None or target.startswith("#"):

@@ -51,13 +51,22 @@ def json_response(body: Any, status: int = 200, headers: dict | None = None) -> 
 
 
 def read_json() -> Any:
+    return parse_json(read_body())
+
+
+def read_body() -> bytes | bytearray:
+    """The request's JSON body as bytes: 400/413/415 for a wrong type, an empty or oversized body."""
     if request.mimetype != JSON:
         raise bad_request(f"the request body must be sent as Content-Type: {JSON}", code="not-supported")
-    # orjson: a hook call carries the patient's record as prefetch (~100 KB); the standard
-    # library takes several times longer to parse it.
     raw = _read_body()
     if not raw or raw.isspace():
         raise bad_request("the request body is empty; expected a JSON object", code="required")
+    return raw
+
+
+def parse_json(raw: bytes | bytearray) -> Any:
+    # orjson: a hook call carries the patient's record as prefetch (~100 KB); the standard
+    # library takes several times longer to parse it.
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

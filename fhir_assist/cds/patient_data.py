@@ -7,10 +7,13 @@ caller's error: 400 naming it); data we fetched ourselves is read leniently
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fhir_assist.adapter.bundles import resources_from_bundle, resources_from_prefetch
+from fhir_assist.adapter.compact_prefetch import HeldResources, read_prefetched
+from fhir_assist.adapter.gc_pause import no_cyclic_gc
 from fhir_assist.adapter.report import FhirInputError, IngestReport
 from fhir_assist.fhir.references import split_reference
 
@@ -65,6 +68,12 @@ class PatientData:
             lines.append(f"{skipped} resource(s) skipped.")
         return lines
 
+    def resources_of(self, *types: str) -> list[dict]:
+        """The resources of these types, in order (without parsing the others)."""
+        if isinstance(self.resources, HeldResources):
+            return self.resources.of_types(types)
+        return [r for r in self.resources if r.get("resourceType") in types]
+
     def unknown_codes(self) -> list[dict]:
         out = []
         for system, codes in self.report.unknown_code_examples.items():
@@ -116,29 +125,21 @@ def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None,
 
     report = IngestReport()
     given = {k: gathered.values[k] for k in gathered.from_prefetch}
-    for key, value in given.items():
-        if _next_link(value):
-            given[key] = _remaining_pages(value, key, server, gathered)
-    try:
-        resources = resources_from_prefetch(given, validate="fast")
-    except FhirInputError as exc:
-        raise bad_request(f"invalid FHIR data in prefetch: {exc}", expression=_expression(exc, "prefetch"),
-                          code="structure") from None
-    fetched = {k: as_bundle_value(gathered.values[k]) for k in gathered.fetched}
-    if fetched:
-        resources += resources_from_prefetch(fetched, validate="fast", report=report)
-    resources = [r for r in resources if _belongs_to(r, call.patient_id)]
-
-    drafts: list[dict] = []
-    if isinstance(call.context.get("draftOrders"), dict):
-        try:
-            drafts = resources_from_bundle(call.context["draftOrders"], validate="fast",
-                                           source="context.draftOrders")
-        except FhirInputError as exc:
-            raise bad_request(f"invalid FHIR data in draftOrders: {exc}",
-                              expression=_expression(exc, "context.draftOrders"), code="structure") from None
-
-    timelines = build_timelines(resources, report)
+    if call.compact is not None:
+        resources, timelines = _read_compact(call, given, gathered, report)
+        drafts = _drafts(call)
+    else:
+        for key, value in given.items():
+            if next_link(value):
+                given[key] = _remaining_pages(value, key, server, gathered)
+        with _prefetch_errors():
+            resources = resources_from_prefetch(given, validate="fast")
+        fetched = {k: as_bundle_value(gathered.values[k]) for k in gathered.fetched}
+        if fetched:
+            resources += resources_from_prefetch(fetched, validate="fast", report=report)
+        resources = [r for r in resources if _belongs_to(r, call.patient_id)]
+        drafts = _drafts(call)
+        timelines = build_timelines(resources, report)
     timeline = next((t for t in timelines if t.patient_id == call.patient_id), None)
     if timeline is None and len(timelines) == 1:
         timeline = timelines[0]
@@ -146,13 +147,53 @@ def load_patient_data(call: HookCall, *, fetcher: Callable[[Query], Any] | None,
     return PatientData(call, resources, report, timeline, visit, history, drafts, gathered)
 
 
+@contextmanager
+def _prefetch_errors():
+    try:
+        yield
+    except FhirInputError as exc:
+        raise bad_request(f"invalid FHIR data in prefetch: {exc}", expression=_expression(exc, "prefetch"),
+                          code="structure") from None
+
+
+def _drafts(call: HookCall) -> list[dict]:
+    if not isinstance(call.context.get("draftOrders"), dict):
+        return []
+    try:
+        return resources_from_bundle(call.context["draftOrders"], validate="fast", source="context.draftOrders")
+    except FhirInputError as exc:
+        raise bad_request(f"invalid FHIR data in draftOrders: {exc}",
+                          expression=_expression(exc, "context.draftOrders"), code="structure") from None
+
+
+def _read_compact(call: HookCall, given: dict, gathered: PrefetchResult, report: IngestReport):
+    """What the ordinary steps give (resources kept, timelines), the prefetch read from its
+    JSON bytes (`adapter.compact_prefetch`). The fetched resources are validated first, as
+    the ordinary path does before any timeline is built (the report sees the same order)."""
+    from fhir_assist.adapter.timeline import TimelineBuilder
+
+    fetched = {k: as_bundle_value(gathered.values[k]) for k in gathered.fetched}
+    extra = resources_from_prefetch(fetched, validate="fast", report=report) if fetched else []
+    items = [item for key in given for item in call.compact.resources.get(key, ())]
+    builder = TimelineBuilder(report)
+    with no_cyclic_gc():
+        with _prefetch_errors():
+            held = read_prefetched(items, builder, call.patient_id, lambda r: _belongs_to(r, call.patient_id))
+        for resource in extra:
+            if _belongs_to(resource, call.patient_id):
+                builder.add(resource)
+                held.add(resource["resourceType"], resource)
+        return held, builder.build()
+
+
 MAX_PREFETCH_PAGES = 50
 
 
-def _next_link(value: Any) -> str | None:
+def next_link(value: Any) -> str | None:
     if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
         return None
-    for link in value.get("link") or []:
+    links = value.get("link")
+    for link in links if isinstance(links, list) else ():     # a malformed link list is no next page
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None
@@ -165,7 +206,7 @@ def _remaining_pages(bundle: dict, key: str, server: Any | None, gathered: Prefe
         gathered.partial[key] = "paginated by the EHR; only the first page was provided"
         return bundle
     entries = list(bundle.get("entry") or [])
-    url = _next_link(bundle)
+    url = next_link(bundle)
     seen = set()
     try:
         for _ in range(MAX_PREFETCH_PAGES):
@@ -174,7 +215,7 @@ def _remaining_pages(bundle: dict, key: str, server: Any | None, gathered: Prefe
             seen.add(url)
             page = server.request("GET", url).json()
             entries += [e for e in page.get("entry") or [] if isinstance(e, dict)]
-            url = _next_link(page)
+            url = next_link(page)
     except Exception as exc:  # noqa: BLE001 - keep what was read, say what is missing
         log.info("could not read the next prefetch page of %s: %s", key, type(exc).__name__)
         gathered.partial[key] = f"paginated; later pages could not be fetched ({type(exc).__name__})"

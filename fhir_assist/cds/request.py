@@ -31,6 +31,7 @@ class HookCall:
     review_url: str | None = None     # absolute URL of the coder worklist, when served
     fhir_server_refused: bool = False  # named a fhirServer outside the allow-list (not contacted)
     configured_server_allowed: bool = True   # the caller may use --fhir-base-url without naming it
+    compact: Any = None               # compact_call.CompactPrefetch: the prefetch's resources as JSON bytes
 
     @property
     def patient_id(self) -> str:

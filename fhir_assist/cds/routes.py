@@ -20,7 +20,8 @@ from .admin import check_admin
 from .catalog import BY_ID, SERVICES, served_by
 from .errors import CdsError, bad_request
 from .feedback import SOURCE, feedback_events, parse_feedback
-from .http import authenticate, json_response, read_json, service
+from .compact_call import decode_body
+from .http import authenticate, json_response, parse_json, read_body, read_json, service
 from .openapi import openapi_document
 from .patient_data import load_patient_data, make_fetcher
 from .prefetch import count_resources
@@ -54,7 +55,7 @@ def call_service(service_id: str):
         raise CdsError(404, "not-found", f"no CDS service with id {service_id!r}; see GET /cds-services",
                        expression="id")
     g.service_id = service_id
-    call = parse_hook_call(entry, read_json(), allowed_fhir_servers=settings.fhir_server_allow_list)
+    call = _read_hook_call(entry, settings)
     _check_prefetch_size(call.prefetch, settings.max_prefetch_resources)
     if "review" in current_app.blueprints:
         call.review_url = (settings.public_url or request.host_url.rstrip("/") + request.script_root) + "/review/"
@@ -79,6 +80,21 @@ def call_service(service_id: str):
     log.info("%s hookInstance=%s: %d card(s) in %.0f ms", service_id, call.hook_instance,
              len(answer.cards), 1000 * (time.perf_counter() - started))
     return json_response(answer.body())
+
+
+#: app.config switch: False reads every hook body the ordinary way (tests compare both paths)
+COMPACT_BODIES = "FHIR_ASSIST_COMPACT_BODIES"
+
+
+def _read_hook_call(entry, settings):
+    """The checked hook call. Its prefetch is decoded straight into compact form where that
+    mirrors the ordinary path exactly (`compact_call`), else the body is parsed into dicts."""
+    raw = read_body()
+    decoded = decode_body(raw) if current_app.config.get(COMPACT_BODIES, True) else None
+    body = decoded.body if decoded is not None else parse_json(raw)
+    call = parse_hook_call(entry, body, allowed_fhir_servers=settings.fhir_server_allow_list)
+    call.compact = decoded.prefetch if decoded is not None else None
+    return call
 
 
 def _check_prefetch_size(prefetch, limit: int) -> None:

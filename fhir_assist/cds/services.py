@@ -307,7 +307,7 @@ def medication_ingredient(resource: dict, medications: dict[str, dict]) -> tuple
 
 def current_medications(data: PatientData) -> dict[str, dict]:
     """RxCUI → {"name", "resources"} for the patient's active orders and this session's drafts."""
-    medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication" and r.get("id")}
+    medications = {r.get("id"): r for r in data.resources_of("Medication") if r.get("id")}
     out: dict[str, dict] = {}
     draft_ids = set()
     for resource in data.drafts:
@@ -318,8 +318,8 @@ def current_medications(data: PatientData) -> dict[str, dict]:
         if rx:
             entry = out.setdefault(rx, {"name": name, "resources": []})
             entry["resources"].append({**resource, "_draft": True})
-    for resource in data.resources:
-        if resource.get("resourceType") != "MedicationRequest" or resource.get("id") in draft_ids:
+    for resource in data.resources_of("MedicationRequest"):
+        if resource.get("id") in draft_ids:
             continue
         if resource.get("status") not in _ACTIVE_MED_STATUS:
             continue
@@ -333,7 +333,7 @@ def current_medications(data: PatientData) -> dict[str, dict]:
 def selected_rxcuis(data: PatientData) -> set[str]:
     selections = data.call.context.get("selections") or []
     ids = {reference_id(s) for s in selections if isinstance(s, str)}
-    medications = {r.get("id"): r for r in data.resources if r.get("resourceType") == "Medication"}
+    medications = {r.get("id"): r for r in data.resources_of("Medication")}
     out = set()
     for resource in data.drafts:
         if resource.get("id") in ids and resource.get("resourceType") == "MedicationRequest":

@@ -28,7 +28,7 @@ from fhir_assist.fhir.tokens import code_token
 
 __all__ = ["CodeSuggestion", "CodingSuggestions", "CodingSuggester", "CUT_RULES"]
 
-CUT_RULES = ("per-encounter", "global-k")
+CUT_RULES = ("per-encounter", "expected-recall", "global-k")
 
 Evidence = list[tuple[str, str, float]]   # (kind, label, weight)
 
@@ -55,6 +55,7 @@ class CodingSuggestions:
     expected_recall: float | None = None      # Σ p over the recommended / Σ p over all codes
     score_total: float | None = None          # Σ p over all codes: the expected number of codes
     cut_rule: str = "per-encounter"
+    cut_threshold: float | None = None        # the per-encounter rule's probability threshold, if used
     n_inputs: int = 0                          # codes or note tokens the model read for this visit
     # What `CodingSuggester.add_evidence` needs to explain codes after the fact.
     model_input: Any = field(default=None, repr=False, compare=False)
@@ -149,7 +150,7 @@ class CodingSuggester:
                 level: str = "billing", evidence: bool = True, *, target_recall: float | None = None,
                 rule: str = "per-encounter") -> CodingSuggestions:
         """The `top` best codes, those within the cut marked recommended (the cut may be longer)."""
-        from model_zoo.recall_cut import expected_recall_cut
+        from model_zoo.recall_cut import list_cut
 
         if level not in self.labels.heads:
             raise ValueError(f"level must be one of {self.labels.heads}")
@@ -160,7 +161,8 @@ class CodingSuggester:
         sl = self.labels.slices()[level]
         level_scores = self.calibrated(level, probs[sl])
         values, order = torch.sort(level_scores, descending=True)
-        cutoff_k, expected = expected_recall_cut(values.numpy(), target)
+        cutoff_k, expected, threshold = list_cut(values.numpy(), target, rule,
+                                                 (self._cutoffs.get(level) or {}).get("recall_thresholds"))
         total = float(values.sum())
         if rule == "global-k":
             cutoff_k = self.cutoff(level, stratum)
@@ -179,6 +181,7 @@ class CodingSuggester:
             by_code[(system, code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target, self.model_version, unknown,
                                  expected_recall=expected, score_total=total, cut_rule=rule, n_inputs=n_inputs,
+                                 cut_threshold=threshold,
                                  model_input=model_input, columns=by_code)
 
     def add_evidence(self, result: CodingSuggestions, codes: set[tuple[str, str]]) -> dict[tuple[str, str], Evidence]:

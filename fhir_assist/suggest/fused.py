@@ -9,9 +9,10 @@ Each billing code of the ranker's label space gets one probability from the stac
 has a note, whether the code was recorded at the previous or an earlier visit, and whether it
 is on the active problem list; then recalibrated by its rank in the encounter's list
 (`model_zoo.rank_calibration`, fitted on validation; an artifact stored before it keeps the
-stacker's probabilities). The list is cut per encounter at the expected recall the target asks
-for (optionally also where the next code falls below a probability floor); each code carries
-the evidence of every source that spoke for it.
+stacker's probabilities). The list is cut per encounter at the probability threshold that reached
+the target recall on validation (`model_zoo.recall_cut`; the expected-recall rule for an artifact
+stored before it, or on request), optionally also where the next code falls below a probability
+floor; each code carries the evidence of every source that spoke for it.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from model_zoo.fusion import Stacker
 from model_zoo.rank_calibration import RankBandCalibration
-from model_zoo.recall_cut import expected_recall_cut, precision_floor
+from model_zoo.recall_cut import list_cut, precision_floor
 
 from . import fusion as F
 from .coding import CodeSuggestion, CodingSuggester, CodingSuggestions
@@ -45,6 +46,7 @@ class FusedCoder:
         billing = ((artifact.thresholds or {}).get("cutoffs") or {}).get(FUSED_NAME, {}).get("billing", {})
         self.precision_curve = billing.get("precision_curve")
         self.global_k = billing.get("overall")
+        self.recall_thresholds = billing.get("recall_thresholds")   # absent before the threshold rule
         self._columns: tuple | None = None
 
     @classmethod
@@ -83,7 +85,7 @@ class FusedCoder:
         rows = F.feature_rows(r_probs[None], t_probs[None], known[None], [history])[0]
         fused = self.rank_calibration.apply(self.stacker.predict(rows))
         order = np.argsort(-fused, kind="stable")
-        cutoff_k, expected = expected_recall_cut(fused[order], target_recall)
+        cutoff_k, expected, threshold = list_cut(fused[order], target_recall, rule, self.recall_thresholds)
         if min_probability and rule != "global-k":
             # Stop where each further code is very unlikely; say the recall that reaches.
             cutoff_k = max(min(cutoff_k, int((fused >= min_probability).sum())), 1)
@@ -125,6 +127,7 @@ class FusedCoder:
             by_code[(system, code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target_recall, self.model_version, unknown,
                                  expected_recall=expected, score_total=float(fused.sum()), cut_rule=rule,
+                                 cut_threshold=threshold if rule == "per-encounter" else None,
                                  n_inputs=r_inputs + t_inputs,
                                  model_input=model_input, columns=by_code)
 
