@@ -27,8 +27,10 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_WRITE_BACK_GIVE_UP  failed retries before a queued write-back is given up (default 12)
     FHIR_ASSIST_TARGET_RECALL     recall the recommended list aims at, per encounter (default 0.9;
                                   also `serve --target-recall`)
-    FHIR_ASSIST_CUT_RULE          per-encounter (expected recall of the calibrated scores, default)
-                                  or global-k (one list length per stratum, from validation)
+    FHIR_ASSIST_CUT_RULE          per-encounter (the codes scored above the threshold that reached
+                                  the target recall on validation, default), expected-recall (the
+                                  shortest list whose calibrated scores add up to the target share
+                                  of their sum) or global-k (one list length per stratum)
     FHIR_ASSIST_CUT_MIN_PROBABILITY  with the per-encounter rule and a fusion model: also stop the
                                   list before the first code scored below this (default 0: off)
     FHIR_ASSIST_SYSTEM_ACTIONS    also return recommended codes as systemActions (default false)
@@ -188,7 +190,7 @@ class Settings:
     write_back_retry_s: float = 5.0                 # first retry of a write-back the server could not take
     write_back_give_up: int = 12                    # failed retries before a queued write-back is given up
     target_recall: float = 0.9                      # the recommended list's expected recall
-    cut_rule: str = "per-encounter"                 # or "global-k"
+    cut_rule: str = "per-encounter"                 # or "expected-recall", "global-k"
     cut_min_probability: float = 0.0                # fused list: stop below this score (0 = off)
     system_actions: bool = False
     cors_origins: tuple[str, ...] = setting(("*",), parse=lambda name, v: _url_list(v))
@@ -263,8 +265,9 @@ class Settings:
             raise SettingsError("the target recall must be in (0, 1] and the write-back precision in [0, 1]")
         if not (0 <= self.cut_min_probability < 1):
             raise SettingsError("the cut's probability floor must be in [0, 1)")
-        if self.cut_rule not in ("per-encounter", "global-k"):
-            raise SettingsError(f"the cut rule must be per-encounter or global-k, not {self.cut_rule!r}")
+        if self.cut_rule not in ("per-encounter", "expected-recall", "global-k"):
+            raise SettingsError("the cut rule must be per-encounter, expected-recall or global-k, "
+                                f"not {self.cut_rule!r}")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         if self.workers < 0:

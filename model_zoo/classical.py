@@ -4,7 +4,10 @@
   the training set (the CAC paper's "dummy" model). Any useful model must beat it.
 - `LogisticRanker`: one logistic regression per label over the same inputs as the
   neural ranker, fitted jointly as a single linear layer (batched, on GPU when
-  available) with an L2 penalty; no scikit-learn needed.
+  available) with an L2 penalty; no scikit-learn needed. Fitted over the inputs' non-zero
+  entries only (`_SparseLogistic`): the rows are multi-hot with a few dozen of thousands of
+  columns set, and a dense [batch, inputs] × [inputs, labels] product each step made the
+  peer the slowest part of a ranker's training.
 Both are `torch.nn.Module`s mapping [B, n_inputs] → [B, n_labels] logits, so they
 save, load and evaluate like the neural models.
 """
@@ -55,23 +58,50 @@ class LogisticRanker(nn.Module):
         return self.linear(x)
 
 
+class _SparseLogistic(nn.Module):
+    """The logistic regression as it is trained: W [n_inputs, n_labels] applied to x's
+    non-zero entries (forward and gradient cost nnz × labels instead of batch × inputs ×
+    labels); copied into a `LogisticRanker` afterwards, so artifacts keep their layout."""
+
+    def __init__(self, n_inputs: int, n_labels: int):
+        super().__init__()
+        from .icd_ranker import SparseInputLinear
+
+        self.wide = SparseInputLinear(n_inputs, n_labels)
+        self.bias = nn.Parameter(torch.zeros(n_labels))
+
+    @property
+    def n_labels(self) -> int:
+        return self.bias.numel()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wide(x) + self.bias
+
+    def to_ranker(self) -> LogisticRanker:
+        model = LogisticRanker(*self.wide.weight.shape)
+        with torch.no_grad():
+            model.linear.weight.copy_(self.wide.weight.detach().t())
+            model.linear.bias.copy_(self.bias.detach())
+        return model
+
+
 def fit_logistic(inputs: torch.Tensor, labels: torch.Tensor, *, sample_weights: torch.Tensor | None = None,
                  l2: float = 1e-4, epochs: int = 30, lr: float = 0.05, batch_size: int = 512,
                  seed: int = 0, device: torch.device | str | None = None,
                  progress: bool = False, validate=None) -> LogisticRanker:
-    """One-vs-rest logistic regression by full-batch-ish Adam on the mean BCE + l2·‖W‖².
+    """One-vs-rest logistic regression by mini-batch Adam on the mean BCE + l2·‖W‖².
 
     Starts from the label log-odds (intercept only = frequency ranker) so that labels
     too rare to learn from stay ranked by frequency. `validate(model) -> {"score": …}`
     (optional) keeps the best epoch.
     """
+    from model_zoo.losses import l2_by_gradient_hook
     from model_zoo.train import fit, pick_device
 
-    model = LogisticRanker(inputs.shape[1], labels.shape[1])
+    model = _SparseLogistic(inputs.shape[1], labels.shape[1])
     prior = FrequencyRanker.fit(labels, sample_weights)
     with torch.no_grad():
-        model.linear.weight.zero_()
-        model.linear.bias.copy_(prior.log_odds)
+        model.bias.copy_(prior.log_odds)
     weights = torch.ones(len(labels)) if sample_weights is None else sample_weights.float()
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(inputs), generator=g)
@@ -79,12 +109,14 @@ def fit_logistic(inputs: torch.Tensor, labels: torch.Tensor, *, sample_weights: 
                 "w": weights[order[i:i + batch_size]]}
                for i in range(0, len(inputs), batch_size)]
 
-    def loss_fn(m: LogisticRanker, batch) -> torch.Tensor:
+    hook = l2_by_gradient_hook(model.wide.weight, l2)   # the reported loss is the data term
+
+    def loss_fn(m: _SparseLogistic, batch) -> torch.Tensor:
         bce = F.binary_cross_entropy_with_logits(m(batch["x"]), batch["y"], reduction="none")
-        data = (bce.sum(1) * batch["w"]).sum() / batch["w"].sum()
-        return data + l2 * m.linear.weight.pow(2).sum()
+        return (bce.sum(1) * batch["w"]).sum() / batch["w"].sum()
 
     fit(model, batches, loss_fn, epochs=epochs, lr=lr, validate=validate,
         select="score" if validate else None, seed=seed, device=pick_device(device),
         progress=progress, desc="logistic")
-    return model.cpu()
+    hook.remove()
+    return model.cpu().to_ranker()

@@ -1,10 +1,20 @@
 """Where to cut a ranked code list, and what the cut costs a coder.
 
-Per-encounter rule (RE@R with calibrated probabilities): for a target recall R, recommend
-the shortest prefix of the list whose *expected* recall Σ_{i≤k} p_i / Σ_i p_i reaches R.
-A visit with one clear code gets one or two; a complex stay gets more. It needs
-probabilities that mean what they say, so each head's scores are first recalibrated
-(Platt scaling on validation: p' = σ(a·logit p + b)).
+Per-encounter rule (the default): recommend every code whose calibrated probability reaches a
+threshold t, at least one per encounter, with t fitted on validation as the highest that still
+reaches the target recall there (mean per-encounter recall, as reported). Each encounter gets its
+own list length — a visit with one clear code gets one or two, a complex stay more — and since
+the probabilities are calibrated, one threshold for every encounter is the shortest set of lists
+that finds a given share of the codes (the likeliest codes first, wherever they are).
+`recall_threshold_curve` stores t for a grid of targets, so a service can cut at any target.
+
+Expected-recall rule (the issue's first definition, an option): the shortest prefix whose
+*expected* recall Σ_{i≤k} p_i / Σ_i p_i reaches R. It overshoots: every encounter carries the
+same long tail of small probabilities (thousands of codes at 10⁻⁴–10⁻²), a tenth or more of Σ p,
+so reaching R of Σ p means reading deep into that tail in every encounter, while the tail's true
+codes, calibrated in total, fall in few encounters; most lists then find all their codes long
+before the cut (3,000 ambulatory patients: recall 0.95 at target 0.9, 39 codes for 4.2 true).
+Each head's scores are first recalibrated (Platt scaling on validation: p' = σ(a·logit p + b)).
 
 Probability floor (an option, reported beside the rule above): the same cut, but the list
 also stops before the first code whose calibrated probability is below a floor — where each
@@ -24,7 +34,11 @@ import numpy as np
 import torch
 
 __all__ = ["fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts", "floor_cuts",
+           "recall_threshold_curve", "threshold_for", "threshold_cut", "threshold_cuts", "list_cut",
            "cut_metrics", "cut_report", "expected_calibration_error", "precision_curve", "precision_floor"]
+
+# targets a stored threshold curve covers (a service cuts at the nearest one at or above its own)
+CURVE_TARGETS = tuple(round(0.5 + 0.01 * i, 2) for i in range(50))
 
 _EPS = 1e-6
 
@@ -90,6 +104,86 @@ def floor_cuts(probs, target_recall: float, min_probability: float) -> np.ndarra
     p = np.asarray(probs, dtype=np.float64)
     above = (p >= min_probability).sum(axis=1)
     return np.maximum(np.minimum(encounter_cuts(p, target_recall), above), 1).astype(int)
+
+
+def _recall_at_thresholds(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate thresholds descending, mean per-encounter recall when each encounter's list is
+    its codes scored ≥ threshold, at least its top code). Over encounters with a true code.
+
+    A true code is found iff its score reaches t or it is its encounter's top code, so
+    recall(t) = Σ_true w·[s ≥ t] + Σ_(top code true) w·[s_top < t], w = 1 / (encounter's true
+    codes · encounters): no list needs building, and recall only changes at true codes' scores."""
+    p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels) > 0.5
+    keep = y.any(axis=1)
+    p, y = p[keep], y[keep]
+    if not len(p):
+        return np.zeros(0), np.zeros(0)
+    w = 1.0 / (y.sum(axis=1) * len(p))
+    rows, cols = np.nonzero(y)
+    true_scores, true_w = p[rows, cols], w[rows]
+    top = p.argmax(axis=1)
+    top_true = y[np.arange(len(p)), top]
+    top_scores, top_w = p[np.arange(len(p)), top][top_true], w[top_true]
+    candidates = np.unique(true_scores)[::-1]
+    # Σ w over true scores ≥ t, and over true top codes scored < t
+    order = np.sort(true_scores)
+    cum = np.concatenate([[0.0], np.cumsum(true_w[np.argsort(true_scores, kind="stable")])])
+    above = cum[-1] - cum[np.searchsorted(order, candidates, side="left")]
+    top_order = np.argsort(top_scores, kind="stable")
+    top_cum = np.concatenate([[0.0], np.cumsum(top_w[top_order])])
+    below_top = top_cum[np.searchsorted(top_scores[top_order], candidates, side="left")]
+    return candidates, above + below_top
+
+
+def recall_threshold_curve(probs, labels, targets=CURVE_TARGETS) -> list[list[float]]:
+    """[[target, threshold], …]: for each target recall the highest threshold whose lists reach
+    it on these (validation) encounters; targets it cannot reach get the lowest true score."""
+    candidates, recall = _recall_at_thresholds(probs, labels)
+    if not candidates.size:
+        return []
+    out = []
+    for target in targets:
+        reached = np.nonzero(recall >= target - 1e-12)[0]
+        i = int(reached[0]) if reached.size else candidates.size - 1
+        out.append([float(target), float(candidates[i])])
+    return out
+
+
+def threshold_for(curve: list | None, target: float) -> float | None:
+    """The stored threshold of the smallest curve target ≥ `target` (the last one above the
+    grid); None without a curve."""
+    if not curve:
+        return None
+    for stored, threshold in curve:
+        if stored >= target - 1e-9:
+            return float(threshold)
+    return float(curve[-1][1])
+
+
+def threshold_cut(sorted_probs, threshold: float) -> int:
+    """The list length for probabilities sorted in descending order: the codes ≥ threshold,
+    at least one."""
+    p = np.asarray(sorted_probs, dtype=np.float64)
+    return 0 if p.size == 0 else max(int((p >= threshold).sum()), 1)
+
+
+def list_cut(sorted_probs, target_recall: float, rule: str = "per-encounter",
+             recall_thresholds: list | None = None) -> tuple[int, float, float | None]:
+    """(list length, expected recall Σ_{i≤k} p_i / Σ p_i it reaches, the threshold used or None)
+    of one encounter's probabilities sorted in descending order. "per-encounter": the stored
+    threshold for the target (the expected-recall rule where the artifact has none);
+    "expected-recall": the issue's rule."""
+    threshold = threshold_for(recall_thresholds, target_recall) if rule == "per-encounter" else None
+    if threshold is None:
+        return (*expected_recall_cut(sorted_probs, target_recall), None)
+    p = np.asarray(sorted_probs, dtype=np.float64)
+    total, k = p.sum(), threshold_cut(p, threshold)
+    return k, float(p[:k].sum() / total) if total > 0 else 0.0, threshold
+
+
+def threshold_cuts(probs, threshold: float) -> np.ndarray:
+    p = np.asarray(probs, dtype=np.float64)
+    return np.minimum(np.maximum((p >= threshold).sum(axis=1), 1), p.shape[1]).astype(int)
 
 
 def global_k_cuts(n_rows: int, k: int | None, n_columns: int) -> np.ndarray:
@@ -164,14 +258,23 @@ def precision_floor(curve: list | None, precision: float) -> float:
 
 
 def cut_report(scores, labels, *, calibration: dict | None, global_k: int | None,
-               target_recall: float = 0.9, min_probability: float | None = None) -> dict:
-    """The coder-effort figures of one model's list at one level: the per-encounter rule on
-    the calibrated scores and the global-K rule, with the calibration error before/after;
-    with `min_probability`, the per-encounter rule with that floor beside them."""
+               target_recall: float = 0.9, min_probability: float | None = None,
+               recall_thresholds: list | None = None) -> dict:
+    """The coder-effort figures of one model's list at one level, on calibrated scores: the
+    per-encounter rule (the probability threshold of `recall_thresholds`, fitted on validation;
+    the expected-recall rule where there is none), the expected-recall rule, the global-K rule,
+    and with `min_probability` the expected-recall rule with that floor; with the calibration
+    error before/after."""
     raw = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels) > 0.5
     calibrated = apply_platt(raw, calibration)
-    per_encounter = cut_metrics(calibrated, y, encounter_cuts(calibrated, target_recall))
+    expected = cut_metrics(calibrated, y, encounter_cuts(calibrated, target_recall))
+    threshold = threshold_for(recall_thresholds, target_recall)
+    if threshold is None:
+        per_encounter = {"rule": "expected-recall", **expected}
+    else:
+        per_encounter = {"rule": "probability threshold (validation)", "threshold": round(threshold, 6),
+                         **cut_metrics(calibrated, y, threshold_cuts(calibrated, threshold))}
     # A model without a stored validation K (a baseline refitted at evaluation) has no global rule.
     global_k_rule = cut_metrics(raw, y, global_k_cuts(raw.shape[0], global_k, raw.shape[1])) if global_k else {}
     floor = None
@@ -181,6 +284,7 @@ def cut_report(scores, labels, *, calibration: dict | None, global_k: int | None
     return {
         "target_recall": target_recall,
         "per_encounter": per_encounter,
+        "expected_recall": expected,
         "per_encounter_floor": floor,
         "global_k": {"k": int(global_k), **global_k_rule} if global_k else None,
         "ece": {"raw": round(expected_calibration_error(raw, y), 5),

@@ -105,10 +105,14 @@ def test_evaluate_fused_list_reports_the_cut_of_every_model_and_the_calibration(
                  "text-coder (visits with a note)", "ranker+text (higher score, before fusion)"):
         cut = by_name[name]["cut"]
         assert CUT_KEYS <= set(cut["per_encounter"]) and CUT_KEYS <= set(cut["global_k"]), name
+        assert CUT_KEYS <= set(cut["expected_recall"]), name
+        # the default per-encounter rule: a probability threshold fitted on the validation visits
+        assert cut["per_encounter"]["rule"].startswith("probability threshold"), name
+        assert 0 < cut["per_encounter"]["threshold"] < 1, name
         floor = cut["per_encounter_floor"]
         assert floor["min_probability"] == 0.05
-        # The floor only ever shortens the per-encounter list.
-        assert floor["mean_recommended"] <= cut["per_encounter"]["mean_recommended"], name
+        # The floor only ever shortens the expected-recall list.
+        assert floor["mean_recommended"] <= cut["expected_recall"]["mean_recommended"], name
     for rule in ("previous-visit (rule)", "earlier-visits (rule)", "problem-list (rule)"):
         assert CUT_KEYS <= set(by_name[rule]["cut"]["per_encounter"])
     fusion = report["fusion"]

@@ -99,23 +99,49 @@ def test_probability_floor_stops_the_fused_list_and_says_what_it_reaches(fused_m
     ranker, text = fused_models.get("icd-ranker").suggester, fused_models.get("text-coder").suggester
     by_patient, usable = hook_cohort
     timeline, visit = _visit_of(by_patient, usable[0])
-    full = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400)
+    full = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400, rule="expected-recall")
     floor = full.suggestions[min(2, len(full.suggestions) - 1)].score    # keep about three codes
-    stopped = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400, min_probability=floor)
+    stopped = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400, min_probability=floor,
+                             rule="expected-recall")
     assert full.cutoff_k > 3 and 1 <= stopped.cutoff_k <= 3
     assert all(s.score >= floor for s in stopped.suggestions[: stopped.cutoff_k])
     assert stopped.expected_recall == pytest.approx(
         sum(s.score for s in stopped.suggestions[: stopped.cutoff_k]) / full.score_total)
     assert stopped.expected_recall < full.expected_recall
     # Served with the floor, the card says where the list stopped and the recall it reaches.
-    app = create_app(Settings(no_auth=True, evidence=False, write_back=False, cut_min_probability=0.3),
-                     store=MemoryStore(), models=fused_models)
+    app = create_app(Settings(no_auth=True, evidence=False, write_back=False, cut_min_probability=0.3,
+                              cut_rule="expected-recall"), store=MemoryStore(), models=fused_models)
     body = build_request(BY_ID[DISCHARGE], by_patient[usable[0]], usable[0])
     response = app.test_client().post(f"/cds-services/{DISCHARGE}", data=json.dumps(body),
                                       content_type="application/json")
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     (card,) = response.get_json()["cards"]
     assert "the list stops where each further code is scored below 30%" in card["detail"]
+
+
+def test_fused_list_is_cut_at_the_validation_threshold_by_default(fused_models, hook_cohort):
+    from model_zoo.recall_cut import threshold_for
+
+    fusion = fused_models.get(FUSION).suggester
+    ranker, text = fused_models.get("icd-ranker").suggester, fused_models.get("text-coder").suggester
+    assert fusion.recall_thresholds                     # stored by `train coding-fusion`
+    threshold = threshold_for(fusion.recall_thresholds, 0.9)
+    by_patient, usable = hook_cohort
+    for pid in usable[:4]:
+        timeline, visit = _visit_of(by_patient, pid)
+        result = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400)
+        scores = [s.score for s in result.suggestions]
+        assert result.cut_threshold == threshold
+        assert result.cutoff_k == max(sum(1 for v in scores if v >= threshold), 1)
+        issue_rule = fusion.suggest(visit, timeline, ranker, text, evidence=False, top=400, rule="expected-recall")
+        assert issue_rule.cut_threshold is None and issue_rule.expected_recall >= 0.9 - 1e-9
+    app = create_app(Settings(no_auth=True, evidence=False, write_back=False), store=MemoryStore(),
+                     models=fused_models)
+    body = build_request(BY_ID[DISCHARGE], by_patient[usable[0]], usable[0])
+    response = app.test_client().post(f"/cds-services/{DISCHARGE}", data=json.dumps(body),
+                                      content_type="application/json")
+    (card,) = response.get_json()["cards"]
+    assert f"are those scored at least {threshold:.1%}" in card["detail"]
 
 
 def test_discharge_card_is_one_fused_list_cut_per_encounter(fused_models, hook_cohort):

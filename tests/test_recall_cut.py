@@ -20,6 +20,38 @@ def test_expected_recall_cut_is_short_for_one_clear_code_and_long_for_a_complex_
     assert rc.expected_recall_cut(np.zeros(4), 0.9) == (0, 0.0)
 
 
+def test_threshold_curve_matches_the_lists_it_cuts_and_beats_the_expected_recall_rule():
+    # Calibrated scores with a long tail: a few likely codes per encounter, hundreds of unlikely
+    # ones whose true codes, right in total, fall in few encounters.
+    rng = np.random.default_rng(1)
+    n, c = 600, 400
+    p = np.concatenate([rng.uniform(0.3, 0.95, (n, 4)), rng.uniform(0.0, 0.002, (n, c - 4))], axis=1)
+    y = rng.uniform(size=p.shape) < p
+    val, test = slice(0, 300), slice(300, n)
+    curve = rc.recall_threshold_curve(p[val], y[val])
+    assert [t for t, _ in curve][:2] == [0.5, 0.51]
+    thresholds = [t for _, t in curve]
+    assert thresholds == sorted(thresholds, reverse=True)          # higher targets, lower thresholds
+    t = rc.threshold_for(curve, 0.9)
+    assert rc.threshold_for(curve, 0.895) == t and rc.threshold_for(None, 0.9) is None
+    # the recall the curve promises is what the lists cut at t find, on the same encounters
+    keep = y[val].any(axis=1)
+    found = rc.cut_metrics(p[val], y[val], rc.threshold_cuts(p[val], t))
+    candidates, recall = rc._recall_at_thresholds(p[val], y[val])
+    assert found["recall_at_cut"] == round(float(recall[candidates == t][0]), 4)
+    assert found["recall_at_cut"] >= 0.9 and keep.sum() == found["encounters"]
+    report = rc.cut_report(p[test], y[test], calibration=None, global_k=None, target_recall=0.9,
+                           recall_thresholds=curve)
+    short, expected = report["per_encounter"], report["expected_recall"]
+    assert short["rule"].startswith("probability threshold") and short["threshold"] == round(t, 6)
+    assert 0.85 <= short["recall_at_cut"] < expected["recall_at_cut"]
+    assert short["mean_recommended"] < 0.5 * expected["mean_recommended"]
+    assert rc.threshold_cut(np.sort(p[300])[::-1], t) == rc.threshold_cuts(p[300:301], t)[0]
+    assert rc.threshold_cut(np.array([0.01, 0.001]), 0.5) == 1    # at least the top code
+    without = rc.cut_report(p[test], y[test], calibration=None, global_k=None)
+    assert without["per_encounter"] == {"rule": "expected-recall", **without["expected_recall"]}
+
+
 def test_cut_metrics_count_what_a_coder_reads():
     scores = np.array([[0.9, 0.8, 0.1, 0.05], [0.2, 0.9, 0.7, 0.1]])
     labels = np.array([[1, 0, 0, 1], [0, 1, 1, 0]])

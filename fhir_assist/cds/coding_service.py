@@ -224,6 +224,11 @@ def _cut_sentence(run: CodingRun, n_recommended: int, rule: str, floor: float = 
         return (f"Codes marked *recommended* are within the cut-off (K = {run.cutoff_k}) that recovered about "
                 f"{run.target_recall:.0%} of an encounter's codes on validation data.")
     reached = f"{run.expected_recall:.0%}" if run.expected_recall is not None else "the target"
+    threshold = getattr(run, "cut_threshold", None)
+    if threshold is not None and (not floor or floor <= threshold):    # a lower floor never binds
+        return (f"The {n_recommended} recommended code(s) are those scored at least {run.cut_threshold:.1%}, "
+                f"where the lists found {run.target_recall:.0%} of the codes on validation data; their scores "
+                f"hold an expected recall of {reached} of this encounter's codes.")
     if floor and run.expected_recall is not None and run.expected_recall < run.target_recall - 1e-9:
         return (f"The {n_recommended} recommended code(s) reach an expected recall of {reached} of this "
                 f"encounter's codes (target {run.target_recall:.0%}): the list stops where each further code "

@@ -70,7 +70,7 @@ def _cut_table(report: dict, name_w: int) -> list[str]:
     lines: list[str] = []
     for m in report["models"]:
         cut = m.get("cut") or {}
-        for rule in ("per_encounter", "per_encounter_floor", "global_k"):
+        for rule in ("per_encounter", "expected_recall", "per_encounter_floor", "global_k"):
             figures = cut.get(rule)
             if not figures:
                 continue

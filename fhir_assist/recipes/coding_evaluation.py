@@ -78,8 +78,27 @@ def _retrain_seeds(model: CodingModel, encounters, test, seeds, split_seed, sele
     return dict(per_model), std
 
 
+def validation_curves(model: CodingModel, encounters: list[Encounter], cutoffs: dict, device) -> dict:
+    """model name → the per-encounter cut's threshold curve, fitted on the validation encounters
+    on each model's calibrated billing scores (baselines refitted here have no stored one, and
+    artifacts trained before the rule existed neither; the test encounters are never used)."""
+    from model_zoo import recall_cut
+
+    val = [e for e in encounters if e.split == "validation"]
+    if not val:
+        return {}
+    billing = model.labels.slices()["billing"]
+    y = to_numpy(model.labels.encode(val))[:, billing]
+    curves = {}
+    for name, s in model.scores(val, device).items():
+        calibration = (((cutoffs or {}).get(name) or {}).get("billing") or {}).get("calibration")
+        calibrated = recall_cut.apply_platt(to_numpy(s)[:, billing], calibration)
+        curves[name] = recall_cut.recall_threshold_curve(calibrated, y)
+    return curves
+
+
 def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: float = 0.9,
-                   min_probability: float | None = None) -> list[dict]:
+                   min_probability: float | None = None, curves: dict | None = None) -> list[dict]:
     from model_zoo import recall_cut
 
     entries = []
@@ -95,7 +114,7 @@ def _model_entries(scores, std, y, slices, thresholds, cutoffs=None, target: flo
         entry["cut"] = recall_cut.cut_report(
             first[:, slices["billing"]], to_numpy(y)[:, slices["billing"]],
             calibration=billing.get("calibration"), global_k=billing.get("overall"), target_recall=target,
-            min_probability=min_probability)
+            min_probability=min_probability, recall_thresholds=(curves or {}).get(name))
         if name in std:
             entry["std"] = std[name]
         entries.append(entry)
@@ -145,7 +164,8 @@ def evaluate(artifact_name: str, data: str, *, feedback_path: str | None = None,
     slices = model.labels.slices()
     report = {"task": TASK, "test_encounters": len(test), "artifact": str(artifact.path),
               "kind": model.kind, "split_seed": seed, "unknown": dict(unknown),
-              "models": _model_entries(scores, std, y, slices, thresholds, cutoffs, target_recall, min_probability)}
+              "models": _model_entries(scores, std, y, slices, thresholds, cutoffs, target_recall, min_probability,
+                                       validation_curves(model, encounters, cutoffs, device) if seeds == 1 else {})}
     if fuse_with:
         from fhir_assist.recipes import coding_fusion
         if model.kind != "icd-ranker":

@@ -95,9 +95,11 @@ def fused_report(ranker, text, cohort, seed: int, target: float, device, progres
     identity = {"a": 1.0, "b": 0.0}
 
     def cut(scores, scores_va, labels=y_te, labels_va=y_va):
+        # every rule's parameters from the validation visits: the global K and the thresholds
         return recall_cut.cut_report(scores, labels, calibration=identity, target_recall=target,
                                      global_k=recall_cutoff(scores_va, labels_va, target),
-                                     min_probability=min_probability)
+                                     min_probability=min_probability,
+                                     recall_thresholds=recall_cut.recall_threshold_curve(scores_va, labels_va))
 
     noted, noted_va = known_te.any(axis=1), parts["validation"][4].any(axis=1)
     entries = [
@@ -153,7 +155,8 @@ def train(ranker_path: str, text_path: str, data: str, out: str, *, target_recal
     stacked_va, fused_va = _predict(stacker, bands, rows_va)
     billing = {"overall": recall_cutoff(fused_va, y_va, target_recall), "target_recall": target_recall,
                "calibration": {"a": 1.0, "b": 0.0},
-               "precision_curve": recall_cut.precision_curve(fused_va, y_va)}
+               "precision_curve": recall_cut.precision_curve(fused_va, y_va),
+               "recall_thresholds": recall_cut.recall_threshold_curve(fused_va, y_va)}
     config = {"kind": "coding-fusion", "split_seed": seed, "stacker": stacker.to_dict(),
               "rank_calibration": bands.to_dict(),
               "ranker_version": ranker_artifact.version, "text_version": text_artifact.version,

@@ -57,6 +57,7 @@ class CodingRun:
     explain: Callable[[set], dict] | None = None
     score_total: float | None = None   # Σ p over every code: what an expected recall divides by
     cut_rule: str | None = None        # the ranker's own rule when it has one (MERA: "eov")
+    cut_threshold: float | None = None # the fused list's per-encounter probability threshold, if used
 
 
 class VisitCoder:
@@ -137,7 +138,8 @@ class VisitCoder:
         unknown = _unique_unknown(list(data.unknown_codes()) + list(result.unknown_codes or []))
         return CodingRun(codes, versions, unknown, result.cutoff_k, settings.target_recall,
                          result.expected_recall, result.n_inputs > 0,
-                         _explainer(ranker, result) if settings.evidence else None, result.score_total)
+                         _explainer(ranker, result) if settings.evidence else None, result.score_total,
+                         cut_threshold=result.cut_threshold)
 
     def _merged(self, data: VisitData) -> CodingRun:
         """Without a fusion fitted on the loaded models: each model's list, merged (the higher

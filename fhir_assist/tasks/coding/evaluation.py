@@ -52,6 +52,7 @@ def cutoffs_for(scores: torch.Tensor, labels: torch.Tensor, strata: Sequence[int
         info["calibration"] = recall_cut.fit_platt(s[:, sl], y[:, sl])
         calibrated = recall_cut.apply_platt(s[:, sl], info["calibration"])
         info["precision_curve"] = recall_cut.precision_curve(calibrated, y[:, sl])
+        info["recall_thresholds"] = recall_cut.recall_threshold_curve(calibrated, y[:, sl])
         out[head] = info
     return out
 
