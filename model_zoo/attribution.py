@@ -31,8 +31,8 @@ def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         features = torch.nonzero(x != 0).flatten().tolist()
     features = list(features)
     rows = x.unsqueeze(0).repeat(len(features) + 1, 1)
-    for i, f in enumerate(features):
-        rows[i + 1, f] = 0
+    if features:         # row i + 1 without feature i
+        rows[torch.arange(1, len(features) + 1), torch.as_tensor(features, dtype=torch.long)] = 0
     logits = forward(rows)
     probs = torch.sigmoid(logits if selected else logits[:, list(labels)])   # [1 + F, L]
     delta = (probs[0:1] - probs[1:]).T                          # [L, F]

@@ -113,6 +113,7 @@ class IcdRanker(nn.Module):
             self.register_buffer("label_head", heads, persistent=False)
             self.copy_scale = nn.Parameter(torch.ones(n_sources, len(config.head_sizes)))
             self.copy_delta = nn.Parameter(torch.zeros(n_sources, n_labels))
+        self._pairs_by_label: dict = {}        # source → its pairs grouped by label (evidence)
 
     @property
     def n_labels(self) -> int:
@@ -135,18 +136,48 @@ class IcdRanker(nn.Module):
             deep = deep + self.wide(x)
         return deep + self._copied(x) if self.config.copy_pairs else deep
 
-    def _copied(self, x: torch.Tensor) -> torch.Tensor:
+    def _copied(self, x: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_source (scale[source, head] + delta[source, label]) · (the label's code in that
-        part of the record: its input value, the largest where several codes roll up to it)."""
-        out = torch.zeros(x.shape[0], self.n_labels, device=x.device, dtype=x.dtype)
+        part of the record: its input value, the largest where several codes roll up to it).
+        With `columns`: only those label columns, the same values as `_copied(x)[:, columns]`
+        from only the pairs that reach them (evidence asks for a handful of the thousands)."""
+        back = None
+        if columns is not None:
+            columns, back = torch.unique(columns, return_inverse=True)
+        width = self.n_labels if columns is None else len(columns)
+        out = torch.zeros(x.shape[0], width, device=x.device, dtype=x.dtype)
         for k in range(len(self.config.copy_pairs)):
             inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
             if not len(inputs):
                 continue
+            weight = self.copy_scale[k][self.label_head] + self.copy_delta[k]
+            if columns is not None:
+                inputs, labels = self._pairs_reaching(k, columns)
+                weight = weight[columns]
             present = torch.zeros_like(out).scatter_reduce(
                 1, labels.expand(x.shape[0], -1), x[:, inputs], reduce="amax")
-            out = out + present * (self.copy_scale[k][self.label_head] + self.copy_delta[k])
-        return out
+            out = out + present * weight
+        return out if back is None else out[:, back]
+
+    def _pairs_reaching(self, k: int, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source k's pairs whose label is one of `columns` (distinct): (input columns, the
+        label's place among `columns`), from the pairs grouped by label once per process."""
+        inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
+        key = (inputs._version, labels._version, inputs.data_ptr(), labels.data_ptr())
+        cached = self._pairs_by_label.get(k)
+        if cached is None or cached[0] != key:
+            order = torch.argsort(labels, stable=True)
+            counts = torch.bincount(labels, minlength=self.n_labels).tolist()
+            starts = [0]
+            for n in counts[:-1]:
+                starts.append(starts[-1] + n)
+            cached = self._pairs_by_label[k] = (key, inputs[order], starts, counts)
+        _, by_label, starts, counts = cached
+        wanted = columns.tolist()
+        found = [by_label[starts[c]:starts[c] + counts[c]] for c in wanted]
+        places = torch.repeat_interleave(torch.arange(len(wanted), device=inputs.device),
+                                         torch.tensor([counts[c] for c in wanted], device=inputs.device))
+        return (torch.cat(found) if found else inputs[:0]), places
 
     def set_copy_pairs(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """The (input columns, label columns) of each record source, as `copy_pairs` sized them."""
@@ -189,7 +220,7 @@ class IcdRanker(nn.Module):
         if getattr(self.config, "wide", False):          # paths beside the trunk, where present
             out = out + x @ self.wide.weight[:, index]     # wide.weight is [n_inputs, n_labels]
         if getattr(self.config, "copy_pairs", None):
-            out = out + self._copied(x)[:, index]
+            out = out + self._copied(x, index)
         return out
 
     def set_output_prior(self, prevalence: torch.Tensor) -> None:

@@ -46,6 +46,11 @@ def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_ag
         model.copy_delta.normal_()
     x = (torch.rand(4, 10) > 0.5).float()
     assert torch.allclose(model.logits_for(x, [6, 1, 7, 3]), model(x)[:, [6, 1, 7, 3]], atol=1e-5)
+    # the copy path of chosen columns, read from only the pairs reaching them, is exactly the
+    # full path's columns (record values of any size, a column twice, a column no pair reaches)
+    x = torch.rand(6, 10) * (torch.rand(6, 10) > 0.4)
+    for columns in ([7, 3, 7, 0], [4, 6], [5]):
+        assert torch.equal(model._copied(x, torch.tensor(columns)), model._copied(x)[:, columns])
 
 
 def test_reweighted_heads_give_each_level_the_same_weight():

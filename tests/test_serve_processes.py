@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from fhir_assist.cds.feedback import SOURCE
-from fhir_assist.commands.server_processes import (choose_workers, declared_body_too_large, shared_state_file,
-                                                      torch_threads_per_worker, usable_cores)
+from fhir_assist.commands.server_processes import (choose_workers, declared_body_too_large, freeze_startup_objects,
+                                                      shared_state_file, torch_threads_per_worker, usable_cores)
 from fhir_assist.store import open_store
 from fhir_assist.store.keys import Scope
 from tests.conftest import _stop_process, free_port
@@ -56,6 +56,20 @@ def test_torch_threads_split_the_cores():
     assert torch_threads_per_worker(1, cores=4) == 4
     assert torch_threads_per_worker(2, cores=4) == 2
     assert torch_threads_per_worker(8, cores=4) == 1
+
+
+def test_objects_alive_at_startup_are_left_out_of_garbage_collections():
+    import gc
+
+    loaded = {"weights": [[0.5] * 3]}            # stands for the models built before the fork
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+        assert not any(obj is loaded for obj in gc.get_objects())
+        later = {"call": []}
+        assert any(obj is later for obj in gc.get_objects())
+    finally:
+        gc.unfreeze()
 
 
 def _serve(args: list[str], log: Path, **env_vars: str) -> subprocess.Popen:
@@ -98,6 +112,8 @@ def test_workers_share_the_card_ledger(shared, tmp_path, request):
             for session in (first, second, first, second):
                 response = session.post(f"{base}/cds-services/{CODING}", json=body, timeout=60)
                 assert response.status_code == 200, response.text[:500]
+                # One call per connection: the next one goes to whichever process is free.
+                assert response.headers.get("Connection", "").lower() == "close", response.headers
                 cards.append(response.json()["cards"][0])
         feedback = {"feedback": [{"card": card["uuid"], "outcome": "accepted",
                                   "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],

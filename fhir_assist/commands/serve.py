@@ -82,7 +82,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_with(settings, workers: int) -> int:
-    from .server_processes import set_torch_threads, share_metrics_between_processes, torch_threads_per_worker
+    from .server_processes import (freeze_startup_objects, set_torch_threads, share_metrics_between_processes,
+                                   torch_threads_per_worker)
 
     metrics_dir = share_metrics_between_processes() if workers > 1 else None   # before the app is built
     from fhir_assist.cds import create_app
@@ -106,6 +107,7 @@ def _serve_with(settings, workers: int) -> int:
         return 0
     log.info("%d server process(es), %d thread(s) and %d torch thread(s) each", workers, settings.threads,
              torch_threads)
+    freeze_startup_objects()      # after the models are loaded and warm, before any fork
     if workers > 1:
         try:
             return _serve_processes(app, state, settings, workers, torch_threads)

@@ -90,6 +90,7 @@ class CodingSuggester:
         self._cutoffs = cut
         self.target_recall = float(next(iter(cut.values()), {}).get("target_recall", 0.9)) if cut else 0.9
         self._descriptions: dict[tuple[str, str], str | None] = {}
+        self._column_codes: dict[int, tuple[str, str, str, str | None]] = {}
         self._feature_names: dict[tuple[str, str], str] = {}
 
     @classmethod
@@ -149,7 +150,6 @@ class CodingSuggester:
                 level: str = "billing", evidence: bool = True, *, target_recall: float | None = None,
                 rule: str = "per-encounter") -> CodingSuggestions:
         """The `top` best codes, those within the cut marked recommended (the cut may be longer)."""
-        from fhir_assist.tasks.coding.ontology import parse_label
         from model_zoo.recall_cut import list_cut
 
         if level not in self.labels.heads:
@@ -173,13 +173,12 @@ class CodingSuggester:
         evidences = self._evidence(model_input, columns) if evidence and columns else [[] for _ in columns]
         suggestions, by_code = [], {}
         for rank, (col, score, ev) in enumerate(zip(columns, values.tolist(), evidences), 1):
-            head, token = self.labels.token_of(col)
-            system, code = parse_label(token)
+            head, system, code, display = self.column_code(col)
             suggestions.append(CodeSuggestion(
-                system=system or "ccs", code=code, display=self._describe(head, token), level=head,
+                system=system, code=code, display=display, level=head,
                 score=float(score), rank=rank, recommended=cutoff_k is not None and rank <= cutoff_k,
                 evidence=ev))
-            by_code[(system or "ccs", code)] = col
+            by_code[(system, code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target, self.model_version, unknown,
                                  expected_recall=expected, score_total=total, cut_rule=rule, n_inputs=n_inputs,
                                  cut_threshold=threshold,
@@ -212,6 +211,18 @@ class CodingSuggester:
             return []
         model_input = self._scores(visit, patient)[3]
         return self._evidence(model_input, [col])[0]
+
+    def column_code(self, column: int) -> tuple[str, str, str, str | None]:
+        """(head, system, code, display) of a label column; "ccs" is the system of a CCS
+        category. Kept per process: a call names the same few hundred columns again and again."""
+        found = self._column_codes.get(column)
+        if found is None:
+            from fhir_assist.tasks.coding.ontology import parse_label
+
+            head, token = self.labels.token_of(column)
+            system, code = parse_label(token)
+            found = self._column_codes[column] = (head, system or "ccs", code, self._describe(head, token))
+        return found
 
     def _describe(self, head: str, token: str) -> str | None:
         from fhir_assist.tasks.coding.ontology import label_description

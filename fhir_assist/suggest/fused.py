@@ -95,30 +95,35 @@ class FusedCoder:
             expected = float(fused[order][: cutoff_k or 0].sum() / max(fused.sum(), 1e-12))
         k = min(top, n)
         start = ranker.labels.slices()["billing"].start
-        columns = [start + int(i) for i in order[:k]]
+        columns = (order[:k] + start).tolist()
         # With `evidence`, attribution for the recommended codes only; a caller that shows
         # fewer asks `ranker.add_evidence` for exactly those afterwards.
         attributions = ranker._evidence(model_input, columns[: cutoff_k or 0]) if evidence and cutoff_k else []
         suggestions, by_code = [], {}
-        for rank, (i, col) in enumerate(zip(order[:k], columns), 1):
-            head, token = ranker.labels.token_of(col)
-            system, code = _parse(token)
+        top_order = order[:k]
+        # Plain Python numbers for the per-code loop: the same values, formatted the same.
+        positions, r_top, t_top = top_order.tolist(), r_probs[top_order].tolist(), t_probs[top_order].tolist()
+        known_top, fused_top = known[top_order].tolist(), fused[top_order].tolist()
+        previous, earlier_codes, problems = history[0], history[1], history[2]
+        for rank, (i, col, r, t, on_note, score) in enumerate(
+                zip(positions, columns, r_top, t_top, known_top, fused_top), 1):
+            head, system, code, display = ranker.column_code(col)
             # The patient's own record first, then each model's score (a coder checks those first).
             ev = []
-            if i in history[2]:
+            if i in problems:
                 ev.append(("history", "on the active problem list", 1.0))
-            if i in history[0]:
+            if i in previous:
                 ev.append(("history", "recorded at the previous visit", 1.0))
-            elif i in history[1]:
+            elif i in earlier_codes:
                 ev.append(("history", "recorded at an earlier visit", 1.0))
-            ev.append(("ranker", f"score {r_probs[i]:.2f}", round(float(r_probs[i]), 4)))
-            if known[i]:
-                ev.append(("text-coder", f"score {t_probs[i]:.2f} on the note", round(float(t_probs[i]), 4)))
+            ev.append(("ranker", f"score {r:.2f}", round(r, 4)))
+            if on_note:
+                ev.append(("text-coder", f"score {t:.2f} on the note", round(t, 4)))
             if rank <= len(attributions):
                 ev += attributions[rank - 1]
-            suggestions.append(CodeSuggestion(system=system, code=code, display=ranker._describe(head, token),
-                                              level=head, score=float(fused[i]), rank=rank,
-                                              recommended=cutoff_k is not None and rank <= cutoff_k, evidence=ev))
+            suggestions.append(CodeSuggestion(system=system, code=code, display=display, level=head, score=score,
+                                              rank=rank, recommended=cutoff_k is not None and rank <= cutoff_k,
+                                              evidence=ev))
             by_code[(system, code)] = col
         return CodingSuggestions(suggestions, cutoff_k, target_recall, self.model_version, unknown,
                                  expected_recall=expected, score_total=float(fused.sum()), cut_rule=rule,
@@ -126,9 +131,3 @@ class FusedCoder:
                                  n_inputs=r_inputs + t_inputs,
                                  model_input=model_input, columns=by_code)
 
-
-def _parse(token: str) -> tuple[str, str]:
-    from fhir_assist.tasks.coding.ontology import parse_label
-
-    system, code = parse_label(token)
-    return system or "ccs", code

@@ -12,6 +12,8 @@ built, which never includes the provisional Conditions this service writes back 
 are suggestions, not clinical input)."""
 from __future__ import annotations
 
+import functools
+from types import SimpleNamespace
 from typing import Sequence
 
 from fhir_assist.tasks.coding.ontology import code_labels, icd_system
@@ -39,13 +41,17 @@ def problem_tokens(visit, patient=None) -> list[str]:
 
 
 def icd_billing_tokens(codes) -> frozenset[str]:
-    out = set()
-    for code in codes:
-        system = icd_system(code)
-        labels = code_labels(system, code.code) if system else None
-        if labels and "billing" in labels:
-            out.add(labels["billing"])
-    return frozenset(out)
+    tokens = (_billing_token(code.system, code.code) for code in codes)
+    return frozenset(token for token in tokens if token is not None)
+
+
+@functools.lru_cache(maxsize=65536)
+def _billing_token(system: str | None, code: str) -> str | None:
+    """The billing-level label token of an ICD code as recorded, else None: a hook call
+    re-reads the codes of the patient's every earlier visit."""
+    system = icd_system(SimpleNamespace(system=system, code=code))
+    labels = code_labels(system, code) if system else None
+    return labels["billing"] if labels and "billing" in labels else None
 
 
 def previous_codes(earlier: Sequence[frozenset[str]]) -> dict[str, float]:

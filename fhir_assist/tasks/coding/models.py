@@ -144,6 +144,10 @@ class StructuredRanker(_BundledModel):
     reads_notes = False
     bundle: RankerBundle
 
+    def __init__(self, bundle):
+        super().__init__(bundle)
+        self._feature_labels: dict[int, tuple[str, str]] = {}
+
     def retrain_options(self) -> dict:
         """Retraining on the same split keeps the artifact's input and label spaces."""
         return {"features": self.bundle.features, "labels": self.labels}
@@ -197,13 +201,21 @@ class StructuredRanker(_BundledModel):
                                                         value, columns, selected=True)
             else:
                 delta, features = attribution.occlusion(lambda b: net(b.to(device)), value, columns)
+        # Each code's `top` largest drops, ties in feature order (a stable sort, as before).
+        weights, order = torch.sort(delta, dim=1, descending=True, stable=True)
         out = []
-        for row in delta:
-            items = sorted(zip(features, row.tolist()), key=lambda t: -t[1])
+        for row_weights, row_order in zip(weights[:, :top].tolist(), order[:, :top].tolist()):
             out.append([(kind, feature_name(kind, tok), round(w, 4))
-                        for f, w in items[:top] if w > 0
-                        for kind, tok in [self.bundle.features.feature_label(f)]])
+                        for j, w in zip(row_order, row_weights) if w > 0
+                        for kind, tok in [self._feature_label(features[j])]])
         return out
+
+    def _feature_label(self, column: int) -> tuple[str, str]:
+        """(kind, token) of an input column, kept per process."""
+        found = self._feature_labels.get(column)
+        if found is None:
+            found = self._feature_labels[column] = self.bundle.features.feature_label(column)
+        return found
 
 
 def text_predict(model, sequences, max_len, device) -> torch.Tensor:

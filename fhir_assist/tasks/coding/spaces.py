@@ -147,10 +147,10 @@ class FeatureSpace:
                    context=(), problems=()) -> torch.Tensor:
         """One visit's input row; `previous` {billing token: weight}, `context` and
         `problems` tokens."""
-        x = torch.zeros(self.size)
         values = {"medication": {m: 1.0 for m in meds}, "procedure": {p: 1.0 for p in procs},
                   "history": dict(previous or {}), "context": {c: 1.0 for c in context},
                   "problem": {p: 1.0 for p in problems}}
+        cells: dict[int, float] = {}     # column → value, set in one tensor operation below
         offset = 0
         for kind, vocab in self.blocks:
             for tok, weight in values[kind].items():
@@ -160,15 +160,17 @@ class FeatureSpace:
                         stats[f"{kind}s unknown to the model"] += 1
                     if kind in ("history", "context", "problem"):
                         continue
-                x[offset + i] = max(float(x[offset + i]), weight)
+                cells[offset + i] = max(cells.get(offset + i, 0.0), weight)
             offset += len(vocab)
         if age is None:
-            x[offset + 3] = 1.0
+            cells[offset + 3] = 1.0
         else:
-            x[offset] = min(max(float(age), 0.0), 90.0) / 90.0
+            cells[offset] = min(max(float(age), 0.0), 90.0) / 90.0
         sex = (sex or "").lower()
-        x[offset + 1] = 1.0 if sex == "female" else 0.0
-        x[offset + 2] = 1.0 if sex == "male" else 0.0
+        cells[offset + 1] = 1.0 if sex == "female" else 0.0
+        cells[offset + 2] = 1.0 if sex == "male" else 0.0
+        x = torch.zeros(self.size)
+        x[torch.tensor(list(cells), dtype=torch.long)] = torch.tensor(list(cells.values()), dtype=x.dtype)
         return x
 
     def encode(self, encounters: Sequence[Encounter], stats: Counter | None = None) -> torch.Tensor:
