@@ -92,7 +92,9 @@ def shared_tables() -> ConceptTables:
     """The process-wide tables the hook calls share."""
     global _shared_tables
     if _shared_tables is None:
-        _shared_tables = ConceptTables(limit=200_000)
+        # A few thousand concepts cover a hospital's usual codes; each entry holds its concept and
+        # mapping (under 1 KB), so a full table is tens of MB at most, then it starts again.
+        _shared_tables = ConceptTables(limit=20_000)
     return _shared_tables
 
 
