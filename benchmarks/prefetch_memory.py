@@ -13,6 +13,12 @@ get_data reads it (pieces joined: the body twice), `after`, read into one buffer
 declared length and parsed into dicts (the ordinary path), and `compact`, as the service
 now reads it (the prefetch decoded straight into compact records, `cds.compact_call`).
 Without --cohort a 200-patient cohort is generated into a temporary directory.
+
+With `--served TREE` the same body is also posted over HTTP to a real `serve --no-auth`
+(default settings) of TREE and of this tree, one after the other, and the peak RSS growth
+of the server process that answered is read from the kernel (`/proc/PID/status` VmHWM,
+the high-water mark reset through `clear_refs` after a warm-up call): what the call costs
+the running service, before against after in the same run.
 """
 from __future__ import annotations
 
@@ -146,11 +152,71 @@ def _stage(stage: str, app, client, body: bytes):
     return 200 if data.visit is not None else 412
 
 
+def _proc_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def served_growth(tree: Path, body: bytes) -> dict:
+    """Peak RSS growth (MB) of the `serve` process of `tree` that answers one call with `body`."""
+    import http.client
+
+    import psutil
+
+    from cds_load import free_port, start_service
+
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="prefetch-memory-serve-", suffix=".log", delete=False)
+    proc = start_service(port, [], Path(log.name), tree)
+    try:
+        def post(data: bytes) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            conn.request("POST", f"/cds-services/{SERVICE}", body=data, headers={"Content-Type": "application/json"})
+            status = conn.getresponse().status
+            conn.close()
+            return status
+
+        example = (tree / "examples" / "hooks" / f"{SERVICE}.json").read_bytes()
+        for _ in range(4):                                     # every worker warm
+            post(example)
+        pids = [proc.pid] + [child.pid for child in psutil.Process(proc.pid).children(recursive=True)]
+        before = {}
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")   # reset the high-water mark
+            before[pid] = _proc_kb(pid, "VmRSS")
+        started = time.perf_counter()
+        status = post(body)
+        seconds = time.perf_counter() - started
+        growth = max(_proc_kb(pid, "VmHWM") - before[pid] for pid in pids)
+        after = max(_proc_kb(pid, "VmRSS") - before[pid] for pid in pids)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"tree": str(tree), "status": status, "body_mb": round(len(body) / 2**20, 1),
+            "peak_growth_mb": round(growth / 1024), "after_growth_mb": round(after / 1024),
+            "seconds": round(seconds, 2)}
+
+
+def print_served(rows: list[dict]) -> None:
+    print("\n| served tree | status | body MB | peak growth MB | growth after MB | seconds |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['tree'][-40:]} | {r['status']} | {r['body_mb']} | {r['peak_growth_mb']} | "
+              f"{r['after_growth_mb']} | {r['seconds']} |")
+    if len(rows) == 2 and rows[0]["peak_growth_mb"]:
+        print(f"peak growth, this tree over the other: {rows[1]['peak_growth_mb'] / rows[0]['peak_growth_mb']:.2f}x")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cohort", type=Path, help="a synthetic cohort directory (default: generate 200 patients)")
     parser.add_argument("--mb", type=float, default=31.0, help="prefetch size to build (MB)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--served", type=Path, metavar="TREE",
+                        help="also post the body to a real serve of TREE (e.g. an older checkout) and of this tree")
+    parser.add_argument("--served-only", action="store_true", help="with --served: skip the in-process stages")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--body", type=Path, help=argparse.SUPPRESS)
@@ -166,14 +232,21 @@ def main(argv=None) -> int:
             generate_cohort(200, 7, cohort, progress=False, workers=1)
         body_path = Path(tmp) / "body.json"
         body_path.write_bytes(build_body(cohort, args.mb))
-        rows = []
-        for stage in STAGES:
+        rows, served = [], []
+        if args.served:
+            body = body_path.read_bytes()
+            served = [served_growth(args.served.resolve(), body), served_growth(ROOT, body)]
+        for stage in STAGES if not args.served_only else ():
             for variant in VARIANTS:
                 out = subprocess.run([sys.executable, __file__, "--stage", stage, "--variant", variant,
                                       "--body", str(body_path)], capture_output=True, text=True, check=True)
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"stages": rows, "served": served}, indent=2))
+        return 0
+    if served:
+        print_served(served)
+    if not rows:
         return 0
     print("| stage | variant | status | body MB | RSS before MB | peak growth MB | growth after MB | seconds |")
     print("|---|---|---|---|---|---|---|---|")

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from fhir_assist.cds import create_app
 from fhir_assist.cds import routes
 from fhir_assist.cds.catalog import BY_ID, SERVICES
+from fhir_assist.cds import compact_call
 from fhir_assist.cds.compact_call import decode_body, shallow_enough
 from fhir_assist.cds.errors import CdsError
 from fhir_assist.cds.hook_requests import build_request
@@ -261,8 +262,12 @@ def test_randomly_damaged_bodies_read_the_same(app, cohort_bodies):
 
 
 # ------------------------------------------------------------ nesting
-def test_shallow_enough_agrees_with_the_depth_walk():
-    """Exact on valid JSON, strings full of brackets, quotes and backslashes included."""
+@pytest.mark.parametrize("piece", [None, 1, 2, 3, 7])
+def test_shallow_enough_agrees_with_the_depth_walk(monkeypatch, piece):
+    """Exact on valid JSON, strings full of brackets, quotes and backslashes included; also
+    when the body is scanned in pieces so small that they cut every run of escapes."""
+    if piece is not None:
+        monkeypatch.setattr(compact_call, "_PIECE", piece)
     rng = random.Random(5)
     pieces = ["[", "]", "{", "}", '"', "\\", "\\\\", '\\"', "x", ",", ":", '"a":', "1", "\u00e9", "é"]
     answers = set()
@@ -281,6 +286,19 @@ def test_shallow_enough_agrees_with_the_depth_walk():
         assert shallow_enough(raw) == (not deep), raw[:200]
         answers.add(deep)
     assert answers == {True, False}
+
+
+@pytest.mark.parametrize("piece", [1, 2, 5])
+def test_utf8_checked_in_pieces_as_whole(monkeypatch, piece):
+    """Multi-byte characters cut between pieces still read; invalid UTF-8 anywhere declines."""
+    monkeypatch.setattr(compact_call, "_PIECE", piece)
+    good = json.dumps({"text": "é€😀 [naïve]"}, ensure_ascii=False).encode()
+    assert compact_call._text_as_orjson_reads_it(good)
+    for cut in range(len(good)):
+        bad = good[:cut] + b"\xff" + good[cut:]
+        assert not compact_call._text_as_orjson_reads_it(bad)
+    euro = "€".encode()
+    assert not compact_call._text_as_orjson_reads_it(good.replace(euro, euro[:2]))  # a truncated sequence
 
 
 @pytest.mark.parametrize("levels", [MAX_JSON_DEPTH + 1, 1000, 100_000])

@@ -96,9 +96,17 @@ def _plain(r) -> bool:
     return True
 
 
-def read_prefetched(items: Iterable[tuple[bytes, str, Any]], builder, patient_id: str,
+def _decoded(raw):
+    """The compact struct of a resource; None for a type it has none for, or a field it refuses."""
+    try:
+        return c.decode_resource(raw)
+    except c.DECODE_ERRORS:
+        return None
+
+
+def read_prefetched(items: Iterable[tuple[bytes, str]], builder, patient_id: str,
                     belongs: Callable[[dict], bool]) -> HeldResources:
-    """Read `(JSON bytes, where, compact struct or None)` resources into `builder` as
+    """Read `(JSON bytes, where)` resources into `builder` as
     `resources_from_prefetch(..., validate="fast")` followed by the patient filter `belongs`
     and `builder.add` would; raise the same `FhirInputError` for the first invalid one.
     The resources kept, in order."""
@@ -106,7 +114,8 @@ def read_prefetched(items: Iterable[tuple[bytes, str, Any]], builder, patient_id
     check = Validator("fast", None)
     held = HeldResources()
     seen: set[tuple[str, Any]] = set()
-    for raw, where, r in items:
+    for raw, where in items:
+        r = _decoded(raw)
         if r is not None:
             key = (_TAGS[type(r)], r.id)
             if (r.id is None or key not in seen) and _plain(r) \

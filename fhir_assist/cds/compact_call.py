@@ -17,6 +17,7 @@ which gives the answer (often a 400) it always gave.
 """
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Union
@@ -25,7 +26,6 @@ import msgspec
 import orjson
 from msgspec import UNSET, Raw, Struct, UnsetType
 
-from fhir_assist.adapter import compact
 from fhir_assist.adapter.compact_prefetch import ints_as_orjson
 from fhir_assist.fhir.datetimes import is_fhir_instant
 
@@ -74,9 +74,9 @@ class _Decline(Exception):
 
 @dataclass
 class CompactPrefetch:
-    """Per prefetch key: the resources' (JSON bytes, where, compact struct or None), in the
-    order the ordinary path reads them. The bytes are msgspec `Raw` views of the body (no copy)."""
-    resources: dict[str, list[tuple[Raw, str, Any]]] = field(default_factory=dict)
+    """Per prefetch key: the resources' (JSON bytes, where), in the order the ordinary path
+    reads them. The bytes are msgspec `Raw` views of the body (no copy)."""
+    resources: dict[str, list[tuple[Raw, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,6 +87,8 @@ class CompactBody:
 
 # ------------------------------------------------------------ depth without parsing
 _KEEP_BRACKETS = bytes(sorted(set(range(256)) - set(b'[]{}"')))
+_PIECE = 1 << 20                 # large bodies are scanned in pieces of this many bytes
+_BACKSLASH = ord("\\")
 
 
 def shallow_enough(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -99,9 +101,7 @@ def shallow_enough(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     alternate, and splitting at them leaves the brackets outside strings (a display such
     as "Panic disorder [episodic]" holds some). Each pass then removes the innermost
     containers (a NUL keeps a pair emptied in this pass from counting twice)."""
-    if b"\\" in raw:
-        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    marks = raw.translate(None, _KEEP_BRACKETS).replace(b'""', b"")
+    marks = _bracket_marks(raw).replace(b'""', b"")
     if b'"' in marks:
         marks = b"".join(marks.split(b'"')[0::2])
     for _ in range(limit):
@@ -111,13 +111,34 @@ def shallow_enough(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return not marks
 
 
+def _bracket_marks(raw: bytes) -> bytes:
+    """The brackets and unescaped quotes of `raw`, read a piece at a time: translating or
+    replacing a large body whole would allocate a copy of it. A piece never ends on a
+    backslash, so no escape is split between two pieces."""
+    pieces, start = [], 0
+    while start < len(raw):
+        end = min(start + _PIECE, len(raw))
+        while end < len(raw) and raw[end - 1] == _BACKSLASH:
+            end += 1
+        piece = bytes(raw[start:end])
+        if b"\\" in piece:
+            piece = piece.replace(b"\\\\", b"").replace(b'\\"', b"")
+        pieces.append(piece.translate(None, _KEEP_BRACKETS))
+        start = end
+    return b"".join(pieces)
+
+
 def _text_as_orjson_reads_it(raw: bytes) -> bool:
     """msgspec does not check the text of what it skips or keeps raw; orjson refuses invalid
     UTF-8 and lone surrogate escapes. Bodies with invalid UTF-8 or any surrogate escape
     (\\ud800-\\udfff, valid pairs for emoji included: rare) take the ordinary path."""
     if not raw.isascii():
+        # checked a piece at a time: decoding a large body whole would hold its text twice
+        decoder, view = codecs.getincrementaldecoder("utf-8")(), memoryview(raw)
         try:
-            raw.decode("utf-8")
+            for start in range(0, len(raw), _PIECE):
+                decoder.decode(view[start:start + _PIECE])
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return False
     # (a backslash first: a memchr; a two-byte search costs as much as the checks it saves)
@@ -160,13 +181,13 @@ def _shells(values: dict[str, Raw], out: CompactPrefetch) -> dict:
         elif isinstance(rtype, str):
             # a single resource (or an OperationOutcome): small, so the shell is the resource itself
             shells[key] = orjson.loads(bytes(raw))
-            out.resources[key] = [(raw, f"prefetch.{key}", _struct(raw))]
+            out.resources[key] = [(raw, f"prefetch.{key}")]
         else:
             raise _Decline
     return shells
 
 
-def _bundle_shell(value: _Value, where: str) -> tuple[dict, list[tuple[Raw, str, Any]]]:
+def _bundle_shell(value: _Value, where: str) -> tuple[dict, list[tuple[Raw, str]]]:
     shell: dict[str, Any] = {"resourceType": "Bundle"}
     for name in ("id", "type", "total", "meta"):
         item = getattr(value, name)
@@ -186,29 +207,19 @@ def _bundle_shell(value: _Value, where: str) -> tuple[dict, list[tuple[Raw, str,
         search = entry.search
         if isinstance(search, dict) and search.get("mode") == "outcome":
             continue             # a search outcome, skipped likewise
-        struct = _struct(raw)
-        _check_entry(raw, entry.fullUrl, struct)
-        resources.append((raw, f"{where}:entry[{i}]", struct))
+        _check_entry(raw, entry.fullUrl)
+        resources.append((raw, f"{where}:entry[{i}]"))
     shell["entry"] = [_CHECKED_ENTRY] * len(value.entry)
     return shell, resources
 
 
-def _struct(data: Raw):
-    """The compact struct of a resource; None for a type it has none for, or a field it refuses."""
-    try:
-        return compact.decode_resource(data)
-    except compact.DECODE_ERRORS:
-        return None
-
-
-def _check_entry(data: Raw, full_url: Any, struct) -> None:
+def _check_entry(data: Raw, full_url: Any) -> None:
     """Decline what iter_bundle_entries would change (ids from fullUrls, rewritten references,
-    nested Bundles) and what check_bundle_fields would refuse (meta.lastUpdated)."""
-    if struct is not None:
-        rtype, rid, meta = type(struct).__struct_config__.tag, struct.id, struct.meta
-    else:
-        head = _HEAD.decode(data)
-        rtype, rid, meta = head.resourceType, head.id, head.meta
+    nested Bundles) and what check_bundle_fields would refuse (meta.lastUpdated). Only the
+    head is read here: the resource is decoded when it is read, one at a time, so a large
+    prefetch never holds every decoded resource at once."""
+    head = _HEAD.decode(data)
+    rtype, rid, meta = head.resourceType, head.id, head.meta
     if not isinstance(rtype, str) or rtype == "Bundle":
         raise _Decline
     if meta is not None:

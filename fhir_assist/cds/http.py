@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .auth import AuthError, Caller
 from .errors import CdsError, bad_request, operation_outcome
+from .heap import release_freed_heap
 from .metrics import method_label
 from .request_checks import check_depth
 
@@ -166,6 +167,12 @@ def finish(response: Response) -> Response:
         state.metrics.hook_calls.labels(service=service_id, hook=getattr(g, "hook", "?"),
                                         outcome=outcome).inc()
     return response
+
+
+@plumbing.teardown_app_request
+def release_heap(_exc) -> None:
+    # The call's objects are gone once the view has returned; their pages go back to the OS.
+    release_freed_heap(request.content_length)
 
 
 def _add_cors(response: Response, origins: tuple[str, ...]) -> None:
