@@ -247,3 +247,30 @@ def test_hand_made_edge_cases_read_the_same(tmp_path):
     path = tmp_path / "all.ndjson"
     path.write_text("".join(json.dumps(r) + "\n" for r in _EDGES + _EDGES[::-1]))
     _assert_same(path)
+
+
+def test_blank_string_scan_misses_no_white_space():
+    """The compact decoder checks codes and references for white space only by a scan of the
+    line for strings that open with white space: every white space character, raw or
+    escaped either way, must be seen; ordinary openings must not be (they would only cost speed)."""
+    import sys
+
+    from fhir_assist.adapter import compact
+    spaces = [chr(n) for n in range(sys.maxunicode + 1) if chr(n).isspace()]
+    assert "".join(spaces).strip() == ""
+    for ch in spaces:
+        forms = [json.dumps(ch + "x", ensure_ascii=False).encode(), json.dumps(ch + "x").encode(),
+                 f'"\\u{ord(ch):04X}x"'.encode(), f'"\\u{ord(ch):04x}x"'.encode()]
+        for form in forms:
+            if b"\x00" <= form[1:2] < b" ":
+                continue             # a raw control character is invalid JSON: msgspec refuses it
+            assert compact._BLANK_START(b'{"code":' + form + b"}") is not None, (hex(ord(ch)), form)
+    for ordinary in ["I10", "\u2014", "\u00e9cole", '"quoted"', "\\", "\u3001", "\u2030", "\u200b"]:
+        for form in (json.dumps(ordinary).encode(), json.dumps(ordinary, ensure_ascii=False).encode()):
+            assert compact._BLANK_START(b'{"code":' + form + b',"a": 1, "b": ["x", "y"]}') is None, form
+    line = b'{"resourceType":"Condition","id":"c1","code":{"coding":[{"code":"\\u00a0"}]}}'
+    with pytest.raises(compact.DECODE_ERRORS):
+        compact.decode_resource(line)
+    with pytest.raises(compact.DECODE_ERRORS):
+        compact.decode_resource(b'{"resourceType":"Patient","id":"bad id"}')
+    assert compact.decode_resource(b'{"resourceType":"Patient","id":"p-1.a"}').id == "p-1.a"
