@@ -18,6 +18,7 @@ from .visits import Code, PatientTimeline, Visit, coding_of
 UTC = timezone.utc
 _DATE_ONLY_SLACK = timedelta(hours=14)     # a bare date may be in any time zone
 _OPEN_ENCOUNTER_SPAN = timedelta(days=30)  # how far an in-progress encounter without end reaches
+_NO_SLACK = timedelta(0)
 _MISSING = object()
 _MIDNIGHT = time(0)
 _DAY_LESS_1US = timedelta(days=1) - timedelta(microseconds=1)
@@ -212,8 +213,8 @@ class VisitAssembly:
         visits = by_patient.get(patient) if patient else None
         if not visits or not item.dates:
             return None
-        for moment, date_only in item.dates:
-            slack = _DATE_ONLY_SLACK if date_only else timedelta(0)
+        for when in item.dates:          # (moment, date_only, …): the readers may keep more
+            moment, slack = when[0], _DATE_ONLY_SLACK if when[1] else _NO_SLACK
             inside = [p for p in visits
                       if p.lo is not None and p.lo - slack <= moment <= p.hi + slack]
             if inside:
@@ -223,8 +224,8 @@ class VisitAssembly:
                                                   p.visit.start <= moment, p.visit.start))
                 self.report.note(f"{item.kind} attached to a visit by date")
                 return best
-        for moment, date_only in item.dates:
-            best = None
+        for when in item.dates:
+            moment, best = when[0], None
             for parts in visits:
                 if parts.hi is not None and parts.hi < moment and moment - parts.hi <= self.attach_window:
                     if best is None or parts.hi > best.hi:

@@ -99,7 +99,8 @@ def shared_tables() -> ConceptTables:
 
 
 def _when(value: str | None):
-    """(moment, date_only, zone_assumed) of a dateTime the "fast" check accepts; None when absent."""
+    """(moment, date_only, zone_assumed) of a dateTime the "fast" check accepts; None when absent.
+    Kept as it is in the records' dates (they read the first two)."""
     if value is None:
         return None
     parsed = check_fhir_datetime(value)
@@ -113,7 +114,7 @@ def _ref(reference: c.Reference | None, rtype: str) -> str | None:
 
 
 def _ref_id(text: str | None, rtype: str) -> str | None:
-    """`reference_id(text, rtype)`, its usual "Type/id" case inline (two per resource)."""
+    """`reference_id(text, rtype)`, its usual "Type/id" case inline."""
     if text is None:
         return None
     kind, sep, rid = text.partition("/")
@@ -122,12 +123,38 @@ def _ref_id(text: str | None, rtype: str) -> str | None:
     return reference_id(text, rtype)
 
 
+class _Refs(dict):
+    """Reference text → id for one target type, each text worked out once: an export names
+    the same patient and encounter from dozens of resources (and keeps one string for them)."""
+    __slots__ = ("rtype",)
+
+    def __init__(self, rtype: str):
+        super().__init__()
+        self.rtype = rtype
+
+    def __missing__(self, text):
+        rid = self[text] = _ref_id(text, self.rtype)
+        return rid
+
+
 def _has_code(concepts, code: str) -> bool:
     for concept in concepts or ():
         for coding in concept.coding or ():
             if coding.code == code:
                 return True
     return False
+
+
+def _dated(report, first, second=None) -> list:
+    """The record's dates from already checked values (None when absent), noting assumed zones
+    as `TimelineBuilder._date` does."""
+    dates = []
+    for when in (first, second):
+        if when is not None:
+            if when[2]:
+                report.note("times without a time zone read as UTC")
+            dates.append(when)
+    return dates
 
 
 class CompactReader:
@@ -145,6 +172,7 @@ class CompactReader:
         self._skip_encounter = _SKIP_ENCOUNTER_STATUS
         self._skip_medication = _SKIP_MEDICATION_STATUS
         self._skip_procedure = _SKIP_PROCEDURE_STATUS
+        self._patient_ids, self._encounter_ids = _Refs("Patient"), _Refs("Encounter")
         self._counts = dict.fromkeys(("Patient", "Encounter", "Condition", "Procedure", "MedicationRequest",
                                       "Medication", "DocumentReference"), 0)
         # functions, not bound methods (no reference cycle: see TimelineBuilder)
@@ -158,9 +186,10 @@ class CompactReader:
     def __call__(self, line: bytes) -> bool:
         try:
             resource = c.decode_resource(line)
-        except c.DECODE_ERRORS:
+            self._handlers[type(resource)](self, resource)
+        except (_Declined, *c.DECODE_ERRORS):
             return False
-        return self.read(resource)
+        return True
 
     def read(self, resource) -> bool:
         """Read a decoded resource into the builder; False (nothing recorded) when declined."""
@@ -174,18 +203,22 @@ class CompactReader:
     def _mapped(self, kind: str, concept: c.Concept):
         """(result, what the mapping noted) of a concept, computed once per distinct concept."""
         tables = self._tables
-        return tables.mapped(getattr(tables, kind), concept)
+        table = getattr(tables, kind)
+        hit = table[1].get(concept)
+        return hit if hit is not None else tables.mapped(table, concept)
 
     def _replay(self, calls) -> None:
         report = self.report
         for name, args in calls:     # usually none: a code that maps cleanly notes nothing
             getattr(report, name)(*args)
 
-    def _accept(self, rtype: str) -> None:
+    def _accept(self, rtype: str) -> int:
         """Count the resource as the "fast" validator and `TimelineBuilder.add` would
-        (into the report at `finish()`)."""
+        (into the report at `finish()`); its place in the reading order."""
         self._counts[rtype] += 1
-        self.builder._order += 1
+        builder = self.builder
+        builder._order += 1
+        return builder._order
 
     def finish(self) -> None:
         """Put the resources read here into the report's counts."""
@@ -194,18 +227,6 @@ class CompactReader:
                 self.report.resources[rtype] += n
                 self.report.validation["fast"] += n
                 self._counts[rtype] = 0
-
-    def _dated(self, parsed):
-        """`TimelineBuilder._date` on an already parsed value."""
-        if parsed is None:
-            return None
-        moment, date_only, assumed = parsed
-        if moment is None:
-            self.report.note("unreadable dates ignored")
-            return None
-        if assumed:
-            self.report.note("times without a time zone read as UTC")
-        return moment, date_only
 
     def _put(self, rtype: str, rid: str, item: ItemRecord) -> None:
         items = self.builder.items
@@ -217,8 +238,13 @@ class CompactReader:
     # -- one handler per type: checks first (may decline), then records -----------
     def _patient(self, r: c.Patient) -> None:
         rid, birth, given = r.id, r.birthDate, r.gender
-        if rid is None or r.contained is not None or (birth is not None and not is_fhir_date(birth)):
+        if rid is None or r.contained is not None:
             raise _Declined
+        birthday = None
+        if birth is not None:
+            if not is_fhir_date(birth):
+                raise _Declined
+            birthday = parse_fhir_date(birth)
         self._accept("Patient")
         report, patients = self.report, self.builder.patients
         gender = self._gender.get(str(given or "").strip().lower())
@@ -228,7 +254,7 @@ class CompactReader:
             report.note("Patient.gender values normalised (e.g. 'M' → male)")
         if rid in patients:
             report.note("duplicate resources (same type and id), last one kept")
-        patients[rid] = (gender, parse_fhir_date(birth))
+        patients[rid] = (gender, birthday)
 
     def _encounter(self, r: c.Encounter) -> None:
         rid, status, period = r.id, r.status, r.period
@@ -240,28 +266,31 @@ class CompactReader:
         reasons = [self._mapped("dx", concept) for concept in r.reasonCode or ()]
         self._accept("Encounter")
         report = self.report
-        enc = EncounterRecord()
-        enc.id = rid
-        enc.patient = _ref(r.subject, "Patient")
-        start, end = self._dated(start), self._dated(end)
-        enc.start = start[0] if start else None
-        enc.end = end[0] if end else None
-        enc.open = enc.end is None and status in self._open
-        enc.cls = r.class_.code if r.class_ is not None else None
-        enc.part_of = _ref(r.partOf, "Encounter")
-        enc.diagnoses = []
-        for dx in r.diagnosis or ():
+        if start is not None and start[2] or end is not None and end[2]:
+            _dated(report, start, end)
+        start = start[0] if start is not None else None
+        end = end[0] if end is not None else None
+        subject, part_of = r.subject, r.partOf
+        diagnoses = []
+        for dx in r.diagnosis or ():         # mostly cited once (not worth a table)
             cid = _ref_id(dx.condition.reference, "Condition")
             if cid is None:
                 report.skip("Encounter.diagnosis without a Condition reference")
                 continue
-            enc.diagnoses.append((cid, dx.rank))
-        enc.reason_codes, enc.reason_unknown = [], []
+            diagnoses.append((cid, dx.rank))
+        reason_codes, reason_unknown = [], []
         for (codes, unknown), calls in reasons:
             self._replay(calls)
-            enc.reason_codes.extend(code for code in codes if code not in enc.reason_codes)
-            enc.reason_unknown.extend(unknown)
-        enc.reason_refs = [x for x in (_ref(ref, "Condition") for ref in r.reasonReference or ()) if x]
+            reason_codes.extend(code for code in codes if code not in reason_codes)
+            reason_unknown.extend(unknown)
+        reason_refs = [_ref_id(x.reference, "Condition") for x in r.reasonReference or ()]
+        enc = EncounterRecord(
+            id=rid, patient=self._patient_ids[subject.reference] if subject is not None else None,
+            start=start, end=end, open=end is None and status in self._open,
+            cls=r.class_.code if r.class_ is not None else None,
+            part_of=self._encounter_ids[part_of.reference] if part_of is not None else None,
+            diagnoses=diagnoses, reason_codes=reason_codes, reason_unknown=reason_unknown,
+            reason_refs=[x for x in reason_refs if x])
         encounters = self.builder.encounters
         if rid in encounters:
             report.note("duplicate resources (same type and id), last one kept")
@@ -289,16 +318,20 @@ class CompactReader:
         b = self.builder
         self._counts["Condition"] += 1
         b._order += 1
+        report = self.report
         if calls:
             self._replay(calls)
-        dates = [d for d in (self._dated(recorded), self._dated(onset)) if d]
-        enc, patient = _ref(r.encounter, "Encounter"), _ref_id(r.subject.reference, "Patient")
-        if rid in b.conditions:
-            self.report.note("duplicate resources (same type and id), last one kept")
-        b.conditions[rid] = ItemRecord("Condition", patient, [enc] if enc else [], dates, list(codes),
-                                       list(unknown), b._order)
-        if _has_code(r.category, PROBLEM_LIST_CATEGORY):
-            b.problems[patient][rid] = problem_entry(self._problem_view(r), rid, codes, b._date, self.report)
+        dates = _dated(report, recorded, onset)
+        enc = r.encounter
+        enc = self._encounter_ids[enc.reference] if enc is not None else None
+        patient = self._patient_ids[r.subject.reference]
+        conditions = b.conditions
+        if rid in conditions:
+            report.note("duplicate resources (same type and id), last one kept")
+        # the mapping's lists are shared, not copied: assembly only reads them
+        conditions[rid] = ItemRecord("Condition", patient, [enc] if enc else [], dates, codes, unknown, b._order)
+        if r.category is not None and _has_code(r.category, PROBLEM_LIST_CATEGORY):
+            b.problems[patient][rid] = problem_entry(self._problem_view(r), rid, codes, b._date, report)
 
     @staticmethod
     def _problem_view(r: c.Condition) -> dict:
@@ -323,12 +356,14 @@ class CompactReader:
             _when(r.performedPeriod.end)
             if when is None:
                 when = period_start
-        self._accept("Procedure")
-        self._replay(calls)
-        dates = [d for d in (self._dated(when),) if d]
-        enc = _ref(r.encounter, "Encounter")
-        self._put("Procedure", rid, ItemRecord("Procedure", _ref(r.subject, "Patient"), [enc] if enc else [],
-                                               dates, list(codes), list(unknown), self.builder._order))
+        order = self._accept("Procedure")
+        if calls:
+            self._replay(calls)
+        enc = r.encounter
+        enc = self._encounter_ids[enc.reference] if enc is not None else None
+        self._put("Procedure", rid, ItemRecord("Procedure", self._patient_ids[r.subject.reference],
+                                               [enc] if enc else [], _dated(self.report, when), codes,
+                                               unknown, order))
 
     def _medication_request(self, r: c.MedicationRequest) -> None:
         rid, concept = r.id, r.medicationCodeableConcept
@@ -345,15 +380,14 @@ class CompactReader:
         else:
             raise _Declined
         authored = _when(r.authoredOn)
-        self._counts["MedicationRequest"] += 1
-        self.builder._order += 1
+        order = self._accept("MedicationRequest")
         if calls:
             self._replay(calls)
-        enc = _ref(r.encounter, "Encounter")
-        dates = [d for d in (self._dated(authored),) if d]
-        self._put("MedicationRequest", rid, ItemRecord("MedicationRequest", _ref(r.subject, "Patient"),
-                                                       [enc] if enc else [], dates, rxcui, unmapped,
-                                                       self.builder._order))
+        enc = r.encounter
+        enc = self._encounter_ids[enc.reference] if enc is not None else None
+        self._put("MedicationRequest", rid, ItemRecord("MedicationRequest", self._patient_ids[r.subject.reference],
+                                                       [enc] if enc else [], _dated(self.report, authored),
+                                                       rxcui, unmapped, order))
 
     def _medication(self, r: c.Medication) -> None:
         if r.contained is not None:
@@ -379,7 +413,7 @@ class CompactReader:
             _when(context.period.end)
             if when is None:
                 when = period_start
-        self._accept("DocumentReference")
+        order = self._accept("DocumentReference")
         texts = []
         for part in content:
             a = part.attachment
@@ -388,8 +422,8 @@ class CompactReader:
                 texts.append(text)
         if not texts:
             return
-        encounters = [e for e in (_ref(x, "Encounter") for x in (context.encounter if context else None) or ()) if e]
-        dates = [d for d in (self._dated(when),) if d]
+        refs = self._encounter_ids
+        encounters = [e for e in (refs[x.reference] for x in (context.encounter if context else None) or ()) if e]
         self._put("DocumentReference", rid, ItemRecord("DocumentReference", _ref(r.subject, "Patient"),
-                                                       encounters, dates, "\n".join(texts), None,
-                                                       self.builder._order))
+                                                       encounters, _dated(self.report, when), "\n".join(texts),
+                                                       None, order))
