@@ -32,6 +32,9 @@ from .problem_list import PROBLEM_LIST_CATEGORY, problem_entry
 from .records import EncounterRecord, ItemRecord, MedicationRef
 
 
+_BLANK_START, _DECODE, _FHIR_ID = c._BLANK_START, c._DECODER.decode, c._FHIR_ID
+
+
 class _Declined(Exception):
     """The resource is not one this reader mirrors exactly: read it the ordinary way."""
 
@@ -184,8 +187,14 @@ class CompactReader:
         }
 
     def __call__(self, line: bytes) -> bool:
+        # c.decode_resource, inline (a call less per line)
+        if _BLANK_START(line) is not None:
+            return False
         try:
-            resource = c.decode_resource(line)
+            resource = _DECODE(line)
+            rid = resource.id
+            if rid is not None and _FHIR_ID(rid) is None:
+                return False
             self._handlers[type(resource)](self, resource)
         except (_Declined, *c.DECODE_ERRORS):
             return False
@@ -306,7 +315,9 @@ class CompactReader:
         verification = r.verificationStatus
         if verification is not None and any(x.code in self._skip_verification for x in verification.coding or ()):
             raise _Declined
-        (codes, unknown), calls = self._mapped("dx", code)
+        tables = self._tables
+        hit = tables.dx[1].get(code)
+        (codes, unknown), calls = hit if hit is not None else tables.mapped(tables.dx, code)
         if not codes and not unknown:
             raise _Declined
         recorded, onset = _when(r.recordedDate), _when(r.onsetDateTime)
@@ -321,15 +332,17 @@ class CompactReader:
         report = self.report
         if calls:
             self._replay(calls)
-        dates = _dated(report, recorded, onset)
+        dates = [recorded] if onset is None and recorded is not None and not recorded[2] \
+            else _dated(report, recorded, onset)
         enc = r.encounter
         enc = self._encounter_ids[enc.reference] if enc is not None else None
         patient = self._patient_ids[r.subject.reference]
         conditions = b.conditions
-        if rid in conditions:
-            report.note("duplicate resources (same type and id), last one kept")
+        known = len(conditions)
         # the mapping's lists are shared, not copied: assembly only reads them
         conditions[rid] = ItemRecord("Condition", patient, [enc] if enc else [], dates, codes, unknown, b._order)
+        if len(conditions) == known:
+            report.note("duplicate resources (same type and id), last one kept")
         if r.category is not None and _has_code(r.category, PROBLEM_LIST_CATEGORY):
             b.problems[patient][rid] = problem_entry(self._problem_view(r), rid, codes, b._date, report)
 
@@ -371,7 +384,9 @@ class CompactReader:
             raise _Declined
         calls = ()
         if concept is not None:
-            (rxcui, unmapped), calls = self._mapped("med", concept)
+            tables = self._tables
+            hit = tables.med[1].get(concept)
+            (rxcui, unmapped), calls = hit if hit is not None else tables.mapped(tables.med, concept)
         elif r.medicationReference is not None:
             target = _ref_id(r.medicationReference.reference, "Medication")
             if target is None or target.startswith("#"):
@@ -380,14 +395,20 @@ class CompactReader:
         else:
             raise _Declined
         authored = _when(r.authoredOn)
-        order = self._accept("MedicationRequest")
+        self._counts["MedicationRequest"] += 1
+        b = self.builder
+        b._order += 1
         if calls:
             self._replay(calls)
         enc = r.encounter
         enc = self._encounter_ids[enc.reference] if enc is not None else None
-        self._put("MedicationRequest", rid, ItemRecord("MedicationRequest", self._patient_ids[r.subject.reference],
-                                                       [enc] if enc else [], _dated(self.report, authored),
-                                                       rxcui, unmapped, order))
+        dates = [] if authored is None else [authored] if not authored[2] else _dated(self.report, authored)
+        items = b.items
+        known = len(items)
+        items["MedicationRequest", rid] = ItemRecord("MedicationRequest", self._patient_ids[r.subject.reference],
+                                                     [enc] if enc else [], dates, rxcui, unmapped, b._order)
+        if len(items) == known:
+            self.report.note("duplicate resources (same type and id), last one kept")
 
     def _medication(self, r: c.Medication) -> None:
         if r.contained is not None:
