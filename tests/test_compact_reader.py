@@ -280,3 +280,14 @@ def test_blank_string_scan_misses_no_white_space():
     with pytest.raises(compact.DECODE_ERRORS):
         compact.decode_resource(b'{"resourceType":"Patient","id":"bad id"}')
     assert compact.decode_resource(b'{"resourceType":"Patient","id":"p-1.a"}').id == "p-1.a"
+
+
+def test_truncated_gzip_reads_the_same_both_ways(tmp_path):
+    """A read error part way: both paths keep the lines before it and name the same last line."""
+    import gzip
+    lines = "".join(json.dumps(r) + "\n" for r in (_EDGES * 40)[:600])
+    blob = gzip.compress(("\ufeff" + lines).encode())
+    path = tmp_path / "mixed.ndjson.gz"
+    path.write_bytes(blob[: len(blob) * 2 // 3])
+    _assert_same(path)
+    assert any("unreadable file after line" in p["message"] for p in _compact(path)[1]["problems"])
