@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_zoo.ordering import descending_order
 from model_zoo.recall_cut import apply_platt, fit_platt
 
 __all__ = ["RankBandCalibration", "BAND_EDGES", "within_row_ranks", "band_summary"]
@@ -88,7 +89,7 @@ class RankBandCalibration:
     def _apply_row(self, s: np.ndarray) -> np.ndarray:
         """`apply` for one encounter's [C] scores: the same values. In rank order each band is
         a slice (no rank array, no masks), and the running minimum needs no gather back."""
-        order = np.argsort(-s, kind="stable")
+        order = descending_order(s)
         ranked = s[order]
         out = np.empty_like(ranked)
         bounds = [e - 1 for e in self.edges] + [len(s)]
