@@ -94,8 +94,14 @@ class Encounter(_Resource, tag="Encounter"):
     type: Optional[tuple[Concept, ...]] = None
 
 
+#: a CodeableConcept kept as its JSON text: a cohort repeats a few thousand concepts millions of
+#: times, so `compact_reader` decodes (and checks) each distinct text once (`decode_concept`)
+ConceptJson = msgspec.Raw
+NULL = msgspec.Raw(b"null")         # absent and null alike
+
+
 class Condition(_Resource, tag="Condition"):
-    code: Optional[Concept] = None
+    code: ConceptJson = NULL
     subject: Optional[Reference] = None
     encounter: Optional[Reference] = None
     onsetDateTime: Optional[str] = None
@@ -116,7 +122,7 @@ class Condition(_Resource, tag="Condition"):
 
 class Procedure(_Resource, tag="Procedure"):
     status: Optional[str] = None
-    code: Optional[Concept] = None
+    code: ConceptJson = NULL
     subject: Optional[Reference] = None
     encounter: Optional[Reference] = None
     performedDateTime: Optional[str] = None
@@ -126,7 +132,7 @@ class Procedure(_Resource, tag="Procedure"):
 class MedicationRequest(_Resource, tag="MedicationRequest"):
     status: Optional[str] = None
     intent: Optional[str] = None
-    medicationCodeableConcept: Optional[Concept] = None
+    medicationCodeableConcept: ConceptJson = NULL
     medicationReference: Optional[Reference] = None
     subject: Optional[Reference] = None
     encounter: Optional[Reference] = None
@@ -153,6 +159,7 @@ RESOURCE_TYPES = (Patient, Encounter, Condition, Procedure, MedicationRequest, M
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError)
 
 _DECODER = msgspec.json.Decoder(Union[RESOURCE_TYPES])   # type: ignore[valid-type]
+decode_concept = msgspec.json.Decoder(Optional[Concept]).decode
 
 
 #: a JSON string opening with white space (as str.isspace, str.strip and the regex \\s see it:

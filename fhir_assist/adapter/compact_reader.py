@@ -32,7 +32,7 @@ from .problem_list import PROBLEM_LIST_CATEGORY, problem_entry
 from .records import EncounterRecord, ItemRecord, MedicationRef
 
 
-_BLANK_START, _DECODE, _FHIR_ID = c._BLANK_START, c._DECODER.decode, c._FHIR_ID
+_DECODE, _FHIR_ID = c._DECODER.decode, c._FHIR_ID
 
 
 class _Declined(Exception):
@@ -75,10 +75,27 @@ class ConceptTables:
         self.proc = (mapper.procedures, {})
         self.med = (mapper.medication, {})
 
+    def mapped_json(self, table, data: bytes):
+        """`mapped` of a concept given as its JSON text (memoised by the text); declined
+        when the text is null or not a concept the "fast" check accepts."""
+        hit = table[1].get(data)
+        if hit is None:
+            try:
+                concept = c.decode_concept(data)
+            except c.DECODE_ERRORS:
+                raise _Declined from None
+            if concept is None:
+                raise _Declined
+            hit = self.mapped(table, concept)   # checks the codes
+            with self.lock:
+                table[1][data] = hit
+        return hit
+
     def mapped(self, table, concept: c.Concept):
         method, memo = table
         hit = memo.get(concept)
         if hit is None:
+            _check_codes(concept)
             with self.lock:
                 self.recorder.calls = []
                 hit = (method(c.concept_dict(concept)), tuple(self.recorder.calls))
@@ -112,14 +129,28 @@ def _when(value: str | None):
     return parsed
 
 
-def _ref(reference: c.Reference | None, rtype: str) -> str | None:
-    return _ref_id(reference.reference, rtype) if reference is not None else None
+# Codes and references of white space only fail the "fast" check. The schema bounds their
+# length only (a pattern would cost a regex call per string), so the reader checks each one
+# it is given: references as it resolves them (once per distinct text where they are looked
+# up in a table), concepts as it maps them (once per distinct concept) and the concepts it
+# does not map one by one (`_check_codes`). `tests/test_compact_reader.py` puts white space
+# in every such field.
+def _check_codes(*concepts) -> None:
+    """Decline when a coding of these concepts (None for absent) has a code of white space only."""
+    for concept in concepts:
+        if concept is not None:
+            for coding in concept.coding or ():
+                code = coding.code
+                if code is not None and code.isspace():
+                    raise _Declined
 
 
 def _ref_id(text: str | None, rtype: str) -> str | None:
-    """`reference_id(text, rtype)`, its usual "Type/id" case inline."""
+    """`reference_id(text, rtype)`, its usual "Type/id" case inline; declined when blank."""
     if text is None:
         return None
+    if text.isspace():
+        raise _Declined
     kind, sep, rid = text.partition("/")
     if sep and kind == rtype and "/" not in rid and " " not in text and "?" not in text:
         return rid or None
@@ -136,7 +167,8 @@ class _Refs(dict):
         self.rtype = rtype
 
     def __missing__(self, text):
-        rid = self[text] = _ref_id(text, self.rtype)
+        rid = _ref_id(text, self.rtype)      # may decline: nothing is kept then
+        self[text] = rid
         return rid
 
 
@@ -187,9 +219,7 @@ class CompactReader:
         }
 
     def __call__(self, line: bytes) -> bool:
-        # c.decode_resource, inline (a call less per line)
-        if _BLANK_START(line) is not None:
-            return False
+        # c.decode_resource, inline, less its scan for blank strings (checked where read here)
         try:
             resource = _DECODE(line)
             rid = resource.id
@@ -266,58 +296,66 @@ class CompactReader:
         patients[rid] = (gender, birthday)
 
     def _encounter(self, r: c.Encounter) -> None:
-        rid, status, period = r.id, r.status, r.period
+        rid, status, period, cls = r.id, r.status, r.period, r.class_
         if rid is None or r.contained is not None or status in self._skip_encounter:
             raise _Declined
         start = end = None
         if period is not None:
             start, end = _when(period.start), _when(period.end)
         reasons = [self._mapped("dx", concept) for concept in r.reasonCode or ()]
+        if cls is not None and cls.code is not None and cls.code.isspace():
+            raise _Declined
+        if r.type is not None:
+            _check_codes(*r.type)
+        subject, part_of, cited = r.subject, r.partOf, []
+        for dx in r.diagnosis or ():         # mostly cited once (not worth a table)
+            if dx.use is not None:
+                _check_codes(dx.use)
+            cited.append((_ref_id(dx.condition.reference, "Condition"), dx.rank))
+        reason_refs = [_ref_id(x.reference, "Condition") for x in r.reasonReference or ()]
+        patient = self._patient_ids[subject.reference] if subject is not None else None
+        part_of = self._encounter_ids[part_of.reference] if part_of is not None else None
         self._accept("Encounter")
         report = self.report
         if start is not None and start[2] or end is not None and end[2]:
             _dated(report, start, end)
         start = start[0] if start is not None else None
         end = end[0] if end is not None else None
-        subject, part_of = r.subject, r.partOf
         diagnoses = []
-        for dx in r.diagnosis or ():         # mostly cited once (not worth a table)
-            cid = _ref_id(dx.condition.reference, "Condition")
+        for cid, rank in cited:
             if cid is None:
                 report.skip("Encounter.diagnosis without a Condition reference")
-                continue
-            diagnoses.append((cid, dx.rank))
+            else:
+                diagnoses.append((cid, rank))
         reason_codes, reason_unknown = [], []
         for (codes, unknown), calls in reasons:
             self._replay(calls)
             reason_codes.extend(code for code in codes if code not in reason_codes)
             reason_unknown.extend(unknown)
-        reason_refs = [_ref_id(x.reference, "Condition") for x in r.reasonReference or ()]
         enc = EncounterRecord(
-            id=rid, patient=self._patient_ids[subject.reference] if subject is not None else None,
-            start=start, end=end, open=end is None and status in self._open,
-            cls=r.class_.code if r.class_ is not None else None,
-            part_of=self._encounter_ids[part_of.reference] if part_of is not None else None,
-            diagnoses=diagnoses, reason_codes=reason_codes, reason_unknown=reason_unknown,
-            reason_refs=[x for x in reason_refs if x])
+            id=rid, patient=patient, start=start, end=end, open=end is None and status in self._open,
+            cls=cls.code if cls is not None else None, part_of=part_of, diagnoses=diagnoses,
+            reason_codes=reason_codes, reason_unknown=reason_unknown, reason_refs=[x for x in reason_refs if x])
         encounters = self.builder.encounters
         if rid in encounters:
             report.note("duplicate resources (same type and id), last one kept")
         encounters[rid] = enc
 
     def _condition(self, r: c.Condition) -> None:
-        rid, code = r.id, r.code
-        if rid is None or r.subject is None or code is None or r.contained is not None:
+        rid = r.id
+        if rid is None or r.subject is None or r.contained is not None:
             raise _Declined
         if (r.meta is not None or r.identifier is not None) \
                 and is_our_suggestion({"meta": r.meta, "identifier": r.identifier}):
             raise _Declined
-        verification = r.verificationStatus
+        verification, category = r.verificationStatus, r.category
         if verification is not None and any(x.code in self._skip_verification for x in verification.coding or ()):
             raise _Declined
-        tables = self._tables
+        if verification is not None or r.clinicalStatus is not None or category is not None:
+            _check_codes(verification, r.clinicalStatus, *(category or ()))
+        tables, code = self._tables, bytes(r.code)
         hit = tables.dx[1].get(code)
-        (codes, unknown), calls = hit if hit is not None else tables.mapped(tables.dx, code)
+        (codes, unknown), calls = hit if hit is not None else tables.mapped_json(tables.dx, code)
         if not codes and not unknown:
             raise _Declined
         recorded, onset = _when(r.recordedDate), _when(r.onsetDateTime)
@@ -326,6 +364,9 @@ class CompactReader:
             _when(r.onsetPeriod.end)
             if onset is None:
                 onset = period_start
+        enc = r.encounter
+        enc = self._encounter_ids[enc.reference] if enc is not None else None
+        patient = self._patient_ids[r.subject.reference]
         b = self.builder
         self._counts["Condition"] += 1
         b._order += 1
@@ -334,16 +375,13 @@ class CompactReader:
             self._replay(calls)
         dates = [recorded] if onset is None and recorded is not None and not recorded[2] \
             else _dated(report, recorded, onset)
-        enc = r.encounter
-        enc = self._encounter_ids[enc.reference] if enc is not None else None
-        patient = self._patient_ids[r.subject.reference]
         conditions = b.conditions
         known = len(conditions)
         # the mapping's lists are shared, not copied: assembly only reads them
         conditions[rid] = ItemRecord("Condition", patient, [enc] if enc else [], dates, codes, unknown, b._order)
         if len(conditions) == known:
             report.note("duplicate resources (same type and id), last one kept")
-        if r.category is not None and _has_code(r.category, PROBLEM_LIST_CATEGORY):
+        if category is not None and _has_code(category, PROBLEM_LIST_CATEGORY):
             b.problems[patient][rid] = problem_entry(self._problem_view(r), rid, codes, b._date, report)
 
     @staticmethod
@@ -356,11 +394,11 @@ class CompactReader:
                 "abatementString": r.abatementString, "abatementBoolean": r.abatementBoolean}
 
     def _procedure(self, r: c.Procedure) -> None:
-        rid, code = r.id, r.code
-        if rid is None or r.subject is None or code is None or r.contained is not None \
-                or r.status in self._skip_procedure:
+        rid = r.id
+        if rid is None or r.subject is None or r.contained is not None or r.status in self._skip_procedure:
             raise _Declined
-        (codes, unknown), calls = self._mapped("proc", code)
+        tables = self._tables
+        (codes, unknown), calls = tables.mapped_json(tables.proc, bytes(r.code))
         if not codes and not unknown:
             raise _Declined
         when = _when(r.performedDateTime)
@@ -369,24 +407,25 @@ class CompactReader:
             _when(r.performedPeriod.end)
             if when is None:
                 when = period_start
+        enc = r.encounter
+        enc = self._encounter_ids[enc.reference] if enc is not None else None
+        patient = self._patient_ids[r.subject.reference]
         order = self._accept("Procedure")
         if calls:
             self._replay(calls)
-        enc = r.encounter
-        enc = self._encounter_ids[enc.reference] if enc is not None else None
-        self._put("Procedure", rid, ItemRecord("Procedure", self._patient_ids[r.subject.reference],
+        self._put("Procedure", rid, ItemRecord("Procedure", patient,
                                                [enc] if enc else [], _dated(self.report, when), codes,
                                                unknown, order))
 
     def _medication_request(self, r: c.MedicationRequest) -> None:
-        rid, concept = r.id, r.medicationCodeableConcept
+        rid, concept = r.id, bytes(r.medicationCodeableConcept)
         if rid is None or r.subject is None or r.contained is not None or r.status in self._skip_medication:
             raise _Declined
         calls = ()
-        if concept is not None:
+        if concept != b"null":
             tables = self._tables
             hit = tables.med[1].get(concept)
-            (rxcui, unmapped), calls = hit if hit is not None else tables.mapped(tables.med, concept)
+            (rxcui, unmapped), calls = hit if hit is not None else tables.mapped_json(tables.med, concept)
         elif r.medicationReference is not None:
             target = _ref_id(r.medicationReference.reference, "Medication")
             if target is None or target.startswith("#"):
@@ -395,17 +434,18 @@ class CompactReader:
         else:
             raise _Declined
         authored = _when(r.authoredOn)
+        enc = r.encounter
+        enc = self._encounter_ids[enc.reference] if enc is not None else None
+        patient = self._patient_ids[r.subject.reference]
         self._counts["MedicationRequest"] += 1
         b = self.builder
         b._order += 1
         if calls:
             self._replay(calls)
-        enc = r.encounter
-        enc = self._encounter_ids[enc.reference] if enc is not None else None
         dates = [] if authored is None else [authored] if not authored[2] else _dated(self.report, authored)
         items = b.items
         known = len(items)
-        items["MedicationRequest", rid] = ItemRecord("MedicationRequest", self._patient_ids[r.subject.reference],
+        items["MedicationRequest", rid] = ItemRecord("MedicationRequest", patient,
                                                      [enc] if enc else [], dates, rxcui, unmapped, b._order)
         if len(items) == known:
             self.report.note("duplicate resources (same type and id), last one kept")
@@ -413,6 +453,7 @@ class CompactReader:
     def _medication(self, r: c.Medication) -> None:
         if r.contained is not None:
             raise _Declined
+        _check_codes(r.code)
         self._accept("Medication")
         if r.id is not None:
             self.builder.medications[r.id] = c.concept_dict(r.code)
@@ -434,6 +475,10 @@ class CompactReader:
             _when(context.period.end)
             if when is None:
                 when = period_start
+        _check_codes(r.type)
+        refs, subject = self._encounter_ids, r.subject
+        encounters = [e for e in (refs[x.reference] for x in (context.encounter if context else None) or ()) if e]
+        patient = self._patient_ids[subject.reference] if subject is not None else None
         order = self._accept("DocumentReference")
         texts = []
         for part in content:
@@ -443,8 +488,6 @@ class CompactReader:
                 texts.append(text)
         if not texts:
             return
-        refs = self._encounter_ids
-        encounters = [e for e in (refs[x.reference] for x in (context.encounter if context else None) or ()) if e]
-        self._put("DocumentReference", rid, ItemRecord("DocumentReference", _ref(r.subject, "Patient"),
+        self._put("DocumentReference", rid, ItemRecord("DocumentReference", patient,
                                                        encounters, _dated(self.report, when), "\n".join(texts),
                                                        None, order))
