@@ -92,6 +92,7 @@ class Encounter(_Resource, tag="Encounter"):
     reasonCode: Optional[tuple[Concept, ...]] = None
     reasonReference: Optional[tuple[Reference, ...]] = None
     type: Optional[tuple[Concept, ...]] = None
+    serviceType: Optional[Concept] = None
 
 
 #: a CodeableConcept kept as its JSON text: a cohort repeats a few thousand concepts millions of

@@ -29,7 +29,7 @@ from . import compact as c
 from .codes import CodeMapper
 from .notes import attachment_text
 from .problem_list import PROBLEM_LIST_CATEGORY, problem_entry
-from .records import EncounterRecord, ItemRecord, MedicationRef
+from .records import EncounterRecord, ItemRecord, MedicationRef, service_name
 
 
 _DECODE, _FHIR_ID = c._DECODER.decode, c._FHIR_ID
@@ -332,10 +332,13 @@ class CompactReader:
             self._replay(calls)
             reason_codes.extend(code for code in codes if code not in reason_codes)
             reason_unknown.extend(unknown)
+        service = r.serviceType
         enc = EncounterRecord(
             id=rid, patient=patient, start=start, end=end, open=end is None and status in self._open,
             cls=cls.code if cls is not None else None, part_of=part_of, diagnoses=diagnoses,
-            reason_codes=reason_codes, reason_unknown=reason_unknown, reason_refs=[x for x in reason_refs if x])
+            reason_codes=reason_codes, reason_unknown=reason_unknown, reason_refs=[x for x in reason_refs if x],
+            service=None if service is None else service_name(
+                ((x.system, x.code) for x in service.coding or ()), service.text))
         encounters = self.builder.encounters
         if rid in encounters:
             report.note("duplicate resources (same type and id), last one kept")

@@ -13,6 +13,18 @@ from typing import Any
 from msgspec import Struct
 
 
+def service_name(codings, text) -> str | None:
+    """Encounter.serviceType as one token: the first coding's "system|code", else its text
+    (lower case, spaces collapsed); None when neither says anything. The admitting service
+    follows the stay's main problem (cardiology, orthopedics), so the ranker reads it."""
+    for system, code in codings:
+        if isinstance(code, str) and code.strip():
+            return f"{system}|{code.strip()}" if isinstance(system, str) and system else code.strip()
+    if isinstance(text, str) and text.strip():
+        return " ".join(text.lower().split())
+    return None
+
+
 class EncounterRecord(Struct, gc=False):
     id: Any = None
     patient: Any = None
@@ -25,6 +37,7 @@ class EncounterRecord(Struct, gc=False):
     reason_unknown: Any = None
     reason_refs: Any = None
     open: bool = False
+    service: Any = None            # service_name of Encounter.serviceType
 
 
 class ItemRecord(Struct, gc=False):
