@@ -142,7 +142,10 @@ class VisitAssembly:
                     continue
             for parts in targets:
                 if rtype == "MedicationRequest":
-                    self._add_medication(parts, item)
+                    if type(item.codes) is tuple and item.codes:    # ingredients, as usual
+                        parts.medications.update(item.codes)
+                    else:
+                        self._add_medication(parts, item)
                 elif rtype == "Procedure":
                     parts.procedures.append((item.order, item.codes))
                     if item.unknown:

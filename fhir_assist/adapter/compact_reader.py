@@ -311,7 +311,12 @@ class CompactReader:
         for dx in r.diagnosis or ():         # mostly cited once (not worth a table)
             if dx.use is not None:
                 _check_codes(dx.use)
-            cited.append((_ref_id(dx.condition.reference, "Condition"), dx.rank))
+            text = dx.condition.reference
+            if text is not None and text[:10] == "Condition/" and "/" not in text[10:] and " " not in text \
+                    and "?" not in text:    # _ref_id's usual case, inline
+                cited.append((text[10:] or None, dx.rank))
+            else:
+                cited.append((_ref_id(text, "Condition"), dx.rank))
         reason_refs = [_ref_id(x.reference, "Condition") for x in r.reasonReference or ()]
         patient = self._patient_ids[subject.reference] if subject is not None else None
         part_of = self._encounter_ids[part_of.reference] if part_of is not None else None
@@ -361,7 +366,8 @@ class CompactReader:
         (codes, unknown), calls = hit if hit is not None else tables.mapped_json(tables.dx, code)
         if not codes and not unknown:
             raise _Declined
-        recorded, onset = _when(r.recordedDate), _when(r.onsetDateTime)
+        recorded = _when(r.recordedDate)
+        onset = None if r.onsetDateTime is None else _when(r.onsetDateTime)
         if r.onsetPeriod is not None:
             period_start = _when(r.onsetPeriod.start)
             _when(r.onsetPeriod.end)
