@@ -223,7 +223,9 @@ class CompactReader:
         try:
             resource = _DECODE(line)
             rid = resource.id
-            if rid is not None and _FHIR_ID(rid) is None:
+            # the usual id (letters, digits, '-') without a regex call; anything else through it
+            if rid is not None and not (rid.isascii() and rid.replace("-", "").isalnum()) \
+                    and _FHIR_ID(rid) is None:
                 return False
             self._handlers[type(resource)](self, resource)
         except (_Declined, *c.DECODE_ERRORS):
