@@ -67,7 +67,8 @@ class VisitAssembly:
             ids = [m.id for m in members]
             outside = next((m.part_of for m in members if m.part_of and m.part_of not in ids), None)
             visit = Visit(encounter_id=primary.id, start=episode.start, end=episode.end,
-                          encounter_class=primary.cls, part_of=outside, linked_to=episode.linked_to,
+                          encounter_class=primary.cls, service=primary.service, part_of=outside,
+                          linked_to=episode.linked_to,
                           encounter_ids=ids, open=episode.open, merged_encounters=ids[1:])
             if episode.start is None:
                 report.note("Encounters without period.start (ordered last)")

@@ -87,6 +87,7 @@ class Encounter(_Resource, tag="Encounter"):
     reasonCode: Optional[tuple[Concept, ...]] = None
     reasonReference: Optional[tuple[Reference, ...]] = None
     type: Optional[tuple[Concept, ...]] = None
+    serviceType: Optional[Concept] = None
 
 
 class Condition(_Resource, tag="Condition"):

@@ -29,7 +29,7 @@ from . import compact as c
 from .codes import CodeMapper
 from .notes import attachment_text
 from .problem_list import PROBLEM_LIST_CATEGORY, problem_entry
-from .records import EncounterRecord, ItemRecord, MedicationRef
+from .records import EncounterRecord, ItemRecord, MedicationRef, service_name
 
 
 class _Declined(Exception):
@@ -249,6 +249,9 @@ class CompactReader:
         enc.open = enc.end is None and status in self._open
         enc.cls = r.class_.code if r.class_ is not None else None
         enc.part_of = _ref(r.partOf, "Encounter")
+        service = r.serviceType
+        enc.service = None if service is None else service_name(
+            ((c.system, c.code) for c in service.coding or ()), service.text)
         enc.diagnoses = []
         for dx in r.diagnosis or ():
             cid = _ref_id(dx.condition.reference, "Condition")

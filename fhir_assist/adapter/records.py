@@ -9,7 +9,19 @@ from __future__ import annotations
 
 class EncounterRecord:
     __slots__ = ("id", "patient", "start", "end", "cls", "part_of", "diagnoses",
-                 "reason_codes", "reason_unknown", "reason_refs", "open")
+                 "reason_codes", "reason_unknown", "reason_refs", "open", "service")
+
+
+def service_name(codings, text) -> str | None:
+    """Encounter.serviceType as one token: the first coding's "system|code", else its text
+    (lower case, spaces collapsed); None when neither says anything. The admitting service
+    follows the stay's main problem (cardiology, orthopedics), so the ranker reads it."""
+    for system, code in codings:
+        if isinstance(code, str) and code.strip():
+            return f"{system}|{code.strip()}" if isinstance(system, str) and system else code.strip()
+    if isinstance(text, str) and text.strip():
+        return " ".join(text.lower().split())
+    return None
 
 
 class ItemRecord:
