@@ -150,10 +150,12 @@ class IcdRanker(nn.Module):
             inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
             if not len(inputs):
                 continue
-            weight = self.copy_scale[k][self.label_head] + self.copy_delta[k]
             if columns is not None:
                 inputs, labels = self._pairs_reaching(k, columns)
-                weight = weight[columns]
+                # the same sums as the full row's, for these labels only
+                weight = self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns]
+            else:
+                weight = self.copy_scale[k][self.label_head] + self.copy_delta[k]
             present = torch.zeros_like(out).scatter_reduce(
                 1, labels.expand(x.shape[0], -1), x[:, inputs], reduce="amax")
             out = out + present * weight

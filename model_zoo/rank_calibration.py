@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_zoo.ordering import descending_order
 from model_zoo.recall_cut import apply_platt, fit_platt
 
 __all__ = ["RankBandCalibration", "BAND_EDGES", "within_row_ranks", "band_summary"]
@@ -70,6 +71,8 @@ class RankBandCalibration:
         raw = np.asarray(scores, dtype=np.float64)
         if not self.maps:
             return raw
+        if raw.ndim == 1:
+            return self._apply_row(raw)
         s = np.atleast_2d(raw)
         order, ranks = within_row_ranks(s)
         band = _band_of(ranks, self.edges)
@@ -82,6 +85,20 @@ class RankBandCalibration:
         ranked = np.minimum.accumulate(np.take_along_axis(out, order, axis=1), axis=1)
         np.put_along_axis(out, order, ranked, axis=1)
         return out.reshape(raw.shape)
+
+    def _apply_row(self, s: np.ndarray) -> np.ndarray:
+        """`apply` for one encounter's [C] scores: the same values. In rank order each band is
+        a slice (no rank array, no masks), and the running minimum needs no gather back."""
+        order = descending_order(s)
+        ranked = s[order]
+        out = np.empty_like(ranked)
+        bounds = [e - 1 for e in self.edges] + [len(s)]
+        for b, calibration in enumerate(self.maps):
+            lo, hi = min(bounds[b], len(s)), min(max(bounds[b + 1], bounds[b]), len(s))
+            out[lo:hi] = apply_platt(ranked[lo:hi], calibration)
+        back = np.empty_like(out)
+        back[order] = np.minimum.accumulate(out)
+        return back
 
     def to_dict(self) -> dict:
         return {"edges": list(self.edges), "maps": [dict(m) for m in self.maps]}

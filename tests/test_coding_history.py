@@ -39,6 +39,27 @@ def test_context_names_reason_class_and_length_of_stay():
     assert "stay|unknown" in history.context_tokens(Visit("x", None, None), None)
 
 
+def test_context_names_the_admitting_service_as_read_from_the_export(tmp_path):
+    """Encounter.serviceType: the first coding's system|code, else its text; absent → no token."""
+    import json
+
+    from fhir_assist.adapter.timeline import build_timelines, load_cohort
+
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-01-01"}
+    stays = [{"resourceType": "Encounter", "id": f"e{i}", "status": "finished", "class": {"code": "IMP"},
+              "subject": {"reference": "Patient/p1"},
+              "period": {"start": f"2020-0{i + 1}-01T10:00:00Z", "end": f"2020-0{i + 1}-03T10:00:00Z"}}
+             for i in range(3)]
+    stays[0]["serviceType"] = {"text": " Orthopedics  Service"}
+    stays[1]["serviceType"] = {"coding": [{"system": "http://snomed.info/sct", "code": "394579002"}],
+                               "text": "Cardiology"}
+    (tmp_path / "Encounter.ndjson").write_text("".join(json.dumps(r) + "\n" for r in [patient] + stays))
+    expected = [["service|orthopedics service"], ["service|http://snomed.info/sct|394579002"], []]
+    for timeline in (build_timelines([patient] + stays)[0], load_cohort(tmp_path, progress=False).timelines[0]):
+        tokens = [[t for t in history.context_tokens(v) if t.startswith("service|")] for v in timeline.visits]
+        assert tokens == expected
+
+
 def _encounter(pid, previous, context=(), split="train", codes=("I10",)):
     from fhir_assist.tasks.coding.ontology import code_labels
 

@@ -175,11 +175,17 @@ def test_randomly_damaged_exports_read_the_same(synthetic, tmp_path):
 
 def test_one_parse_date_check_agrees_with_the_two_functions():
     rng = random.Random(7)
-    pieces = ["2019", "-", "02", "29", "30", "T", "24", "23", ":", "59", "60", ".", "123", "1234567",
+    pieces = ["2019", "-", "02", "29", "30", "T", "24", "23", ":", "59", "60", ".", "123", "1234567", ",", "t",
               "Z", "+", "05:30", "14:00", "14:01", " ", "0", "\u0661", "2020-02-29", "2016-02-21T16:08:39",
               "0001-01-01T00:00:00", "9999-12-31T23:59:59", "+00:00", "-00:00", "-03:30", "+24:00", "+05:3"]
     samples = ["2016-02-21T16:08:39.792518Z", "2016-02-21T16:08:39+02:00", "2016-02-21", "2016-02-30",
-               "2016-02-21T16:08:60Z", "2016-02-21T16:08:39", "2016-02-21T16:08Z"]
+               "2016-02-21T16:08:60Z", "2016-02-21T16:08:39", "2016-02-21T16:08Z",
+               # near misses of the common shape, which fromisoformat alone would read
+               "2016-02-21T16:08:39,5Z", "2016-02-21T16:08:39.Z", "2016-02-21T16:08:39.5", "2016-02-21T16:08:39.1a2Z",
+               "2016-02-21T16:08:3\u0661Z", "2016-02-21T16:08:39.\u0661Z", "2016-02-21T16:08:39+0530",
+               "2016-02-21T16:08:39+05:3x", "2016-02-21T16:08:39+05", "2016-02-21 16:08:39Z", "2016-02-21t16:08:39Z",
+               "20160221T160839Z", "2016-02-21T1608:39Z", "2016-02-21T16:08:39.123456789-03:30", "2016-02\u0661",
+               "2016-0\u0661-21", "+016-02-21", "2016-02-21T16:08:39.5+24:00", "2016-02-21T16:08:39Z "]
     samples += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))) for _ in range(20000)]
     for value in samples:
         try:
@@ -200,10 +206,13 @@ _EDGES = [
     {"resourceType": "Patient", "id": "p1", "gender": "M", "birthDate": "1950-02-30"},
     {"resourceType": "Patient", "id": "p1", "gender": "F", "birthDate": "1950"},
     {"resourceType": "Encounter", "id": "e1", "subject": _PATIENT, "status": "in-progress",
-     "period": {"start": "2020-01-01T10:00:00+01:00"}, "class": {"code": "IMP"}},
-    {"resourceType": "Encounter", "id": "e2", "subject": _PATIENT, "period": {"start": "2020-02-01", "end": "x"}},
+     "period": {"start": "2020-01-01T10:00:00+01:00"}, "class": {"code": "IMP"},
+     "serviceType": {"coding": [{"system": "http://snomed.info/sct", "code": "394579002"}], "text": "Cardiology"}},
+    {"resourceType": "Encounter", "id": "e2", "subject": _PATIENT, "period": {"start": "2020-02-01", "end": "x"},
+     "serviceType": {"text": "  General   Surgery "}},
     # a real dateTime that UTC cannot hold (the year before year 1 once the offset is taken off)
-    {"resourceType": "Encounter", "id": "e4", "subject": _PATIENT, "period": {"start": "0001-01-01T00:00:00+05:00"}},
+    {"resourceType": "Encounter", "id": "e4", "subject": _PATIENT, "period": {"start": "0001-01-01T00:00:00+05:00"},
+     "serviceType": [{"text": "a list, not a CodeableConcept"}]},
     {"resourceType": "Condition", "id": "c5", "subject": _PATIENT, "code": _CODE,
      "recordedDate": "0001-01-01T01:00:00.5+05:00"},
     {"resourceType": "Encounter", "id": "e3", "subject": _PATIENT, "period": {"start": "2020-03-01T10:00:00"},
@@ -247,3 +256,107 @@ def test_hand_made_edge_cases_read_the_same(tmp_path):
     path = tmp_path / "all.ndjson"
     path.write_text("".join(json.dumps(r) + "\n" for r in _EDGES + _EDGES[::-1]))
     _assert_same(path)
+
+
+def test_blank_string_scan_misses_no_white_space():
+    """The compact decoder checks codes and references for white space only by a scan of the
+    line for strings that open with white space: every white space character, raw or
+    escaped either way, must be seen; ordinary openings must not be (they would only cost speed)."""
+    import sys
+
+    from fhir_assist.adapter import compact
+    spaces = [chr(n) for n in range(sys.maxunicode + 1) if chr(n).isspace()]
+    assert "".join(spaces).strip() == ""
+    for ch in spaces:
+        forms = [json.dumps(ch + "x", ensure_ascii=False).encode(), json.dumps(ch + "x").encode(),
+                 f'"\\u{ord(ch):04X}x"'.encode(), f'"\\u{ord(ch):04x}x"'.encode()]
+        for form in forms:
+            if b"\x00" <= form[1:2] < b" ":
+                continue             # a raw control character is invalid JSON: msgspec refuses it
+            assert compact._BLANK_START(b'{"code":' + form + b"}") is not None, (hex(ord(ch)), form)
+    for ordinary in ["I10", "\u2014", "\u00e9cole", '"quoted"', "\\", "\u3001", "\u2030", "\u200b"]:
+        for form in (json.dumps(ordinary).encode(), json.dumps(ordinary, ensure_ascii=False).encode()):
+            assert compact._BLANK_START(b'{"code":' + form + b',"a": 1, "b": ["x", "y"]}') is None, form
+    line = b'{"resourceType":"Condition","id":"c1","code":{"coding":[{"code":"\\u00a0"}]}}'
+    with pytest.raises(compact.DECODE_ERRORS):
+        compact.decode_resource(line)
+    with pytest.raises(compact.DECODE_ERRORS):
+        compact.decode_resource(b'{"resourceType":"Patient","id":"bad id"}')
+    assert compact.decode_resource(b'{"resourceType":"Patient","id":"p-1.a"}').id == "p-1.a"
+
+
+def test_truncated_gzip_reads_the_same_both_ways(tmp_path):
+    """A read error part way: both paths keep the lines before it and name the same last line."""
+    import gzip
+    lines = "".join(json.dumps(r) + "\n" for r in (_EDGES * 40)[:600])
+    blob = gzip.compress(("\ufeff" + lines).encode())
+    path = tmp_path / "mixed.ndjson.gz"
+    path.write_bytes(blob[: len(blob) * 2 // 3])
+    _assert_same(path)
+    assert any("unreadable file after line" in p["message"] for p in _compact(path)[1]["problems"])
+
+
+_FULL = [
+    {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-02-03"},
+    {"resourceType": "Encounter", "id": "e0", "subject": _PATIENT, "status": "finished",
+     "period": {"start": "2020-01-01T10:00:00Z", "end": "2020-01-02T10:00:00Z"}},
+    {"resourceType": "Encounter", "id": "e1", "subject": _PATIENT, "status": "finished",
+     "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+     "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "32485007"}]}],
+     "period": {"start": "2020-01-01T12:00:00Z", "end": "2020-01-02T09:00:00Z"},
+     "partOf": {"reference": "Encounter/e0"}, "reasonReference": [{"reference": "Condition/c1"}],
+     "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "R07.9"}]}],
+     "diagnosis": [{"condition": {"reference": "Condition/c1"}, "rank": 1,
+                    "use": {"coding": [{"code": "DD"}]}}]},
+    {"resourceType": "Condition", "id": "c1", "subject": _PATIENT, "encounter": {"reference": "Encounter/e1"},
+     "code": _CODE, "clinicalStatus": {"coding": [{"code": "active"}]},
+     "verificationStatus": {"coding": [{"code": "confirmed"}]},
+     "category": [{"coding": [{"code": "encounter-diagnosis"}]}], "recordedDate": "2020-01-01"},
+    {"resourceType": "Procedure", "id": "x1", "subject": _PATIENT, "encounter": {"reference": "Encounter/e1"},
+     "status": "completed", "code": {"coding": [{"code": "0DTJ4ZZ"}]}, "performedDateTime": "2020-01-01T13:00:00Z"},
+    {"resourceType": "MedicationRequest", "id": "m1", "subject": _PATIENT, "status": "active",
+     "encounter": {"reference": "Encounter/e1"}, "authoredOn": "2020-01-01T14:00:00Z",
+     "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                               "code": "6809"}]}},
+    {"resourceType": "MedicationRequest", "id": "m2", "subject": _PATIENT, "status": "active",
+     "medicationReference": {"reference": "Medication/med1"}, "authoredOn": "2020-01-01T14:00:00Z"},
+    {"resourceType": "Medication", "id": "med1",
+     "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6809"}]}},
+    {"resourceType": "DocumentReference", "id": "d1", "subject": _PATIENT, "status": "current",
+     "type": {"coding": [{"code": "11506-3"}]}, "date": "2020-01-01T15:00:00Z",
+     "content": [{"attachment": {"contentType": "text/plain", "data": "aGVsbG8="}}],
+     "context": {"encounter": [{"reference": "Encounter/e1"}]}},
+]
+
+
+def _string_paths(node, keys, path=()):
+    """Paths to every string under one of `keys` (codes and references)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in keys and isinstance(v, str):
+                yield path + (k,)
+            yield from _string_paths(v, keys, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _string_paths(v, keys, path + (i,))
+
+
+@pytest.mark.parametrize("blank", [" ", "\u00a0\t", "\u3000"])
+def test_white_space_codes_and_references_read_the_same_both_ways(tmp_path, blank):
+    """Every code and reference the "fast" check reads, in every resource type the compact
+    reader takes, set to white space only, once each, among resources that read cleanly."""
+    n = 0
+    for i, resource in enumerate(_FULL):
+        for path in _string_paths(resource, {"code", "reference"}):
+            bad = copy.deepcopy(resource)
+            node = bad
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = blank
+            out = tmp_path / f"r{i}-{n}.ndjson"
+            # twice: the second time from the reader's tables (a concept or reference seen before)
+            out.write_text("".join(json.dumps(r, ensure_ascii=bool(n % 2)) + "\n"
+                                   for r in _FULL[:i] + [bad, bad] + _FULL[i:]))
+            _assert_same(out)
+            n += 1
+    assert n >= 25

@@ -44,6 +44,7 @@ def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_ag
     with torch.no_grad():
         model.wide.weight.normal_()
         model.copy_delta.normal_()
+        model.copy_scale.uniform_(0.5, 2.0)       # each head its own shared weight
     x = (torch.rand(4, 10) > 0.5).float()
     assert torch.allclose(model.logits_for(x, [6, 1, 7, 3]), model(x)[:, [6, 1, 7, 3]], atol=1e-5)
     # the copy path of chosen columns, read from only the pairs reaching them, is exactly the

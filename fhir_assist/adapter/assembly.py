@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import chain
+from operator import itemgetter
 
 from .episodes import group_episodes
 from .problem_list import active_codes
@@ -18,8 +20,16 @@ from .visits import Code, PatientTimeline, Visit, coding_of
 UTC = timezone.utc
 _DATE_ONLY_SLACK = timedelta(hours=14)     # a bare date may be in any time zone
 _OPEN_ENCOUNTER_SPAN = timedelta(days=30)  # how far an in-progress encounter without end reaches
+_NO_SLACK = timedelta(0)
 _MISSING = object()
 _MIDNIGHT = time(0)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_FIRST_TWO = itemgetter(0, 1)          # (rank, order) and (when, order): a C key, no lambda
+
+
+def _visit_order(parts) -> tuple:
+    return parts.lo is None, parts.visit.start or _EARLIEST, parts.visit.encounter_id
 _DAY_LESS_1US = timedelta(days=1) - timedelta(microseconds=1)
 
 
@@ -59,15 +69,20 @@ class VisitAssembly:
         parts_of: dict[str, _VisitParts] = {}
         by_patient: dict[str, list[_VisitParts]] = defaultdict(list)
         for episode in group_episodes(self.encounters, report, self.episode_gap):
-            members, primary = episode.members, episode.primary
+            members = episode.members
+            primary = members[0]
             patient = primary.patient or next((m.patient for m in members if m.patient), None)
             if patient is None:
                 report.skip("Encounter without a patient", len(members))
                 continue
             ids = [m.id for m in members]
-            outside = next((m.part_of for m in members if m.part_of and m.part_of not in ids), None)
+            if len(members) == 1:
+                outside = primary.part_of if primary.part_of and primary.part_of != primary.id else None
+            else:
+                outside = next((m.part_of for m in members if m.part_of and m.part_of not in ids), None)
             visit = Visit(encounter_id=primary.id, start=episode.start, end=episode.end,
-                          encounter_class=primary.cls, part_of=outside, linked_to=episode.linked_to,
+                          encounter_class=primary.cls, service=primary.service, part_of=outside,
+                          linked_to=episode.linked_to,
                           encounter_ids=ids, open=episode.open, merged_encounters=ids[1:])
             if episode.start is None:
                 report.note("Encounters without period.start (ordered last)")
@@ -77,10 +92,12 @@ class VisitAssembly:
                 report.note("sub-encounters joined into one visit (overlapping or touching partOf)", len(members) - 1)
             parts = _VisitParts(visit, patient, open_ended=episode.open)
             for m in members:
-                for code in m.reason_codes:
-                    if code not in visit.reason_codes:
-                        visit.reason_codes.append(code)
-                parts.unknown.extend(m.reason_unknown)
+                if m.reason_codes:
+                    for code in m.reason_codes:
+                        if code not in visit.reason_codes:
+                            visit.reason_codes.append(code)
+                if m.reason_unknown:
+                    parts.unknown.extend(m.reason_unknown)
                 parts_of[m.id] = parts
             by_patient[patient].append(parts)
         return parts_of, by_patient
@@ -89,68 +106,97 @@ class VisitAssembly:
         report = self.report
         parts_of, by_patient = self._visit_parts()
         for visits in by_patient.values():
-            visits.sort(key=lambda p: (p.lo is None, p.visit.start or datetime.min.replace(tzinfo=UTC),
-                                       p.visit.encounter_id))
-
+            if len(visits) > 1:
+                visits.sort(key=_visit_order)
         self._attach_conditions(parts_of, by_patient)
-        for (rtype, _), item in self.items.items():
-            targets = self._targets(item, parts_of, by_patient)
-            if not targets:
-                continue
-            for parts in targets:
-                if rtype == "Procedure":
-                    parts.procedures.append((item.order, item.codes))
-                    parts.unknown.extend(item.unknown)
-                elif rtype == "MedicationRequest":
-                    self._add_medication(parts, item)
-                else:
-                    when = item.dates[0][0] if item.dates else None
-                    parts.notes.append((when or datetime.max.replace(tzinfo=UTC), item.order, item.codes))
+        self._attach_items(parts_of, by_patient)
 
         timelines = []
+        problems_of = self.problems
         for pid in sorted(set(self.patients) | set(by_patient)):
             if pid not in self.patients:
                 report.note("patients without a Patient resource")
             sex, birth = self.patients.get(pid, (None, None))
-            visits = [self._finish(parts, birth) for parts in by_patient.get(pid, [])]
-            problems = list(self.problems.get(pid, {}).values())
-            for visit in visits:
-                visit.problem_list = active_codes(problems, visit.start)
-            visits.sort(key=lambda v: (v.start is None, v.start or datetime.min.replace(tzinfo=UTC),
-                                       v.encounter_id))
+            visits = [self._finish(parts, birth) for parts in by_patient.get(pid, ())]
+            problems = list(problems_of[pid].values()) if pid in problems_of else []
+            if problems:
+                for visit in visits:
+                    visit.problem_list = active_codes(problems, visit.start)
+            # (visits are already in this order: by_patient was sorted on the same keys)
             if not visits:
                 report.note("patients without encounters")
             timelines.append(PatientTimeline(patient_id=pid, sex=sex, birth_date=birth, visits=visits,
                                              problems=list(problems)))
         return timelines
 
-    def _attach_conditions(self, parts_of, by_patient) -> None:
-        report = self.report
-        self._problem_ids = {cid for entries in self.problems.values() for cid in entries}
-        cited: dict[str, list[tuple[_VisitParts, int | None]]] = defaultdict(list)
+    def _attach_items(self, parts_of, by_patient) -> None:
+        """Procedures, medications and notes onto the visits of their encounters, else by date."""
+        for (rtype, _), item in self.items.items():
+            encounters = item.encounters
+            parts = parts_of.get(encounters[0]) if len(encounters) == 1 else None
+            if parts is not None:         # the usual case: one encounter, in the data
+                targets = (parts,)
+            else:
+                targets = self._targets(item, parts_of, by_patient)
+                if not targets:
+                    continue
+            for parts in targets:
+                if rtype == "MedicationRequest":
+                    if type(item.codes) is tuple and item.codes:    # ingredients, as usual
+                        parts.medications.update(item.codes)
+                    else:
+                        self._add_medication(parts, item)
+                elif rtype == "Procedure":
+                    parts.procedures.append((item.order, item.codes))
+                    if item.unknown:
+                        parts.unknown.extend(item.unknown)
+                else:
+                    when = item.dates[0][0] if item.dates else None
+                    parts.notes.append((when or _LATEST, item.order, item.codes))
+
+    def _citations(self, parts_of) -> dict:
+        """Condition id → [(visit parts, rank)] of the visits whose Encounter.diagnosis cites it;
+        codes of Conditions named by Encounter.reasonReference go to the visit's reasons."""
+        report, conditions = self.report, self.conditions
+        cited: dict[str, list[tuple[_VisitParts, int | None]]] = {}
+        missing = 0
         for eid, enc in self.encounters.items():
             parts = parts_of.get(eid)
             if parts is None:
                 continue
             for cid, rank in enc.diagnoses:
-                if cid in self.conditions:
-                    cited[cid].append((parts, rank))
+                if cid in conditions:
+                    citing = cited.get(cid)
+                    if citing is None:
+                        cited[cid] = [(parts, rank)]
+                    else:
+                        citing.append((parts, rank))
                 else:
-                    report.skip("Encounter.diagnosis citing a Condition not in the data")
+                    missing += 1
             for cid in enc.reason_refs:
-                condition = self.conditions.get(cid)
+                condition = conditions.get(cid)
                 if condition is not None:
                     for code in condition.codes:
                         if code not in parts.visit.reason_codes:
                             parts.visit.reason_codes.append(code)
+        if missing:
+            report.skip("Encounter.diagnosis citing a Condition not in the data", missing)
+        return cited
+
+    def _attach_conditions(self, parts_of, by_patient) -> None:
+        report = self.report
+        self._problem_ids = {cid for entries in self.problems.values() for cid in entries}
+        cited = self._citations(parts_of)
+        linked = 0          # noted once at the end: the same count, without a call per Condition
         for cid, item in self.conditions.items():
             citing = cited.get(cid)
             if citing is not None and len(citing) == 1 and not item.encounters:
                 # the usual case: no encounter of its own, cited by one visit
                 parts, rank = citing[0]
-                report.note("Conditions linked through Encounter.diagnosis")
+                linked += 1
                 parts.dx.append((rank if rank is not None else 1 << 30, item.order, item.codes))
-                parts.unknown.extend(item.unknown)
+                if item.unknown:
+                    parts.unknown.extend(item.unknown)
                 continue
             targets: dict[int, tuple[_VisitParts, int | None]] = {}
             if item.encounters:
@@ -161,7 +207,7 @@ class VisitAssembly:
                     previous = targets.get(id(parts))
                     if previous is None or previous[1] is None or (rank is not None and rank < previous[1]):
                         targets[id(parts)] = (parts, rank)
-                report.note("Conditions linked through Encounter.diagnosis")
+                linked += 1
             if not targets and cid in self._problem_ids:
                 report.note("problem-list Conditions cited by no visit (problem list only)")
                 continue
@@ -174,6 +220,8 @@ class VisitAssembly:
             for parts, rank in targets.values():
                 parts.dx.append((rank if rank is not None else 1 << 30, item.order, item.codes))
                 parts.unknown.extend(item.unknown)
+        if linked:
+            report.note("Conditions linked through Encounter.diagnosis", linked)
 
     def _by_encounter(self, item: ItemRecord, parts_of) -> list[_VisitParts]:
         found = []
@@ -212,8 +260,8 @@ class VisitAssembly:
         visits = by_patient.get(patient) if patient else None
         if not visits or not item.dates:
             return None
-        for moment, date_only in item.dates:
-            slack = _DATE_ONLY_SLACK if date_only else timedelta(0)
+        for when in item.dates:          # (moment, date_only, …): the readers may keep more
+            moment, slack = when[0], _DATE_ONLY_SLACK if when[1] else _NO_SLACK
             inside = [p for p in visits
                       if p.lo is not None and p.lo - slack <= moment <= p.hi + slack]
             if inside:
@@ -223,8 +271,8 @@ class VisitAssembly:
                                                   p.visit.start <= moment, p.visit.start))
                 self.report.note(f"{item.kind} attached to a visit by date")
                 return best
-        for moment, date_only in item.dates:
-            best = None
+        for when in item.dates:
+            moment, best = when[0], None
             for parts in visits:
                 if parts.hi is not None and parts.hi < moment and moment - parts.hi <= self.attach_window:
                     if best is None or parts.hi > best.hi:
@@ -256,16 +304,30 @@ class VisitAssembly:
 
     def _finish(self, parts: _VisitParts, birth: date | None) -> Visit:
         visit = parts.visit
-        # Each code once, first occurrence first (a set for the test: Code hashes as it compares).
-        _extend_unique(visit.diagnoses, (codes for _, _, codes in sorted(parts.dx, key=lambda t: (t[0], t[1]))))
-        _extend_unique(visit.procedures, (codes for _, codes in sorted(parts.procedures, key=lambda t: t[0])))
-        visit.coding = coding_of(visit.diagnoses, visit.reason_codes)
-        if visit.coding in ("z-codes-only", "reason-only"):
-            self.report.note(f"visits kept with {visit.coding.replace('-', ' ')}")
+        # Each code once, first occurrence first (dict keys: Code hashes as it compares, and
+        # an equal key met later keeps the first one's object, display included).
+        dx = parts.dx
+        if dx:
+            if len(dx) > 1:
+                dx.sort(key=_FIRST_TWO)
+            visit.diagnoses = list(dict.fromkeys(chain.from_iterable([codes for _, _, codes in dx])))
+        procedures = parts.procedures
+        if procedures:
+            if len(procedures) > 1:
+                procedures.sort(key=_FIRST_TWO)
+            visit.procedures = list(dict.fromkeys(chain.from_iterable([codes for _, codes in procedures])))
+        visit.coding = coding = coding_of(visit.diagnoses, visit.reason_codes)
+        if coding == "z-codes-only" or coding == "reason-only":
+            self.report.note(f"visits kept with {coding.replace('-', ' ')}")
         visit.medications = sorted(parts.medications)
         visit.unmapped_medications = parts.unmapped
-        visit.notes = [text for _, _, text in sorted(parts.notes, key=lambda t: (t[0], t[1]))]
-        _extend_unique(visit.unknown_codes, (parts.unknown,))
+        notes = parts.notes
+        if notes:
+            if len(notes) > 1:
+                notes.sort(key=_FIRST_TWO)
+            visit.notes = [text for _, _, text in notes]
+        if parts.unknown:
+            visit.unknown_codes = list(dict.fromkeys(parts.unknown))
         if birth is not None and visit.start is not None:
             days = (visit.start.date() - birth).days
             if days >= 0:
@@ -273,13 +335,3 @@ class VisitAssembly:
             else:
                 self.report.note("visits before the birth date (age left empty)")
         return visit
-
-
-def _extend_unique(out: list, groups) -> None:
-    """Append the codes of `groups` (iterables of codes) not already in `out`, in order."""
-    seen = set(out)
-    for codes in groups:
-        for code in codes:
-            if code not in seen:
-                seen.add(code)
-                out.append(code)

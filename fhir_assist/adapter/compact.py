@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional, Union
 
+import re
+
 import msgspec
 from msgspec import Meta, Struct, field
 
-NonEmpty = Annotated[str, Meta(pattern=r"\S")]            # str.strip() would leave something
-FhirId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
+# Codes and references must hold more than white space, and ids be FHIR ids. A pattern
+# constraint here would cost a Python regex call per string (a third of decoding), so the
+# schema checks lengths only and `decode_resource` refuses the rest: see `_may_be_blank`.
+NonEmpty = Annotated[str, Meta(min_length=1)]
+FhirId = Annotated[str, Meta(min_length=1, max_length=64)]
 # orjson reads an integer past 64 bits as a float ("fast" validation refuses it): declined here
 PositiveInt = Annotated[int, Meta(ge=1, le=(1 << 63) - 1)]
 
@@ -87,10 +92,17 @@ class Encounter(_Resource, tag="Encounter"):
     reasonCode: Optional[tuple[Concept, ...]] = None
     reasonReference: Optional[tuple[Reference, ...]] = None
     type: Optional[tuple[Concept, ...]] = None
+    serviceType: Optional[Concept] = None
+
+
+#: a CodeableConcept kept as its JSON text: a cohort repeats a few thousand concepts millions of
+#: times, so `compact_reader` decodes (and checks) each distinct text once (`decode_concept`)
+ConceptJson = msgspec.Raw
+NULL = msgspec.Raw(b"null")         # absent and null alike
 
 
 class Condition(_Resource, tag="Condition"):
-    code: Optional[Concept] = None
+    code: ConceptJson = NULL
     subject: Optional[Reference] = None
     encounter: Optional[Reference] = None
     onsetDateTime: Optional[str] = None
@@ -111,7 +123,7 @@ class Condition(_Resource, tag="Condition"):
 
 class Procedure(_Resource, tag="Procedure"):
     status: Optional[str] = None
-    code: Optional[Concept] = None
+    code: ConceptJson = NULL
     subject: Optional[Reference] = None
     encounter: Optional[Reference] = None
     performedDateTime: Optional[str] = None
@@ -121,7 +133,7 @@ class Procedure(_Resource, tag="Procedure"):
 class MedicationRequest(_Resource, tag="MedicationRequest"):
     status: Optional[str] = None
     intent: Optional[str] = None
-    medicationCodeableConcept: Optional[Concept] = None
+    medicationCodeableConcept: ConceptJson = NULL
     medicationReference: Optional[Reference] = None
     subject: Optional[Reference] = None
     encounter: Optional[Reference] = None
@@ -148,7 +160,33 @@ RESOURCE_TYPES = (Patient, Encounter, Condition, Procedure, MedicationRequest, M
 DECODE_ERRORS = (msgspec.MsgspecError, ValueError)
 
 _DECODER = msgspec.json.Decoder(Union[RESOURCE_TYPES])   # type: ignore[valid-type]
-decode_resource = _DECODER.decode
+decode_concept = msgspec.json.Decoder(Optional[Concept]).decode
+
+
+#: a JSON string opening with white space (as str.isspace, str.strip and the regex \\s see it:
+#: space, NEL, NBSP, U+1680, U+2000-200A, U+2028/9, U+202F, U+205F, U+3000), written raw in
+#: UTF-8 or escaped (raw control characters are invalid JSON). A string of white space only
+#: opens with one, so a line without a match holds none; one that merely opens with a space
+#: is declined, which costs speed, not correctness. (tests/test_compact_reader.py checks the
+#: pattern against every code point.)
+_BLANK_START = re.compile(
+    rb'"(?: |\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2(?:\x80[\x80-\x8a\xa8\xa9\xaf]|\x81\x9f)|\xe3\x80\x80'
+    rb'|\\(?:[tnrf]|u(?:00(?:0[9a-dA-D]|1[c-fC-F]|20|85|[aA]0)|1680|200[0-9aA]|202[89fF]|205[fF]|3000)))').search
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]+").fullmatch
+
+
+def decode_resource(data) -> "_Resource":
+    """The compact struct of one resource's JSON (bytes or msgspec Raw); raises one of
+    DECODE_ERRORS for anything else, including a blank code or reference and a bad id."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    if _BLANK_START(data) is not None:
+        raise ValueError("a string opening with white space: read the ordinary way")
+    resource = _DECODER.decode(data)
+    rid = resource.id
+    if rid is not None and _FHIR_ID(rid) is None:
+        raise ValueError("not a FHIR id")
+    return resource
 
 
 def concept_dict(concept: Concept | None) -> dict | None:

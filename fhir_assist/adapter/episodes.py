@@ -80,13 +80,27 @@ def group_episodes(encounters: dict, report, gap: timedelta = DEFAULT_EPISODE_GA
         leader[find(eid)] = find(parent.id)
 
     groups: dict[str, list] = {}
-    for eid in encounters:
-        groups.setdefault(find(eid), []).append(encounters[eid])
+    for eid, enc in encounters.items():
+        root = leader[eid]
+        if root != eid:
+            root = find(eid)
+        group = groups.get(root)
+        if group is None:
+            groups[root] = [enc]
+        else:
+            group.append(enc)
     return [_episode(members, links) for members in groups.values()]
 
 
+_LATEST = datetime.max.replace(tzinfo=timezone.utc)
+
+
 def _episode(members: list, links: dict) -> Episode:
-    latest = datetime.max.replace(tzinfo=timezone.utc)
+    if len(members) == 1:         # most encounters are a visit on their own
+        only = members[0]
+        return Episode(members, linked_to=links.get(only.id) if links else None, start=only.start,
+                       end=only.end, open=bool(only.open))
+    latest = _LATEST
     members.sort(key=lambda m: (m.start or latest, m.id))
     primary = min(members, key=lambda m: acuity(m.cls))      # ties: the earliest
     members.remove(primary)

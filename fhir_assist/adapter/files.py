@@ -105,12 +105,16 @@ def _iter_ndjson(path: Path, check: Validator, report: IngestReport | None,
     lineno = 0
     try:
         with _Source(path) as source:
-            for lineno, line in enumerate(source.stream, 1):
-                if lineno % 2048 == 0:
-                    source.advance(progress)
-                if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                if (consume is not None and consume(line)) or not line.strip():
+            lines = enumerate(source.stream, 1)
+            if consume is not None:
+                lines = _unconsumed(lines, consume, source, progress)
+            for lineno, line in lines:
+                if consume is None:
+                    if lineno % 2048 == 0:
+                        source.advance(progress)
+                    if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+                        line = line[3:]
+                if not line.strip():
                     continue
                 where = f"{name}:{lineno}"
                 try:
@@ -129,10 +133,40 @@ def _iter_ndjson(path: Path, check: Validator, report: IngestReport | None,
                 if ok is not None:
                     yield ok
             source.advance(progress)
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error, _UnreadableAfter) as exc:
         # Truncated or corrupt gzip: keep what was read, name the file and the line reached.
+        if isinstance(exc, _UnreadableAfter):
+            lineno, exc = exc.lineno, exc.error
         record_problem(FhirInputError(f"unreadable file after line {lineno} ({_short(exc)})",
                                 source=name), report, skipped="unreadable file (rest of it)")
+
+
+class _UnreadableAfter(Exception):
+    """A read error inside `_unconsumed`, with the number of the last line read before it."""
+
+    def __init__(self, lineno: int, error: Exception):
+        super().__init__(lineno, error)
+        self.lineno, self.error = lineno, error
+
+
+def _unconsumed(lines, consume, source, progress) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of the lines `consume` did not read: the per-line work of the
+    loop in `_iter_ndjson` in as few steps as it can be (most lines stop here)."""
+    lineno = 0
+    try:
+        for lineno, line in lines:
+            if line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if not consume(line):
+                yield lineno, line
+            break
+        for lineno, line in lines:
+            if lineno & 2047 == 0:
+                source.advance(progress)
+            if not consume(line):
+                yield lineno, line
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _UnreadableAfter(lineno, exc) from None
 
 
 def _iter_json_file(path: Path, check: Validator, report: IngestReport | None,

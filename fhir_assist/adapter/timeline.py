@@ -17,7 +17,7 @@ from .episodes import DEFAULT_EPISODE_GAP
 from .gc_pause import no_cyclic_gc as _no_cyclic_gc
 from .notes import attachment_text
 from .problem_list import is_problem_list_item, problem_entry
-from .records import EncounterRecord, ItemRecord, MedicationRef
+from .records import EncounterRecord, ItemRecord, MedicationRef, service_name
 from .visits import Code, PatientTimeline
 
 __all__ = ["Code", "Cohort", "PatientTimeline", "TimelineBuilder", "build_timelines", "load_cohort"]
@@ -150,6 +150,7 @@ class TimelineBuilder(VisitAssembly):
             cls = (cls[0].get("coding") or [{}])[0] if cls and isinstance(cls[0], dict) else None
         enc.cls = cls.get("code") if isinstance(cls, dict) and isinstance(cls.get("code"), str) else None
         enc.part_of = reference_id(resource.get("partOf"), "Encounter")
+        enc.service = _service(resource.get("serviceType"))
         enc.diagnoses = []
         for i, dx in enumerate(resource.get("diagnosis") or []):
             if not isinstance(dx, dict):
@@ -332,3 +333,13 @@ def load_cohort(path, *, validate: str = "fast", progress: bool = True, full_sam
         # so the first collection after it only walks the timelines.
         timelines = read_and_build()
     return Cohort(timelines, report, str(path))
+
+
+def _service(concept) -> str | None:
+    """Encounter.serviceType (a CodeableConcept; odd shapes count as absent)."""
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    pairs = [(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)] \
+        if isinstance(codings, list) else []
+    return service_name(pairs, concept.get("text"))

@@ -51,6 +51,7 @@ class Visit:
     notes: list[str] = field(default_factory=list)        # plain text of DocumentReference notes
     age: float | None = None                              # years at the start of the visit
     part_of: str | None = None                            # Encounter.partOf id, if any
+    service: str | None = None                            # Encounter.serviceType (records.service_name)
     # Added by the builder (defaults keep hand-made Visits valid):
     unknown_codes: list[Code] = field(default_factory=list)   # dx/procedure codes outside our vocabularies
     merged_encounters: list[str] = field(default_factory=list)  # the other encounters of this visit's episode

@@ -20,6 +20,7 @@ import logging
 import secrets
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from . import decisions, pages  # noqa: F401 - importing them adds their routes to `bp`
 from .actions import ActionRunner
@@ -67,11 +68,23 @@ def _configure_sessions(app: Flask, settings) -> None:
             log.warning("no FHIR_ASSIST_SECRET_KEY set: review sessions are signed with a "
                         "random per-process key (set one when running several replicas)")
         app.secret_key = settings.session_key or secrets.token_hex(32)
+    app.session_interface = _WorklistSessions()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if settings.review.secure_cookies:
         app.config["SESSION_COOKIE_SECURE"] = True
+
+
+class _WorklistSessions(SecureCookieSessionInterface):
+    """Sessions for the worklist's pages only. Elsewhere (hook calls, health, metrics) the
+    request gets Flask's null session: nothing reads one there, and opening the cookie
+    session built a signing serializer on every hook call."""
+
+    def open_session(self, app, request):
+        if request.path != "/review" and not request.path.startswith("/review/"):
+            return None                    # Flask substitutes its null session (never saved)
+        return super().open_session(app, request)
 
 
 def _fhir_opener(settings, factory):

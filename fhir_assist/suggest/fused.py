@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from model_zoo.fusion import Stacker
+from model_zoo.ordering import descending_order
 from model_zoo.rank_calibration import RankBandCalibration
 from model_zoo.recall_cut import list_cut, precision_floor
 
@@ -84,7 +85,7 @@ class FusedCoder:
         history = F.history_columns(earlier + [visit], ranker.labels, patient)[visit.encounter_id]
         rows = F.feature_rows(r_probs[None], t_probs[None], known[None], [history])[0]
         fused = self.rank_calibration.apply(self.stacker.predict(rows))
-        order = np.argsort(-fused, kind="stable")
+        order = descending_order(fused)
         cutoff_k, expected, threshold = list_cut(fused[order], target_recall, rule, self.recall_thresholds)
         if min_probability and rule != "global-k":
             # Stop where each further code is very unlikely; say the recall that reaches.

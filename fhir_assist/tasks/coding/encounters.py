@@ -32,7 +32,7 @@ class Encounter:
     note_tokens: list[str] = field(default_factory=list)
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)  # head → token → weight
     # the record before the visit (`history`): earlier visits' billing codes by recency
-    # weight, and the visit's class, stay, gap since the last visit and reason codes
+    # weight, and the visit's class, service, stay, gap since the last visit and reason codes
     previous: dict[str, float] = field(default_factory=dict)
     context: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)   # active problem list (billing tokens)

@@ -1,6 +1,7 @@
 """What the record says before a visit is coded: the diagnoses of the patient's earlier
 visits, weighted by recency, the active problem list as of the visit, and the visit's
-own context (reason codes, class, length of stay, time since the last visit).
+own context (reason codes, class, admitting service, length of stay, time since the
+last visit).
 
 A coder's first evidence is the record: outpatients' chronic problems are re-cited at
 every visit, and a model that sees only the visit's medications and procedures loses to
@@ -72,9 +73,12 @@ def _bucket(value: float | None, edges: Sequence[int]) -> str:
 
 
 def context_tokens(visit, previous=None) -> list[str]:
-    """The visit's class, length of stay, days since the previous visit and reason codes
-    (ICD reasons as billing tokens, others as system|code)."""
+    """The visit's class, admitting service, length of stay, days since the previous visit
+    and reason codes (ICD reasons as billing tokens, others as system|code)."""
     tokens = [f"class|{visit.encounter_class or 'unknown'}"]
+    service = getattr(visit, "service", None)
+    if service:
+        tokens.append(f"service|{service}")
     stay = None
     if visit.start is not None and visit.end is not None:
         stay = max((visit.end - visit.start).total_seconds() / 86400.0, 0.0)

@@ -101,7 +101,7 @@ class FeatureSpace:
         self.medications = medications      # encode.Vocabulary
         self.procedures = procedures
         self.previous = previous            # billing tokens of earlier visits, or None
-        self.context = context              # class / stay / gap / reason tokens, or None
+        self.context = context              # class / service / stay / gap / reason tokens, or None
         self.problems = problems            # billing tokens of active problems, or None
         self.blocks = [("medication", medications), ("procedure", procedures)]
         self.blocks += [(kind, vocab) for kind, vocab in (("history", previous), ("context", context),
