@@ -27,16 +27,27 @@ def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     with the full input minus with that feature zeroed. `features` defaults to the
     non-zero entries of x.
     """
-    if features is None:
-        features = torch.nonzero(x != 0).flatten().tolist()
-    features = list(features)
+    features = active_features(x) if features is None else list(features)
+    logits = forward(occluded_rows(x, features))
+    return occlusion_deltas(logits if selected else logits[:, list(labels)]), features
+
+
+def active_features(x: torch.Tensor) -> list[int]:
+    return torch.nonzero(x != 0).flatten().tolist()
+
+
+def occluded_rows(x: torch.Tensor, features: Sequence[int]) -> torch.Tensor:
+    """[1 + F, n_inputs]: x, then x without each of `features` in turn."""
     rows = x.unsqueeze(0).repeat(len(features) + 1, 1)
-    if features:         # row i + 1 without feature i
-        rows[torch.arange(1, len(features) + 1), torch.as_tensor(features, dtype=torch.long)] = 0
-    logits = forward(rows)
-    probs = torch.sigmoid(logits if selected else logits[:, list(labels)])   # [1 + F, L]
-    delta = (probs[0:1] - probs[1:]).T                          # [L, F]
-    return delta.cpu(), features
+    if features:
+        rows[torch.arange(1, len(features) + 1), torch.as_tensor(list(features), dtype=torch.long)] = 0
+    return rows
+
+
+def occlusion_deltas(logits: torch.Tensor) -> torch.Tensor:
+    """[1 + F, L] logits of the occluded rows → [L, F] drops in probability."""
+    probs = torch.sigmoid(logits)
+    return (probs[0:1] - probs[1:]).T.cpu()
 
 
 def gradient_x_input(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,

@@ -212,17 +212,45 @@ class IcdRanker(nn.Module):
             total = total + self.copy_delta.pow(2).sum()
         return total
 
-    def logits_for(self, x: torch.Tensor, columns: list[int]) -> torch.Tensor:
+    def logits_for(self, x: torch.Tensor, columns: list[int] | slice) -> torch.Tensor:
         """[B, len(columns)]: the same as forward(x)[:, columns], computing only those outputs
-        in multitask mode (evidence scores many perturbed rows for a few codes)."""
+        in multitask mode (evidence scores many perturbed rows for a few codes; a suggestion
+        list needs one head, a slice)."""
         if self.config.mode != "multitask":
             return self.forward(x)[:, columns]
-        index = torch.as_tensor(columns, dtype=torch.long, device=self.out.weight.device)
-        out = nn.functional.linear(self.trunk(x), self.out.weight[index], self.out.bias[index])
+        return self._selected_outputs(self.trunk(x), x, self._column_index(columns))
+
+    def occlusion_logits(self, x: torch.Tensor, features: list[int], columns: list[int]) -> torch.Tensor:
+        """[1 + len(features), len(columns)]: `logits_for` of the row x, then of x with each of
+        `features` switched off in turn. The first layer is linear, so switching an input off
+        takes its weighted column from the full row's pre-activation: one input row through
+        that layer instead of one per feature (equal to the row-by-row pass up to float rounding)."""
+        from model_zoo.attribution import occluded_rows
+
+        rows = occluded_rows(x, features)
+        layers = [m for m in self.trunk if not isinstance(m, nn.Dropout)] if self.config.mode == "multitask" else []
+        if not layers or not isinstance(layers[0], nn.Linear):
+            return self.logits_for(rows, columns)
+        first = layers[0]
+        full = first(x.unsqueeze(0))
+        taken = torch.as_tensor(features, dtype=torch.long, device=x.device)
+        hidden = torch.cat([full, full - x[taken].unsqueeze(1) * first.weight[:, taken].T])
+        for layer in layers[1:]:
+            hidden = layer(hidden)
+        return self._selected_outputs(hidden, rows, self._column_index(columns))
+
+    def _column_index(self, columns: list[int] | slice) -> torch.Tensor | slice:
+        if isinstance(columns, slice):      # a view of the weights' rows, no copy
+            return columns
+        return torch.as_tensor(columns, dtype=torch.long, device=self.out.weight.device)
+
+    def _selected_outputs(self, hidden: torch.Tensor, x: torch.Tensor, index: torch.Tensor | slice) -> torch.Tensor:
+        """The `index` outputs from the trunk's output `hidden` and, beside it, the paths on x itself."""
+        out = nn.functional.linear(hidden, self.out.weight[index], self.out.bias[index])
         if getattr(self.config, "wide", False):          # paths beside the trunk, where present
             out = out + x @ self.wide.weight[:, index]     # wide.weight is [n_inputs, n_labels]
         if getattr(self.config, "copy_pairs", None):
-            out = out + self._copied(x, index)
+            out = out + (self._copied(x)[:, index] if isinstance(index, slice) else self._copied(x, index))
         return out
 
     def set_output_prior(self, prevalence: torch.Tensor) -> None:

@@ -75,6 +75,15 @@ class TfidfCoder(nn.Module):
         logits = self.linear(self.features(tokens, embedded))
         return logits[:, :self.config.n_icd], logits[:, self.config.n_icd:]
 
+    def logits_for(self, tokens: torch.Tensor, columns: slice) -> torch.Tensor:
+        """[B, columns' width]: the same as cat(forward(tokens))[:, columns], computing only
+        those outputs (a suggestion list needs the billing codes, under half the columns)."""
+        x = self.features(tokens)
+        layer = self.linear
+        if isinstance(layer, LowRankLinear):
+            x, layer = layer.down(x), layer.up
+        return nn.functional.linear(x, layer.weight[columns], layer.bias[columns])
+
     def token_weights(self, columns: list[int], tokens: torch.Tensor | None = None) -> torch.Tensor:
         """[len(columns), vocab] (or [len(columns), len(tokens)]): each output column's weight
         on every token's (or these tokens') TF-IDF value."""

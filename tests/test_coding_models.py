@@ -40,6 +40,8 @@ def test_bundled_model_answers_the_protocol(cohort, name, cls, rules):
     given = model.visit_input(timeline.visits[0], timeline)
     probs = model.probabilities(given.value, "cpu")
     assert probs.shape == (model.labels.size,) and given.stratum >= 0
+    for head, part in model.labels.slices().items():     # one head alone: the same scores
+        assert torch.allclose(model.probabilities(given.value, "cpu", part), probs[part], atol=1e-6), head
     top = int(torch.argmax(probs))
     evidence = model.evidence(given.value, [top], 3, "cpu", lambda kind, token: f"{kind}:{token}")
     assert len(evidence) == 1 and len(evidence[0]) <= 3

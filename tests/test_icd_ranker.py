@@ -54,6 +54,35 @@ def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_ag
         assert torch.equal(model._copied(x, torch.tensor(columns)), model._copied(x)[:, columns])
 
 
+def test_occlusion_logits_take_each_input_from_the_first_layer_and_match_the_row_by_row_pass():
+    from model_zoo import attribution
+
+    torch.manual_seed(3)
+    for extra in ({}, {"input_dropout": 0.2}, {"wide": True, "copy_pairs": [4]}, {"hidden": []},
+                  {"mode": "per-level"}):
+        options = {"hidden": [16, 8], **extra}
+        cfg = icd_ranker.RankerConfig(n_inputs=10, head_names=["a", "b"], head_sizes=[3, 5], **options)
+        model = icd_ranker.IcdRanker(cfg).eval()
+        if cfg.copy_pairs:
+            model.set_copy_pairs([(torch.tensor([0, 1, 2, 3]), torch.tensor([0, 3, 5, 7]))])
+            with torch.no_grad():
+                model.wide.weight.normal_()
+                model.copy_delta.normal_()
+        x = torch.rand(10) * (torch.rand(10) > 0.3)      # record values besides 0/1
+        features, columns = attribution.active_features(x), [6, 1, 7]
+        rows = attribution.occluded_rows(x, features)
+        assert rows.shape == (len(features) + 1, 10) and torch.equal(rows[0], x)
+        for i, f in enumerate(features, 1):
+            assert torch.equal(rows[i], x * (torch.arange(10) != f))
+        with torch.no_grad():
+            got = model.occlusion_logits(x, features, columns)
+            assert torch.allclose(got, model(rows)[:, columns], atol=1e-5), extra
+            before, same = attribution.occlusion(model, x, columns)
+        assert same == features and torch.allclose(attribution.occlusion_deltas(got), before, atol=1e-6)
+    with torch.no_grad():                      # nothing to switch off: the row alone
+        assert model.occlusion_logits(torch.zeros(10), [], [2]).shape == (1, 1)
+
+
 def test_reweighted_heads_give_each_level_the_same_weight():
     w = icd_ranker.head_weights([2, 6, 12], "reweighted")
     assert w[:2].sum() == pytest.approx(w[2:8].sum()) == pytest.approx(w[8:].sum())

@@ -109,11 +109,11 @@ class CodingSuggester:
 
     # ------------------------------------------------------------------ inputs
 
-    def _scores(self, visit: Visit, patient: PatientTimeline | None):
-        """(probabilities over all label columns, stratum, unknown codes, model input, number of
-        inputs: codes for the ranker, known note tokens for the text coder)."""
+    def _scores(self, visit: Visit, patient: PatientTimeline | None, columns: slice | None = None):
+        """(probabilities over all label columns, or over `columns` only, stratum, unknown codes,
+        model input, number of inputs: codes for the ranker, known note tokens for the text coder)."""
         given = self.coding_model.visit_input(visit, patient)
-        probs = self.coding_model.probabilities(given.value, self.device)
+        probs = self.coding_model.probabilities(given.value, self.device, columns)
         return probs, given.stratum, given.unknown, given.value, _n_inputs(self.kind, visit, given.value)
 
     def cutoff(self, level: str, stratum: int) -> int | None:
@@ -140,8 +140,8 @@ class CodingSuggester:
     def billing_probabilities(self, visit: Visit, patient: PatientTimeline | None = None):
         """(calibrated probabilities over the billing head as a numpy array, number of inputs,
         unknown codes, model input) — what a fused list needs from this model."""
-        probs, _, unknown, model_input, n_inputs = self._scores(visit, patient)
-        scores = self.calibrated("billing", probs[self.labels.slices()["billing"]])
+        probs, _, unknown, model_input, n_inputs = self._scores(visit, patient, self.labels.slices()["billing"])
+        scores = self.calibrated("billing", probs)
         return scores.numpy().astype("float64"), n_inputs, unknown, model_input
 
     # ------------------------------------------------------------------ suggestions

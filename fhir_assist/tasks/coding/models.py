@@ -49,7 +49,8 @@ class CodingModel(Protocol):
 
     def visit_input(self, visit, patient) -> VisitInput: ...
 
-    def probabilities(self, value, device) -> torch.Tensor: ...
+    def probabilities(self, value, device, columns: slice | None = None) -> torch.Tensor:
+        """Scores of every label column, or of `columns` only (computed alone where the network can)."""
 
     def evidence(self, value, columns: list[int], top: int, device, feature_name) -> list[Evidence]: ...
 
@@ -186,9 +187,15 @@ class StructuredRanker(_BundledModel):
                              previous=previous, context=context, problems=problem_tokens(visit, patient))
         return VisitInput(x, input_stratum(len(meds) + len(procs)), unknown)
 
-    def probabilities(self, value, device) -> torch.Tensor:
+    def probabilities(self, value, device, columns: slice | None = None) -> torch.Tensor:
+        net = self.network
         with torch.inference_mode():
-            return torch.sigmoid(self.network(value.unsqueeze(0).to(device)))[0].float().cpu()
+            x = value.unsqueeze(0).to(device)
+            if columns is not None and hasattr(net, "logits_for"):
+                logits = net.logits_for(x, columns)
+            else:
+                logits = net(x)[:, columns or slice(None)]
+            return torch.sigmoid(logits)[0].float().cpu()
 
     def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
         """Occlusion: the inputs whose removal lowers each column's score most."""
@@ -196,9 +203,9 @@ class StructuredRanker(_BundledModel):
 
         net = self.network
         with torch.inference_mode():
-            if hasattr(net, "logits_for"):    # only the explained codes' outputs
-                delta, features = attribution.occlusion(lambda b: net.logits_for(b.to(device), columns),
-                                                        value, columns, selected=True)
+            if hasattr(net, "occlusion_logits"):    # only the explained codes' outputs
+                features = attribution.active_features(value)
+                delta = attribution.occlusion_deltas(net.occlusion_logits(value.to(device), features, columns))
             else:
                 delta, features = attribution.occlusion(lambda b: net(b.to(device)), value, columns)
         # Each code's `top` largest drops, ties in feature order (a stable sort, as before).
@@ -266,15 +273,18 @@ class NoteCoder(_BundledModel):
         ids = note_ids(self.bundle.notes, tokens, self.max_len)
         return VisitInput((tokens, ids), input_stratum(len(ids), NOTE_BUCKETS), [])
 
-    def probabilities(self, value, device) -> torch.Tensor:
+    def probabilities(self, value, device, columns: slice | None = None) -> torch.Tensor:
         from model_zoo import text_coder
 
         _tokens, ids = value
+        net = self.network
         with torch.inference_mode():
             batch = text_coder.pad_batch([ids], len(ids) or 1).to(device)
-            icd, ccs = self.network(batch)
-            logits = torch.cat([icd, ccs], dim=1) - self.network.config.logit_shift
-            return torch.sigmoid(logits)[0].float().cpu()
+            if columns is not None and hasattr(net, "logits_for"):
+                logits = net.logits_for(batch, columns)
+            else:
+                logits = torch.cat(net(batch), dim=1)[:, columns or slice(None)]
+            return torch.sigmoid(logits - net.config.logit_shift)[0].float().cpu()
 
     def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
         """The passages of the note that pushed each column up: for a linear (TF-IDF) coder
