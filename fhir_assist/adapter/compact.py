@@ -20,7 +20,8 @@ from msgspec import Meta, Struct, field
 
 # Codes and references must hold more than white space, and ids be FHIR ids. A pattern
 # constraint here would cost a Python regex call per string (a third of decoding), so the
-# schema checks lengths only and `decode_resource` refuses the rest: see `_may_be_blank`.
+# schema checks lengths only: `decode_resource` checks the id, and `CompactReader` each code
+# and reference where it reads them (declining a blank one).
 NonEmpty = Annotated[str, Meta(min_length=1)]
 FhirId = Annotated[str, Meta(min_length=1, max_length=64)]
 # orjson reads an integer past 64 bits as a float ("fast" validation refuses it): declined here
@@ -161,27 +162,13 @@ DECODE_ERRORS = (msgspec.MsgspecError, ValueError)
 
 _DECODER = msgspec.json.Decoder(Union[RESOURCE_TYPES])   # type: ignore[valid-type]
 decode_concept = msgspec.json.Decoder(Optional[Concept]).decode
-
-
-#: a JSON string opening with white space (as str.isspace, str.strip and the regex \\s see it:
-#: space, NEL, NBSP, U+1680, U+2000-200A, U+2028/9, U+202F, U+205F, U+3000), written raw in
-#: UTF-8 or escaped (raw control characters are invalid JSON). A string of white space only
-#: opens with one, so a line without a match holds none; one that merely opens with a space
-#: is declined, which costs speed, not correctness. (tests/test_compact_reader.py checks the
-#: pattern against every code point.)
-_BLANK_START = re.compile(
-    rb'"(?: |\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2(?:\x80[\x80-\x8a\xa8\xa9\xaf]|\x81\x9f)|\xe3\x80\x80'
-    rb'|\\(?:[tnrf]|u(?:00(?:0[9a-dA-D]|1[c-fC-F]|20|85|[aA]0)|1680|200[0-9aA]|202[89fF]|205[fF]|3000)))').search
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]+").fullmatch
 
 
 def decode_resource(data) -> "_Resource":
     """The compact struct of one resource's JSON (bytes or msgspec Raw); raises one of
-    DECODE_ERRORS for anything else, including a blank code or reference and a bad id."""
-    if type(data) is not bytes:
-        data = bytes(data)
-    if _BLANK_START(data) is not None:
-        raise ValueError("a string opening with white space: read the ordinary way")
+    DECODE_ERRORS for anything else, including a bad id. A code or reference of white space
+    only decodes: give the struct to `CompactReader`, which declines it."""
     resource = _DECODER.decode(data)
     rid = resource.id
     if rid is not None and _FHIR_ID(rid) is None:

@@ -97,7 +97,10 @@ def _plain(r) -> bool:
 
 
 def _decoded(raw):
-    """The compact struct of a resource; None for a type it has none for, or a field it refuses."""
+    """The compact struct of a resource; None for a type it has none for, or a field it refuses.
+    A blank code or reference is left to `CompactReader.read`, which declines it: only what the
+    reader takes is kept from the struct (the repeat and patient checks before it only send more
+    resources the ordinary way)."""
     try:
         return c.decode_resource(raw)
     except c.DECODE_ERRORS:

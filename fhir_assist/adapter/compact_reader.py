@@ -219,7 +219,7 @@ class CompactReader:
         }
 
     def __call__(self, line: bytes) -> bool:
-        # c.decode_resource, inline, less its scan for blank strings (checked where read here)
+        # c.decode_resource, inline
         try:
             resource = _DECODE(line)
             rid = resource.id
