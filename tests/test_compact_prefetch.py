@@ -30,7 +30,7 @@ from fhir_assist.cds.request_checks import MAX_JSON_DEPTH, check_depth
 from fhir_assist.config import Settings
 from fhir_assist.store.memory import MemoryStore
 
-from .test_compact_reader import _FULL, _canonical, _damage, _report, _string_paths
+from .test_compact_reader import _FULL, _canonical, _damage, _report, blanked_codes_and_references
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "examples" / "hooks").glob("*.json") if p.name != "patient-bundle.json")
@@ -263,10 +263,9 @@ def test_randomly_damaged_bodies_read_the_same(app, cohort_bodies):
 
 @pytest.mark.parametrize("blank", [" ", "\u00a0\t", "\u3000"])
 def test_white_space_codes_and_references_read_the_same_both_ways(app, blank):
-    """Every code and reference the "fast" check reads, in every resource type the compact
-    reader takes, set to white space only, once each, in a prefetched Bundle of resources that
-    read cleanly: the compact path decodes it and its reader declines it, so the ordinary path
-    names the same error (a 400 where the "fast" check refuses it)."""
+    """Each code and reference set to white space only, once each, in a prefetched Bundle of
+    resources that read cleanly: the compact path decodes it and its reader declines it, so the
+    ordinary path names the same error (a 400 where the "fast" check refuses it)."""
     def body(resources: list, ascii_only: bool) -> bytes:
         searchset = {"resourceType": "Bundle", "type": "searchset"}
         raw = json.dumps({"hook": "patient-view", "hookInstance": "b6a7f1c2-0000-4000-8000-000000000002",
@@ -279,17 +278,8 @@ def test_white_space_codes_and_references_read_the_same_both_ways(app, blank):
 
     assert _same(app, "coding-suggestions-patient-view", body(_FULL, True))[0] == 200
     n, refused = 0, 0
-    for i, resource in enumerate(_FULL):
-        for path in _string_paths(resource, {"code", "reference"}):
-            bad = copy.deepcopy(resource)
-            node = bad
-            for key in path[:-1]:
-                node = node[key]
-            node[path[-1]] = blank
-            # twice: the second time from the reader's tables (a concept or reference seen before)
-            raw = body(_FULL[:i] + [bad, bad] + _FULL[i:], ascii_only=bool(n % 2))
-            refused += _same(app, "coding-suggestions-patient-view", raw)[0] == 400
-            n += 1
+    for n, resources in enumerate(blanked_codes_and_references(blank), 1):
+        refused += _same(app, "coding-suggestions-patient-view", body(resources, ascii_only=bool(n % 2)))[0] == 400
     assert n >= 25 and refused >= 20, (n, refused)
 
 

@@ -327,11 +327,10 @@ def _string_paths(node, keys, path=()):
             yield from _string_paths(v, keys, path + (i,))
 
 
-@pytest.mark.parametrize("blank", [" ", "\u00a0\t", "\u3000"])
-def test_white_space_codes_and_references_read_the_same_both_ways(tmp_path, blank):
-    """Every code and reference the "fast" check reads, in every resource type the compact
-    reader takes, set to white space only, once each, among resources that read cleanly."""
-    n = 0
+def blanked_codes_and_references(blank: str):
+    """`_FULL` with one code or reference set to `blank`, for each code and reference the "fast"
+    check reads in every resource type the compact reader takes: the damaged resource comes
+    twice, the second time read from the reader's tables (a concept or reference seen before)."""
     for i, resource in enumerate(_FULL):
         for path in _string_paths(resource, {"code", "reference"}):
             bad = copy.deepcopy(resource)
@@ -339,10 +338,15 @@ def test_white_space_codes_and_references_read_the_same_both_ways(tmp_path, blan
             for key in path[:-1]:
                 node = node[key]
             node[path[-1]] = blank
-            out = tmp_path / f"r{i}-{n}.ndjson"
-            # twice: the second time from the reader's tables (a concept or reference seen before)
-            out.write_text("".join(json.dumps(r, ensure_ascii=bool(n % 2)) + "\n"
-                                   for r in _FULL[:i] + [bad, bad] + _FULL[i:]))
-            _assert_same(out)
-            n += 1
+            yield _FULL[:i] + [bad, bad] + _FULL[i:]
+
+
+@pytest.mark.parametrize("blank", [" ", "\u00a0\t", "\u3000"])
+def test_white_space_codes_and_references_read_the_same_both_ways(tmp_path, blank):
+    """Each code and reference set to white space only, once each, among resources that read cleanly."""
+    n = 0
+    for n, resources in enumerate(blanked_codes_and_references(blank), 1):
+        out = tmp_path / f"r{n}.ndjson"
+        out.write_text("".join(json.dumps(r, ensure_ascii=bool(n % 2)) + "\n" for r in resources))
+        _assert_same(out)
     assert n >= 25
