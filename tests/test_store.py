@@ -357,6 +357,27 @@ def test_sqlite_ttl_is_honoured_and_expired_rows_are_swept(tmp_path):
     assert rows == 0
 
 
+def test_sqlite_keeps_the_most_recently_written_states_and_cards_within_caps(tmp_path, monkeypatch):
+    from fhir_assist.store import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_SWEEP_EVERY", 1)       # a sweep after every put
+    clock = FakeClock()
+    s = SqliteStore(str(tmp_path / "state.db"), max_states=3, max_cards=4, clock=clock)
+    assert s.claim_lease("write-back:e1", 600)
+    for i in range(10):
+        clock.now += 1
+        s.put_cards("t", {f"c{i}": {"code": "I10"}})
+    for name in ["p0", "p1", "p2", "p3", "p4", "p5", "p0"]:      # p0 written again: recent
+        clock.now += 1
+        s.put_micron_state("t", name, name.encode(), ttl_s=600)
+    assert [i for i in range(10) if s.get_card("t", f"c{i}") is not None] == [6, 7, 8, 9]
+    assert {n for n in ("p0", "p1", "p2", "p3", "p4", "p5") if s.get_micron_state("t", n)} == {"p0", "p4", "p5"}
+    assert not s.claim_lease("write-back:e1", 600)             # leases (and token ids) are not capped
+    assert s.claim_jti("https://ehr.example.org", "one", clock.now + 60)
+    kinds = {kind for (kind,) in s._read("SELECT DISTINCT kind FROM kv", ())}
+    assert kinds == set(sqlite_store.KINDS)                    # every kind the sweep knows of
+
+
 def _claim_in_child(path: str, what: str, out) -> None:
     s = SqliteStore(path)
     won = s.claim_jti("https://ehr.example.org", "one", time.time() + 60) if what == "jti" \

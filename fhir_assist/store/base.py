@@ -17,6 +17,11 @@ JTI_GRACE_S = 300
 FEEDBACK_MAX_EVENTS = 1_000_000
 # What a card stood for is needed until its feedback arrives; EHRs send it within days.
 CARD_TTL_S = 30 * 24 * 3600
+# The stores on one machine (in process, the SQLite file) keep at most this many MICRON
+# states and cards, the least recently written going first: a month of cards at a busy
+# hospital's rate would otherwise fill memory or the disk (a card is 0.5-2.5 KB).
+MAX_STATES = 100_000
+MAX_CARDS = 50_000
 # The pending queues: coder decisions of the worklist, write-backs of suggested codes.
 REVIEW_QUEUE = "review"
 WRITEBACK_QUEUE = "writeback"

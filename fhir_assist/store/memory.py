@@ -9,8 +9,8 @@ import threading
 import time
 from collections import OrderedDict
 
-from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, REVIEW_QUEUE, Store, checked_ttl, epoch_seconds,
-                   event_json, event_ms, feedback_record, since_ms)
+from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, MAX_CARDS, MAX_STATES, REVIEW_QUEUE, Store,
+                   checked_ttl, epoch_seconds, event_json, event_ms, feedback_record, since_ms)
 from .keys import Scope, segment
 
 
@@ -47,7 +47,7 @@ class _ExpiringTable:
 class MemoryStore(Store):
     kind = "memory"
 
-    def __init__(self, *, max_states: int = 100_000, max_cards: int = 50_000, clock=time.time):
+    def __init__(self, *, max_states: int = MAX_STATES, max_cards: int = MAX_CARDS, clock=time.time):
         self._lock = threading.Lock()
         self._clock = clock
         self._states = _ExpiringTable(max_states, clock)

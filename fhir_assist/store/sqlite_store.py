@@ -17,29 +17,33 @@ import sqlite3
 import threading
 import time
 
-from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, REVIEW_QUEUE, Store, StoreUnavailable, checked_ttl,
-                   epoch_seconds, event_json, feedback_record, since_ms)
+from .base import (FEEDBACK_MAX_EVENTS, JTI_GRACE_S, CARD_TTL_S, MAX_CARDS, MAX_STATES, REVIEW_QUEUE, Store,
+                   StoreUnavailable, checked_ttl, epoch_seconds, event_json, feedback_record, since_ms)
 from .keys import Scope, segment
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB, expires REAL NOT NULL,
                                PRIMARY KEY (kind, key));
+CREATE INDEX IF NOT EXISTS kv_expiry ON kv (kind, expires);
 CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, ms INTEGER NOT NULL,
                                      scope TEXT NOT NULL, source TEXT, event TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (queue TEXT NOT NULL, scope TEXT NOT NULL, id TEXT NOT NULL,
                                     payload TEXT NOT NULL, PRIMARY KEY (queue, scope, id));
 """
-# One put in this many also removes expired rows (states, cards, leases, token ids).
+# One put in this many also removes expired rows and the states and cards past their caps.
 _SWEEP_EVERY = 500
+# What the kv table holds: MICRON states, card ledger entries, leases, JWT ids.
+MICRON, CARD, LEASE, JTI = KINDS = ("micron", "card", "lease", "jti")
 _BUSY_TIMEOUT_S = 5.0
 
 
 class SqliteStore(Store):
     kind = "sqlite"
 
-    def __init__(self, path: str, *, clock=time.time):
+    def __init__(self, path: str, *, max_states: int = MAX_STATES, max_cards: int = MAX_CARDS, clock=time.time):
         self.path = str(path)
         self._clock = clock
+        self._caps = ((MICRON, max_states), (CARD, max_cards))
         self._local = threading.local()
         self._puts = 0
         try:
@@ -101,7 +105,20 @@ class SqliteStore(Store):
                            [(kind, key, value, expires) for key, value in items])
             self._puts += 1
             if self._puts % _SWEEP_EVERY == 0:
-                db.execute("DELETE FROM kv WHERE expires <= ?", (self._clock(),))
+                self._sweep(db)
+
+    def _sweep(self, db: sqlite3.Connection) -> None:
+        """Expired rows out, then the states and cards past their caps, those expiring first (one
+        TTL per kind: the least recently written). Both through the (kind, expires) index: a scan
+        of the table would hold the write lock while it reads every value."""
+        now = self._clock()
+        for kind in KINDS:
+            db.execute("DELETE FROM kv WHERE kind = ? AND expires <= ?", (kind, now))
+        for kind, cap in self._caps:
+            past_cap = db.execute("SELECT expires FROM kv WHERE kind = ? ORDER BY expires DESC LIMIT 1 OFFSET ?",
+                                  (kind, cap)).fetchone()
+            if past_cap is not None:
+                db.execute("DELETE FROM kv WHERE kind = ? AND expires <= ?", (kind, past_cap[0]))
 
     def _claim(self, kind: str, key: str, until: float) -> bool:
         """Take the row unless a live one holds it: one upsert, so one process wins."""
@@ -114,11 +131,11 @@ class SqliteStore(Store):
 
     # -- MICRON state
     def get_micron_state(self, scope, patient):
-        value = self._get("micron", f"{Scope.of(scope).key}:{segment(patient, default='-')}")
+        value = self._get(MICRON, f"{Scope.of(scope).key}:{segment(patient, default='-')}")
         return None if value is None else bytes(value)
 
     def put_micron_state(self, scope, patient, data, ttl_s):
-        self._put("micron", [(f"{Scope.of(scope).key}:{segment(patient, default='-')}", bytes(data))],
+        self._put(MICRON, [(f"{Scope.of(scope).key}:{segment(patient, default='-')}", bytes(data))],
                   checked_ttl(ttl_s))
 
     # -- feedback
@@ -150,11 +167,11 @@ class SqliteStore(Store):
         ttl = checked_ttl(ttl_s)
         if cards:
             key = Scope.of(scope).key
-            self._put("card", [(f"{key}:{card_uuid}", json.dumps(info, default=str))
+            self._put(CARD, [(f"{key}:{card_uuid}", json.dumps(info, default=str))
                                for card_uuid, info in cards.items()], ttl)
 
     def get_card(self, scope, card_uuid):
-        raw = self._get("card", f"{Scope.of(scope).key}:{card_uuid}")
+        raw = self._get(CARD, f"{Scope.of(scope).key}:{card_uuid}")
         return None if raw is None else json.loads(raw)
 
     # -- pending review actions and write-backs
@@ -180,16 +197,16 @@ class SqliteStore(Store):
                 self._read("SELECT DISTINCT scope FROM pending WHERE queue = ?", (queue,))]
 
     def claim_lease(self, name, ttl_s):
-        return self._claim("lease", str(name), self._clock() + ttl_s)
+        return self._claim(LEASE, str(name), self._clock() + ttl_s)
 
     def release_lease(self, name):
         with self._transaction() as db:
-            db.execute("DELETE FROM kv WHERE kind = 'lease' AND key = ?", (str(name),))
+            db.execute("DELETE FROM kv WHERE kind = ? AND key = ?", (LEASE, str(name)))
 
     # -- replay protection
     def claim_jti(self, issuer, jti, expires_at):
         until = epoch_seconds(expires_at) + JTI_GRACE_S
-        return self._claim("jti", f"{segment(issuer, default='-')}:{segment(jti, default='-')}", until)
+        return self._claim(JTI, f"{segment(issuer, default='-')}:{segment(jti, default='-')}", until)
 
     def ping(self):
         try:
