@@ -18,10 +18,9 @@ import torch
 
 @torch.no_grad()
 def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-              labels: Sequence[int], features: Sequence[int] | None = None,
-              selected: bool = False) -> tuple[torch.Tensor, list[int]]:
-    """x: one input row [n_inputs]; forward: [B, n_inputs] → [B, n_labels] logits, or with
-    `selected` → [B, len(labels)] logits of `labels` only (cheaper for a wide output).
+              labels: Sequence[int], features: Sequence[int] | None = None) -> tuple[torch.Tensor, list[int]]:
+    """x: one input row [n_inputs]; forward: [B, n_inputs] → [B, n_labels] logits. (A model that
+    computes only some outputs feeds `occluded_rows` to them and `occlusion_deltas` the result.)
 
     Returns (delta [len(labels), len(features)], features): probability of each label
     with the full input minus with that feature zeroed. `features` defaults to the
@@ -29,7 +28,7 @@ def occlusion(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     """
     features = active_features(x) if features is None else list(features)
     logits = forward(occluded_rows(x, features))
-    return occlusion_deltas(logits if selected else logits[:, list(labels)]), features
+    return occlusion_deltas(logits[:, list(labels)]), features
 
 
 def active_features(x: torch.Tensor) -> list[int]:
