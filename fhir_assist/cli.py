@@ -77,4 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m fhir_assist.cli` (torchrun, accelerate launch): run the package's own module,
+    # so the commands' CliError is the class `main` catches, not a second copy of it.
+    from fhir_assist.cli import main as package_main
+    sys.exit(package_main())

@@ -10,6 +10,7 @@ option of `fhir-assist serve` has an environment twin with the same meaning:
     --trust ISS=FILE …     FHIR_ASSIST_TRUST  ("ISS=FILE" entries separated by whitespace or ';')
     --no-auth              FHIR_ASSIST_NO_AUTH=true
     --models DIR           FHIR_ASSIST_MODELS
+    --device D             FHIR_ASSIST_DEVICE  (auto, cpu, cuda or cuda:N)
     --debug                FHIR_ASSIST_DEBUG=true
 
 and a few settings that have no flag (deployment tuning):
@@ -87,6 +88,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import url_policy
+from .suggest.placement import PlacementError, checked_device
 
 ENV_PREFIX = "FHIR_ASSIST_"
 DEFAULT_HOST = "127.0.0.1"
@@ -181,6 +183,7 @@ class Settings:
         parse_trust(item) for item in re.split(r"[\s;]+", v) if item))
     no_auth: bool = False
     models_dir: str | None = setting(None, env="MODELS")
+    device: str = "auto"            # where the models run (suggest.placement): auto, cpu, cuda, cuda:N
     debug: bool = False
     public_url: str | None = setting(None, parse=lambda name, v: v.strip().rstrip("/") or None)
     trust_proxy: bool = False
@@ -232,7 +235,7 @@ class Settings:
         overrides: dict[str, object] = {}
         if getattr(args, "public_url", None):
             overrides["public_url"] = args.public_url.strip().rstrip("/")
-        for name in ("host", "port", "redis_url", "fhir_base_url", "workers", "target_recall"):
+        for name in ("host", "port", "redis_url", "fhir_base_url", "workers", "target_recall", "device"):
             value = getattr(args, name, None)
             if value is not None:
                 overrides[name] = value
@@ -270,6 +273,10 @@ class Settings:
                                 f"not {self.cut_rule!r}")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
+        try:
+            checked_device(self.device)
+        except PlacementError as exc:
+            raise SettingsError(str(exc)) from None
         if self.workers < 0:
             raise SettingsError("workers must be 0 (automatic) or more")
         if self.max_request_mb < 1 or self.fhir_max_response_mb < 1 or self.max_prefetch_resources < 1:

@@ -27,7 +27,7 @@ def run_local(options, writer: OutputWriter) -> tuple[BatchTotals, dict]:
     from .job import build_coder, coder_factory, default_workers
 
     global _MEDICATIONS, _CODER
-    workers = max(1, options.workers or default_workers())
+    workers = max(1, local_workers(options.workers, options.models, default_workers()))
     read = IngestReport()
     # Beside the outputs, not in the system's temp folder: that may be memory, and the shards
     # are about the export's size.
@@ -56,6 +56,16 @@ def run_local(options, writer: OutputWriter) -> tuple[BatchTotals, dict]:
         _MEDICATIONS, _CODER = {}, None
         shutil.rmtree(spill_dir, ignore_errors=True)
     return totals, {"workers": workers, "shards": len(shards)}
+
+
+def local_workers(requested: int, models: str | None, cores: int) -> int:
+    """`requested` processes, else one per core; one where a language model runs on the GPU
+    (`suggest.placement`: the models load in each forked process, so several would hold a copy
+    of it each)."""
+    from fhir_assist.suggest.model_set import models_directory
+    from fhir_assist.suggest.placement import AUTO, processes_for, uses_gpu
+
+    return processes_for(requested, uses_gpu(AUTO, models_directory(models)), cores)
 
 
 def _init_worker(recipe) -> None:

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
         from fhir_assist.store import open_store
         store = open_store(settings.redis_url, settings.state_file)
     if models is None:
-        models = load_models(settings.models_dir)
+        models = load_models(settings.models_dir, settings.device)
     metrics = ServiceMetrics()
     metrics.set_models(models.versions(), models.ready)
     fhir_factory = fhir_server_factory or make_fhir_server_factory(settings)

@@ -6,6 +6,7 @@ import logging
 import shutil
 
 from fhir_assist.cli import CliError
+from fhir_assist.suggest.placement import PlacementError
 
 log = logging.getLogger("fhir_assist.serve")
 
@@ -55,6 +56,10 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=None, metavar="DIR",
                         help="directory with micron/, icd-ranker/ and text-coder/ artifacts "
                         "(default: the bundled demo models)")
+    parser.add_argument("--device", default=None, metavar="D",
+                        help="where the models run: auto (default: the CPU for the small models, a GPU when "
+                        "there is one for a language-model entry), cpu, cuda or cuda:N; a model on a GPU is "
+                        "served by one process (FHIR_ASSIST_DEVICE)")
 
 
 def build_settings(args: argparse.Namespace):
@@ -70,7 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
     from .server_processes import choose_workers, shared_state_file
-    workers = 1 if settings.debug else choose_workers(settings.workers)
+    try:
+        workers = 1 if settings.debug else choose_workers(settings)
+    except PlacementError as exc:
+        raise CliError(str(exc)) from None
     state_dir = None
     if workers > 1:
         settings, state_dir = shared_state_file(settings)

@@ -47,9 +47,16 @@ def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
     return cores
 
 
-def choose_workers(requested: int, cores: int | None = None) -> int:
-    """Processes to run: `requested` when given, else (0) one per usable core."""
-    return requested or cores or usable_cores()
+def choose_workers(settings, cores: int | None = None) -> int:
+    """Processes to run: `settings.workers` when given, else (0) one per usable core; one
+    where a model runs on a GPU (`suggest.placement`: a CUDA context does not survive fork).
+    PlacementError for a CUDA device this machine lacks, or several processes with one."""
+    from fhir_assist.suggest.model_set import models_directory
+    from fhir_assist.suggest.placement import check_available, processes_for, uses_gpu
+
+    check_available(settings.device)
+    gpu = uses_gpu(settings.device, models_directory(settings.models_dir))
+    return processes_for(settings.workers, gpu, cores or usable_cores())
 
 
 def shared_state_file(settings) -> tuple[object, str | None]:

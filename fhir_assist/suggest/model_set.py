@@ -20,6 +20,8 @@ from typing import Any
 
 from fhir_assist.tasks.artifacts import BUNDLED_DIR
 
+from .placement import AUTO
+
 log = logging.getLogger(__name__)
 
 MEDICATION = "micron"
@@ -70,7 +72,9 @@ def models_directory(models_dir: str | None) -> Path:
     return Path(models_dir).expanduser().resolve() if models_dir else BUNDLED_DIR
 
 
-def load_models(models_dir: str | None) -> ModelSet:
+def load_models(models_dir: str | None, device: str = AUTO) -> ModelSet:
+    """Every model of the directory, each on the device `suggest.placement` picks (`device`:
+    auto, cpu, cuda or cuda:N), warmed up."""
     directory = models_directory(models_dir)
     result = ModelSet(directory=directory)
     started = time.perf_counter()
@@ -83,14 +87,14 @@ def load_models(models_dir: str | None) -> ModelSet:
                 result.errors[name] = f"no artifact at {path}"
             continue
         try:
-            suggester = loader(path)
+            suggester = loader(path, device)
         except Exception as exc:  # noqa: BLE001 - reported by /readyz, the service keeps running
             log.exception("could not load model %s from %s", name, path)
             result.errors[name] = f"{type(exc).__name__}: {exc}"
             continue
         version, task = _version_of(suggester, path)
         result.models[name] = LoadedModel(name, path, suggester, version, task)
-        log.info("loaded model %s (%s) from %s", name, version, path)
+        log.info("loaded model %s (%s) from %s, on %s", name, version, path, getattr(suggester, "device", "cpu"))
     result.load_seconds = time.perf_counter() - started
     if result.models:
         warm_up(result)
@@ -157,17 +161,17 @@ def _load_code_tables() -> None:
     procedures.normalize_icd9_procedure("45.13")
 
 
-def _load_medication(path: Path):
+def _load_medication(path: Path, device: str):
     from fhir_assist.suggest.loading import load_medication_recommender
-    return load_medication_recommender(path)
+    return load_medication_recommender(path, device)
 
 
-def _load_coding(path: Path):
+def _load_coding(path: Path, device: str):
     from fhir_assist.suggest.loading import load_coder
-    return load_coder(path)
+    return load_coder(path, device)
 
 
-def _load_fusion(path: Path):
+def _load_fusion(path: Path, device: str):     # numbers on the CPU: no model to place
     from fhir_assist.suggest.fused import FusedCoder
     return FusedCoder.load(str(path))
 

@@ -107,7 +107,9 @@ def load(path: Path, device: torch.device):
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a transformers model directory (no config.json)")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device)
+    # use_kernels=False: transformers would otherwise swap in layers from the Hub's kernel
+    # repositories on a GPU (fetched at run time, or refused where the `kernels` package is absent)
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_kernels=False).to(device)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
