@@ -68,3 +68,15 @@ def test_a_missing_base_model_is_a_clear_error(tiny_cohort, tmp_path, capsys):
                      "--base-model", str(tmp_path / "nowhere")])
     assert code != 0
     assert "cannot load a causal LM" in capsys.readouterr().err
+
+
+def test_a_base_model_loads_without_hub_kernels(base_model):
+    """transformers swaps in layers from the Hub's kernel repositories by default on a GPU
+    (fetched at run time, or refused where the `kernels` package is absent): a hospital's
+    offline server must run the model as stored."""
+    import torch
+
+    from model_zoo.llm.base import load
+
+    model, _ = load(base_model, torch.device("cpu"))
+    assert model.use_kernels is False

@@ -82,3 +82,12 @@ def test_serve_refuses_a_cuda_device_the_machine_lacks_before_loading_anything()
     assert run.returncode != 0
     assert "cuda:99" in run.stderr and ("CUDA is not available" in run.stderr or "device(s) exist" in run.stderr)
     assert "Traceback" not in run.stderr
+
+
+def test_code_batch_refuses_a_cuda_device_the_machine_lacks(tmp_path, monkeypatch, capsys):
+    from fhir_assist.cli import main as cli_main
+
+    (tmp_path / "export").mkdir()
+    monkeypatch.setenv("FHIR_ASSIST_DEVICE", "cuda:99")
+    assert cli_main(["code-batch", "--data", str(tmp_path / "export"), "--out", str(tmp_path / "out")]) == 2
+    assert "cuda:99" in capsys.readouterr().err

@@ -49,11 +49,12 @@ def build_coder(recipe) -> PatientCoder:
     # One thread per process: the engines run one process per core, and a fixed thread
     # count keeps every score the same bits on every engine.
     torch.set_num_threads(1)
-    loaded = load_models(models_dir)
+    settings = Settings.from_env()
+    loaded = load_models(models_dir, settings.device)
     if loaded.get(RANKER) is None:
         raise BatchError(f"the {RANKER} model did not load: {loaded.errors.get(RANKER, 'not found')}")
     when = datetime.fromisoformat(recorded.replace("Z", "+00:00")) if recorded else None
-    return PatientCoder(VisitCoder(loaded, Settings.from_env()), bundles=bundles, recorded=when)
+    return PatientCoder(VisitCoder(loaded, settings), bundles=bundles, recorded=when)
 
 
 def run_batch(options: BatchOptions) -> dict:

@@ -59,13 +59,15 @@ def run_local(options, writer: OutputWriter) -> tuple[BatchTotals, dict]:
 
 
 def local_workers(requested: int, models: str | None, cores: int) -> int:
-    """`requested` processes, else one per core; one where a language model runs on the GPU
-    (`suggest.placement`: the models load in each forked process, so several would hold a copy
-    of it each)."""
+    """`requested` processes, else one per core; one where a model runs on a GPU (`suggest.placement`,
+    FHIR_ASSIST_DEVICE: the models load in each forked process, so several would each hold a copy)."""
+    from fhir_assist.config import Settings
     from fhir_assist.suggest.model_set import models_directory
-    from fhir_assist.suggest.placement import AUTO, processes_for, uses_gpu
+    from fhir_assist.suggest.placement import check_available, processes_for, uses_gpu
 
-    return processes_for(requested, uses_gpu(AUTO, models_directory(models)), cores)
+    device = Settings.from_env().device
+    check_available(device)
+    return processes_for(requested, uses_gpu(device, models_directory(models)), cores)
 
 
 def _init_worker(recipe) -> None:
