@@ -100,6 +100,15 @@ def test_default_deployment_is_replicated_probed_and_bounded(chart_copy):
     assert only(docs, "Service")["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+def test_the_config_map_is_settings_the_service_accepts(chart_copy):
+    """Every FHIR_ASSIST_* the chart sets by default parses (a typo'd value would stop every pod)."""
+    from fhir_assist.config import Settings
+
+    data = only(manifests(chart_copy, *EXTERNAL_REDIS), "ConfigMap")["data"]
+    settings = Settings.from_env({k: v for k, v in data.items() if k.startswith("FHIR_ASSIST_")})
+    assert settings.device == "auto" and settings.threads == 8
+
+
 @pytest.mark.parametrize("values", [
     pytest.param(["--set", "redis.enabled=false"], id="autoscaling-without-redis"),
     pytest.param(["--set", "redis.enabled=false", "--set", "autoscaling.enabled=false",
