@@ -63,11 +63,9 @@ def local_workers(requested: int, models: str | None, cores: int) -> int:
     FHIR_ASSIST_DEVICE: the models load in each forked process, so several would each hold a copy)."""
     from fhir_assist.config import Settings
     from fhir_assist.suggest.model_set import models_directory
-    from fhir_assist.suggest.placement import check_available, processes_for, uses_gpu
+    from fhir_assist.suggest.placement import process_count
 
-    device = Settings.from_env().device
-    check_available(device)
-    return processes_for(requested, uses_gpu(device, models_directory(models)), cores)
+    return process_count(requested, Settings.from_env().device, models_directory(models), cores)
 
 
 def _init_worker(recipe) -> None:

@@ -52,11 +52,10 @@ def choose_workers(settings, cores: int | None = None) -> int:
     where a model runs on a GPU (`suggest.placement`: a CUDA context does not survive fork).
     PlacementError for a CUDA device this machine lacks, or several processes with one."""
     from fhir_assist.suggest.model_set import models_directory
-    from fhir_assist.suggest.placement import check_available, processes_for, uses_gpu
+    from fhir_assist.suggest.placement import process_count
 
-    check_available(settings.device)
-    gpu = uses_gpu(settings.device, models_directory(settings.models_dir))
-    return processes_for(settings.workers, gpu, cores or usable_cores())
+    return process_count(settings.workers, settings.device, models_directory(settings.models_dir),
+                         cores or usable_cores())
 
 
 def shared_state_file(settings) -> tuple[object, str | None]:

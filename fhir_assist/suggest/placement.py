@@ -73,6 +73,13 @@ def processes_for(requested: int, gpu: bool, automatic: int) -> int:
     return 1
 
 
+def process_count(requested: int, device: str, models_dir: Path, automatic: int) -> int:
+    """How many processes may serve `models_dir` placed by `device`: `processes_for` once the
+    device is known to exist here (PlacementError otherwise)."""
+    check_available(device)
+    return processes_for(requested, uses_gpu(device, models_dir), automatic)
+
+
 def check_available(requested: str) -> None:
     """Refuse, with the reason, a CUDA device this machine does not have (before any model loads)."""
     requested = checked_device(requested)
