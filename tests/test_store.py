@@ -378,6 +378,34 @@ def test_sqlite_keeps_the_most_recently_written_states_and_cards_within_caps(tmp
     assert kinds == set(sqlite_store.KINDS)                    # every kind the sweep knows of
 
 
+def test_redis_keeps_the_cards_expiring_last_within_its_cap(redis_url, monkeypatch):
+    import redis
+
+    from fhir_assist.store import keys, redis_store
+
+    monkeypatch.setattr(redis_store, "_TRIM_EVERY", 1)         # a trim after every put
+    url = redis_url.rsplit("/", 1)[0] + "/7"                   # its own database: the card index is global
+    with redis.Redis.from_url(url) as r:
+        r.flushdb()
+    s = RedisStore(url, max_cards=4)
+    t = tenant()
+    assert s.claim_lease("write-back:e1", 600)
+    assert s.claim_jti("https://ehr.example.org", "one", time.time() + 600)
+    s.put_micron_state(t, "p1", b"x", ttl_s=600)
+    for i in range(10):
+        s.put_cards(t, {f"c{i}": {"code": "I10"}}, ttl_s=100 + i)     # each expires after the one before
+    assert [i for i in range(10) if s.get_card(t, f"c{i}") is not None] == [6, 7, 8, 9]
+    s.put_cards(t, {"short": {"code": "R69"}}, ttl_s=1)
+    time.sleep(1.2)
+    s.put_cards(t, {"c10": {"code": "I10"}}, ttl_s=110)
+    with redis.Redis.from_url(url) as r:
+        index = {key.decode().rsplit(":", 1)[1] for key in r.zrange(keys.CARD_INDEX, 0, -1)}
+        assert index == {"c7", "c8", "c9", "c10"}                # the expired one left the index too
+        assert r.get(f"fhir-assist:{t}:micron:p1") == b"x"      # states, leases, token ids: not capped
+    assert not s.claim_lease("write-back:e1", 600)
+    assert not s.claim_jti("https://ehr.example.org", "one", time.time() + 600)
+
+
 def _claim_in_child(path: str, what: str, out) -> None:
     s = SqliteStore(path)
     won = s.claim_jti("https://ehr.example.org", "one", time.time() + 60) if what == "jti" \

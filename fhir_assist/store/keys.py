@@ -55,6 +55,10 @@ def feedback_stream(scope_key: str) -> str:
     return f"{KEY_PREFIX}:{scope_key}:feedback"
 
 
+# Every card key of every scope, scored by when it expires: what bounds the ledger.
+CARD_INDEX = f"{KEY_PREFIX}:cds-card-index"
+
+
 def card(scope: Scope, card_uuid: str) -> str:
     return f"{KEY_PREFIX}:{scope.key}:cds-card:{segment(card_uuid, default='-')}"
 

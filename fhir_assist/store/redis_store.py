@@ -9,14 +9,16 @@ import time
 import redis
 
 from . import keys
-from .base import (CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, REVIEW_QUEUE, Store, StoreUnavailable,
-                   checked_ttl, epoch_seconds, event_json, feedback_record, since_ms)
+from .base import (CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, REDIS_MAX_CARDS, REVIEW_QUEUE, Store,
+                   StoreUnavailable, checked_ttl, epoch_seconds, event_json, feedback_record, since_ms)
 from .connection import RETRY_AFTER_S, RedisConnection
 from .keys import Scope
 from .memory import MemoryStore
 
 log = logging.getLogger(__name__)
 _PAGE = 1000
+# One card put in this many (per process) also trims the card index and the cards past the cap.
+_TRIM_EVERY = 500
 
 
 def _text(value: bytes | str) -> str:
@@ -26,9 +28,12 @@ def _text(value: bytes | str) -> str:
 class RedisStore(Store):
     kind = "redis"
 
-    def __init__(self, url: str, *, retry_after_s: float = RETRY_AFTER_S, **timeouts):
+    def __init__(self, url: str, *, retry_after_s: float = RETRY_AFTER_S, max_cards: int = REDIS_MAX_CARDS,
+                 **timeouts):
         self._redis = RedisConnection(url, retry_after_s=retry_after_s, **timeouts)
         self.url = url
+        self._max_cards = max_cards
+        self._card_puts = 0
         # Card ledger entries and pending coder decisions written while Redis is down
         # stay here until Redis takes them (see docs/storage.md).
         self._spill = MemoryStore()
@@ -107,16 +112,35 @@ class RedisStore(Store):
         scope = Scope.of(scope)
 
         def write(r):
+            expires = time.time() + ttl
             pipe = r.pipeline(transaction=False)
             for card_uuid, info in cards.items():
-                pipe.set(keys.card(scope, card_uuid), json.dumps(info, default=str), ex=ttl)
+                key = keys.card(scope, card_uuid)
+                pipe.set(key, json.dumps(info, default=str), ex=ttl)
+                pipe.zadd(keys.CARD_INDEX, {key: expires})
             pipe.execute()
+            self._card_puts += 1
+            if self._card_puts % _TRIM_EVERY == 0:
+                self._trim_cards(r)
 
         try:
             self._redis.call("put_cards", write)
         except StoreUnavailable as exc:
             log.warning("card ledger kept in this process only: %s", exc)
             self._spill.put_cards(scope, cards, ttl)
+
+    def _trim_cards(self, r) -> None:
+        """The index's members whose card has expired, then the cards past the cap, those
+        expiring first. ZPOPMIN hands each member to one replica; two trimming at once may
+        drop a few more of the oldest cards than the cap needs, never a newer one first."""
+        r.zremrangebyscore(keys.CARD_INDEX, "-inf", time.time())
+        excess = r.zcard(keys.CARD_INDEX) - self._max_cards
+        while excess > 0:
+            oldest = [key for key, _ in r.zpopmin(keys.CARD_INDEX, min(excess, _PAGE))]
+            if not oldest:
+                return
+            r.delete(*oldest)
+            excess -= len(oldest)
 
     def get_card(self, scope, card_uuid):
         scope = Scope.of(scope)
