@@ -23,7 +23,7 @@ CARD_TTL_S = 30 * 24 * 3600
 MAX_STATES = 100_000
 MAX_CARDS = 50_000
 # Redis holds every replica's cards: at most this many (about 3 GB at 1.5 KB a card, plus
-# some 0.2 GB of index), the first to expire going first. Without a cap the ledger grows with
+# some 0.4 GB of index: 200 bytes a key), the first to expire going first. Without a cap the ledger grows with
 # the call rate for 30 days, and Redis's own eviction cannot bound it safely: it would drop
 # the short-lived token ids and leases first (replay checks, single write-backs).
 REDIS_MAX_CARDS = 2_000_000
