@@ -23,9 +23,9 @@ CARD_TTL_S = 30 * 24 * 3600
 MAX_STATES = 100_000
 MAX_CARDS = 50_000
 # Redis holds every replica's cards: at most this many (about 3 GB at 1.5 KB a card, plus
-# some 0.4 GB of index: 200 bytes a key), the first to expire going first. Without a cap the ledger grows with
-# the call rate for 30 days, and Redis's own eviction cannot bound it safely: it would drop
-# the short-lived token ids and leases first (replay checks, single write-backs).
+# some 0.4 GB of index at 200 bytes a key), the first to expire going first. Without a cap the
+# ledger grows with the call rate for 30 days, and Redis's own eviction cannot bound it safely:
+# it would drop the short-lived token ids and leases first (replay checks, single write-backs).
 REDIS_MAX_CARDS = 2_000_000
 # The pending queues: coder decisions of the worklist, write-backs of suggested codes.
 REVIEW_QUEUE = "review"
