@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     parser.add_argument("--bundles", action="store_true", help="also write transaction Bundles for write-back")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="with --engine local: worker processes (default: one per core; one where a "
-                        "language-model entry runs on the GPU)")
+                        "model runs on a GPU: FHIR_ASSIST_DEVICE, as for serve --device)")
     parser.add_argument("--recorded", metavar="DATETIME",
                         help="recordedDate of the written Conditions (default: when the run started)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
