@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from cds_latency import percentile  # the benchmarks' one percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -45,7 +47,7 @@ def call_times(device: str, calls: int, warm_up: int = 30) -> dict[str, list[flo
             started = time.perf_counter()
             client.post(f"/cds-services/{service}", data=body, content_type="application/json")
             times.append((time.perf_counter() - started) * 1000)
-        out[service] = sorted(times)
+        out[service] = times
     return out
 
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_p50 = {}
         for device in devices:
             for service, times in call_times(device, args.calls).items():
-                p50, p90 = times[len(times) // 2], times[int(len(times) * 0.9)]
+                p50, p90 = percentile(times, 0.5), percentile(times, 0.9)
                 cpu_p50.setdefault(service, p50)
                 print(f"{round_:>5}  {device:6} {service:40} {p50:8.2f} {p90:8.2f} {p50 / cpu_p50[service]:9.2f}")
     return 0

@@ -20,8 +20,6 @@ from pathlib import Path
 
 AUTO = "auto"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
-# The slots whose artifact may be a language model (`suggest.loading`).
-_LANGUAGE_MODEL_SLOTS = ("micron", "icd-ranker", "text-coder")
 
 
 class PlacementError(ValueError):
@@ -55,7 +53,9 @@ def uses_gpu(requested: str, models_dir: Path, cuda_available: bool | None = Non
         return False
     if requested != AUTO:
         return True
-    if not any(_is_language_model(models_dir / slot) for slot in _LANGUAGE_MODEL_SLOTS):
+    from .model_set import MEDICATION, RANKER, TEXT_CODER     # the slots `suggest.loading` may fill with one
+
+    if not any(_is_language_model(models_dir / slot) for slot in (MEDICATION, RANKER, TEXT_CODER)):
         return False
     return _cuda_available() if cuda_available is None else cuda_available
 
