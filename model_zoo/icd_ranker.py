@@ -114,6 +114,8 @@ class IcdRanker(nn.Module):
             self.copy_scale = nn.Parameter(torch.ones(n_sources, len(config.head_sizes)))
             self.copy_delta = nn.Parameter(torch.zeros(n_sources, n_labels))
         self._pairs_by_label: dict = {}        # source → its pairs grouped by label (evidence)
+        self._pairs_by_slice: dict = {}        # (source, slice) → its pairs in the slice (one head)
+        self._input_weights_kept: tuple | None = None    # the first layer's weight by input (evidence)
 
     @property
     def n_labels(self) -> int:
@@ -136,21 +138,29 @@ class IcdRanker(nn.Module):
             deep = deep + self.wide(x)
         return deep + self._copied(x) if self.config.copy_pairs else deep
 
-    def _copied(self, x: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+    def _copied(self, x: torch.Tensor, columns: torch.Tensor | slice | None = None) -> torch.Tensor:
         """Σ_source (scale[source, head] + delta[source, label]) · (the label's code in that
         part of the record: its input value, the largest where several codes roll up to it).
-        With `columns`: only those label columns, the same values as `_copied(x)[:, columns]`
-        from only the pairs that reach them (evidence asks for a handful of the thousands)."""
+        With `columns` (label columns, or a slice of them): only those, the same values as
+        `_copied(x)[:, columns]` from only the pairs that reach them (evidence asks for a
+        handful of the thousands, a suggestion list for one head)."""
         back = None
-        if columns is not None:
+        if isinstance(columns, slice):
+            width = len(range(self.n_labels)[columns])
+        elif columns is not None:
             columns, back = torch.unique(columns, return_inverse=True)
-        width = self.n_labels if columns is None else len(columns)
+            width = len(columns)
+        else:
+            width = self.n_labels
         out = torch.zeros(x.shape[0], width, device=x.device, dtype=x.dtype)
         for k in range(len(self.config.copy_pairs)):
             inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
             if not len(inputs):
                 continue
-            if columns is not None:
+            if isinstance(columns, slice):
+                inputs, labels = self._pairs_in(k, columns)
+                weight = self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns]
+            elif columns is not None:
                 inputs, labels = self._pairs_reaching(k, columns)
                 # the same sums as the full row's, for these labels only
                 weight = self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns]
@@ -160,6 +170,19 @@ class IcdRanker(nn.Module):
                 1, labels.expand(x.shape[0], -1), x[:, inputs], reduce="amax")
             out = out + present * weight
         return out if back is None else out[:, back]
+
+    def _pairs_in(self, k: int, columns: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source k's pairs whose label lies in the slice `columns`: (input columns, the label's
+        place in the slice), kept per slice while the pairs are unchanged."""
+        inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
+        start, stop, step = columns.indices(self.n_labels)
+        key = (k, start, stop, step)
+        version = (inputs._version, labels._version, inputs.data_ptr(), labels.data_ptr())
+        cached = self._pairs_by_slice.get(key)
+        if cached is None or cached[0] != version:
+            inside = (labels >= start) & (labels < stop) & ((labels - start) % step == 0)
+            cached = self._pairs_by_slice[key] = (version, inputs[inside], (labels[inside] - start) // step)
+        return cached[1], cached[2]
 
     def _pairs_reaching(self, k: int, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Source k's pairs whose label is one of `columns` (distinct): (input columns, the
@@ -222,22 +245,60 @@ class IcdRanker(nn.Module):
 
     def occlusion_logits(self, x: torch.Tensor, features: list[int], columns: list[int]) -> torch.Tensor:
         """[1 + len(features), len(columns)]: `logits_for` of the row x, then of x with each of
-        `features` switched off in turn. The first layer is linear, so switching an input off
-        takes its weighted column from the full row's pre-activation: one input row through
-        that layer instead of one per feature (equal to the row-by-row pass up to float rounding)."""
+        `features` switched off in turn. The first layer and the paths beside the trunk are
+        linear in x or read single inputs, so switching an input off is computed from the full
+        row: its weighted column taken from the first layer's pre-activation, its pairs dropped
+        from the copy path. One input row, never one per feature (equal to the row-by-row pass
+        up to float rounding)."""
         from model_zoo.attribution import occluded_rows
 
-        rows = occluded_rows(x, features)
         layers = [m for m in self.trunk if not isinstance(m, nn.Dropout)] if self.config.mode == "multitask" else []
         if not layers or not isinstance(layers[0], nn.Linear):
-            return self.logits_for(rows, columns)
+            return self.logits_for(occluded_rows(x, features), columns)
         first = layers[0]
-        full = first(x.unsqueeze(0))
         taken = torch.as_tensor(features, dtype=torch.long, device=x.device)
-        hidden = torch.cat([full, full - x[taken].unsqueeze(1) * first.weight[:, taken].T])
+        values = x[taken].unsqueeze(1)
+        full = first(x.unsqueeze(0))
+        hidden = torch.cat([full, full - values * self._input_weights(first)[taken]])
         for layer in layers[1:]:
             hidden = layer(hidden)
-        return self._selected_outputs(hidden, rows, self._column_index(columns))
+        index = self._column_index(columns)
+        out = nn.functional.linear(hidden, self.out.weight[index], self.out.bias[index])
+        if getattr(self.config, "wide", False):
+            wide = self.wide.weight[:, index]
+            whole = x.unsqueeze(0) @ wide
+            out = out + torch.cat([whole, whole - values * wide[taken]])
+        if getattr(self.config, "copy_pairs", None):
+            out = out + self._copied_without_each(x, taken, index)
+        return out
+
+    def _input_weights(self, first: nn.Linear) -> torch.Tensor:
+        """The first layer's weight as [n_inputs, width], contiguous, kept while the weight is
+        unchanged: occlusion takes a few inputs' rows, which in the [width, n_inputs] weight
+        are columns strided across all of it."""
+        key = (first.weight._version, first.weight.data_ptr())
+        if self._input_weights_kept is None or self._input_weights_kept[0] != key:
+            self._input_weights_kept = (key, first.weight.detach().t().contiguous())
+        return self._input_weights_kept[1]
+
+    def _copied_without_each(self, x: torch.Tensor, taken: torch.Tensor, columns: torch.Tensor | slice
+                             ) -> torch.Tensor:
+        """[1 + len(taken), len(columns)]: `_copied` of the row x, then of x without each input
+        of `taken` in turn, from the values of only the pairs reaching `columns`."""
+        if isinstance(columns, slice):
+            columns = torch.arange(self.n_labels, device=x.device)[columns]
+        columns, back = torch.unique(columns, return_inverse=True)
+        n_rows = len(taken) + 1
+        out = torch.zeros(n_rows, len(columns), device=x.device, dtype=x.dtype)
+        for k in range(len(self.config.copy_pairs)):
+            if not len(getattr(self, f"copy_inputs_{k}")):
+                continue
+            inputs, places = self._pairs_reaching(k, columns)
+            values = x[inputs].expand(n_rows, -1).clone()
+            values[1:].masked_fill_(inputs.unsqueeze(0) == taken.unsqueeze(1), 0)
+            present = torch.zeros_like(out).scatter_reduce(1, places.expand(n_rows, -1), values, reduce="amax")
+            out = out + present * (self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns])
+        return out[:, back]
 
     def _column_index(self, columns: list[int] | slice) -> torch.Tensor | slice:
         if isinstance(columns, slice):      # a view of the weights' rows, no copy
@@ -250,7 +311,7 @@ class IcdRanker(nn.Module):
         if getattr(self.config, "wide", False):          # paths beside the trunk, where present
             out = out + x @ self.wide.weight[:, index]     # wide.weight is [n_inputs, n_labels]
         if getattr(self.config, "copy_pairs", None):
-            out = out + (self._copied(x)[:, index] if isinstance(index, slice) else self._copied(x, index))
+            out = out + self._copied(x, index)
         return out
 
     def set_output_prior(self, prevalence: torch.Tensor) -> None:

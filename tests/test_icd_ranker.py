@@ -52,6 +52,9 @@ def test_logits_for_chosen_columns_are_the_forward_pass_columns_and_occlusion_ag
     x = torch.rand(6, 10) * (torch.rand(6, 10) > 0.4)
     for columns in ([7, 3, 7, 0], [4, 6], [5]):
         assert torch.equal(model._copied(x, torch.tensor(columns)), model._copied(x)[:, columns])
+    for columns in (slice(3, 8), slice(0, 8, 2), slice(4, 5), slice(0, 3)):    # a head, or part of one
+        assert torch.equal(model._copied(x, columns), model._copied(x)[:, columns])
+        assert torch.allclose(model.logits_for(x, columns), model(x)[:, columns], atol=1e-5)
 
 
 def test_occlusion_logits_take_each_input_from_the_first_layer_and_match_the_row_by_row_pass():
@@ -69,16 +72,20 @@ def test_occlusion_logits_take_each_input_from_the_first_layer_and_match_the_row
                 model.wide.weight.normal_()
                 model.copy_delta.normal_()
         x = torch.rand(10) * (torch.rand(10) > 0.3)      # record values besides 0/1
-        features, columns = attribution.active_features(x), [6, 1, 7]
+        x[0] = 0.7                                        # an input the copy path reads
+        features = attribution.active_features(x)
         rows = attribution.occluded_rows(x, features)
         assert rows.shape == (len(features) + 1, 10) and torch.equal(rows[0], x)
         for i, f in enumerate(features, 1):
             assert torch.equal(rows[i], x * (torch.arange(10) != f))
-        with torch.no_grad():
-            got = model.occlusion_logits(x, features, columns)
-            assert torch.allclose(got, model(rows)[:, columns], atol=1e-5), extra
-            before, same = attribution.occlusion(model, x, columns)
-        assert same == features and torch.allclose(attribution.occlusion_deltas(got), before, atol=1e-6)
+        # a column twice, a column no pair reaches, a subset of the inputs switched off
+        for columns, switched in (([6, 1, 7], features), ([7, 3, 7, 0], features), ([5, 2], features[::2])):
+            with torch.no_grad():
+                got = model.occlusion_logits(x, switched, columns)
+                expected = model(attribution.occluded_rows(x, switched))[:, columns]
+                assert torch.allclose(got, expected, atol=1e-5), (extra, columns)
+                before, same = attribution.occlusion(model, x, columns, switched)
+            assert same == switched and torch.allclose(attribution.occlusion_deltas(got), before, atol=1e-6)
     with torch.no_grad():                      # nothing to switch off: the row alone
         assert model.occlusion_logits(torch.zeros(10), [], [2]).shape == (1, 1)
 
