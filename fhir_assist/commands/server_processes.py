@@ -11,8 +11,10 @@ Redis keeps its state in process, as before.
 Several processes run under gunicorn: the app (models included) is built once in the
 master and forked, so the weights are shared copy-on-write, and each worker gets
 `cores // workers` torch threads (at least one) so that the workers do not fight over
-the cores inside the model calls. Their metrics go to files in one directory that
-/metrics adds up, so a scrape sees the whole server, not the one process that answered.
+the cores inside the model calls. Each answers on a pool of threads (a call waiting on a
+FHIR server holds up no other) whose most recently idle thread takes the next call
+(`warm_threads`). Their metrics go to files in one directory that /metrics adds up, so a
+scrape sees the whole server, not the one process that answered.
 
 gunicorn has no request-body limit of its own: the app answers 413 from the declared
 Content-Length without reading the body (Flask's MAX_CONTENT_LENGTH), and `close_after_large_body`
@@ -138,6 +140,20 @@ def _forget_worker_metrics(server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def warm_thread_worker():
+    """gunicorn's threaded worker answering on a `warm_threads.LastIdleFirstPool`: at low load a
+    process keeps answering on the thread that finished last instead of waking each in turn."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from .warm_threads import LastIdleFirstPool
+
+    class WarmThreadWorker(ThreadWorker):
+        def get_thread_pool(self):
+            return LastIdleFirstPool(self.cfg.threads, name="serve")
+
+    return WarmThreadWorker
+
+
 def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch_threads: int,
                  max_body_bytes: int, on_ready=None) -> None:
     """Serve `app` (already built: forked, not rebuilt, in every worker) until stopped;
@@ -147,7 +163,7 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": warm_thread_worker(),
         "threads": threads,
         "preload_app": True,
         "timeout": 120,              # a worker stuck this long in one call is restarted
