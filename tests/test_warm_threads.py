@@ -78,14 +78,14 @@ def test_a_failing_call_reaches_its_caller_and_the_thread_goes_on():
 
 
 def test_shutdown_runs_the_waiting_calls_stops_the_threads_and_refuses_new_calls():
-    pool = LastIdleFirstPool(1)
+    pool = LastIdleFirstPool(1, name="stopping")
     gate, done = threading.Event(), []
     first = pool.submit(gate.wait, 5)
     waiting = pool.submit(done.append, "ran")
     threading.Timer(0.05, gate.set).start()
     pool.shutdown(wait=True)
     assert first.result(0) is True and waiting.done() and done == ["ran"]
-    assert not any(thread.is_alive() for thread in pool._threads)
+    assert not [t for t in threading.enumerate() if t.name.startswith("stopping-")]
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.submit(print)
 
