@@ -16,14 +16,15 @@ def _until(condition, timeout=5.0):
 
 def test_the_thread_that_finished_last_takes_the_next_call():
     pool = LastIdleFirstPool(4)
-    release = {name: threading.Event() for name in "abc"}
+    release, started = {name: threading.Event() for name in "abc"}, []
 
     def held(name):
+        started.append(name)
         release[name].wait(5)
         return threading.get_ident()
 
     futures = {name: pool.submit(held, name) for name in "abc"}
-    _until(lambda: pool.threads == 3)
+    _until(lambda: len(started) == 3)            # three calls at once: three threads
     idents = {}
     for name in "bca":            # a finishes last
         release[name].set()
@@ -92,11 +93,15 @@ def test_shutdown_runs_the_waiting_calls_stops_the_threads_and_refuses_new_calls
 
 def test_shutdown_can_cancel_the_waiting_calls():
     pool = LastIdleFirstPool(1)
-    gate = threading.Event()
-    first = pool.submit(gate.wait, 5)
+    began, gate = threading.Event(), threading.Event()
+
+    def held():
+        began.set()
+        return gate.wait(5)
+
+    first = pool.submit(held)
     waiting = pool.submit(lambda: "ran")
-    _until(lambda: pool.threads == 1)
-    time.sleep(0.02)
+    _until(began.is_set)
     pool.shutdown(wait=False, cancel_futures=True)
     gate.set()
     assert first.result(5) is True and waiting.cancelled()
