@@ -2,12 +2,12 @@
 
 `serve`'s processes answer each call on a thread of a pool (gunicorn's gthread worker), so that a
 call waiting on a slow FHIR server does not hold up the process. The standard pool wakes its idle
-threads in turn: at low load every call runs on a different thread, whose stack, allocator arena
-and cached memory have gone cold since its last call. Here the thread that finished last takes the
-next call, so a lightly loaded process keeps answering on one warm thread; the others wake only
-when calls overlap. Measured on `serve` at one client on a 2-core machine (two processes, eight
-threads each): the p50 of a coding call was lower than with the standard pool in 14 of 17
-alternating runs, by about a tenth (README).
+threads in turn: at low load every call runs on a different thread from the last one, and
+measurably more slowly (below). Here the thread that finished last takes the next call, so a
+lightly loaded process keeps answering on one thread; the others wake only when calls overlap.
+Measured on `serve` at one client on a 2-core machine (two processes, eight threads each): the p50
+of a coding call was lower than with the standard pool in 14 of 17 alternating runs, by about a
+tenth (README).
 """
 from __future__ import annotations
 
