@@ -157,19 +157,25 @@ class IcdRanker(nn.Module):
             inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
             if not len(inputs):
                 continue
-            if isinstance(columns, slice):
-                inputs, labels = self._pairs_in(k, columns)
-                weight = self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns]
-            elif columns is not None:
-                inputs, labels = self._pairs_reaching(k, columns)
-                # the same sums as the full row's, for these labels only
-                weight = self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns]
-            else:
-                weight = self.copy_scale[k][self.label_head] + self.copy_delta[k]
+            if columns is not None:      # the same sums as the full row's, for these labels only
+                pairs = self._pairs_in if isinstance(columns, slice) else self._pairs_reaching
+                inputs, labels = pairs(k, columns)
             present = torch.zeros_like(out).scatter_reduce(
                 1, labels.expand(x.shape[0], -1), x[:, inputs], reduce="amax")
-            out = out + present * weight
+            out = out + present * self._copy_weight(k, columns)
         return out if back is None else out[:, back]
+
+    def _copy_weight(self, k: int, columns: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Source k's weight on every label (or on `columns`): its head's shared scale plus the
+        label's own delta."""
+        if columns is None:
+            return self.copy_scale[k][self.label_head] + self.copy_delta[k]
+        return self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns]
+
+    @staticmethod
+    def _pairs_version(inputs: torch.Tensor, labels: torch.Tensor) -> tuple:
+        """Changes whenever the pairs are rewritten or moved: what the kept groupings check."""
+        return inputs._version, labels._version, inputs.data_ptr(), labels.data_ptr()
 
     def _pairs_in(self, k: int, columns: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Source k's pairs whose label lies in the slice `columns`: (input columns, the label's
@@ -177,7 +183,7 @@ class IcdRanker(nn.Module):
         inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
         start, stop, step = columns.indices(self.n_labels)
         key = (k, start, stop, step)
-        version = (inputs._version, labels._version, inputs.data_ptr(), labels.data_ptr())
+        version = self._pairs_version(inputs, labels)
         cached = self._pairs_by_slice.get(key)
         if cached is None or cached[0] != version:
             inside = (labels >= start) & (labels < stop) & ((labels - start) % step == 0)
@@ -188,7 +194,7 @@ class IcdRanker(nn.Module):
         """Source k's pairs whose label is one of `columns` (distinct): (input columns, the
         label's place among `columns`), from the pairs grouped by label once per process."""
         inputs, labels = getattr(self, f"copy_inputs_{k}"), getattr(self, f"copy_labels_{k}")
-        key = (inputs._version, labels._version, inputs.data_ptr(), labels.data_ptr())
+        key = self._pairs_version(inputs, labels)
         cached = self._pairs_by_label.get(k)
         if cached is None or cached[0] != key:
             order = torch.argsort(labels, stable=True)
@@ -297,7 +303,7 @@ class IcdRanker(nn.Module):
             values = x[inputs].expand(n_rows, -1).clone()
             values[1:].masked_fill_(inputs.unsqueeze(0) == taken.unsqueeze(1), 0)
             present = torch.zeros_like(out).scatter_reduce(1, places.expand(n_rows, -1), values, reduce="amax")
-            out = out + present * (self.copy_scale[k][self.label_head[columns]] + self.copy_delta[k][columns])
+            out = out + present * self._copy_weight(k, columns)
         return out[:, back]
 
     def _column_index(self, columns: list[int] | slice) -> torch.Tensor | slice:
