@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .row_products import KeptTranspose, sliced_product, sparse_product
 from .stored_config import StoredConfig
 
 MODES = ("multitask", "per-level")
@@ -72,10 +73,7 @@ class SparseInputLinear(nn.Module):
         self.weight = nn.Parameter(torch.zeros(n_in, n_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows, cols = x.nonzero(as_tuple=True)
-        offsets = torch.searchsorted(rows, torch.arange(x.shape[0], device=x.device))
-        return nn.functional.embedding_bag(cols, self.weight, offsets, mode="sum",
-                                           per_sample_weights=x[rows, cols])
+        return sparse_product(x, self.weight)
 
 
 def _trunk(n_in: int, hidden: list[int], dropout: float, input_dropout: float) -> nn.Sequential:
@@ -115,7 +113,8 @@ class IcdRanker(nn.Module):
             self.copy_delta = nn.Parameter(torch.zeros(n_sources, n_labels))
         self._pairs_by_label: dict = {}        # source → its pairs grouped by label (evidence)
         self._pairs_by_slice: dict = {}        # (source, slice) → its pairs in the slice (one head)
-        self._input_weights_kept: tuple | None = None    # the first layer's weight by input (evidence)
+        self._first_by_input = KeptTranspose()    # inference: the first layer's weight as [inputs, width]
+        self._out_by_input = KeptTranspose()      # and the output layer's as [width, labels]
 
     @property
     def n_labels(self) -> int:
@@ -247,7 +246,25 @@ class IcdRanker(nn.Module):
         list needs one head, a slice)."""
         if self.config.mode != "multitask":
             return self.forward(x)[:, columns]
-        return self._selected_outputs(self.trunk(x), x, self._column_index(columns))
+        return self._selected_outputs(self._trunk_output(x), x, self._column_index(columns))
+
+    def _trunk_output(self, x: torch.Tensor) -> torch.Tensor:
+        """trunk(x); out of training, its first layer reads only the weights of x's non-zero
+        inputs (a visit sets a few dozen of the 1,804)."""
+        layers = self._inference_layers()
+        if self.training or not layers or not isinstance(layers[0], nn.Linear):
+            return self.trunk(x)
+        first = layers[0]
+        hidden = sparse_product(x, self._first_by_input.of(first.weight), first.bias)
+        for layer in layers[1:]:
+            hidden = layer(hidden)
+        return hidden
+
+    def _inference_layers(self) -> list[nn.Module]:
+        """The trunk's layers without its dropouts (multitask mode), as they run out of training."""
+        if self.config.mode != "multitask":
+            return []
+        return [m for m in self.trunk if not isinstance(m, nn.Dropout)]
 
     def occlusion_logits(self, x: torch.Tensor, features: list[int], columns: list[int]) -> torch.Tensor:
         """[1 + len(features), len(columns)]: `logits_for` of the row x, then of x with each of
@@ -258,14 +275,15 @@ class IcdRanker(nn.Module):
         up to float rounding)."""
         from model_zoo.attribution import occluded_rows
 
-        layers = [m for m in self.trunk if not isinstance(m, nn.Dropout)] if self.config.mode == "multitask" else []
+        layers = self._inference_layers()
         if not layers or not isinstance(layers[0], nn.Linear):
             return self.logits_for(occluded_rows(x, features), columns)
         first = layers[0]
+        by_input = self._first_by_input.of(first.weight)
         taken = torch.as_tensor(features, dtype=torch.long, device=x.device)
         values = x[taken].unsqueeze(1)
-        full = first(x.unsqueeze(0))
-        hidden = torch.cat([full, full - values * self._input_weights(first)[taken]])
+        full = sparse_product(x.unsqueeze(0), by_input, first.bias)
+        hidden = torch.cat([full, full - values * by_input[taken]])
         for layer in layers[1:]:
             hidden = layer(hidden)
         index = self._column_index(columns)
@@ -277,15 +295,6 @@ class IcdRanker(nn.Module):
         if getattr(self.config, "copy_pairs", None):
             out = out + self._copied_without_each(x, taken, index)
         return out
-
-    def _input_weights(self, first: nn.Linear) -> torch.Tensor:
-        """The first layer's weight as [n_inputs, width], contiguous, kept while the weight is
-        unchanged: occlusion takes a few inputs' rows, which in the [width, n_inputs] weight
-        are columns strided across all of it."""
-        key = (first.weight._version, first.weight.data_ptr())
-        if self._input_weights_kept is None or self._input_weights_kept[0] != key:
-            self._input_weights_kept = (key, first.weight.detach().t().contiguous())
-        return self._input_weights_kept[1]
 
     def _copied_without_each(self, x: torch.Tensor, taken: torch.Tensor, columns: torch.Tensor | slice
                              ) -> torch.Tensor:
@@ -313,9 +322,12 @@ class IcdRanker(nn.Module):
 
     def _selected_outputs(self, hidden: torch.Tensor, x: torch.Tensor, index: torch.Tensor | slice) -> torch.Tensor:
         """The `index` outputs from the trunk's output `hidden` and, beside it, the paths on x itself."""
-        out = nn.functional.linear(hidden, self.out.weight[index], self.out.bias[index])
+        if isinstance(index, slice):       # one head: the [width, labels] layout reads it faster
+            out = sliced_product(hidden, self._out_by_input.of(self.out.weight), self.out.bias, index)
+        else:                              # a few codes: their rows of the weight
+            out = nn.functional.linear(hidden, self.out.weight[index], self.out.bias[index])
         if getattr(self.config, "wide", False):          # paths beside the trunk, where present
-            out = out + x @ self.wide.weight[:, index]     # wide.weight is [n_inputs, n_labels]
+            out = out + self.wide(x)[:, index]             # the non-zero inputs' rows of every label
         if getattr(self.config, "copy_pairs", None):
             out = out + self._copied(x, index)
         return out

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .row_products import KeptTranspose, sliced_product, sparse_product
 from .stored_config import StoredConfig
 
 PAD = 0
@@ -60,6 +61,8 @@ class TfidfCoder(nn.Module):
         n_out = config.n_icd + config.n_ccs
         self.linear = (nn.Linear(config.vocab_size, n_out) if config.rank is None
                        else LowRankLinear(config.vocab_size, config.rank, n_out))
+        self._by_token = KeptTranspose()     # logits_for: the weight on the tokens as [vocab, ·]
+        self._up_by_rank = KeptTranspose()   # and a low-rank weight's second factor as [rank, labels]
 
     def features(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n] token ids → [B, vocab] L2-normalised TF-IDF rows."""
@@ -78,11 +81,12 @@ class TfidfCoder(nn.Module):
     def logits_for(self, tokens: torch.Tensor, columns: slice) -> torch.Tensor:
         """[B, columns' width]: the same as cat(forward(tokens))[:, columns], computing only
         those outputs (a suggestion list needs the billing codes, under half the columns)."""
-        x = self.features(tokens)
+        x = self.features(tokens)           # a note has a few hundred of the vocabulary's tokens
         layer = self.linear
         if isinstance(layer, LowRankLinear):
-            x, layer = layer.down(x), layer.up
-        return nn.functional.linear(x, layer.weight[columns], layer.bias[columns])
+            x = sparse_product(x, self._by_token.of(layer.down.weight))
+            return sliced_product(x, self._up_by_rank.of(layer.up.weight), layer.up.bias, columns)
+        return sparse_product(x, self._by_token.of(layer.weight), layer.bias)[:, columns]
 
     def token_weights(self, columns: list[int], tokens: torch.Tensor | None = None) -> torch.Tensor:
         """[len(columns), vocab] (or [len(columns), len(tokens)]): each output column's weight
