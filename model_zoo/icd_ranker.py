@@ -250,7 +250,7 @@ class IcdRanker(nn.Module):
 
     def _trunk_output(self, x: torch.Tensor) -> torch.Tensor:
         """trunk(x); out of training, its first layer reads only the weights of x's non-zero
-        inputs (a visit sets a few dozen of the 1,804)."""
+        inputs (a visit sets a few dozen of the bundled ranker's 1,804)."""
         layers = self._inference_layers()
         if self.training or not layers or not isinstance(layers[0], nn.Linear):
             return self.trunk(x)

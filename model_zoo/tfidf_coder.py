@@ -81,7 +81,7 @@ class TfidfCoder(nn.Module):
     def logits_for(self, tokens: torch.Tensor, columns: slice) -> torch.Tensor:
         """[B, columns' width]: the same as cat(forward(tokens))[:, columns], computing only
         those outputs (a suggestion list needs the billing codes, under half the columns)."""
-        x = self.features(tokens)           # a note has a few hundred of the vocabulary's tokens
+        x = self.features(tokens)           # a note sets a small part of the vocabulary
         layer = self.linear
         if isinstance(layer, LowRankLinear):
             x = sparse_product(x, self._by_token.of(layer.down.weight))
