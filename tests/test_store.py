@@ -141,6 +141,14 @@ def test_card_ledger_round_trip_and_expiry(store):
     assert store.get_card(t, "c2") is None
 
 
+def test_a_large_card_batch_is_stored_whole(store):
+    # more cards than one SQLite statement writes
+    t = tenant()
+    cards = {f"card-{i}": {"kind": "coding", "n": i} for i in range(1_203)}
+    store.put_cards(t, cards)
+    assert all(store.get_card(t, uuid) == info for uuid, info in cards.items())
+
+
 def test_pending_actions_replace_and_remove(store):
     t = tenant()
     store.put_pending(t, "a1", '{"v": 1}')
