@@ -43,12 +43,14 @@ def build_coder(recipe) -> PatientCoder:
     import torch
 
     from fhir_assist.config import Settings
+    from model_zoo.row_inference import single_thread_blas
     from fhir_assist.suggest.model_set import RANKER, load_models
     from fhir_assist.suggest.visit_codes import VisitCoder
 
     # One thread per process: the engines run one process per core, and a fixed thread
     # count keeps every score the same bits on every engine.
     torch.set_num_threads(1)
+    single_thread_blas()
     settings = Settings.from_env()
     loaded = load_models(models_dir, settings.device)
     if loaded.get(RANKER) is None:

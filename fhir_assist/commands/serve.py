@@ -90,14 +90,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_with(settings, workers: int) -> int:
-    from .server_processes import (freeze_startup_objects, set_torch_threads, share_metrics_between_processes,
+    from .server_processes import (freeze_startup_objects, set_compute_threads, share_metrics_between_processes,
                                    torch_threads_per_worker)
 
     metrics_dir = share_metrics_between_processes() if workers > 1 else None   # before the app is built
     from fhir_assist.cds import create_app
 
     torch_threads = torch_threads_per_worker(workers)
-    set_torch_threads(torch_threads)      # before the models load, so forked workers inherit it
+    set_compute_threads(torch_threads)      # before the models load, so forked workers inherit it
 
     try:
         app = create_app(settings)

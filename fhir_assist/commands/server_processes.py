@@ -73,10 +73,15 @@ def torch_threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or usable_cores()) // max(1, workers))
 
 
-def set_torch_threads(n: int) -> None:
+def set_compute_threads(n: int) -> None:
+    """torch's threads for a process's model calls; numpy's products (one row each) on one."""
     import torch
+
+    from model_zoo.row_inference import single_thread_blas
+
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    single_thread_blas()
 
 
 def freeze_startup_objects() -> None:
@@ -173,7 +178,7 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
         # kept-alive clients on 2 processes, 3.4 against 0.9 CPU-seconds; p99 at 50 calls/s
         # 125 ms against 20 ms without). A new connection goes to the process free to accept it.
         "keepalive": 0,
-        "post_fork": lambda server, worker: set_torch_threads(torch_threads),
+        "post_fork": lambda server, worker: set_compute_threads(torch_threads),
         "pre_request": close_after_large_body(max_body_bytes),
         "child_exit": _forget_worker_metrics,
         "loglevel": "warning",

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from fhir_assist.tasks.coding.artifact import RankerBundle, TextBundle, load_ranker, load_text
@@ -188,7 +189,12 @@ class StructuredRanker(_BundledModel):
         return VisitInput(x, input_stratum(len(meds) + len(procs)), unknown)
 
     def probabilities(self, value, device, columns: slice | None = None) -> torch.Tensor:
+        from model_zoo import row_inference
+
         net = self.network
+        row = row_inference.for_ranker(net) if columns is not None else None
+        if row is not None:
+            return torch.from_numpy(row_inference.sigmoid(row.logits_for(value.numpy(), columns)))
         with torch.inference_mode():
             x = value.unsqueeze(0).to(device)
             if columns is not None and hasattr(net, "logits_for"):
@@ -199,19 +205,28 @@ class StructuredRanker(_BundledModel):
 
     def evidence(self, value, columns, top, device, feature_name) -> list[Evidence]:
         """Occlusion: the inputs whose removal lowers each column's score most."""
-        from model_zoo import attribution
+        from model_zoo import attribution, row_inference
 
         net = self.network
-        with torch.inference_mode():
-            if hasattr(net, "occlusion_logits"):    # only the explained codes' outputs
-                features = attribution.active_features(value)
-                delta = attribution.occlusion_deltas(net.occlusion_logits(value.to(device), features, columns))
-            else:
-                delta, features = attribution.occlusion(lambda b: net(b.to(device)), value, columns)
+        row = row_inference.for_ranker(net)
+        if row is not None:
+            x = value.numpy()
+            features = np.flatnonzero(x).tolist()
+            probs = row_inference.sigmoid(row.occlusion_logits(x, features, columns))
+            delta = (probs[0:1] - probs[1:]).T
+        else:
+            with torch.inference_mode():
+                if hasattr(net, "occlusion_logits"):    # only the explained codes' outputs
+                    features = attribution.active_features(value)
+                    delta = attribution.occlusion_deltas(net.occlusion_logits(value.to(device), features, columns))
+                else:
+                    delta, features = attribution.occlusion(lambda b: net(b.to(device)), value, columns)
+            delta = delta.numpy()
         # Each code's `top` largest drops, ties in feature order (a stable sort, as before).
-        weights, order = torch.sort(delta, dim=1, descending=True, stable=True)
+        order = np.argsort(-delta, axis=1, kind="stable")[:, :top]
+        weights = np.take_along_axis(delta, order, axis=1)
         out = []
-        for row_weights, row_order in zip(weights[:, :top].tolist(), order[:, :top].tolist()):
+        for row_weights, row_order in zip(weights.tolist(), order.tolist()):
             out.append([(kind, feature_name(kind, tok), round(w, 4))
                         for j, w in zip(row_order, row_weights) if w > 0
                         for kind, tok in [self._feature_label(features[j])]])
@@ -276,8 +291,13 @@ class NoteCoder(_BundledModel):
     def probabilities(self, value, device, columns: slice | None = None) -> torch.Tensor:
         from model_zoo import text_coder
 
+        from model_zoo import row_inference
+
         _tokens, ids = value
         net = self.network
+        row = row_inference.for_tfidf(net) if columns is not None else None
+        if row is not None:
+            return torch.from_numpy(row_inference.sigmoid(row.logits_for(ids, columns) - net.config.logit_shift))
         with torch.inference_mode():
             batch = text_coder.pad_batch([ids], len(ids) or 1).to(device)
             if columns is not None and hasattr(net, "logits_for"):
