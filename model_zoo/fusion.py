@@ -14,19 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["Stacker", "FEATURES", "logit"]
+__all__ = ["Stacker", "FEATURES"]
 
 # The columns of a pair's feature row, in order.
 FEATURES = ("ranker_logit", "text_logit", "text_read", "previous_visit", "earlier_visit", "problem_list")
 # Weights stored before `earlier_visit` existed gave the name `problem_list` to "recorded at
 # an earlier visit": read that way, they score exactly as they were fitted.
 _LEGACY_NAMES = {"earlier_visit": "problem_list"}
-_EPS = 1e-6
-
-
-def logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
-    return np.log(p) - np.log1p(-p)
 
 
 @dataclass

@@ -13,13 +13,22 @@ import numpy as np
 __all__ = ["descending_order"]
 
 
-def descending_order(scores) -> np.ndarray:
+def descending_order(scores, presorted: np.ndarray | None = None) -> np.ndarray:
     """Positions of a 1-D array by descending value, equal values in position order; NaNs
-    last, in position order (exactly `np.argsort(-scores, kind="stable")`)."""
+    last, in position order (exactly `np.argsort(-scores, kind="stable")`).
+
+    `presorted`: positions already listing `scores` from highest to lowest, whose runs of equal
+    values only are put in position order (no sort); ignored unless it does."""
     s = np.asarray(scores)
     negated = -s
-    order = np.argsort(negated)
-    ranked = negated[order]
+    order = None
+    if presorted is not None and len(presorted) == len(s):
+        ranked = negated[presorted]
+        if not (ranked[1:] < ranked[:-1]).any() and not np.isnan(ranked).any():
+            order = presorted.copy()
+    if order is None:
+        order = np.argsort(negated)
+        ranked = negated[order]
     tied = ranked[1:] == ranked[:-1]
     if s.dtype.kind == "f":
         nan = np.isnan(ranked)

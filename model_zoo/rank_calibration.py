@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model_zoo.ordering import descending_order
-from model_zoo.recall_cut import apply_platt, fit_platt
+from model_zoo.recall_cut import apply_platt, fit_platt, logit
 
 __all__ = ["RankBandCalibration", "BAND_EDGES", "within_row_ranks", "band_summary"]
 
@@ -87,18 +87,34 @@ class RankBandCalibration:
         return out.reshape(raw.shape)
 
     def _apply_row(self, s: np.ndarray) -> np.ndarray:
-        """`apply` for one encounter's [C] scores: the same values. In rank order each band is
-        a slice (no rank array, no masks), and the running minimum needs no gather back."""
+        return self.ranked(s)[0]
+
+    def ranked(self, scores) -> tuple[np.ndarray, np.ndarray]:
+        """(`apply` of one encounter's [C] scores, the result's `descending_order`). In rank order
+        every band's map is one pair of per-rank coefficient arrays (no rank array, no masks),
+        the running minimum needs no gather back, and the result keeps the list's order, so one
+        sort serves both."""
+        s = np.asarray(scores, dtype=np.float64)
         order = descending_order(s)
-        ranked = s[order]
-        out = np.empty_like(ranked)
-        bounds = [e - 1 for e in self.edges] + [len(s)]
-        for b, calibration in enumerate(self.maps):
-            lo, hi = min(bounds[b], len(s)), min(max(bounds[b + 1], bounds[b]), len(s))
-            out[lo:hi] = apply_platt(ranked[lo:hi], calibration)
+        if not self.maps:
+            return s, order
+        a, b = self._coefficients_by_rank(len(s))
+        out = 1.0 / (1.0 + np.exp(-(a * logit(s[order]) + b)))
         back = np.empty_like(out)
         back[order] = np.minimum.accumulate(out)
-        return back
+        return back, descending_order(back, presorted=order)
+
+    def _coefficients_by_rank(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) of the map at each of ranks 1..n, kept per list length."""
+        kept = self.__dict__.setdefault("_by_length", {})
+        if n not in kept:
+            a, b = np.ones(n), np.zeros(n)
+            bounds = [e - 1 for e in self.edges] + [n]
+            for band, calibration in enumerate(self.maps):
+                lo, hi = min(bounds[band], n), min(max(bounds[band + 1], bounds[band]), n)
+                a[lo:hi], b[lo:hi] = calibration.get("a", 1.0), calibration.get("b", 0.0)
+            kept[n] = (a, b)
+        return kept[n]
 
     def to_dict(self) -> dict:
         return {"edges": list(self.edges), "maps": [dict(m) for m in self.maps]}

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts", "floor_cuts",
+__all__ = ["logit", "fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts", "floor_cuts",
            "recall_threshold_curve", "threshold_for", "threshold_cut", "threshold_cuts", "list_cut",
            "cut_metrics", "cut_report", "expected_calibration_error", "precision_curve", "precision_floor"]
 
@@ -43,14 +43,15 @@ CURVE_TARGETS = tuple(round(0.5 + 0.01 * i, 2) for i in range(50))
 _EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p) -> np.ndarray:
+    """log(p / (1 - p)) in float64, p clipped to [1e-6, 1 - 1e-6]."""
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
     return np.log(p) - np.log1p(-p)
 
 
 def fit_platt(scores, labels, steps: int = 200) -> dict:
     """(a, b) of p' = σ(a·logit(p) + b) minimising the log loss over every (row, column)."""
-    x = torch.tensor(_logit(scores).ravel())
+    x = torch.tensor(logit(scores).ravel())
     y = torch.tensor((np.asarray(labels) > 0.5).ravel(), dtype=torch.float64)
     if x.numel() == 0 or y.sum() == 0 or y.sum() == y.numel():
         return {"a": 1.0, "b": 0.0}
@@ -73,7 +74,7 @@ def fit_platt(scores, labels, steps: int = 200) -> dict:
 def apply_platt(scores, calibration: dict | None) -> np.ndarray:
     if not calibration:
         return np.asarray(scores, dtype=np.float64)
-    z = calibration.get("a", 1.0) * _logit(scores) + calibration.get("b", 0.0)
+    z = calibration.get("a", 1.0) * logit(scores) + calibration.get("b", 0.0)
     return 1.0 / (1.0 + np.exp(-z))
 
 

@@ -83,28 +83,27 @@ def _as_index(columns) -> np.ndarray | slice:
 
 
 class _CopySource:
-    """One record source's (input column → label columns) pairs, grouped by input, and its
-    weight on every label (its head's shared scale plus the label's own delta)."""
+    """One record source's (input column → label columns) pairs as a table: row i lists the
+    labels input i reaches, padded with the spare label n_labels; and the source's weight on
+    every label (its head's shared scale plus the label's own delta)."""
 
-    def __init__(self, inputs: np.ndarray, labels: np.ndarray, weight: np.ndarray, n_inputs: int) -> None:
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray, weight: np.ndarray, n_inputs: int,
+                 n_labels: int) -> None:
         order = np.argsort(inputs, kind="stable")
-        self.inputs = inputs[order]
-        self.labels = labels[order]
-        self.starts = np.searchsorted(self.inputs, np.arange(n_inputs + 1))
+        inputs, labels = inputs[order], labels[order]
+        starts = np.searchsorted(inputs, np.arange(n_inputs + 1))
+        self.width = max(1, int(np.diff(starts).max(initial=0)))
+        self.table = np.full((n_inputs, self.width), n_labels, dtype=np.intp)
+        slot = np.arange(len(inputs)) - starts[inputs]        # each pair's place in its input's row
+        self.table[inputs, slot] = labels
         self.weight = weight
 
-    def pairs_of(self, nz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(input, label) of every pair whose input is one of `nz` (the row's non-zero inputs:
-        the others add nothing to a maximum over non-negative values)."""
-        starts, stops = self.starts[nz], self.starts[nz + 1]
-        lengths = stops - starts
-        total = int(lengths.sum())
-        if not total:
-            return nz[:0], nz[:0]
-        # positions starts[i] .. stops[i] of each input, concatenated
-        shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        positions = shift + np.arange(total)
-        return self.inputs[positions], self.labels[positions]
+    def present(self, x: np.ndarray, nz: np.ndarray) -> np.ndarray:
+        """[n_labels + 1]: for each label the largest value among the row's inputs paired with
+        it (0 where none is; the last entry is the padding's)."""
+        out = np.zeros(len(self.weight) + 1, dtype=x.dtype)
+        np.maximum.at(out, self.table[nz].ravel(), np.repeat(x[nz], self.width))
+        return out
 
 
 class RankerRow:
@@ -135,7 +134,7 @@ class RankerRow:
             if len(inputs):
                 weight = _array(ranker._copy_weight(k))
                 copies.append(_CopySource(inputs, _array(getattr(ranker, f"copy_labels_{k}")), weight,
-                                          config.n_inputs))
+                                          config.n_inputs, n_labels))
         return cls(_array(ranker._first_by_input.of(first.weight)), _array(first.bias), later,
                    _array(ranker.out.weight), _array(ranker._out_by_input.of(ranker.out.weight)),
                    _array(ranker.out.bias), _array(ranker.wide.weight) if config.wide else None,
@@ -160,7 +159,7 @@ class RankerRow:
         if self.wide is not None:
             out += values @ (self.wide[nz, index] if isinstance(index, slice) else self.wide[np.ix_(nz, index)])
         if self.copies:
-            out += self._copied(x, nz, np.arange(self.n_labels)[index])
+            out += self._copied(x, nz, index)
         return out
 
     def occlusion_logits(self, x: np.ndarray, features, columns) -> np.ndarray:
@@ -177,33 +176,37 @@ class RankerRow:
             whole = x[nz] @ self.wide[np.ix_(nz, index)]
             out += np.concatenate([whole[None], whole - values * self.wide[np.ix_(taken, index)]])
         if self.copies:
-            out += self._copied(x, nz, index, taken)
+            out += self._copied_without_each(x, nz, index, taken)
         return out
 
-    def _copied(self, x: np.ndarray, nz: np.ndarray, columns: np.ndarray,
-                taken: np.ndarray | None = None) -> np.ndarray:
-        """Σ_source weight · (the largest value among the row's inputs paired with each of
-        `columns`): [len(columns)]; with `taken`, [1 + len(taken), len(columns)], the later rows
-        without each input of `taken` in turn."""
-        n_rows = 1 if taken is None else len(taken) + 1
-        place = np.full(self.n_labels, -1, dtype=np.intp)
-        place[columns] = np.arange(len(columns))   # a repeated column: its last place, copied back below
-        out = np.zeros((n_rows, len(columns)), dtype=x.dtype)
+    def _copied(self, x: np.ndarray, nz: np.ndarray, columns) -> np.ndarray:
+        """[len(columns)]: Σ_source weight · (the largest value among the row's inputs paired
+        with each of `columns`); x's non-zero inputs are `nz` (the others add nothing to a
+        maximum over non-negative values)."""
+        out = None
         for source in self.copies:
-            inputs, labels = source.pairs_of(nz)
-            where = place[labels]
-            inputs, where = inputs[where >= 0], where[where >= 0]
-            if not len(inputs):
-                continue
-            values = np.broadcast_to(x[inputs], (n_rows, len(inputs))).copy()
-            if taken is not None:
-                values[1:][inputs[None, :] == taken[:, None]] = 0
-            present = np.zeros((n_rows, len(columns)), dtype=x.dtype)
-            rows = np.repeat(np.arange(n_rows), len(inputs))
-            np.maximum.at(present, (rows, np.tile(where, n_rows)), values.ravel())
+            part = source.present(x, nz)[:-1][columns] * source.weight[columns]
+            out = part if out is None else out + part
+        return out
+
+    def _copied_without_each(self, x: np.ndarray, nz: np.ndarray, columns: np.ndarray,
+                             taken: np.ndarray) -> np.ndarray:
+        """[1 + len(taken), len(columns)]: `_copied` of x, then of x without each input of `taken`."""
+        n_rows, n_columns = len(taken) + 1, len(columns)
+        place = np.full(self.n_labels + 1, n_columns, dtype=np.intp)   # n_columns: not asked for
+        place[columns] = np.arange(n_columns)     # a repeated column: its last place, copied back below
+        out = np.zeros((n_rows, n_columns), dtype=x.dtype)
+        for source in self.copies:
+            where = place[source.table[nz]].ravel()
+            wanted = where < n_columns
+            where, inputs = where[wanted], np.repeat(nz, source.width)[wanted]
+            values = np.repeat(x[inputs][None, :], n_rows, axis=0)
+            values[1:][inputs[None, :] == taken[:, None]] = 0
+            present = np.zeros((n_rows, n_columns), dtype=x.dtype)
+            np.maximum.at(present, (np.repeat(np.arange(n_rows), len(where)), np.tile(where, n_rows)),
+                          values.ravel())
             out += present * source.weight[columns]
-        out = out[:, place[columns]]        # repeated columns share the one computed place
-        return out[0] if taken is None else out
+        return out[:, place[columns]]
 
 
 class TfidfRow:

@@ -28,3 +28,17 @@ def test_the_same_order_as_a_stable_sort_with_ties_zeros_and_nans():
 def test_integer_scores_and_a_constant_list():
     assert np.array_equal(descending_order(np.array([3, 1, 3, 2, 1])), _stable(np.array([3, 1, 3, 2, 1])))
     assert np.array_equal(descending_order(np.full(50, 0.25)), np.arange(50))
+
+
+def test_a_presorted_order_has_only_its_ties_put_in_position_order():
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 5, 300):
+        s = np.round(rng.beta(0.3, 5, size=n), 2)            # many ties
+        # any order listing s from highest to lowest, ties in another order than position
+        by_value_then_reversed = np.lexsort((-np.arange(n), -s))
+        assert np.array_equal(descending_order(s, presorted=by_value_then_reversed), _stable(s))
+        # one that does not list s from highest to lowest is ignored, as is a NaN
+        assert np.array_equal(descending_order(s, presorted=np.arange(n)[::-1].copy()), _stable(s))
+        if n:
+            s[0] = np.nan
+            assert np.array_equal(descending_order(s, presorted=by_value_then_reversed), _stable(s))

@@ -58,6 +58,10 @@ def test_one_encounter_is_recalibrated_to_the_same_bits_as_a_batch_row():
             if rng.random() < 0.5:
                 scores = np.round(scores, 2)               # many ties
             assert np.array_equal(bands.apply(scores), bands.apply(scores[None])[0])
+            # and the served call's order of the result is the stable sort's
+            values, order = bands.ranked(scores)
+            assert np.array_equal(values, bands.apply(scores))
+            assert np.array_equal(order, np.argsort(-values, kind="stable"))
 
 
 def test_no_rank_bands_stored_means_the_stacker_probabilities():

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fhir_assist.adapter.visits import Code, PatientTimeline, Visit
@@ -123,12 +124,16 @@ class CodingSuggester:
     def calibrated(self, level: str, scores: torch.Tensor) -> torch.Tensor:
         """A head's probabilities recalibrated on validation (identity for an artifact
         trained before calibration was stored)."""
+        return torch.from_numpy(self._calibrated(level, scores.numpy()))
+
+    def _calibrated(self, level: str, scores: np.ndarray) -> np.ndarray:
+        """`calibrated` on numpy scores, float32 like the model's."""
         from model_zoo.recall_cut import apply_platt
 
         calibration = (self._cutoffs.get(level) or {}).get("calibration")
         if not calibration:
             return scores
-        return torch.from_numpy(apply_platt(scores.numpy(), calibration)).float()
+        return apply_platt(scores, calibration).astype(np.float32)
 
     def write_floor(self, precision: float, level: str = "billing") -> float:
         """The lowest calibrated score whose codes were right at least `precision` of the
@@ -141,8 +146,8 @@ class CodingSuggester:
         """(calibrated probabilities over the billing head as a numpy array, number of inputs,
         unknown codes, model input) — what a fused list needs from this model."""
         probs, _, unknown, model_input, n_inputs = self._scores(visit, patient, self.labels.slices()["billing"])
-        scores = self.calibrated("billing", probs)
-        return scores.numpy().astype("float64"), n_inputs, unknown, model_input
+        scores = self._calibrated("billing", probs.numpy())
+        return scores.astype(np.float64), n_inputs, unknown, model_input
 
     # ------------------------------------------------------------------ suggestions
 

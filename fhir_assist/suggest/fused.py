@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from model_zoo.fusion import Stacker
-from model_zoo.ordering import descending_order
 from model_zoo.rank_calibration import RankBandCalibration
 from model_zoo.recall_cut import list_cut, precision_floor
 
@@ -84,8 +83,7 @@ class FusedCoder:
                    and (v.start is None or visit.start is None or v.start <= visit.start)]
         history = F.history_columns(earlier + [visit], ranker.labels, patient)[visit.encounter_id]
         rows = F.feature_rows(r_probs[None], t_probs[None], known[None], [history])[0]
-        fused = self.rank_calibration.apply(self.stacker.predict(rows))
-        order = descending_order(fused)
+        fused, order = self.rank_calibration.ranked(self.stacker.predict(rows))
         cutoff_k, expected, threshold = list_cut(fused[order], target_recall, rule, self.recall_thresholds)
         if min_probability and rule != "global-k":
             # Stop where each further code is very unlikely; say the recall that reaches.

@@ -16,7 +16,8 @@ from typing import Iterable
 
 import numpy as np
 
-from model_zoo.fusion import FEATURES, logit
+from model_zoo.fusion import FEATURES
+from model_zoo.recall_cut import logit
 
 __all__ = ["text_columns", "history_columns", "feature_rows", "FEATURES", "HISTORY_COLUMNS"]
 
