@@ -117,7 +117,7 @@ class SuggestedCode:
 
 
 def _field(obj: Any, name: str, default=None):
-    if isinstance(obj, Mapping):
+    if isinstance(obj, (dict, Mapping)):      # a plain dict first: typing's Mapping check is slow
         return obj.get(name, default)
     return getattr(obj, name, default)
 

@@ -359,7 +359,7 @@ class MicronStep:
 
 
 class MicronPredictor:
-    """Eq. 11–14 on a trained model; CPU numpy-free torch inference, no grad."""
+    """Eq. 11–14 on a trained model, no grad: one visit in numpy on the CPU, batches in torch."""
 
     def __init__(self, model: Micron, thresholds: MicronThresholds, ddi: np.ndarray | None = None):
         """`ddi`: the |M|×|M| interaction matrix; needed when the thresholds stop
@@ -394,26 +394,39 @@ class MicronPredictor:
         key = encounter_key(encounter)
         if state is not None and key and state.encounter == key:
             state = state.previous
+        health, vector = self._advance(state, dx, proc)
+        base = (frozenset() if state is None else state.medications) if base is None else base
+        if not isinstance(base, frozenset):
+            base = frozenset(int(m) for m in base)
+        if state is None:   # the list known at the first visit anchors the state
+            first = base if observed is None else observed
+            vector = anchor_first_list(vector[None], first, self.thresholds.first_list_floor)[0]
+        step = self._step(vector, health, base, observed, 0 if state is None else state.visits)
+        step.state.encounter = key
+        step.state.previous = None if state is None else state.without_history()
+        return step
+
+    def _advance(self, state: MicronState | None, dx: Sequence[int], proc: Sequence[int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """(h(t), m̃(t)) as float32 numpy: m̂(t) without a state, else m̃(t−1) + NET_med(h(t) − h(t−1));
+        in numpy on the CPU (`row_inference`: one visit's few products), else in torch."""
+        from .row_inference import for_micron
+
+        row = for_micron(self.model)
+        if row is not None:
+            health = row.health(dx, proc)
+            if state is None:
+                return health, row.net_med(health)
+            return health, state.vector + row.net_med(health - state.health)
         device = self.model.encoder.dx_embedding.weight.device
         health = self.model.encoder.encode_visit(dx, proc)
         if state is None:
             vector = self.model.net_med(health)
-            base = frozenset() if base is None else base
         else:
             previous = torch.as_tensor(state.health, device=device)
             vector = torch.as_tensor(state.vector, device=device) + self.model.net_med(health - previous)
-            base = state.medications if base is None else base
-        if base is not None and not isinstance(base, frozenset):
-            base = frozenset(int(m) for m in base)
-        vector_np = vector.detach().to("cpu", torch.float32).numpy()
-        if state is None:   # the list known at the first visit anchors the state
-            first = base if observed is None else observed
-            vector_np = anchor_first_list(vector_np[None], first, self.thresholds.first_list_floor)[0]
-        step = self._step(vector_np, health.detach().to("cpu", torch.float32).numpy(), base,
-                          observed, 0 if state is None else state.visits)
-        step.state.encounter = key
-        step.state.previous = None if state is None else state.without_history()
-        return step
+        return (health.detach().to("cpu", torch.float32).numpy(),
+                vector.detach().to("cpu", torch.float32).numpy())
 
     def _step(self, vector: np.ndarray, health: np.ndarray, base: frozenset[int],
               observed: Iterable[int] | None, visits: int) -> MicronStep:

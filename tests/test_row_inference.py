@@ -108,3 +108,21 @@ def test_one_thread_for_numpys_products():
 
     row_inference.single_thread_blas()
     assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
+@settings(max_examples=40, deadline=None)
+@given(dx=st.lists(st.integers(0, 19), max_size=8), proc=st.lists(st.integers(0, 9), max_size=4),
+       earlier_dx=st.lists(st.integers(0, 19), max_size=8))
+def test_a_micron_visit_in_numpy_is_the_torch_encoder_and_prescription_network(dx, proc, earlier_dx):
+    from model_zoo.micron import Micron
+
+    torch.manual_seed(6)
+    model = Micron(20, 10, 15, dim=8, hidden=12).eval()       # codes repeated, or none at all
+    row = row_inference.for_micron(model)
+    with torch.no_grad():
+        health = model.encoder.encode_visit(dx, proc)
+        earlier = model.encoder.encode_visit(earlier_dx, [])
+        assert np.allclose(row.health(dx, proc), health.numpy(), atol=1e-5)
+        assert np.allclose(row.net_med(row.health(dx, proc) - row.health(earlier_dx, [])),
+                           model.net_med(health - earlier).numpy(), atol=1e-5)
+    assert row_inference.for_micron(model.train()) is None
