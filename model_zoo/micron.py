@@ -377,7 +377,6 @@ class MicronPredictor:
         self.tag = model_tag(model, thresholds)
 
     # one visit ---------------------------------------------------------------
-    @torch.no_grad()
     def update(self, state: MicronState | bytes | None, dx: Sequence[int], proc: Sequence[int],
                observed: Iterable[int] | None = None, base: Iterable[int] | None = None,
                encounter: str | None = None) -> MicronStep:
@@ -418,15 +417,12 @@ class MicronPredictor:
             if state is None:
                 return health, row.net_med(health)
             return health, state.vector + row.net_med(health - state.health)
-        device = self.model.encoder.dx_embedding.weight.device
-        health = self.model.encoder.encode_visit(dx, proc)
-        if state is None:
-            vector = self.model.net_med(health)
-        else:
-            previous = torch.as_tensor(state.health, device=device)
-            vector = torch.as_tensor(state.vector, device=device) + self.model.net_med(health - previous)
-        return (health.detach().to("cpu", torch.float32).numpy(),
-                vector.detach().to("cpu", torch.float32).numpy())
+        with torch.no_grad():
+            health = self.model.encoder.encode_visit(dx, proc)
+            vector = self.model.net_med(health) if state is None else (
+                torch.as_tensor(state.vector, device=health.device)
+                + self.model.net_med(health - torch.as_tensor(state.health, device=health.device)))
+        return health.to("cpu", torch.float32).numpy(), vector.to("cpu", torch.float32).numpy()
 
     def _step(self, vector: np.ndarray, health: np.ndarray, base: frozenset[int],
               observed: Iterable[int] | None, visits: int) -> MicronStep:

@@ -132,7 +132,12 @@ def _trained_predictor():
     return micron.MicronPredictor(model, thresholds), patients
 
 
-def test_incremental_update_equals_full_recomputation():
+@pytest.mark.parametrize("one_visit_in", ["numpy", "torch"])
+def test_incremental_update_equals_full_recomputation(one_visit_in, monkeypatch):
+    from model_zoo import row_inference
+
+    if one_visit_in == "torch":       # where the model sits on a GPU: no numpy row path
+        monkeypatch.setattr(row_inference, "for_micron", lambda model: None)
     predictor, patients = _trained_predictor()
     long_patient = max(patients, key=len)
     # a long history built from the toy visits, to exercise the recursion
