@@ -5,8 +5,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from model_zoo import attribution, icd_ranker, row_inference, tfidf_coder
+from model_zoo import attribution, icd_ranker, row_inference
 from model_zoo.text_coder import pad_batch
+from tests.small_models import random_tfidf_coder
 
 N_INPUTS, HEADS = 12, [3, 5, 6]
 
@@ -75,22 +76,12 @@ def test_the_row_path_is_kept_until_a_weight_changes_and_absent_where_torch_must
     assert row_inference.for_ranker(_ranker(4, hidden=[])) is None        # no trunk: a linear model
 
 
-def _coder(rank):
-    torch.manual_seed(5)
-    model = tfidf_coder.TfidfCoder(tfidf_coder.TfidfCoderConfig(vocab_size=40, n_icd=9, n_ccs=3, rank=rank))
-    model.set_idf([[2, 3, 4], [2, 5, 9], [7, 8], [2, 30, 31]])
-    with torch.no_grad():
-        for p in model.linear.parameters():
-            p.normal_()
-    return model.eval()
-
-
 @pytest.mark.parametrize("rank", [None, 4])
 @settings(max_examples=40, deadline=None)
 @given(note=st.lists(st.integers(1, 39), max_size=30),    # 1: out of vocabulary; empty: no note text
        columns=st.sampled_from([slice(0, 9), slice(9, 12), slice(0, 12), slice(3, 7)]))
 def test_a_tfidf_notes_row_logits_are_its_forward_pass_columns(rank, note, columns):
-    model = _coder(rank)
+    model = random_tfidf_coder(rank, seed=5)
     expected = torch.cat(model(pad_batch([note], len(note) or 1)), 1)[0, columns].detach().numpy()
     assert np.allclose(row_inference.for_tfidf(model).logits_for(note, columns), expected, atol=1e-5)
 
@@ -100,7 +91,7 @@ def test_only_a_tfidf_coder_has_a_row_path():
 
     coder = TextCoder(TextCoderConfig(vocab_size=20, n_icd=4, n_ccs=2)).eval()
     assert row_inference.for_tfidf(coder) is None
-    assert row_inference.for_tfidf(_coder(None)) is not None
+    assert row_inference.for_tfidf(random_tfidf_coder(None)) is not None
 
 
 def test_one_thread_for_numpys_products():

@@ -3,8 +3,9 @@ that use them: the same numbers as the dense products they replace."""
 import torch
 from torch import nn
 
-from model_zoo import text_coder, tfidf_coder
+from model_zoo import text_coder
 from model_zoo.row_products import KeptTranspose, sliced_product, sparse_product
+from tests.small_models import random_tfidf_coder
 
 
 def _sparse_rows(n_rows: int, n_in: int, per_row: int, seed: int = 0) -> torch.Tensor:
@@ -48,20 +49,10 @@ def test_kept_transpose_follows_the_weight():
     assert torch.equal(kept.of(layer.weight), layer.weight.t())
 
 
-def _coder(rank: int | None) -> tfidf_coder.TfidfCoder:
-    torch.manual_seed(0)
-    model = tfidf_coder.TfidfCoder(tfidf_coder.TfidfCoderConfig(vocab_size=40, n_icd=9, n_ccs=3, rank=rank))
-    model.set_idf([[2, 3, 4], [2, 5, 9], [7, 8], [2, 30, 31]])
-    with torch.no_grad():
-        for p in model.linear.parameters():
-            p.normal_()
-    return model.eval()
-
-
 def test_text_coder_logits_for_are_the_forward_pass_columns():
     notes = text_coder.pad_batch([[2, 3, 3, 17, 30], [], [1, 1, 8]], 12)   # an empty note, OOV only
     for rank in (None, 5):
-        model = _coder(rank)
+        model = random_tfidf_coder(rank)
         whole = torch.cat(model(notes), 1)
         for columns in (slice(0, 9), slice(2, 7), slice(0, 12), slice(9, 12)):
             assert torch.allclose(model.logits_for(notes, columns), whole[:, columns], atol=1e-5), (rank, columns)
