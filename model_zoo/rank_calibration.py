@@ -47,6 +47,7 @@ def _band_of(ranks: np.ndarray, edges) -> np.ndarray:
 class RankBandCalibration:
     edges: tuple[int, ...] = BAND_EDGES
     maps: list[dict] = field(default_factory=list)      # per band {"a", "b"}; identity when empty
+    _by_length: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, scores, labels, edges=BAND_EDGES, seed: int = 0) -> "RankBandCalibration":
@@ -72,7 +73,7 @@ class RankBandCalibration:
         if not self.maps:
             return raw
         if raw.ndim == 1:
-            return self._apply_row(raw)
+            return self.ranked(raw)[0]
         s = np.atleast_2d(raw)
         order, ranks = within_row_ranks(s)
         band = _band_of(ranks, self.edges)
@@ -85,9 +86,6 @@ class RankBandCalibration:
         ranked = np.minimum.accumulate(np.take_along_axis(out, order, axis=1), axis=1)
         np.put_along_axis(out, order, ranked, axis=1)
         return out.reshape(raw.shape)
-
-    def _apply_row(self, s: np.ndarray) -> np.ndarray:
-        return self.ranked(s)[0]
 
     def ranked(self, scores) -> tuple[np.ndarray, np.ndarray]:
         """(`apply` of one encounter's [C] scores, the result's `descending_order`). In rank order
@@ -106,7 +104,7 @@ class RankBandCalibration:
 
     def _coefficients_by_rank(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) of the map at each of ranks 1..n, kept per list length."""
-        kept = self.__dict__.setdefault("_by_length", {})
+        kept = self._by_length
         if n not in kept:
             a, b = np.ones(n), np.zeros(n)
             bounds = [e - 1 for e in self.edges] + [n]

@@ -1,4 +1,4 @@
-"""One input row through a trained ranker or TF-IDF coder, in numpy: what a hook call runs on the CPU.
+"""One input row through a trained ranker, TF-IDF coder or MICRON model, in numpy: what a hook call runs on the CPU.
 
 A hook call scores a single visit. For one row the models' arithmetic is small (well under a
 million multiply-adds) and torch's fixed cost per operation — parsing its arguments, dispatch,

@@ -43,9 +43,9 @@ def build_coder(recipe) -> PatientCoder:
     import torch
 
     from fhir_assist.config import Settings
-    from model_zoo.row_inference import single_thread_blas
     from fhir_assist.suggest.model_set import RANKER, load_models
     from fhir_assist.suggest.visit_codes import VisitCoder
+    from model_zoo.row_inference import single_thread_blas
 
     # One thread per process: the engines run one process per core, and a fixed thread
     # count keeps every score the same bits on every engine.

@@ -289,9 +289,7 @@ class NoteCoder(_BundledModel):
         return VisitInput((tokens, ids), input_stratum(len(ids), NOTE_BUCKETS), [])
 
     def probabilities(self, value, device, columns: slice | None = None) -> torch.Tensor:
-        from model_zoo import text_coder
-
-        from model_zoo import row_inference
+        from model_zoo import row_inference, text_coder
 
         _tokens, ids = value
         net = self.network
