@@ -17,7 +17,8 @@ import requests
 
 from fhir_assist.cds.feedback import SOURCE
 from fhir_assist.commands.server_processes import (choose_workers, declared_body_too_large, freeze_startup_objects,
-                                                      shared_state_file, torch_threads_per_worker, usable_cores)
+                                                      heartbeat_directory, shared_state_file, torch_threads_per_worker,
+                                                      usable_cores)
 from fhir_assist.store import open_store
 from fhir_assist.store.keys import Scope
 from tests.conftest import _stop_process, free_port
@@ -58,6 +59,16 @@ def test_torch_threads_split_the_cores():
     assert torch_threads_per_worker(1, cores=4) == 4
     assert torch_threads_per_worker(2, cores=4) == 2
     assert torch_threads_per_worker(8, cores=4) == 1
+
+
+def test_worker_heartbeats_go_to_a_memory_backed_directory_where_there_is_one(tmp_path):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o500)
+    assert heartbeat_directory((str(tmp_path / "absent"), str(tmp_path))) == str(tmp_path)
+    if os.geteuid() != 0:           # root writes anywhere
+        assert heartbeat_directory((str(read_only),)) is None
+    assert heartbeat_directory((str(tmp_path / "absent"),)) is None       # gunicorn's default then
+    assert heartbeat_directory() == ("/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
 
 
 def test_objects_alive_at_startup_are_left_out_of_garbage_collections():
