@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model_zoo.ordering import descending_order
-from model_zoo.recall_cut import apply_platt, fit_platt, logit
+from model_zoo.recall_cut import apply_platt, fit_platt
 
 __all__ = ["RankBandCalibration", "BAND_EDGES", "within_row_ranks", "band_summary"]
 
@@ -97,7 +97,7 @@ class RankBandCalibration:
         if not self.maps:
             return s, order
         a, b = self._coefficients_by_rank(len(s))
-        out = 1.0 / (1.0 + np.exp(-(a * logit(s[order]) + b)))
+        out = apply_platt(s[order], {"a": a, "b": b})      # each rank its band's map
         back = np.empty_like(out)
         back[order] = np.minimum.accumulate(out)
         return back, descending_order(back, presorted=order)
