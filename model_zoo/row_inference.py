@@ -94,13 +94,12 @@ class _CopySource:
     labels input i reaches, padded with the spare label n_labels; and the source's weight on
     every label (its head's shared scale plus the label's own delta)."""
 
-    def __init__(self, inputs: np.ndarray, labels: np.ndarray, weight: np.ndarray, n_inputs: int,
-                 n_labels: int) -> None:
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray, weight: np.ndarray, n_inputs: int) -> None:
         order = np.argsort(inputs, kind="stable")
         inputs, labels = inputs[order], labels[order]
         starts = np.searchsorted(inputs, np.arange(n_inputs + 1))
         self.width = max(1, int(np.diff(starts).max(initial=0)))
-        self.table = np.full((n_inputs, self.width), n_labels, dtype=np.intp)
+        self.table = np.full((n_inputs, self.width), len(weight), dtype=np.intp)     # the spare label
         slot = np.arange(len(inputs)) - starts[inputs]        # each pair's place in its input's row
         self.table[inputs, slot] = labels
         self.weight = weight
@@ -117,13 +116,13 @@ class RankerRow:
     """A multitask `IcdRanker`'s outputs for one input row (float32, like the model)."""
 
     def __init__(self, first_by_input, first_bias, later, out_weight, out_by_input, out_bias, wide,
-                 copies, n_labels) -> None:
+                 copies) -> None:
         self.first_by_input, self.first_bias = first_by_input, first_bias
         self.later = later                  # ("linear", weight [in, out], bias) or ("relu",)
         self.out_weight, self.out_by_input, self.out_bias = out_weight, out_by_input, out_bias
         self.wide = wide                    # [inputs, labels] or None
         self.copies = copies                # _CopySource per record source with pairs
-        self.n_labels = n_labels
+        self.n_labels = len(out_bias)
 
     @classmethod
     def build(cls, ranker) -> "RankerRow | None":
@@ -134,18 +133,18 @@ class RankerRow:
         first = layers[0]
         later = [("linear", _array(m.weight).T, _array(m.bias)) if isinstance(m, nn.Linear) else ("relu",)
                  for m in layers[1:]]
-        config, n_labels = ranker.config, ranker.n_labels
+        config = ranker.config
         copies = []
         for k in range(len(config.copy_pairs)):
             inputs = _array(getattr(ranker, f"copy_inputs_{k}"))
             if len(inputs):
                 weight = _array(ranker._copy_weight(k))
                 copies.append(_CopySource(inputs, _array(getattr(ranker, f"copy_labels_{k}")), weight,
-                                          config.n_inputs, n_labels))
+                                          config.n_inputs))
         return cls(_array(ranker._first_by_input.of(first.weight)), _array(first.bias), later,
                    _array(ranker.out.weight), _array(ranker._out_by_input.of(ranker.out.weight)),
                    _array(ranker.out.bias), _array(ranker.wide.weight) if config.wide else None,
-                   copies, n_labels)
+                   copies)
 
     def _hidden(self, h: np.ndarray) -> np.ndarray:
         """The trunk after its first layer's output `h` ([width] or [rows, width])."""
