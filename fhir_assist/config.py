@@ -46,6 +46,11 @@ and a few settings that have no flag (deployment tuning):
     FHIR_ASSIST_WORKERS           server processes (default 0 = automatic: one per CPU core with
                                   --redis-url, else one; see `fhir-assist serve --help`)
     FHIR_ASSIST_MAX_REQUEST_MB    largest accepted request body (default 32)
+    FHIR_ASSIST_STATE_FILE        without Redis, the SQLite file the server processes share (default:
+                                  a temporary one, removed at exit)
+    FHIR_ASSIST_STATE_FILE_DURABLE  false: that file is not flushed to disk (it survives a process
+                                  that dies, not a machine that does; default true, false for the
+                                  temporary one)
     FHIR_ASSIST_MAX_PREFETCH_RESOURCES  most resources one call's prefetch may hold; more is
                                   answered 413 before any is read (default 50,000)
     FHIR_ASSIST_TOP_CODES         coding suggestions shown per card (default 20)
@@ -178,6 +183,9 @@ class Settings:
     redis_url: str | None = None
     # without Redis: a SQLite file the server processes share (serve makes a temporary one)
     state_file: str | None = None
+    # False: the state file is not flushed to disk at checkpoints (serve's temporary file, removed at
+    # exit: a crashed machine loses it either way); a process that dies loses nothing
+    state_file_durable: bool = True
     fhir_base_url: str | None = None
     trust: tuple[TrustedIssuerSpec, ...] = setting((), parse=lambda name, v: tuple(
         parse_trust(item) for item in re.split(r"[\s;]+", v) if item))

@@ -40,9 +40,11 @@ def test_automatic_workers_are_one_per_core_and_share_a_store():
     assert shared_state_file(with_redis) == (with_redis, None)
     named = Settings(state_file="/var/lib/fhir-assist/state.db")
     assert shared_state_file(named) == (named, None)
+    assert named.state_file_durable
     settings, folder = shared_state_file(Settings())
     try:
         assert settings.state_file == os.path.join(folder, "state.db") and os.path.isdir(folder)
+        assert not settings.state_file_durable      # removed at exit: never flushed to disk
     finally:
         os.rmdir(folder)
 

@@ -350,6 +350,20 @@ def test_unreachable_redis_at_start_up_does_not_prevent_opening():
         s.get_micron_state("t", "p")
 
 
+@pytest.mark.parametrize("durable", [True, False])
+def test_sqlite_flushes_to_disk_only_when_durable(tmp_path, durable):
+    path = str(tmp_path / "state.db")
+    s = open_store(None, state_file=path, durable=durable)
+    s.put_micron_state("t", "p", b"state", ttl_s=60)
+    # 1 = NORMAL (WAL checkpoints flush the file), 0 = OFF
+    assert s._read("PRAGMA synchronous", ()) == [(1 if durable else 0,)]
+    assert ("not flushed to disk" in s.describe()) is not durable
+    other = SqliteStore(path)                 # another process's connection reads it all the same
+    assert other.get_micron_state("t", "p") == b"state"
+    other.close()
+    s.close()
+
+
 def test_sqlite_ttl_is_honoured_and_expired_rows_are_swept(tmp_path):
     clock = FakeClock()
     s = SqliteStore(str(tmp_path / "state.db"), clock=clock)

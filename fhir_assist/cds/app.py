@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, store: Any = None, models: M
     settings = settings or Settings()
     if store is None:
         from fhir_assist.store import open_store
-        store = open_store(settings.redis_url, settings.state_file)
+        store = open_store(settings.redis_url, settings.state_file, durable=settings.state_file_durable)
     if models is None:
         models = load_models(settings.models_dir, settings.device)
     metrics = ServiceMetrics()

@@ -20,13 +20,15 @@ __all__ = ["CARD_TTL_S", "DEFAULT_TENANT", "FEEDBACK_MAX_EVENTS", "JTI_GRACE_S",
            "MemoryStore", "RETRY_AFTER_S", "RedisStore", "Scope", "SqliteStore", "Store", "StoreUnavailable", "open_store"]
 
 
-def open_store(redis_url: str | None, state_file: str | None = None, **options) -> Store:
+def open_store(redis_url: str | None, state_file: str | None = None, *, durable: bool = True,
+               **options) -> Store:
     """A RedisStore for a redis:// / rediss:// / unix:// URL; without one, a SqliteStore in
-    `state_file` when given (server processes of one machine share it), else the in-process store.
+    `state_file` when given (server processes of one machine share it; `durable`: flushed to
+    disk), else the in-process store.
 
     Opening never connects: a Redis that is down at start-up shows in `ping()` and as
     `StoreUnavailable` on use, so the service can start and recover when Redis returns.
     """
     if not redis_url:
-        return SqliteStore(state_file) if state_file else MemoryStore()
+        return SqliteStore(state_file, durable=durable) if state_file else MemoryStore()
     return RedisStore(redis_url, **options)

@@ -42,8 +42,12 @@ _ROWS_PER_STATEMENT = 500
 class SqliteStore(Store):
     kind = "sqlite"
 
-    def __init__(self, path: str, *, max_states: int = MAX_STATES, max_cards: int = MAX_CARDS, clock=time.time):
+    def __init__(self, path: str, *, durable: bool = True, max_states: int = MAX_STATES,
+                 max_cards: int = MAX_CARDS, clock=time.time):
         self.path = str(path)
+        # NORMAL: WAL checkpoints flush the file to disk. OFF: never (nothing is lost when a
+        # process dies, only when the machine does): for a file removed at exit anyway.
+        self._synchronous = "NORMAL" if durable else "OFF"
         self._clock = clock
         self._caps = ((MICRON, max_states), (CARD, max_cards))
         self._local = threading.local()
@@ -54,7 +58,7 @@ class SqliteStore(Store):
             raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
 
     def describe(self) -> str:
-        return f"sqlite ({self.path})"
+        return f"sqlite ({self.path}{'' if self._synchronous == 'NORMAL' else ', not flushed to disk'})"
 
     # -- connections: one per process and thread
     def _db(self) -> sqlite3.Connection:
@@ -63,7 +67,7 @@ class SqliteStore(Store):
             db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.db, self._local.pid = db, os.getpid()
         return db
 
