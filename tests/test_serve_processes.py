@@ -1,24 +1,30 @@
 """`fhir-assist serve` with several processes: the automatic choice, a real multi-process
 server whose workers share the card ledger through Redis or, without Redis, through a SQLite
 state file (feedback on a card is accepted whichever worker answered the hook call), and the
-request body limit under both servers (waitress alone, gunicorn with several processes)."""
+request body limit under both servers (waitress alone, gunicorn with several processes), and
+when a connection is kept alive."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from fhir_assist.cds.feedback import SOURCE
-from fhir_assist.commands.server_processes import (choose_workers, declared_body_too_large, freeze_startup_objects,
-                                                      heartbeat_directory, shared_state_file, torch_threads_per_worker,
-                                                      usable_cores)
+from fhir_assist.commands.server_processes import (choose_workers, connection_policy, declared_body_too_large,
+                                                      freeze_startup_objects, heartbeat_directory, shared_state_file,
+                                                      torch_threads_per_worker, usable_cores)
+from fhir_assist.commands.warm_threads import LastIdleFirstPool
 from fhir_assist.store import open_store
 from fhir_assist.store.keys import Scope
 from tests.conftest import _stop_process, free_port
@@ -123,12 +129,12 @@ def test_workers_share_the_card_ledger(shared, tmp_path, request):
         body = json.loads((HOOKS / f"{CODING}.json").read_text())
         cards = []
         with requests.Session() as first, requests.Session() as second:
-            # Two connections, several calls: the workers take turns on the listening socket.
+            # Several calls, each on a new connection (the client closes them): the workers take
+            # turns on the listening socket.
             for session in (first, second, first, second):
-                response = session.post(f"{base}/cds-services/{CODING}", json=body, timeout=60)
+                response = session.post(f"{base}/cds-services/{CODING}", json=body, timeout=60,
+                                        headers={"Connection": "close"})
                 assert response.status_code == 200, response.text[:500]
-                # One call per connection: the next one goes to whichever process is free.
-                assert response.headers.get("Connection", "").lower() == "close", response.headers
                 cards.append(response.json()["cards"][0])
         feedback = {"feedback": [{"card": card["uuid"], "outcome": "accepted",
                                   "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
@@ -150,6 +156,64 @@ def test_workers_share_the_card_ledger(shared, tmp_path, request):
             text = requests.get(f"{base}/metrics", timeout=10).text
             assert _sample_sum(text, "fhir_assist_cds_calls_total", f'service="{CODING}"') == len(cards), text
             assert _sample_sum(text, "fhir_assist_models_loaded", "") == 1
+    finally:
+        _stop_process(proc, timeout=30)
+
+
+def _parsed_request(head: bytes):
+    from gunicorn.config import Config
+    from gunicorn.http.parser import RequestParser
+
+    return next(RequestParser(Config(), iter([head]), ("127.0.0.1", 1)))
+
+
+def test_a_process_keeps_one_connection_alive_only_while_it_has_nothing_else_to_do():
+    decide = connection_policy(max_body_bytes=1024)
+    pool, release = LastIdleFirstPool(4), threading.Event()
+    worker = SimpleNamespace(tpool=pool, keepalived_conns=deque())
+    head = b"POST /cds-services/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}"
+
+    def verdict(head=head):
+        req = _parsed_request(head)
+        decide(worker, req)        # as gunicorn calls it: on a pool thread, for the call being answered
+        return req.should_close()
+
+    assert pool.submit(verdict).result(5) is False                # alone: kept alive
+    pool.submit(release.wait, 5)                                   # another call in flight
+    assert pool.submit(verdict).result(5) is True
+    release.set()
+    while pool.unfinished:
+        time.sleep(0.001)
+    assert pool.submit(verdict).result(5) is False
+    worker.keepalived_conns.append(object())                       # another connection kept already
+    assert pool.submit(verdict).result(5) is True
+    worker.keepalived_conns.clear()
+    too_large = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n"
+    assert pool.submit(verdict, too_large).result(5) is True       # a body over the limit: closed
+    pool.shutdown()
+
+
+def test_one_client_calling_in_turn_keeps_its_connection(tmp_path):
+    port = free_port()
+    proc = _serve(["--port", str(port), "--workers", "2"], tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, base, tmp_path / "serve.log")
+        body = (HOOKS / f"{CODING}.json").read_bytes()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        closed, sockets = [], []
+        for _ in range(5):
+            conn.request("POST", f"/cds-services/{CODING}", body=body, headers={"Content-Type": "application/json"})
+            sockets.append(conn.sock.getsockname())
+            response = conn.getresponse()
+            assert response.status == 200
+            closed.append(response.getheader("Connection", "").lower() == "close")
+            response.read()
+        conn.close()
+        # The first call may find its process still holding the readiness probe's connection (the
+        # probe closes it as this one opens); from then on the one connection is kept: http.client
+        # would open a new one after a close.
+        assert closed[1:] == [False] * 4 and len(set(sockets[1:])) == 1, (closed, sockets)
     finally:
         _stop_process(proc, timeout=30)
 

@@ -110,3 +110,30 @@ def test_shutdown_can_cancel_the_waiting_calls():
 def test_a_pool_needs_a_thread():
     with pytest.raises(ValueError):
         LastIdleFirstPool(0)
+
+
+def test_unfinished_counts_the_calls_running_or_waiting_until_each_returns():
+    pool = LastIdleFirstPool(2)
+    release = threading.Event()
+    seen_by_callback = []
+    held = [pool.submit(release.wait, 5) for _ in range(3)]       # two run, one waits for a thread
+    assert pool.unfinished == 3
+    held[0].add_done_callback(lambda f: seen_by_callback.append(pool.unfinished))
+    release.set()
+    for future in held:
+        future.result(5)
+    # counted out before the future resolved: its callback already saw it done
+    assert seen_by_callback and seen_by_callback[0] <= 2
+    _until(lambda: pool.unfinished == 0)
+    with pytest.raises(ZeroDivisionError):
+        pool.submit(lambda: 1 / 0).result(5)
+    _until(lambda: pool.unfinished == 0)          # a call that raised is finished too
+    blocker = threading.Event()
+    running = pool.submit(blocker.wait, 5)
+    pool.submit(blocker.wait, 5)
+    queued = pool.submit(blocker.wait, 5)
+    assert queued.cancel() and pool.unfinished == 3
+    blocker.set()
+    running.result(5)
+    _until(lambda: pool.unfinished == 0)          # the cancelled call left without running
+    pool.shutdown()

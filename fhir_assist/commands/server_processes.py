@@ -16,8 +16,15 @@ FHIR server holds up no other) whose most recently idle thread takes the next ca
 (`warm_threads`). Their metrics go to files in one directory that /metrics adds up, so a
 scrape sees the whole server, not the one process that answered.
 
+A process keeps one connection alive while it has nothing else to do (`connection_policy`):
+one client calling in turn is answered on the connection it has, without a new TCP handshake and
+accept per call. When the process is answering another call too, or already keeps another
+connection, the connection is closed once answered, so the client's next call goes to whichever
+process is free to accept it: a kept-alive connection stays with the process that accepted it,
+and clients kept alive regardless could load one process while another idled.
+
 gunicorn has no request-body limit of its own: the app answers 413 from the declared
-Content-Length without reading the body (Flask's MAX_CONTENT_LENGTH), and `close_after_large_body`
+Content-Length without reading the body (Flask's MAX_CONTENT_LENGTH), and `connection_policy`
 closes such a connection once answered, so the worker never reads (and discards) the rest of a
 body it refused to keep the connection alive.
 """
@@ -112,11 +119,20 @@ def declared_body_too_large(headers, max_body_bytes: int) -> bool:
     return False
 
 
-def close_after_large_body(max_body_bytes: int):
-    """gunicorn's pre_request hook: answer, then close, a connection whose body is over the limit."""
+# Seconds a kept-alive connection waits for its next call (it holds no thread meanwhile).
+KEEPALIVE_S = 5
+
+
+def connection_policy(max_body_bytes: int):
+    """gunicorn's pre_request hook: answer, then close, a connection whose body is over the
+    limit, or whose process is answering another call as well (the `LastIdleFirstPool` of
+    gthread workers counts them: this call is one) or keeps another connection alive;
+    otherwise keep it alive."""
 
     def pre_request(worker, req) -> None:
-        if declared_body_too_large(req.headers, max_body_bytes):
+        busy = getattr(getattr(worker, "tpool", None), "unfinished", 0) > 1
+        if busy or getattr(worker, "keepalived_conns", None) \
+                or declared_body_too_large(req.headers, max_body_bytes):
             req.must_close = True
 
     return pre_request
@@ -185,14 +201,14 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
         "preload_app": True,
         "timeout": 120,              # a worker stuck this long in one call is restarted
         "graceful_timeout": 20,
-        # One call per connection: a kept-alive connection stays with the process that accepted
-        # it, so a few clients could load one process while the other idled (measured: 10
-        # kept-alive clients on 2 processes, 3.4 against 0.9 CPU-seconds; p99 at 50 calls/s
-        # 125 ms against 20 ms without). A new connection goes to the process free to accept it.
-        "keepalive": 0,
+        # Kept alive only while the process is otherwise idle (`connection_policy`): a kept-alive
+        # connection stays with the process that accepted it, so clients kept alive regardless could
+        # load one process while the other idled (measured: 10 clients on 2 processes, 3.4 against
+        # 0.9 CPU-seconds; p99 at 50 calls/s 125 ms against 20 ms with one call per connection).
+        "keepalive": KEEPALIVE_S,
         "worker_tmp_dir": heartbeat_directory(),
         "post_fork": lambda server, worker: set_compute_threads(torch_threads),
-        "pre_request": close_after_large_body(max_body_bytes),
+        "pre_request": connection_policy(max_body_bytes),
         "child_exit": _forget_worker_metrics,
         "loglevel": "warning",
         "when_ready": lambda server: on_ready() if on_ready else None,

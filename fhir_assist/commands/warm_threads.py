@@ -54,6 +54,7 @@ class LastIdleFirstPool(Executor):
         self._idle: list[_Seat] = []            # the most recently idle last
         self._waiting: deque[_Work] = deque()
         self._threads: list[threading.Thread] = []
+        self._unfinished = 0                    # calls submitted and not yet returned
         self._shut = False
 
     @property
@@ -67,12 +68,18 @@ class LastIdleFirstPool(Executor):
         with self._lock:
             return len(self._idle)
 
+    @property
+    def unfinished(self) -> int:
+        """Calls submitted that have not returned yet: running, or waiting for a thread."""
+        return self._unfinished
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
         work = (future, fn, args, kwargs)
         with self._lock:
             if self._shut:
                 raise RuntimeError("cannot take new calls after shutdown")
+            self._unfinished += 1
             if self._idle:
                 self._idle.pop().hand(work)
                 return future
@@ -94,6 +101,7 @@ class LastIdleFirstPool(Executor):
             if cancel_futures:
                 while self._waiting:
                     self._waiting.popleft()[0].cancel()
+                    self._unfinished -= 1
             idle, self._idle = self._idle, []
         for seat in idle:
             seat.hand(None)
@@ -116,16 +124,23 @@ class LastIdleFirstPool(Executor):
                 work = seat.wait()
                 if work is None:
                     return
-            _run(work)
+            self._run(work)
 
+    def _run(self, work: _Work) -> None:
+        future, fn, args, kwargs = work
+        if not future.set_running_or_notify_cancel():
+            self._finished()
+            return
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - the caller reads it from the future, as with the standard pool
+            self._finished()
+            future.set_exception(exc)
+        else:
+            # Counted out before the future resolves: whatever its callbacks start next sees it done.
+            self._finished()
+            future.set_result(result)
 
-def _run(work: _Work) -> None:
-    future, fn, args, kwargs = work
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 - the caller reads it from the future, as with the standard pool
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+    def _finished(self) -> None:
+        with self._lock:
+            self._unfinished -= 1
