@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .recall_cut import sigmoid
+
 __all__ = ["Stacker", "FEATURES"]
 
 # The columns of a pair's feature row, in order.
@@ -65,8 +67,7 @@ class Stacker:
         return cls([round(v, 6) for v in values[:-1]], round(values[-1], 6), tuple(FEATURES))
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        z = np.asarray(rows, dtype=np.float64) @ np.asarray(self.weights) + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return sigmoid(np.asarray(rows, dtype=np.float64) @ np.asarray(self.weights) + self.bias)
 
     def to_dict(self) -> dict:
         return {"weights": dict(zip(self.features, self.weights)), "bias": self.bias}

@@ -37,6 +37,7 @@ from torch import nn
 from . import losses
 from .metrics.medication import PatientPrediction
 from .micron_state import STATE_VERSION, MicronState, StateMismatch, encounter_key, model_tag
+from .recall_cut import sigmoid
 from .stored_config import StoredConfig
 from .thresholds import MicronThresholds, interaction_partners
 
@@ -426,7 +427,7 @@ class MicronPredictor:
 
     def _step(self, vector: np.ndarray, health: np.ndarray, base: frozenset[int],
               observed: Iterable[int] | None, visits: int) -> MicronStep:
-        scores = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
+        scores = sigmoid(vector.astype(np.float64))
         predicted, stops = decide(base, scores, self.delta_add, self.delta_remove, self.partners,
                                   self.thresholds.ddi_stop_below)
         carried = predicted if observed is None else frozenset(int(m) for m in observed) - {OOV}
@@ -483,7 +484,7 @@ def records_from_vectors(patients: Sequence[PatientSequence], vectors: Sequence[
     records = []
     for patient, vector in zip(patients, vectors):
         truth = patient.med_sets()
-        probabilities = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
+        probabilities = sigmoid(vector.astype(np.float64))
         predicted, scores = [set(truth[0])], [None]
         for t in range(1, len(patient)):
             base = truth[t - 1] if anchor == "observed" else predicted[t - 1]
@@ -551,7 +552,7 @@ def _recursion_scores(model: Micron, patients: Sequence[PatientSequence],
     multi = [p for p in patients if len(p) > 1]
     scores, labels = [], []
     for patient, vectors in zip(multi, batched_vectors(model, multi, first_list_floor=first_list_floor)):
-        scores.append(1.0 / (1.0 + np.exp(-vectors[1:].astype(np.float64))))
+        scores.append(sigmoid(vectors[1:].astype(np.float64)))
         labels.append(label_rows(patient.meds[1:], n_med))
     if not scores:
         return np.zeros((0, n_med)), np.zeros((0, n_med), dtype=np.int8)

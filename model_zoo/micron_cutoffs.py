@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .metrics.medication import medication_change_metrics
+from .recall_cut import sigmoid
 from .micron import (OOV, Micron, MicronConfig, MicronPredictor, PatientSequence, _recursion_scores,
                      batched_vectors, interaction_partners, label_rows, records_from_vectors)
 from .thresholds import (ChangeSearchData, MicronThresholds, grid_search_thresholds, micron_thresholds,
@@ -39,7 +40,7 @@ def change_search_data(vectors: Sequence[np.ndarray], patients: Sequence[Patient
     """Validation scores for the per-medicine search: add score σ(m̃), stop score 1 − σ(m̃)."""
     adds, removes, truth = [], [], []
     for patient, vector in zip(patients, vectors):
-        probability = 1.0 / (1.0 + np.exp(-vector.astype(np.float64)))
+        probability = sigmoid(vector.astype(np.float64))
         adds.append(probability)
         removes.append(1.0 - probability)
         truth.append(label_rows(patient.meds, n_med).astype(bool))

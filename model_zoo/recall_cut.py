@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["logit", "fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts", "floor_cuts",
+__all__ = ["logit", "sigmoid", "fit_platt", "apply_platt", "expected_recall_cut", "encounter_cuts", "global_k_cuts", "floor_cuts",
            "recall_threshold_curve", "threshold_for", "threshold_cut", "threshold_cuts", "list_cut",
            "cut_metrics", "cut_report", "expected_calibration_error", "precision_curve", "precision_floor"]
 
@@ -47,6 +47,11 @@ def logit(p) -> np.ndarray:
     """log(p / (1 - p)) in float64, p clipped to [1e-6, 1 - 1e-6]."""
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
     return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z) -> np.ndarray:
+    """1 / (1 + e^-z): `logit`'s inverse, the one expression every score in the zoo goes through."""
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def fit_platt(scores, labels, steps: int = 200) -> dict:
@@ -74,8 +79,7 @@ def fit_platt(scores, labels, steps: int = 200) -> dict:
 def apply_platt(scores, calibration: dict | None) -> np.ndarray:
     if not calibration:
         return np.asarray(scores, dtype=np.float64)
-    z = calibration.get("a", 1.0) * logit(scores) + calibration.get("b", 0.0)
-    return 1.0 / (1.0 + np.exp(-z))
+    return sigmoid(calibration.get("a", 1.0) * logit(scores) + calibration.get("b", 0.0))
 
 
 def expected_recall_cut(sorted_probs, target_recall: float) -> tuple[int, float]:

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .recall_cut import sigmoid
+
 __all__ = ["RankerRow", "TfidfRow", "MicronRow", "for_ranker", "for_tfidf", "for_micron", "sigmoid",
            "single_thread_blas"]
 
@@ -36,10 +38,6 @@ def single_thread_blas() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _versions(tensors: list[torch.Tensor]) -> tuple:

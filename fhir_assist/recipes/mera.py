@@ -74,13 +74,13 @@ def train(data: str, out: str, *, base_path: str | None, lora_rank: int, seed: i
 def serving_calibration(model, validation, index: dict[str, int], billing: torch.Tensor, fit: FitConfig) -> dict:
     """What serving needs to read σ(code − EOV) as a probability: a Platt recalibration and the
     precision curve of the calibrated billing scores on the validation visits (the write-back floor)."""
-    from model_zoo.recall_cut import apply_platt, fit_platt, precision_curve
+    from model_zoo.recall_cut import apply_platt, fit_platt, precision_curve, sigmoid
 
     if not validation:
         return {}
     scores = model.score([e.prompt for e in validation], fit.max_prompt_tokens).numpy()
     cols = billing.numpy()
-    raw = 1.0 / (1.0 + np.exp(-(scores[:, cols] - scores[:, -1:])))
+    raw = sigmoid(scores[:, cols] - scores[:, -1:])
     labels = multi_hot(validation, index).numpy()[:, cols]
     calibration = fit_platt(raw, labels)
     return {"calibration": calibration, "precision_curve": precision_curve(apply_platt(raw, calibration), labels),

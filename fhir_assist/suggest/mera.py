@@ -61,9 +61,9 @@ class MeraCoder:
         return (scores[self._billing] - scores[-1]).numpy().astype(np.float64)
 
     def calibrated(self, margins: np.ndarray) -> np.ndarray:
-        from model_zoo.recall_cut import apply_platt
+        from model_zoo.recall_cut import apply_platt, sigmoid
 
-        return apply_platt(1.0 / (1.0 + np.exp(-margins)), self.calibration)
+        return apply_platt(sigmoid(margins), self.calibration)
 
     def write_floor(self, precision: float, level: str = "billing") -> float:
         """Lowest calibrated score right `precision` of the time on validation (without a stored
