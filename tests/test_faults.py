@@ -87,7 +87,8 @@ def test_redis_paused_stopped_and_flushed_mid_run(demo_models, hook_cohort, rest
         FAULTS["injected"] += 1
         for body in bodies:
             assert call(base_url, SIGN, body)[0].status_code == 200
-        assert "fhir_assist_store_errors_total" in requests.get(f"{base_url}/metrics", timeout=10).text
+        metrics = requests.get(f"{base_url}/metrics", timeout=10).text
+        assert 'fhir_assist_store_errors_total{operation="put_answer"}' in metrics, "the state was dropped, counted"
         restartable_redis.start()                                      # back, empty
         assert call(base_url, SIGN, bodies[0])[0].status_code == 200
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fhir_assist.store import MemoryStore, RedisStore, Scope, SqliteStore, StoreUnavailable, open_store
+from fhir_assist.store import MemoryStore, RedisStore, Scope, SqliteStore, StateWrite, StoreUnavailable, open_store
 
 
 class FakeClock:
@@ -147,6 +147,25 @@ def test_a_large_card_batch_is_stored_whole(store):
     cards = {f"card-{i}": {"kind": "coding", "n": i} for i in range(1_203)}
     store.put_cards(t, cards)
     assert all(store.get_card(t, uuid) == info for uuid, info in cards.items())
+
+
+def test_an_answer_keeps_its_cards_and_state_together(store):
+    t = tenant()
+    store.put_answer(t, {"c1": {"kind": "medication"}, "c2": {"kind": "medication", "n": 2}},
+                     StateWrite("p1", b"\x00state\xff", ttl_s=1))
+    store.put_answer(t, {"c3": {"kind": "coding"}})           # no state (the coding service)
+    store.put_answer(t, {}, StateWrite("p2", b"alone", ttl_s=60))   # no cards
+    store.put_answer(t, {})                                   # nothing at all
+    assert store.get_card(t, "c2") == {"kind": "medication", "n": 2}
+    assert store.get_card(t, "c3") == {"kind": "coding"}
+    assert store.get_micron_state(t, "p1") == b"\x00state\xff"
+    assert store.get_micron_state(t, "p2") == b"alone"
+    assert store.get_micron_state(tenant(), "p1") is None      # the state is the tenant's
+    with pytest.raises(ValueError, match="ttl_s"):
+        store.put_answer(t, {}, StateWrite("p1", b"x", ttl_s=0))
+    time.sleep(1.2)
+    assert store.get_micron_state(t, "p1") is None            # the state's own TTL…
+    assert store.get_card(t, "c1") == {"kind": "medication"}  # …not the cards' 30 days
 
 
 def test_pending_actions_replace_and_remove(store):
@@ -326,11 +345,15 @@ def test_redis_stopped_mid_run_keeps_cards_and_decisions_in_process(restartable_
     assert s.pending("t") == {"decided-during": '{"v": 1}'}
     with pytest.raises(StoreUnavailable):
         s.remove_pending("t", "kept-in-redis")            # cannot be forgotten while Redis is down
+    with pytest.raises(StoreUnavailable):                 # an answer's state is dropped, its cards kept
+        s.put_answer("t", {"answered-during": {"kind": "medication"}}, StateWrite("p", b"s", 60))
+    assert s.get_card("t", "answered-during") == {"kind": "medication"}
 
     restartable_redis.start()                              # empty: no persistence in the test server
     time.sleep(0.25)
     assert s.ping()
     assert s.get_card("t", "during") == {"kind": "coding"}
+    assert s.get_card("t", "answered-during") == {"kind": "medication"}
     assert s.pending("t") == {"decided-during": '{"v": 1}'}
     s.put_pending("t", "decided-during", '{"v": 2}')      # Redis takes it: the process copy goes
     import redis

@@ -26,6 +26,7 @@ from .openapi import openapi_document
 from .patient_data import load_patient_data, make_fetcher
 from .prefetch import count_resources
 from .request import parse_hook_call
+from .services import keep_answer
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def call_service(service_id: str):
     finally:
         if server is not None:
             server.close()
-    state.store.put_cards(caller.scope, answer.ledger)
+    keep_answer(state.store, state.metrics, caller.scope, answer)
     for card in answer.cards:
         state.metrics.cards.labels(service=service_id, indicator=card["indicator"]).inc()
     state.metrics.hook_latency.labels(service=service_id).observe(time.perf_counter() - started)

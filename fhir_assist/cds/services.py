@@ -17,6 +17,7 @@ from mappings import rxnorm
 from ..config import Settings
 from ..fhir.medications import concept_ingredients, concept_name, request_concept
 from ..fhir.references import reference_id
+from ..store import StateWrite, Store
 from ..suggest.model_set import MEDICATION, ModelSet
 from . import cards as C
 from .catalog import MEDICATION_CHANGE
@@ -50,6 +51,7 @@ class Answer:
     cards: list[dict] = field(default_factory=list)
     system_actions: list[dict] = field(default_factory=list)
     ledger: dict[str, dict] = field(default_factory=dict)   # card uuid → what feedback needs to know
+    state: StateWrite | None = None                         # the patient's new MICRON state
 
     def body(self) -> dict:
         out: dict = {"cards": self.cards}
@@ -68,6 +70,16 @@ def _warn_rarely(key: str, message: str, *args: Any, every_s: float = 30.0) -> N
     if now - _last_warned.get(key, -every_s) >= every_s:
         _last_warned[key] = now
         log.warning(message, *args)
+
+
+def keep_answer(store: Store, metrics: ServiceMetrics, scope, answer: Answer) -> None:
+    """The answer's card ledger entries and new MICRON state, in one write. The answer does not
+    wait on it: a failure is counted and logged (a lost state is recomputed from the history)."""
+    try:
+        store.put_answer(scope, answer.ledger, answer.state)
+    except Exception as exc:  # noqa: BLE001 - StoreUnavailable or a store bug
+        _warn_rarely("store-put", "could not save the answer's medication state or card ledger: %s", exc)
+        metrics.store_errors.labels(operation="put_answer").inc()
 
 
 def unavailable(name: str, models: ModelSet) -> CdsError:
@@ -96,7 +108,7 @@ class MedicationChangeService:
             self._ddi_cards(answer, data, current, model.version)
             return answer
 
-        changes = self._run_model(model, data, tenant)
+        changes = self._run_model(model, data, tenant, answer)
         meds_now = set(current)
         limit = self.rt.settings.top_medications
         adds = [(rx, name, score) for rx, name, score in changes.add if rx not in meds_now]
@@ -119,7 +131,7 @@ class MedicationChangeService:
         return answer
 
     # -- model and state
-    def _run_model(self, model, data: PatientData, tenant):
+    def _run_model(self, model, data: PatientData, tenant, answer: Answer):
         if not getattr(model.suggester, "stateful", True):
             # a recommender that reads the record each time (LAMO): no state to fetch or save
             started = time.perf_counter()
@@ -145,11 +157,7 @@ class MedicationChangeService:
             # encounter (order-select fires once per order) from the state before it.
             changes = model.suggester.update(state, data.visit, history=data.history)
         self.rt.metrics.model_latency.labels(model=MEDICATION).observe(time.perf_counter() - started)
-        try:
-            self.rt.store.put_micron_state(tenant, patient, bytes(changes.state), self.rt.settings.state_ttl_s)
-        except Exception as exc:  # noqa: BLE001 - the answer does not depend on saving
-            _warn_rarely("store-put", "could not save medication states: %s", exc)
-            self.rt.metrics.store_errors.labels(operation="put_micron_state").inc()
+        answer.state = StateWrite(patient, bytes(changes.state), self.rt.settings.state_ttl_s)  # saved with the cards
         return changes
 
     def _source(self, version: str) -> dict:

@@ -9,7 +9,7 @@ layout and what happens to each record when Redis fails: docs/storage.md.
 """
 from __future__ import annotations
 
-from .base import CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, Store, StoreUnavailable
+from .base import CARD_TTL_S, FEEDBACK_MAX_EVENTS, JTI_GRACE_S, StateWrite, Store, StoreUnavailable
 from .connection import RETRY_AFTER_S
 from .keys import DEFAULT_TENANT, KEY_PREFIX, Scope
 from .memory import MemoryStore
@@ -17,7 +17,8 @@ from .redis_store import RedisStore
 from .sqlite_store import SqliteStore
 
 __all__ = ["CARD_TTL_S", "DEFAULT_TENANT", "FEEDBACK_MAX_EVENTS", "JTI_GRACE_S", "KEY_PREFIX",
-           "MemoryStore", "RETRY_AFTER_S", "RedisStore", "Scope", "SqliteStore", "Store", "StoreUnavailable", "open_store"]
+           "MemoryStore", "RETRY_AFTER_S", "RedisStore", "Scope", "SqliteStore", "StateWrite", "Store",
+           "StoreUnavailable", "open_store"]
 
 
 def open_store(redis_url: str | None, state_file: str | None = None, *, durable: bool = True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,6 +40,14 @@ class StoreUnavailable(RuntimeError):
 ScopeLike = Scope | str | None
 
 
+@dataclass(frozen=True)
+class StateWrite:
+    """A patient's new MICRON state, saved with the answer that computed it."""
+    patient: str
+    data: bytes
+    ttl_s: float
+
+
 class Store(ABC):
     """Per-scope records (MICRON state, feedback, card ledger, pending review actions)
     and the JWT ids already used. See docs/storage.md for the layout and the policy
@@ -71,6 +80,15 @@ class Store(ABC):
     @abstractmethod
     def put_cards(self, scope: ScopeLike, cards: dict[str, dict], ttl_s: float = CARD_TTL_S) -> None:
         """Remember what each returned card stood for, until its feedback can arrive."""
+
+    def put_answer(self, scope: ScopeLike, cards: dict[str, dict], state: StateWrite | None = None) -> None:
+        """What one hook answer leaves behind: its card ledger entries (`put_cards`) and the
+        patient's new MICRON state (`put_micron_state`). Raises StoreUnavailable when the state
+        was not saved; the cards are then kept as `put_cards` keeps them when the store fails.
+        Stores that can write both at once override this (one statement, one round trip)."""
+        self.put_cards(scope, cards)
+        if state is not None:
+            self.put_micron_state(scope, state.patient, state.data, state.ttl_s)
 
     @abstractmethod
     def get_card(self, scope: ScopeLike, card_uuid: str) -> dict | None:

@@ -106,28 +106,48 @@ class RedisStore(Store):
 
     # -- card ledger: spilled to this process while Redis is down
     def put_cards(self, scope, cards, ttl_s=CARD_TTL_S):
-        if not cards:
-            return
-        ttl = checked_ttl(ttl_s)
-        scope = Scope.of(scope)
+        if cards:
+            self._put_with_cards("put_cards", Scope.of(scope), cards, checked_ttl(ttl_s))
 
+    def put_answer(self, scope, cards, state=None):
+        # The cards and the state in one round trip.
+        if not cards and state is None:
+            return
+        scope = Scope.of(scope)
+        state_set = None if state is None else \
+            (keys.micron_state(scope, state.patient), bytes(state.data), checked_ttl(state.ttl_s))
+        failure = self._put_with_cards("put_answer", scope, cards, CARD_TTL_S, state_set)
+        if failure is not None and state is not None:
+            raise failure             # the state is dropped; the cards were kept in process
+
+    def _put_with_cards(self, what: str, scope: Scope, cards: dict, ttl: int,
+                        state_set: tuple[str, bytes, int] | None = None) -> StoreUnavailable | None:
+        """The cards (and a MICRON state's key, value and TTL) in one round trip. When Redis
+        fails, the cards are kept in this process and the failure is returned."""
         def write(r):
             expires = time.time() + ttl
             pipe = r.pipeline(transaction=False)
+            if state_set is not None:
+                key, payload, state_ttl = state_set
+                pipe.set(key, payload, ex=state_ttl)
             for card_uuid, info in cards.items():
                 key = keys.card(scope, card_uuid)
                 pipe.set(key, json.dumps(info, default=str), ex=ttl)
                 pipe.zadd(keys.CARD_INDEX, {key: expires})
             pipe.execute()
-            self._card_puts += 1
-            if self._card_puts % _TRIM_EVERY == 0:
-                self._trim_cards(r)
+            if cards:
+                self._card_puts += 1
+                if self._card_puts % _TRIM_EVERY == 0:
+                    self._trim_cards(r)
 
         try:
-            self._redis.call("put_cards", write)
+            self._redis.call(what, write)
+            return None
         except StoreUnavailable as exc:
-            log.warning("card ledger kept in this process only: %s", exc)
-            self._spill.put_cards(scope, cards, ttl)
+            if cards:
+                log.warning("card ledger kept in this process only: %s", exc)
+                self._spill.put_cards(scope, cards, ttl)
+            return exc
 
     def _trim_cards(self, r) -> None:
         """The index's members whose card has expired, then the cards past the cap, those

@@ -115,13 +115,13 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"state file {self.path}: {exc}") from exc
 
-    def _put(self, kind: str, items: list[tuple[str, object]], ttl_s: float) -> None:
-        expires = self._clock() + ttl_s
-        for start in range(0, len(items), _ROWS_PER_STATEMENT):
-            chunk = items[start:start + _ROWS_PER_STATEMENT]
-            rows = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
-            self._write(f"INSERT OR REPLACE INTO kv (kind, key, value, expires) VALUES {rows}",
-                        tuple(field for key, value in chunk for field in (kind, key, value, expires)))
+    def _put(self, rows: list[tuple[str, str, object, float]]) -> None:
+        """(kind, key, value, expires) rows, one statement (one transaction) per 500."""
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start:start + _ROWS_PER_STATEMENT]
+            values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            self._write(f"INSERT OR REPLACE INTO kv (kind, key, value, expires) VALUES {values}",
+                        tuple(field for row in chunk for field in row))
         self._puts += 1
         if self._puts % _SWEEP_EVERY == 0:
             with self._transaction() as db:
@@ -153,9 +153,12 @@ class SqliteStore(Store):
         value = self._get(MICRON, f"{Scope.of(scope).key}:{segment(patient, default='-')}")
         return None if value is None else bytes(value)
 
+    def _state_row(self, scope, patient, data, ttl_s) -> tuple:
+        key = f"{Scope.of(scope).key}:{segment(patient, default='-')}"
+        return MICRON, key, bytes(data), self._clock() + checked_ttl(ttl_s)
+
     def put_micron_state(self, scope, patient, data, ttl_s):
-        self._put(MICRON, [(f"{Scope.of(scope).key}:{segment(patient, default='-')}", bytes(data))],
-                  checked_ttl(ttl_s))
+        self._put([self._state_row(scope, patient, data, ttl_s)])
 
     # -- feedback
     def record_feedback(self, scope, event):
@@ -182,12 +185,24 @@ class SqliteStore(Store):
                 for seq, ms, scope, event in self._read(sql + " ORDER BY seq", tuple(args))]
 
     # -- card ledger
+    def _card_rows(self, scope, cards, ttl_s) -> list[tuple]:
+        key, expires = Scope.of(scope).key, self._clock() + checked_ttl(ttl_s)
+        return [(CARD, f"{key}:{card_uuid}", json.dumps(info, default=str), expires)
+                for card_uuid, info in cards.items()]
+
     def put_cards(self, scope, cards, ttl_s=CARD_TTL_S):
-        ttl = checked_ttl(ttl_s)
-        if cards:
-            key = Scope.of(scope).key
-            self._put(CARD, [(f"{key}:{card_uuid}", json.dumps(info, default=str))
-                               for card_uuid, info in cards.items()], ttl)
+        rows = self._card_rows(scope, cards, ttl_s)
+        if rows:
+            self._put(rows)
+
+    def put_answer(self, scope, cards, state=None):
+        # One statement: one write lock taken where there were two (the other processes of the
+        # machine wait on it), one commit to the log.
+        rows = self._card_rows(scope, cards, CARD_TTL_S)
+        if state is not None:
+            rows.append(self._state_row(scope, state.patient, state.data, state.ttl_s))
+        if rows:
+            self._put(rows)
 
     def get_card(self, scope, card_uuid):
         raw = self._get(CARD, f"{Scope.of(scope).key}:{card_uuid}")
