@@ -2,7 +2,7 @@
 server whose workers share the card ledger through Redis or, without Redis, through a SQLite
 state file (feedback on a card is accepted whichever worker answered the hook call), and the
 request body limit under both servers (waitress alone, gunicorn with several processes), and
-when a connection is kept alive."""
+one client keeping its connection (which process takes a connection: test_accept_gate.py)."""
 from __future__ import annotations
 
 import http.client
@@ -11,20 +11,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
 
 from fhir_assist.cds.feedback import SOURCE
-from fhir_assist.commands.server_processes import (choose_workers, connection_policy, declared_body_too_large,
+from fhir_assist.commands.server_processes import (choose_workers, declared_body_too_large,
                                                       freeze_startup_objects, heartbeat_directory, shared_state_file,
                                                       torch_threads_per_worker, usable_cores)
-from fhir_assist.commands.warm_threads import LastIdleFirstPool
 from fhir_assist.store import open_store
 from fhir_assist.store.keys import Scope
 from tests.conftest import _stop_process, free_port
@@ -158,39 +154,6 @@ def test_workers_share_the_card_ledger(shared, tmp_path, request):
             assert _sample_sum(text, "fhir_assist_models_loaded", "") == 1
     finally:
         _stop_process(proc, timeout=30)
-
-
-def _parsed_request(head: bytes):
-    from gunicorn.config import Config
-    from gunicorn.http.parser import RequestParser
-
-    return next(RequestParser(Config(), iter([head]), ("127.0.0.1", 1)))
-
-
-def test_a_process_keeps_one_connection_alive_only_while_it_has_nothing_else_to_do():
-    decide = connection_policy(max_body_bytes=1024)
-    pool, release = LastIdleFirstPool(4), threading.Event()
-    worker = SimpleNamespace(tpool=pool, keepalived_conns=deque())
-    head = b"POST /cds-services/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}"
-
-    def verdict(head=head):
-        req = _parsed_request(head)
-        decide(worker, req)        # as gunicorn calls it: on a pool thread, for the call being answered
-        return req.should_close()
-
-    assert pool.submit(verdict).result(5) is False                # alone: kept alive
-    pool.submit(release.wait, 5)                                   # another call in flight
-    assert pool.submit(verdict).result(5) is True
-    release.set()
-    while pool.unfinished:
-        time.sleep(0.001)
-    assert pool.submit(verdict).result(5) is False
-    worker.keepalived_conns.append(object())                       # another connection kept already
-    assert pool.submit(verdict).result(5) is True
-    worker.keepalived_conns.clear()
-    too_large = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n"
-    assert pool.submit(verdict, too_large).result(5) is True       # a body over the limit: closed
-    pool.shutdown()
 
 
 def test_one_client_calling_in_turn_keeps_its_connection(tmp_path):

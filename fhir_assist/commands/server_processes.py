@@ -16,12 +16,11 @@ FHIR server holds up no other) whose most recently idle thread takes the next ca
 (`warm_threads`). Their metrics go to files in one directory that /metrics adds up, so a
 scrape sees the whole server, not the one process that answered.
 
-A process keeps one connection alive while it has nothing else to do (`connection_policy`):
-one client calling in turn is answered on the connection it has, without a new TCP handshake and
-accept per call. When the process is answering another call too, or already keeps another
-connection, the connection is closed once answered, so the client's next call goes to whichever
-process is free to accept it: a kept-alive connection stays with the process that accepted it,
-and clients kept alive regardless could load one process while another idled.
+A new connection goes to a process answering no more calls than any other (`accept_gate`:
+the others stop listening until they are), and is kept alive after its call unless its process
+answers more than one call more than another: clients calling in turn keep their connections,
+without a new TCP handshake and accept per call, and when the calls pile up on one process the
+connections it closes go back to the queue the least loaded process takes from.
 
 gunicorn has no request-body limit of its own: the app answers 413 from the declared
 Content-Length without reading the body (Flask's MAX_CONTENT_LENGTH), and `connection_policy`
@@ -123,19 +122,19 @@ def declared_body_too_large(headers, max_body_bytes: int) -> bool:
 KEEPALIVE_S = 5
 
 
-def connection_policy(max_body_bytes: int):
+def connection_policy(max_body_bytes: int, board):
     """gunicorn's pre_request hook: answer, then close, a connection whose body is over the
-    limit, or whose process is answering another call as well (the `LastIdleFirstPool` of
-    gthread workers counts them: this call is one) or keeps another connection alive;
-    otherwise keep it alive."""
+    limit, or whose process answers more calls than another process by more than one (its
+    `LastIdleFirstPool` counts them, this call included; the others' counts are on the
+    `accept_gate.LoadBoard`); otherwise keep it alive."""
 
     def pre_request(worker, req) -> None:
-        busy = getattr(getattr(worker, "tpool", None), "unfinished", 0) > 1
-        if busy or getattr(worker, "keepalived_conns", None) \
-                or declared_body_too_large(req.headers, max_body_bytes):
+        if board.overloaded(worker.tpool.unfinished) or declared_body_too_large(req.headers, max_body_bytes):
             req.must_close = True
 
     return pre_request
+
+
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -193,23 +192,36 @@ def run_gunicorn(app, *, host: str, port: int, workers: int, threads: int, torch
     `on_ready()` runs once the port is listening."""
     from gunicorn.app.base import BaseApplication
 
+    from .accept_gate import LoadBoard, gated_accepts
+
+    board = LoadBoard(2 * workers)    # room for replacements started before the master clears a slot
+
+    def post_fork(server, worker) -> None:
+        set_compute_threads(torch_threads)
+        board.join(worker.pid)
+
+    def child_exit(server, worker) -> None:
+        board.leave(worker.pid)
+        _forget_worker_metrics(server, worker)
+
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": warm_thread_worker(),
+        "worker_class": gated_accepts(warm_thread_worker(), board),
         "threads": threads,
         "preload_app": True,
         "timeout": 120,              # a worker stuck this long in one call is restarted
         "graceful_timeout": 20,
-        # Kept alive only while the process is otherwise idle (`connection_policy`): a kept-alive
-        # connection stays with the process that accepted it, so clients kept alive regardless could
-        # load one process while the other idled (measured: 10 clients on 2 processes, 3.4 against
-        # 0.9 CPU-seconds; p99 at 50 calls/s 125 ms against 20 ms with one call per connection).
+        # Kept alive unless the process answers more than one call more than another
+        # (`connection_policy`): a kept-alive connection stays with the process that accepted it, so
+        # clients kept alive regardless could load one process while the other idled (measured: 10
+        # clients on 2 processes, 3.4 against 0.9 CPU-seconds; p99 at 50 calls/s 125 ms against 20 ms
+        # with one call per connection).
         "keepalive": KEEPALIVE_S,
         "worker_tmp_dir": heartbeat_directory(),
-        "post_fork": lambda server, worker: set_compute_threads(torch_threads),
-        "pre_request": connection_policy(max_body_bytes),
-        "child_exit": _forget_worker_metrics,
+        "post_fork": post_fork,
+        "pre_request": connection_policy(max_body_bytes, board),
+        "child_exit": child_exit,
         "loglevel": "warning",
         "when_ready": lambda server: on_ready() if on_ready else None,
     }
