@@ -149,13 +149,16 @@ class SqliteStore(Store):
         return cursor.rowcount == 1
 
     # -- MICRON state
+    @staticmethod
+    def _state_key(scope, patient) -> str:
+        return f"{Scope.of(scope).key}:{segment(patient, default='-')}"
+
     def get_micron_state(self, scope, patient):
-        value = self._get(MICRON, f"{Scope.of(scope).key}:{segment(patient, default='-')}")
+        value = self._get(MICRON, self._state_key(scope, patient))
         return None if value is None else bytes(value)
 
     def _state_row(self, scope, patient, data, ttl_s) -> tuple:
-        key = f"{Scope.of(scope).key}:{segment(patient, default='-')}"
-        return MICRON, key, bytes(data), self._clock() + checked_ttl(ttl_s)
+        return MICRON, self._state_key(scope, patient), bytes(data), self._clock() + checked_ttl(ttl_s)
 
     def put_micron_state(self, scope, patient, data, ttl_s):
         self._put([self._state_row(scope, patient, data, ttl_s)])
